@@ -1,0 +1,42 @@
+# vaultsync: `make demo` shows a secret flowing from OpenBao into Kubernetes;
+# `make test` runs every check CI runs. Both install what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help test demo tools lint unit crds check-crds helm-lint e2e build
+
+help:
+	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
+	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, e2e suite"
+
+tools:
+	@bash scripts/tools.sh >/dev/null
+
+build:
+	$(CARGO) build -p vaultsync
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --exclude vaultsync-e2e
+
+crds:
+	$(CARGO) run -q -p vaultsync -- crdgen --out crds
+
+check-crds: crds
+	@if [ -n "$$(git status --porcelain -- crds)" ]; then \
+	  git status --short -- crds; echo "crds/ is stale: run 'make crds' and commit the result"; exit 1; fi
+
+helm-lint: tools
+	"$$(bash scripts/tools.sh --print)/helm" lint --strict charts/vaultsync
+
+e2e: tools
+	bash scripts/e2e.sh
+
+test: tools lint unit check-crds helm-lint e2e
+
+demo: tools
+	bash scripts/demo.sh

@@ -1,0 +1,218 @@
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::Condition;
+
+/// Condition reason: the Secret matches the remote values.
+pub const REASON_SYNCED: &str = "SecretSynced";
+/// Condition reason: the last sync failed; the existing Secret was kept.
+pub const REASON_SYNC_ERROR: &str = "SecretSyncedError";
+/// Condition reason: the target Secret was deleted by policy.
+pub const REASON_DELETED: &str = "SecretDeleted";
+
+/// Declares a Kubernetes Secret whose values come from a SecretStore.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "vaultsync.dev",
+    version = "v1alpha1",
+    kind = "ExternalSecret",
+    namespaced,
+    status = "ExternalSecretStatus",
+    shortname = "vses",
+    category = "vaultsync",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.secretStoreRef.name"}"#,
+    printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.refreshInterval"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("size(self.data) + size(self.dataFrom) > 0").message("set at least one entry in data or dataFrom"))]
+pub struct ExternalSecretSpec {
+    /// The store to read from.
+    pub secret_store_ref: SecretStoreRef,
+    /// How often to read the remote values again, as a Go duration
+    /// (`30s`, `15m`, `1h`). `0` reads once. Default `1h`.
+    #[serde(default = "default_refresh_interval")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"))]
+    pub refresh_interval: String,
+    /// The Secret to write.
+    #[serde(default)]
+    pub target: ExternalSecretTarget,
+    /// Single values, each written to one key of the Secret.
+    #[serde(default)]
+    pub data: Vec<ExternalSecretData>,
+    /// Whole remote secrets, each of their keys written to the Secret.
+    #[serde(default)]
+    pub data_from: Vec<ExternalSecretDataFrom>,
+}
+
+fn default_refresh_interval() -> String {
+    "1h".into()
+}
+
+/// Kind of the referenced store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StoreKind {
+    #[default]
+    SecretStore,
+    ClusterSecretStore,
+}
+
+/// Reference to a SecretStore in the same namespace or a ClusterSecretStore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreRef {
+    /// Name of the store.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// `SecretStore` (default) or `ClusterSecretStore`.
+    #[serde(default)]
+    pub kind: StoreKind,
+}
+
+/// Who owns the target Secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CreationPolicy {
+    /// vaultsync creates the Secret and sets the ExternalSecret as its owner,
+    /// so deleting the ExternalSecret deletes the Secret.
+    #[default]
+    Owner,
+    /// vaultsync creates the Secret without an owner reference.
+    Orphan,
+    /// vaultsync only merges its keys into a Secret that already exists.
+    Merge,
+    /// vaultsync writes nothing.
+    None,
+}
+
+/// What happens to the Secret when the remote secret disappears.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Keep the Secret as it is and report the error.
+    #[default]
+    Retain,
+    /// Delete the Secret.
+    Delete,
+    /// Remove only the keys vaultsync manages.
+    Merge,
+}
+
+/// The Secret vaultsync writes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTarget {
+    /// Name of the Secret. Default: the ExternalSecret's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Owner` (default), `Orphan`, `Merge` or `None`.
+    #[serde(default)]
+    pub creation_policy: CreationPolicy,
+    /// `Retain` (default), `Delete` or `Merge`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Make the Secret immutable once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+}
+
+/// One key of the Secret and where its value comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretData {
+    /// Key in the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub secret_key: String,
+    /// The remote value.
+    pub remote_ref: RemoteRef,
+}
+
+/// How a remote value is decoded before it is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DecodingStrategy {
+    /// Written as is.
+    #[default]
+    None,
+    /// Decoded from standard base64.
+    Base64,
+    /// Decoded from URL-safe base64.
+    #[serde(rename = "Base64URL")]
+    Base64Url,
+    /// Decoded from base64 when it is valid base64, else written as is.
+    Auto,
+}
+
+/// A secret (and optionally one property of it) in the store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRef {
+    /// Path of the secret inside the store's mount, e.g. `app/db`.
+    #[schemars(length(min = 1))]
+    pub key: String,
+    /// A property of the secret. A dotted path (`a.b.c`) walks into nested
+    /// JSON; a property whose literal name contains dots wins over the path.
+    /// Unset: the whole secret as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// KV v2 version to read. Unset: the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    pub version: Option<String>,
+    /// `None` (default), `Base64`, `Base64URL` or `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// A whole remote secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.extract)").message("dataFrom entries need extract"))]
+pub struct ExternalSecretDataFrom {
+    /// Every key of this remote secret becomes a key of the Secret; nested
+    /// values are written as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<RemoteRef>,
+}
+
+/// Reference to the Secret an ExternalSecret manages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretBinding {
+    /// Name of the Secret.
+    pub name: String,
+}
+
+/// Observed state of an ExternalSecret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretStatus {
+    /// `Ready` with reason `SecretSynced`, `SecretSyncedError` or
+    /// `SecretDeleted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// When the remote values were last read successfully (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<String>,
+    /// resourceVersion of the Secret as vaultsync last wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_resource_version: Option<String>,
+    /// The Secret this ExternalSecret manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<SecretBinding>,
+    /// Last generation whose spec the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl ExternalSecret {
+    /// Name of the Secret this ExternalSecret writes.
+    pub fn target_name(&self) -> &str {
+        self.spec
+            .target
+            .name
+            .as_deref()
+            .or(self.metadata.name.as_deref())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,290 @@
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, SecretKeySelector};
+
+/// Where secrets come from and how vaultsync authenticates there.
+///
+/// The same spec backs the namespaced `SecretStore` and the cluster-scoped
+/// `ClusterSecretStore`.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "vaultsync.dev",
+    version = "v1alpha1",
+    kind = "SecretStore",
+    namespaced,
+    status = "SecretStoreStatus",
+    shortname = "vss",
+    category = "vaultsync",
+    printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.provider.vault.server"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[kube(derive = "PartialEq")]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.conditions)").message("spec.conditions is only allowed on a ClusterSecretStore"))]
+pub struct SecretStoreSpec {
+    /// The secret backend. Exactly one provider must be set.
+    pub provider: Provider,
+    /// Which namespaces may use this store. Only meaningful on a
+    /// ClusterSecretStore; a namespaced SecretStore rejects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<ClusterSecretStoreCondition>>,
+}
+
+/// A cluster-wide store: like SecretStore, usable from every namespace that
+/// `spec.conditions` allows (all namespaces when no condition is given).
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "vaultsync.dev",
+    version = "v1alpha1",
+    kind = "ClusterSecretStore",
+    status = "SecretStoreStatus",
+    shortname = "vcss",
+    category = "vaultsync",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.provider.vault.server"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSecretStoreSpec {
+    /// The secret backend. Exactly one provider must be set.
+    pub provider: Provider,
+    /// Which namespaces may use this store. An ExternalSecret is allowed when
+    /// any one condition matches its namespace; no conditions allows all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<ClusterSecretStoreCondition>>,
+}
+
+/// One namespace rule of a ClusterSecretStore. Within one condition every set
+/// field must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSecretStoreCondition {
+    /// Namespaces allowed by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+    /// Namespaces allowed by label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    /// Namespaces allowed by regular expression on the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_regexes: Option<Vec<String>>,
+}
+
+/// The secret backend. `openBao` is accepted as an alias of `vault`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.vault) != has(self.openBao)").message("set exactly one of provider.vault or provider.openBao"))]
+pub struct Provider {
+    /// HashiCorp Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultProvider>,
+    /// OpenBao; same fields as `vault`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_bao: Option<VaultProvider>,
+}
+
+impl Provider {
+    /// The configured Vault-compatible provider, whichever name it was given.
+    pub fn vault(&self) -> Option<&VaultProvider> {
+        self.vault.as_ref().or(self.open_bao.as_ref())
+    }
+}
+
+/// KV secrets engine version of the mount at `path`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum KvVersion {
+    #[serde(rename = "v1")]
+    V1,
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// Connection and authentication for a Vault or OpenBao server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.caBundle) && has(self.caProvider))").message("set at most one of caBundle or caProvider"))]
+pub struct VaultProvider {
+    /// Address of the server, e.g. `https://vault.example.com:8200`.
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("server must be an http:// or https:// URL"))]
+    pub server: String,
+    /// Mount path of the KV engine, e.g. `secret`. When unset, the first
+    /// segment of each `remoteRef.key` is taken as the mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// KV engine version: `v1` or `v2` (default).
+    #[serde(default)]
+    pub version: KvVersion,
+    /// Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Base64-encoded PEM CA bundle used to verify the server's certificate.
+    /// When set, only these CAs are trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// Read the CA bundle from a Secret or ConfigMap instead of `caBundle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_provider: Option<CaProvider>,
+    /// How vaultsync logs in. Exactly one method must be set.
+    pub auth: VaultAuth,
+}
+
+/// Kind of object that holds a CA bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CaProviderType {
+    Secret,
+    ConfigMap,
+}
+
+/// A CA bundle kept in a Secret or ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaProvider {
+    /// `Secret` or `ConfigMap`.
+    #[serde(rename = "type")]
+    pub type_: CaProviderType,
+    /// Name of the object.
+    pub name: String,
+    /// Key holding the PEM bundle.
+    pub key: String,
+    /// Namespace of the object; only honoured for a ClusterSecretStore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Authentication methods. Exactly one must be set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.tokenSecretRef), has(self.kubernetes), has(self.appRole), has(self.jwt)].filter(x, x).size() == 1").message("set exactly one auth method: tokenSecretRef, kubernetes, appRole or jwt"))]
+pub struct VaultAuth {
+    /// A Vault token kept in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeySelector>,
+    /// Vault's Kubernetes auth method, with a short-lived ServiceAccount token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesAuth>,
+    /// Vault's AppRole auth method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role: Option<AppRoleAuth>,
+    /// Vault's JWT/OIDC auth method, with a ServiceAccount token as the JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtAuth>,
+}
+
+/// Login with a Kubernetes ServiceAccount token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.serviceAccountRef) != has(self.secretRef)").message("set exactly one of serviceAccountRef or secretRef"))]
+pub struct KubernetesAuth {
+    /// Mount path of the auth method (default `kubernetes`).
+    #[serde(default = "default_kubernetes_mount")]
+    pub mount_path: String,
+    /// Vault role to log in as.
+    #[schemars(length(min = 1))]
+    pub role: String,
+    /// ServiceAccount whose short-lived token (TokenRequest API) is presented.
+    /// This is the recommended way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// A Secret holding a ServiceAccount token. Prefer `serviceAccountRef`:
+    /// long-lived tokens do not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+}
+
+fn default_kubernetes_mount() -> String {
+    "kubernetes".into()
+}
+
+/// A ServiceAccount whose token is requested for login.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountSelector {
+    /// Name of the ServiceAccount.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Namespace of the ServiceAccount. Only honoured for a
+    /// ClusterSecretStore; a SecretStore uses its own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Audiences of the requested token. Default: `vault`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+}
+
+/// Login with an AppRole role ID and secret ID.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.roleId) != has(self.roleRef)").message("set exactly one of roleId or roleRef"))]
+pub struct AppRoleAuth {
+    /// Mount path of the AppRole auth method (default `approle`).
+    #[serde(default = "default_approle_mount")]
+    pub path: String,
+    /// The role ID, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// The role ID, from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ref: Option<SecretKeySelector>,
+    /// The secret ID, from a Secret.
+    pub secret_ref: SecretKeySelector,
+}
+
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+
+/// Login with a JWT: a ServiceAccount token or one kept in a Secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.kubernetesServiceAccountToken) != has(self.secretRef)").message("set exactly one of kubernetesServiceAccountToken or secretRef"))]
+pub struct JwtAuth {
+    /// Mount path of the JWT auth method (default `jwt`).
+    #[serde(default = "default_jwt_mount")]
+    pub path: String,
+    /// Vault role to log in as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Use a short-lived token of this ServiceAccount as the JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_service_account_token: Option<KubernetesServiceAccountToken>,
+    /// A JWT kept in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+}
+
+fn default_jwt_mount() -> String {
+    "jwt".into()
+}
+
+/// ServiceAccount token used as a JWT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesServiceAccountToken {
+    /// The ServiceAccount whose token is requested.
+    pub service_account_ref: ServiceAccountSelector,
+    /// Audiences of the token; overrides serviceAccountRef.audiences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+}
+
+/// Observed state of a store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreStatus {
+    /// `Ready` tells whether vaultsync could log in to the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// What the store can do: `ReadOnly` for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<String>,
+    /// Last generation whose spec the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

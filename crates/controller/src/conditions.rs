@@ -1,0 +1,54 @@
+//! Status conditions and the server-side apply of status.
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vaultsync_api::{Condition, ConditionStatus, FIELD_MANAGER};
+
+/// The `Ready` condition, keeping the previous transition time when the
+/// status and reason did not change.
+pub(crate) fn ready(ok: bool, reason: &str, message: String, previous: &[Condition]) -> Condition {
+    let status = if ok {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == status && c.reason.as_deref() == Some(reason))
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or_else(now);
+    Condition {
+        type_: "Ready".into(),
+        status,
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_transition_time: Some(last_transition_time),
+    }
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Applies `status` to the status subresource of `obj`.
+pub(crate) async fn apply_status<K, S>(api: &Api<K>, obj: &K, status: &S) -> kube::Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,104 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use vaultsync_api::ExternalSecret;
+
+use crate::vault_cache::VaultCache;
+
+/// Settings of a controller process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest extra delay added to each refresh, as a fraction of the
+    /// interval, so objects created together do not all hit Vault together.
+    pub jitter: f64,
+    /// Audience of ServiceAccount tokens when a store names none.
+    pub default_audience: String,
+    /// Lifetime asked for ServiceAccount tokens used to log in.
+    pub token_expiration: Duration,
+    /// How often a healthy store's login is checked again.
+    pub store_recheck: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            jitter: 0.1,
+            default_audience: "vault".into(),
+            token_expiration: Duration::from_secs(600),
+            store_recheck: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the last successful sync of one ExternalSecret was, so a reconcile
+/// triggered by our own write (or a status change) does not read Vault again.
+#[derive(Clone, Debug)]
+pub(crate) struct SyncMemo {
+    pub generation: Option<i64>,
+    pub store_fingerprint: String,
+    pub data_hash: String,
+    pub keys: Vec<String>,
+    pub next_refresh: Option<Instant>,
+}
+
+/// Shared state of every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub config: Config,
+    pub(crate) recorder: Recorder,
+    pub(crate) vault: VaultCache,
+    memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, config: Config) -> Self {
+        let reporter = Reporter {
+            controller: "vaultsync".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            vault: VaultCache::default(),
+            memos: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn memo(&self, key: &ObjectRef<ExternalSecret>) -> Option<SyncMemo> {
+        self.memos.lock().expect("memo lock").get(key).cloned()
+    }
+
+    pub(crate) fn remember(&self, key: ObjectRef<ExternalSecret>, memo: Option<SyncMemo>) {
+        let mut memos = self.memos.lock().expect("memo lock");
+        match memo {
+            Some(memo) => memos.insert(key, memo),
+            None => memos.remove(&key),
+        };
+    }
+
+    /// Delay before retrying an object that failed: 5s doubling to 5m, so a
+    /// broken store does not hammer Vault, and a fixed one recovers fast.
+    pub(crate) fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().expect("failure lock");
+        let count = failures.entry(key.to_owned()).or_insert(0);
+        *count = count.saturating_add(1);
+        let secs = 5u64.saturating_mul(1 << (*count - 1).min(6));
+        Duration::from_secs(secs.min(300))
+    }
+
+    pub(crate) fn reset_backoff(&self, key: &str) {
+        self.failures.lock().expect("failure lock").remove(key);
+    }
+
+    /// `interval` plus up to `config.jitter` of it.
+    pub(crate) fn jittered(&self, interval: Duration) -> Duration {
+        let extra = interval.mul_f64(self.config.jitter * rand::random::<f64>());
+        interval + extra
+    }
+}

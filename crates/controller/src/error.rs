@@ -1,0 +1,53 @@
+use vaultsync_api::StoreKind;
+
+/// Everything a reconcile can fail with. Messages are written for the person
+/// reading `kubectl describe`, and never contain a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{kind:?} {name:?} not found{hint}")]
+    StoreNotFound {
+        kind: StoreKind,
+        name: String,
+        hint: &'static str,
+    },
+    #[error(
+        "ClusterSecretStore {store:?} does not allow namespace {namespace:?} (see its spec.conditions)"
+    )]
+    NamespaceNotAllowed { store: String, namespace: String },
+    #[error("store {store:?} is misconfigured: {reason}")]
+    StoreConfig { store: String, reason: String },
+    #[error("store {store:?}: {source}")]
+    Vault {
+        store: String,
+        #[source]
+        source: vaultsync_vault::Error,
+    },
+    #[error("secretKey {secret_key:?} (key {key:?}): {source}")]
+    Render {
+        secret_key: String,
+        key: String,
+        #[source]
+        source: vaultsync_template::Error,
+    },
+    #[error("{0}")]
+    Target(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// A short, stable label for metrics and event reasons.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::StoreNotFound { .. } => "store_not_found",
+            Error::NamespaceNotAllowed { .. } => "namespace_not_allowed",
+            Error::StoreConfig { .. } => "store_config",
+            Error::Vault { source, .. } => source.metric_label(),
+            Error::Render { .. } => "render",
+            Error::Target(_) => "target",
+            Error::Kube(_) => "kube",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,27 @@
+//! The vaultsync controllers: ExternalSecret sync, store health, the Vault
+//! client cache and the Secret writer.
+#![forbid(unsafe_code)]
+
+mod conditions;
+mod context;
+mod error;
+mod external_secret;
+mod render;
+mod run;
+mod secret_store;
+mod secret_writer;
+mod store;
+mod vault_cache;
+
+pub use context::{Config, Context};
+pub use error::{Error, Result};
+pub use run::run;
+
+/// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "vaultsync";
+/// Annotation naming the ExternalSecret that manages a Secret.
+pub const EXTERNAL_SECRET_ANNOTATION: &str = "vaultsync.dev/external-secret";
+/// Annotation holding the hash of the data vaultsync last wrote.
+pub const DATA_HASH_ANNOTATION: &str = "vaultsync.dev/data-hash";

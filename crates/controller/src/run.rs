@@ -1,0 +1,162 @@
+//! Wires the watches and reconcilers together.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates};
+use kube::{Api, ResourceExt};
+use tracing::{debug, warn};
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
+
+use crate::context::Context;
+use crate::{
+    EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, external_secret, secret_store,
+};
+
+/// Runs every controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = tx.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+
+    // ExternalSecrets: reconcile on spec changes only; our own status
+    // writes must not trigger another Vault read.
+    let (reader, writer) = reflector::store::<ExternalSecret>();
+    let external_secrets = watcher(Api::<ExternalSecret>::all(client.clone()))
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+
+    // Managed Secrets, metadata only and only ours: an edit or a deletion
+    // of a Secret we wrote brings its ExternalSecret back.
+    let managed =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let secrets = watcher::watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        managed,
+    )
+    .default_backoff()
+    .touched_objects();
+
+    let es_controller = Controller::for_stream(external_secrets, reader.clone())
+        .watches_stream(secrets, secret_to_external_secret)
+        .watches(
+            Api::<SecretStore>::all(client.clone()),
+            watcher::Config::default(),
+            {
+                let reader = reader.clone();
+                move |store: SecretStore| {
+                    users_of(
+                        &reader,
+                        StoreKind::SecretStore,
+                        &store.name_any(),
+                        store.namespace(),
+                    )
+                }
+            },
+        )
+        .watches(
+            Api::<ClusterSecretStore>::all(client.clone()),
+            watcher::Config::default(),
+            {
+                let reader = reader.clone();
+                move |store: ClusterSecretStore| {
+                    users_of(
+                        &reader,
+                        StoreKind::ClusterSecretStore,
+                        &store.name_any(),
+                        None,
+                    )
+                }
+            },
+        )
+        .graceful_shutdown_on(stopped(&shutdown_tx))
+        .run(
+            external_secret::reconcile,
+            external_secret::error_policy,
+            ctx.clone(),
+        )
+        .for_each(log_result);
+
+    let store_controller = Controller::new(
+        Api::<SecretStore>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(stopped(&shutdown_tx))
+    .run(
+        secret_store::reconcile_store,
+        secret_store::error_policy,
+        ctx.clone(),
+    )
+    .for_each(log_result);
+    let cluster_store_controller = Controller::new(
+        Api::<ClusterSecretStore>::all(client),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(stopped(&shutdown_tx))
+    .run(
+        secret_store::reconcile_cluster_store,
+        secret_store::error_policy,
+        ctx.clone(),
+    )
+    .for_each(log_result);
+
+    let tx = shutdown_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    tokio::join!(es_controller, store_controller, cluster_store_controller);
+}
+
+fn watcher<K>(api: Api<K>) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, watcher::Config::default())
+}
+
+async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
+    match result {
+        Ok(object) => debug!(?object, "reconciled"),
+        Err(error) => warn!(%error, "reconcile error"),
+    }
+}
+
+fn secret_to_external_secret(
+    secret: PartialObjectMeta<Secret>,
+) -> Option<ObjectRef<ExternalSecret>> {
+    let owner = secret.annotations().get(EXTERNAL_SECRET_ANNOTATION)?;
+    Some(ObjectRef::new(owner).within(&secret.namespace()?))
+}
+
+fn users_of(
+    reader: &Store<ExternalSecret>,
+    kind: StoreKind,
+    name: &str,
+    namespace: Option<String>,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    reader
+        .state()
+        .iter()
+        .filter(|es| {
+            let store_ref = &es.spec.secret_store_ref;
+            store_ref.kind == kind
+                && store_ref.name == name
+                && (namespace.is_none() || es.namespace() == namespace)
+        })
+        .map(|es| ObjectRef::from_obj(&**es))
+        .collect()
+}

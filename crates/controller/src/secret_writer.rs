@@ -1,0 +1,196 @@
+//! Writes the target Secret by server-side apply, and only when something
+//! changed. Refuses to take over a Secret vaultsync does not manage.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+use vaultsync_api::{CreationPolicy, ExternalSecret, FIELD_MANAGER};
+
+use crate::error::{Error, Result};
+use crate::render::SecretData;
+use crate::{DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    Created,
+    Updated,
+    Unchanged,
+    /// `creationPolicy: None`: nothing is written by design.
+    NotWritten,
+}
+
+/// A stable digest of the data, recorded on the Secret so an unchanged
+/// refresh writes nothing.
+pub(crate) fn data_hash(data: &SecretData) -> String {
+    let mut digest = Sha256::new();
+    for (key, value) in data {
+        // Lengths keep ("ab","c") and ("a","bc") apart.
+        digest.update((key.len() as u64).to_be_bytes());
+        digest.update(key.as_bytes());
+        digest.update((value.len() as u64).to_be_bytes());
+        digest.update(value);
+    }
+    format!("{:x}", digest.finalize())
+}
+
+/// Hash of the given keys of a Secret as it is stored now.
+fn stored_hash(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Option<String> {
+    let stored = secret.data.as_ref()?;
+    let mut data = SecretData::new();
+    for key in keys {
+        data.insert(key.clone(), stored.get(&key)?.0.clone());
+    }
+    Some(data_hash(&data))
+}
+
+/// Whether the Secret still holds exactly what vaultsync last wrote: the
+/// recorded hash and the stored bytes both match `hash`.
+pub(crate) async fn still_synced(
+    client: &kube::Client,
+    es: &ExternalSecret,
+    hash: &str,
+    keys: &[String],
+) -> Result<bool> {
+    if es.spec.target.creation_policy == CreationPolicy::None {
+        return Ok(true);
+    }
+    let namespace = es.namespace().unwrap_or_default();
+    let Some(secret) = Api::<Secret>::namespaced(client.clone(), &namespace)
+        .get_opt(es.target_name())
+        .await?
+    else {
+        return Ok(false);
+    };
+    Ok(secret
+        .annotations()
+        .get(DATA_HASH_ANNOTATION)
+        .map(String::as_str)
+        == Some(hash)
+        && stored_hash(&secret, keys.iter().cloned()).as_deref() == Some(hash))
+}
+
+/// Applies `data` to the ExternalSecret's target Secret.
+pub(crate) async fn write(
+    client: &kube::Client,
+    es: &ExternalSecret,
+    data: &SecretData,
+) -> Result<(Written, Option<String>)> {
+    let policy = es.spec.target.creation_policy;
+    if policy == CreationPolicy::None {
+        return Ok((Written::NotWritten, None));
+    }
+    let namespace = es.namespace().unwrap_or_default();
+    let name = es.target_name();
+    let es_name = es.name_any();
+    let api = Api::<Secret>::namespaced(client.clone(), &namespace);
+    let existing = api.get_opt(name).await?;
+    let hash = data_hash(data);
+
+    match (&existing, policy) {
+        (None, CreationPolicy::Merge) => {
+            return Err(Error::Target(format!(
+                "Secret {name:?} does not exist; creationPolicy Merge only adds keys to an existing Secret"
+            )));
+        }
+        (Some(secret), CreationPolicy::Owner | CreationPolicy::Orphan) => {
+            let manager = secret.annotations().get(EXTERNAL_SECRET_ANNOTATION);
+            if manager.map(String::as_str) != Some(es_name.as_str()) {
+                let who = manager.map_or_else(
+                    || "is not managed by vaultsync".to_owned(),
+                    |m| format!("is managed by ExternalSecret {m:?}"),
+                );
+                return Err(Error::Target(format!(
+                    "Secret {name:?} already exists and {who}; vaultsync will not overwrite it. Delete it, rename target.name, or use creationPolicy Merge"
+                )));
+            }
+        }
+        _ => {}
+    }
+
+    if let Some(secret) = &existing {
+        let metadata_ok = secret.annotations().get(DATA_HASH_ANNOTATION) == Some(&hash)
+            && secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+            && (policy != CreationPolicy::Owner
+                || secret
+                    .owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == es.meta().uid.as_ref()));
+        let immutable_ok = es
+            .spec
+            .target
+            .immutable
+            .is_none_or(|want| secret.immutable.unwrap_or(false) == want);
+        if metadata_ok
+            && immutable_ok
+            && stored_hash(secret, data.keys().cloned()).as_deref() == Some(hash.as_str())
+        {
+            return Ok((Written::Unchanged, secret.resource_version()));
+        }
+        if secret.immutable == Some(true) {
+            return Err(Error::Target(format!(
+                "Secret {name:?} is immutable and its data differs from the store; delete it so vaultsync can write it again"
+            )));
+        }
+    }
+
+    let owner_references = (policy == CreationPolicy::Owner)
+        .then(|| es.controller_owner_ref(&()).into_iter().collect());
+    let desired = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY_LABEL.to_owned(),
+                MANAGED_BY_VALUE.to_owned(),
+            )])),
+            annotations: Some(BTreeMap::from([
+                (EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone()),
+                (DATA_HASH_ANNOTATION.to_owned(), hash),
+            ])),
+            owner_references,
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                .collect(),
+        ),
+        // Merge leaves the type to whoever created the Secret.
+        type_: (policy != CreationPolicy::Merge).then(|| "Opaque".to_owned()),
+        immutable: es.spec.target.immutable,
+        ..Secret::default()
+    };
+    let mut patch = serde_json::to_value(&desired)
+        .map_err(|e| Error::Target(format!("cannot encode Secret: {e}")))?;
+    patch["apiVersion"] = "v1".into();
+    patch["kind"] = "Secret".into();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = api.patch(name, &params, &Patch::Apply(patch)).await?;
+    let written = if existing.is_some() {
+        Written::Updated
+    } else {
+        Written::Created
+    };
+    Ok((written, applied.resource_version()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_depends_on_key_boundaries_and_values() {
+        let a = SecretData::from([("ab".into(), b"c".to_vec())]);
+        let b = SecretData::from([("a".into(), b"bc".to_vec())]);
+        let c = SecretData::from([("ab".into(), b"d".to_vec())]);
+        assert_ne!(data_hash(&a), data_hash(&b));
+        assert_ne!(data_hash(&a), data_hash(&c));
+        assert_eq!(data_hash(&a), data_hash(&a.clone()));
+    }
+}

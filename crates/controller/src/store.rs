@@ -1,0 +1,523 @@
+//! Finding the store an ExternalSecret names, enforcing a
+//! ClusterSecretStore's namespace rules, and turning the store's auth spec
+//! into Vault credentials.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine;
+use futures::FutureExt;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::PostParams;
+use kube::{Api, ResourceExt};
+use sha2::{Digest, Sha256};
+use vaultsync_api::{
+    CaProviderType, ClusterSecretStore, ClusterSecretStoreCondition, SecretKeySelector,
+    SecretStore, ServiceAccountSelector, StoreKind, VaultProvider,
+};
+use vaultsync_vault::{Auth, JwtSource, Sensitive, ServerConfig};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// A store, whichever kind, as a reconcile needs it.
+#[derive(Clone, Debug)]
+pub(crate) struct ResolvedStore {
+    pub kind: StoreKind,
+    pub name: String,
+    /// Set for a namespaced SecretStore.
+    pub namespace: Option<String>,
+    pub provider: VaultProvider,
+}
+
+impl fmt::Display for ResolvedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "SecretStore {ns}/{}", self.name),
+            None => write!(f, "ClusterSecretStore {}", self.name),
+        }
+    }
+}
+
+impl ResolvedStore {
+    pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
+        Self::new(
+            StoreKind::SecretStore,
+            store.name_any(),
+            store.namespace(),
+            store.spec.provider.vault(),
+        )
+    }
+
+    pub fn from_cluster_store(store: &ClusterSecretStore) -> Result<Self> {
+        Self::new(
+            StoreKind::ClusterSecretStore,
+            store.name_any(),
+            None,
+            store.spec.provider.vault(),
+        )
+    }
+
+    fn new(
+        kind: StoreKind,
+        name: String,
+        namespace: Option<String>,
+        provider: Option<&VaultProvider>,
+    ) -> Result<Self> {
+        let provider = provider.cloned().ok_or_else(|| Error::StoreConfig {
+            store: name.clone(),
+            reason: "spec.provider has neither vault nor openBao".into(),
+        })?;
+        Ok(Self {
+            kind,
+            name,
+            namespace,
+            provider,
+        })
+    }
+
+    fn config_error(&self, reason: impl Into<String>) -> Error {
+        Error::StoreConfig {
+            store: self.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Finds the store `namespace`'s ExternalSecret refers to and checks that
+/// the namespace may use it.
+pub(crate) async fn resolve(
+    ctx: &Context,
+    kind: StoreKind,
+    name: &str,
+    namespace: &str,
+) -> Result<ResolvedStore> {
+    match kind {
+        StoreKind::SecretStore => {
+            let store = Api::<SecretStore>::namespaced(ctx.client.clone(), namespace)
+                .get_opt(name)
+                .await?
+                .ok_or(Error::StoreNotFound {
+                    kind,
+                    name: name.to_owned(),
+                    hint: " in this namespace (set secretStoreRef.kind: ClusterSecretStore for a cluster-wide store)",
+                })?;
+            ResolvedStore::from_secret_store(&store)
+        }
+        StoreKind::ClusterSecretStore => {
+            let store = Api::<ClusterSecretStore>::all(ctx.client.clone())
+                .get_opt(name)
+                .await?
+                .ok_or(Error::StoreNotFound {
+                    kind,
+                    name: name.to_owned(),
+                    hint: "",
+                })?;
+            let conditions = store.spec.conditions.as_deref().unwrap_or_default();
+            if !namespace_allowed(ctx, conditions, namespace).await? {
+                return Err(Error::NamespaceNotAllowed {
+                    store: name.to_owned(),
+                    namespace: namespace.to_owned(),
+                });
+            }
+            ResolvedStore::from_cluster_store(&store)
+        }
+    }
+}
+
+async fn namespace_allowed(
+    ctx: &Context,
+    conditions: &[ClusterSecretStoreCondition],
+    namespace: &str,
+) -> Result<bool> {
+    if conditions.is_empty() {
+        return Ok(true);
+    }
+    let mut labels: Option<BTreeMap<String, String>> = None;
+    for condition in conditions {
+        if let Some(names) = &condition.namespaces
+            && !names.iter().any(|n| n == namespace)
+        {
+            continue;
+        }
+        if let Some(patterns) = &condition.namespace_regexes {
+            let mut matched = false;
+            for pattern in patterns {
+                // Anchored, as a person reading `^team-.*` or `team-.*` expects.
+                let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                    Error::StoreConfig {
+                        store: "ClusterSecretStore".into(),
+                        reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
+                    }
+                })?;
+                matched |= regex.is_match(namespace);
+            }
+            if !matched {
+                continue;
+            }
+        }
+        if let Some(selector) = &condition.namespace_selector {
+            if labels.is_none() {
+                let ns = Api::<Namespace>::all(ctx.client.clone())
+                    .get(namespace)
+                    .await?;
+                labels = Some(ns.labels().clone());
+            }
+            if !selector_matches(selector, labels.as_ref().expect("just set")) {
+                continue;
+            }
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Label selector semantics of the Kubernetes API.
+pub(crate) fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    let labels_ok = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let expressions_ok = selector.match_expressions.iter().flatten().all(|expr| {
+        let value = labels.get(&expr.key);
+        let values = expr.values.as_deref().unwrap_or_default();
+        match expr.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    labels_ok && expressions_ok
+}
+
+/// Everything needed to build a Vault client, plus a fingerprint that
+/// changes whenever the server settings or the credential material change.
+pub(crate) struct Credentials {
+    pub server: ServerConfig,
+    pub auth: Auth,
+    pub fingerprint: String,
+    /// Identity of the client in the cache: one login per store and
+    /// credential namespace.
+    pub cache_key: String,
+}
+
+/// Builds credentials for `store` on behalf of an object in
+/// `using_namespace` (a ClusterSecretStore's references default to it).
+pub(crate) async fn credentials(
+    ctx: &Context,
+    store: &ResolvedStore,
+    using_namespace: &str,
+) -> Result<Credentials> {
+    let provider = &store.provider;
+    let mut fingerprint = Sha256::new();
+    fingerprint.update(serde_json::to_vec(provider).unwrap_or_default());
+    // A namespaced store may only read from its own namespace, whatever its
+    // references say; that is what keeps tenants apart.
+    let ref_namespace = |requested: Option<&String>| -> String {
+        match &store.namespace {
+            Some(own) => own.clone(),
+            None => requested
+                .cloned()
+                .unwrap_or_else(|| using_namespace.to_owned()),
+        }
+    };
+
+    let ca_bundle_pem = match (&provider.ca_bundle, &provider.ca_provider) {
+        (Some(bundle), _) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(bundle.trim())
+                .map_err(|_| {
+                    store.config_error(
+                        "caBundle is not valid base64 (it holds the base64 of a PEM bundle)",
+                    )
+                })?,
+        ),
+        (None, Some(ca)) => {
+            let ns = ref_namespace(ca.namespace.as_ref());
+            let pem = match ca.type_ {
+                CaProviderType::Secret => {
+                    read_secret_key(ctx, store, &ns, &ca.name, &ca.key).await?
+                }
+                CaProviderType::ConfigMap => {
+                    let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
+                        .get_opt(&ca.name)
+                        .await?
+                        .ok_or_else(|| {
+                            store.config_error(format!(
+                                "caProvider ConfigMap {ns}/{} not found",
+                                ca.name
+                            ))
+                        })?;
+                    cm.data
+                        .and_then(|d| d.get(&ca.key).cloned())
+                        .ok_or_else(|| {
+                            store.config_error(format!(
+                                "ConfigMap {ns}/{} has no key {:?}",
+                                ca.name, ca.key
+                            ))
+                        })?
+                }
+            };
+            Some(pem.into_bytes())
+        }
+        (None, None) => None,
+    };
+    if let Some(pem) = &ca_bundle_pem {
+        fingerprint.update(pem);
+    }
+
+    let auth_spec = &provider.auth;
+    let (auth, identity) = if let Some(sel) = &auth_spec.token_secret_ref {
+        let ns = ref_namespace(sel.namespace.as_ref());
+        let token = read_selector(ctx, store, &ns, sel, "token").await?;
+        fingerprint.update(token.as_bytes());
+        (
+            Auth::Token(Sensitive::new(token)),
+            format!("token:{ns}/{}", sel.name),
+        )
+    } else if let Some(k8s) = &auth_spec.kubernetes {
+        let (jwt, identity) = jwt_source(
+            ctx,
+            store,
+            &ref_namespace,
+            k8s.service_account_ref.as_ref(),
+            k8s.secret_ref.as_ref(),
+            None,
+        )
+        .await?;
+        fingerprint.update(identity.as_bytes());
+        let auth = Auth::Kubernetes {
+            mount_path: k8s.mount_path.clone(),
+            role: k8s.role.clone(),
+            jwt,
+        };
+        (auth, format!("kubernetes:{identity}"))
+    } else if let Some(approle) = &auth_spec.app_role {
+        let role_id = match (&approle.role_id, &approle.role_ref) {
+            (Some(id), _) => id.clone(),
+            (None, Some(sel)) => {
+                read_selector(
+                    ctx,
+                    store,
+                    &ref_namespace(sel.namespace.as_ref()),
+                    sel,
+                    "role-id",
+                )
+                .await?
+            }
+            (None, None) => return Err(store.config_error("appRole needs roleId or roleRef")),
+        };
+        let sel = &approle.secret_ref;
+        let ns = ref_namespace(sel.namespace.as_ref());
+        let secret_id = read_selector(ctx, store, &ns, sel, "secret-id").await?;
+        fingerprint.update(role_id.as_bytes());
+        fingerprint.update(secret_id.as_bytes());
+        let auth = Auth::AppRole {
+            mount_path: approle.path.clone(),
+            role_id,
+            secret_id: Sensitive::new(secret_id),
+        };
+        (auth, format!("approle:{ns}/{}", sel.name))
+    } else if let Some(jwt_auth) = &auth_spec.jwt {
+        let sa = jwt_auth.kubernetes_service_account_token.as_ref();
+        let audiences = sa.and_then(|t| t.audiences.clone());
+        let (jwt, identity) = jwt_source(
+            ctx,
+            store,
+            &ref_namespace,
+            sa.map(|t| &t.service_account_ref),
+            jwt_auth.secret_ref.as_ref(),
+            audiences,
+        )
+        .await?;
+        fingerprint.update(identity.as_bytes());
+        let role = jwt_auth.role.clone().unwrap_or_default();
+        (
+            Auth::Jwt {
+                mount_path: jwt_auth.path.clone(),
+                role,
+                jwt,
+            },
+            format!("jwt:{identity}"),
+        )
+    } else {
+        return Err(store.config_error("spec.provider.vault.auth sets no method"));
+    };
+
+    let server = ServerConfig {
+        address: provider.server.clone(),
+        namespace: provider.namespace.clone(),
+        ca_bundle_pem,
+        ..ServerConfig::default()
+    };
+    let fingerprint = format!("{:x}", fingerprint.finalize());
+    let cache_key = format!("{store}|{identity}");
+    Ok(Credentials {
+        server,
+        auth,
+        fingerprint,
+        cache_key,
+    })
+}
+
+/// A JWT for Kubernetes or JWT auth: a fresh short-lived, audience-bound
+/// ServiceAccount token per login, or a token kept in a Secret.
+async fn jwt_source(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ref_namespace: &impl Fn(Option<&String>) -> String,
+    service_account: Option<&ServiceAccountSelector>,
+    secret: Option<&SecretKeySelector>,
+    audiences_override: Option<Vec<String>>,
+) -> Result<(JwtSource, String)> {
+    if let Some(sa) = service_account {
+        let namespace = ref_namespace(sa.namespace.as_ref());
+        let audiences = audiences_override
+            .or_else(|| sa.audiences.clone())
+            .unwrap_or_else(|| vec![ctx.config.default_audience.clone()]);
+        let identity = format!("sa:{namespace}/{}:{}", sa.name, audiences.join(","));
+        let api = Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace);
+        let name = sa.name.clone();
+        let expiration = i64::try_from(ctx.config.token_expiration.as_secs()).unwrap_or(600);
+        let source: JwtSource = Arc::new(move || {
+            let api = api.clone();
+            let name = name.clone();
+            let audiences = audiences.clone();
+            let namespace = namespace.clone();
+            async move {
+                let request = TokenRequest {
+                    spec: Some(TokenRequestSpec {
+                        audiences: Some(audiences),
+                        expiration_seconds: Some(expiration),
+                        ..TokenRequestSpec::default()
+                    }),
+                    ..TokenRequest::default()
+                };
+                let response = api
+                    .create_token_request(&name, &PostParams::default(), &request)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot get a token for ServiceAccount {namespace}/{name}: {}",
+                            kube_reason(&e)
+                        )
+                    })?;
+                response
+                    .status
+                    .and_then(|s| s.token)
+                    .map(Sensitive::new)
+                    .ok_or_else(|| {
+                        format!(
+                            "TokenRequest for ServiceAccount {namespace}/{name} returned no token"
+                        )
+                    })
+            }
+            .boxed()
+        });
+        return Ok((source, identity));
+    }
+    if let Some(sel) = secret {
+        let ns = ref_namespace(sel.namespace.as_ref());
+        let token = read_selector(ctx, store, &ns, sel, "token").await?;
+        let mut digest = Sha256::new();
+        digest.update(token.as_bytes());
+        let identity = format!("secret:{ns}/{}:{:x}", sel.name, digest.finalize());
+        let token = Sensitive::new(token);
+        let source: JwtSource = Arc::new(move || {
+            let token = token.clone();
+            async move { Ok(token) }.boxed()
+        });
+        return Ok((source, identity));
+    }
+    Err(store.config_error("set serviceAccountRef or secretRef for the token to log in with"))
+}
+
+/// The API server's own words for a failed call, without request details.
+pub(crate) fn kube_reason(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn read_selector(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ns: &str,
+    sel: &SecretKeySelector,
+    default_key: &str,
+) -> Result<String> {
+    read_secret_key(
+        ctx,
+        store,
+        ns,
+        &sel.name,
+        sel.key.as_deref().unwrap_or(default_key),
+    )
+    .await
+}
+
+async fn read_secret_key(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ns: &str,
+    name: &str,
+    key: &str,
+) -> Result<String> {
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| store.config_error(format!("Secret {ns}/{name} not found")))?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .ok_or_else(|| store.config_error(format!("Secret {ns}/{name} has no key {key:?}")))?;
+    let text = String::from_utf8(bytes.0)
+        .map_err(|_| store.config_error(format!("Secret {ns}/{name} key {key:?} is not UTF-8")))?;
+    Ok(text.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn selector_semantics() {
+        let selector = LabelSelector {
+            match_labels: Some(labels(&[("team", "a")])),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "In".into(),
+                values: Some(vec!["prod".into(), "stage".into()]),
+            }]),
+        };
+        assert!(selector_matches(
+            &selector,
+            &labels(&[("team", "a"), ("env", "prod")])
+        ));
+        assert!(!selector_matches(
+            &selector,
+            &labels(&[("team", "a"), ("env", "dev")])
+        ));
+        assert!(!selector_matches(&selector, &labels(&[("env", "prod")])));
+        assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
+    }
+}

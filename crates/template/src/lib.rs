@@ -1,0 +1,36 @@
+//! Turns the JSON of a remote secret into the bytes of Kubernetes Secret
+//! keys: property selection, decoding and extraction. No I/O, so every rule
+//! here is tested alone.
+//!
+//! Errors name properties and strategies, never values.
+#![forbid(unsafe_code)]
+
+mod decode;
+mod property;
+
+pub use decode::{Decoding, decode};
+pub use property::{extract, select_property};
+
+use serde_json::{Map, Value};
+
+/// The JSON object a KV read returns.
+pub type RemoteSecret = Map<String, Value>;
+
+/// Why a remote secret could not be turned into Secret data.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("property {property:?} not found in the secret (its keys are: {keys})")]
+    PropertyNotFound { property: String, keys: String },
+    #[error("property {property:?} is not a JSON object, so it cannot be extracted")]
+    NotAnObject { property: String },
+    #[error("value is not valid {strategy} (decodingStrategy {strategy})")]
+    Decode { strategy: &'static str },
+}
+
+/// Bytes for one Secret key: strings as they are, anything else as JSON.
+fn value_bytes(value: &Value) -> Vec<u8> {
+    match value {
+        Value::String(s) => s.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}

@@ -1,0 +1,125 @@
+//! The vaultsync binary: `vaultsync run` starts the operator, `vaultsync
+//! crdgen` writes the CustomResourceDefinitions.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use vaultsync_controller::{Config, Context};
+
+#[derive(Parser)]
+#[command(
+    name = "vaultsync",
+    version,
+    about = "Keeps Kubernetes Secrets in sync with HashiCorp Vault and OpenBao"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or
+    /// the in-cluster ServiceAccount).
+    Run {
+        /// Audience of ServiceAccount tokens used for Kubernetes auth when a
+        /// store names none.
+        #[arg(long, env = "VAULTSYNC_DEFAULT_AUDIENCE", default_value = "vault")]
+        default_audience: String,
+        /// Largest extra delay added to each refresh, as a fraction of
+        /// refreshInterval.
+        #[arg(long, env = "VAULTSYNC_JITTER", default_value_t = 0.1)]
+        jitter: f64,
+        /// Log as JSON lines.
+        #[arg(long, env = "VAULTSYNC_LOG_JSON")]
+        log_json: bool,
+    },
+    /// Write the CustomResourceDefinitions as YAML, one file per kind.
+    Crdgen {
+        /// Directory to write into; prints to stdout when omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crdgen { out } => crdgen(out),
+        Command::Run {
+            default_audience,
+            jitter,
+            log_json,
+        } => {
+            init_logging(log_json);
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&jitter),
+                "--jitter must be between 0 and 1"
+            );
+            let config = Config {
+                default_audience,
+                jitter,
+                ..Config::default()
+            };
+            run(config).await
+        }
+    }
+}
+
+fn crdgen(out: Option<PathBuf>) -> anyhow::Result<()> {
+    for (name, yaml) in vaultsync_api::crds_yaml().context("cannot encode CRDs as YAML")? {
+        match &out {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(name);
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            None => print!("---\n{yaml}"),
+        }
+    }
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    // kube and reqwest are both built on rustls with ring; one process-wide
+    // provider serves both.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "vaultsync starting");
+    let ctx = Arc::new(Context::new(client, config));
+    vaultsync_controller::run(ctx, shutdown_signal()).await;
+    tracing::info!("vaultsync stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    // Give in-flight reconciles a moment; the controller stops taking new ones.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,100 @@
+//! A small OpenBao admin client for seeding test data, using the root token
+//! of the dev server that `e2e/env.sh` started.
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub struct Bao {
+    pub addr: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Bao {
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            addr: std::env::var("BAO_ADDR").context("BAO_ADDR")?,
+            token: std::env::var("BAO_TOKEN").context("BAO_TOKEN")?,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Sends one request to the OpenBao API and returns its JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", &self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: {status}: {text}");
+        }
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    pub async fn write(&self, path: &str, body: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn read(&self, path: &str) -> Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.call(reqwest::Method::DELETE, path, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes a KV v2 secret at `secret/<path>`; returns its version.
+    pub async fn kv2_put(&self, path: &str, data: Value) -> Result<u64> {
+        let response = self
+            .write(&format!("secret/data/{path}"), json!({"data": data}))
+            .await?;
+        response["data"]["version"]
+            .as_u64()
+            .context("KV v2 write returned no version")
+    }
+
+    /// Writes a KV v1 secret at `kv1/<path>`.
+    pub async fn kv1_put(&self, path: &str, data: Value) -> Result<()> {
+        self.write(&format!("kv1/{path}"), data).await.map(|_| ())
+    }
+
+    /// Creates a policy and a token holding only it.
+    pub async fn token_with_policy(&self, name: &str, policy: &str) -> Result<String> {
+        self.write(
+            &format!("sys/policies/acl/{name}"),
+            json!({"policy": policy}),
+        )
+        .await?;
+        let response = self
+            .write(
+                "auth/token/create",
+                json!({"policies": [name], "ttl": "1h"}),
+            )
+            .await?;
+        Ok(response["auth"]["client_token"]
+            .as_str()
+            .context("no client_token")?
+            .to_owned())
+    }
+}

@@ -1,0 +1,85 @@
+//! Kubernetes auth against OpenBao's kubernetes method, which checks each
+//! token with a real TokenReview on our API server.
+
+use serde_json::{Value, json};
+use vaultsync_e2e::{TestEnv, external_secret};
+
+fn kubernetes_store(env: &TestEnv, role: &str) -> Value {
+    json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {
+            "server": env.bao.addr, "path": "secret",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": role, "serviceAccountRef": {"name": "app"}}},
+        }}},
+    })
+}
+
+#[tokio::test]
+async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("k8s-auth").await?;
+    let other = format!("{}-other", env.namespace);
+    env.create_namespace(&other).await?;
+    let value = env.secret_value("k8s");
+    env.bao
+        .kv2_put(&format!("{}/app", env.prefix), json!({"password": value}))
+        .await?;
+    let policy = format!(
+        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
+        env.prefix
+    );
+    env.bao
+        .write(
+            &format!("sys/policies/acl/{}", env.prefix),
+            json!({"policy": policy}),
+        )
+        .await?;
+    env.bao
+        .write(
+            &format!("auth/kubernetes/role/{}", env.prefix),
+            json!({
+                "bound_service_account_names": ["app"],
+                "bound_service_account_namespaces": [env.namespace],
+                "audience": "vault",
+                "token_policies": [env.prefix],
+                "token_ttl": "10m",
+            }),
+        )
+        .await?;
+
+    let es = external_secret(
+        "app",
+        "vault",
+        json!({"data": [{"secretKey": "password", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "password"}}]}),
+    );
+    for ns in [env.namespace.clone(), other.clone()] {
+        env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": ns}})).await?;
+        let mut store = kubernetes_store(&env, &env.prefix);
+        store["metadata"]["namespace"] = json!(ns);
+        env.apply(store).await?;
+        let mut es = es.clone();
+        es["metadata"]["namespace"] = json!(ns);
+        env.apply(es).await?;
+    }
+
+    // The bound ServiceAccount in the bound namespace gets the secret.
+    assert_eq!(env.wait_secret("app").await?.get("password"), Some(&value));
+    env.wait_store_ready("vault", "True").await?;
+
+    // The same name in another namespace is refused, and the condition says so.
+    let elsewhere = env.in_namespace(&other);
+    let (reason, message) = elsewhere.wait_ready("app", "False").await?;
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(
+        message.contains("kubernetes") && message.contains("not authorized"),
+        "message: {message}"
+    );
+    assert!(
+        elsewhere.secrets().get_opt("app").await?.is_none(),
+        "no Secret may be written in the refused namespace"
+    );
+    let (store_reason, store_message) = elsewhere.wait_store_ready("vault", "False").await?;
+    assert_eq!(store_reason, "ValidationFailed", "{store_message}");
+    env.cleanup().await;
+    Ok(())
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The e2e suite: a real kube-apiserver, etcd, kube-controller-manager and
+# OpenBao on loopback, the chart installed, the operator running with the
+# chart's RBAC, then the Rust scenario tests. Everything is torn down at the
+# end, also on failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=${VAULTSYNC_E2E_STATE:-$root/.state/e2e}
+rm -rf "$state"
+mkdir -p "$state"
+
+finish() {
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -f "$state/logs/operator.log" ]; then
+    echo "--- last lines of the operator log ($state/logs/operator.log) ---" >&2
+    tail -40 "$state/logs/operator.log" >&2
+  fi
+  bash "$root/e2e/env.sh" down "$state" || true
+  exit "$rc"
+}
+trap finish EXIT
+
+# Build first, so the control plane is not idle while cargo compiles.
+(cd "$root" && cargo build -q -p vaultsync && cargo test -q -p vaultsync-e2e --no-run)
+
+bash "$root/e2e/env.sh" up "$state"
+# shellcheck disable=SC1091
+source "$state/env"
+bash "$root/scripts/install-operator.sh" "$state"
+bash "$root/scripts/start-operator.sh" "$state"
+
+cd "$root"
+VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --test-threads="${E2E_THREADS:-4}"
+
+# Secret values must never reach the operator's output, nor anything it
+# wrote to the API other than the Secrets themselves.
+kubectl get externalsecrets.vaultsync.dev,secretstores.vaultsync.dev,clustersecretstores.vaultsync.dev -A -o yaml >"$state/custom-resources.yaml"
+kubectl get events -A -o yaml >"$state/events.yaml"
+python3 "$root/e2e/leak_check.py" "$state/seeded-values" \
+  "$state/logs/operator.log" "$state/custom-resources.yaml" "$state/events.yaml"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Starts the operator built by cargo as a local process with the chart's
+# ServiceAccount token, logging to STATE_DIR/logs/operator.log.
+#
+#   scripts/start-operator.sh STATE_DIR
+set -euo pipefail
+state=${1:?usage: start-operator.sh STATE_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$state/logs" "$state/pids"
+(cd "$root" && cargo build -q -p vaultsync)
+KUBECONFIG="$state/operator.kubeconfig" \
+  RUST_LOG=${RUST_LOG:-info,vaultsync=debug,vaultsync_controller=debug,vaultsync_vault=debug} \
+  setsid "$root/target/debug/vaultsync" run </dev/null >"$state/logs/operator.log" 2>&1 &
+echo $! >"$state/pids/operator.pid"
+sleep 1
+if ! kill -0 "$(cat "$state/pids/operator.pid")" 2>/dev/null; then
+  echo "operator exited at once:" >&2
+  tail -20 "$state/logs/operator.log" >&2
+  exit 1
+fi
+echo "operator running (pid $(cat "$state/pids/operator.pid")), log: $state/logs/operator.log" >&2

