@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo tools lint unit crds check-crds helm-lint e2e build
+.PHONY: help test demo demo-down tools lint unit crds check-crds helm-lint e2e build
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
@@ -40,3 +40,6 @@ test: tools lint unit check-crds helm-lint e2e
 
 demo: tools
 	bash scripts/demo.sh
+
+demo-down:
+	bash e2e/env.sh down .state/demo

@@ -132,7 +132,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced) -> Result<(
     };
     let message = match &synced {
         Synced::Refreshed {
-            written: Written::NotWritten,
+            written: Written::Skipped,
             ..
         } => "values read; creationPolicy None writes no Secret".to_owned(),
         _ => format!("Secret {:?} is in sync with the store", es.target_name()),

@@ -33,11 +33,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // ExternalSecrets: reconcile on spec changes only; our own status
     // writes must not trigger another Vault read.
     let (reader, writer) = reflector::store::<ExternalSecret>();
-    let external_secrets = watcher(Api::<ExternalSecret>::all(client.clone()))
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+    let external_secrets = watcher::watcher(
+        Api::<ExternalSecret>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
@@ -119,13 +122,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         let _ = tx.send(());
     });
     tokio::join!(es_controller, store_controller, cluster_store_controller);
-}
-
-fn watcher<K>(api: Api<K>) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    watcher::watcher(api, watcher::Config::default())
 }
 
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {

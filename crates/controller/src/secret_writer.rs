@@ -22,7 +22,7 @@ pub(crate) enum Written {
     Updated,
     Unchanged,
     /// `creationPolicy: None`: nothing is written by design.
-    NotWritten,
+    Skipped,
 }
 
 /// A stable digest of the data, recorded on the Secret so an unchanged
@@ -83,7 +83,7 @@ pub(crate) async fn write(
 ) -> Result<(Written, Option<String>)> {
     let policy = es.spec.target.creation_policy;
     if policy == CreationPolicy::None {
-        return Ok((Written::NotWritten, None));
+        return Ok((Written::Skipped, None));
     }
     let namespace = es.namespace().unwrap_or_default();
     let name = es.target_name();

@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 /// A store, whichever kind, as a reconcile needs it.
 #[derive(Clone, Debug)]
 pub(crate) struct ResolvedStore {
-    pub kind: StoreKind,
     pub name: String,
     /// Set for a namespaced SecretStore.
     pub namespace: Option<String>,
@@ -45,7 +44,6 @@ impl fmt::Display for ResolvedStore {
 impl ResolvedStore {
     pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
         Self::new(
-            StoreKind::SecretStore,
             store.name_any(),
             store.namespace(),
             store.spec.provider.vault(),
@@ -53,16 +51,10 @@ impl ResolvedStore {
     }
 
     pub fn from_cluster_store(store: &ClusterSecretStore) -> Result<Self> {
-        Self::new(
-            StoreKind::ClusterSecretStore,
-            store.name_any(),
-            None,
-            store.spec.provider.vault(),
-        )
+        Self::new(store.name_any(), None, store.spec.provider.vault())
     }
 
     fn new(
-        kind: StoreKind,
         name: String,
         namespace: Option<String>,
         provider: Option<&VaultProvider>,
@@ -72,7 +64,6 @@ impl ResolvedStore {
             reason: "spec.provider has neither vault nor openBao".into(),
         })?;
         Ok(Self {
-            kind,
             name,
             namespace,
             provider,

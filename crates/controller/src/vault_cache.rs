@@ -30,14 +30,4 @@ impl VaultCache {
         );
         Ok(client)
     }
-
-    /// Logins performed by every cached client (a figure for metrics).
-    pub fn logins(&self) -> u64 {
-        self.clients
-            .lock()
-            .expect("vault cache lock")
-            .values()
-            .map(|(_, c)| c.login_count())
-            .sum()
-    }
 }

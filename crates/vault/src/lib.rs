@@ -1,1 +1,20 @@
+//! A Vault / OpenBao HTTP client for vaultsync: login (token, Kubernetes,
+//! AppRole, JWT), token renewal, KV v1/v2 reads, custom CA bundles and
+//! namespaces. It knows nothing about Kubernetes, so it is tested alone.
+//!
+//! Credentials are wrapped in [`Sensitive`] and KV data never reaches a
+//! `Debug` or error string: errors name the mount, the path and the HTTP
+//! status, never a value.
 #![forbid(unsafe_code)]
+
+mod auth;
+mod client;
+mod error;
+mod kv;
+mod sensitive;
+
+pub use auth::{Auth, JwtSource};
+pub use client::{Client, ServerConfig};
+pub use error::{Error, Result};
+pub use kv::{KvSecret, KvVersion, split_mount};
+pub use sensitive::Sensitive;

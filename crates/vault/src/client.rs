@@ -1,0 +1,448 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tracing::debug;
+
+use crate::error::vault_errors;
+use crate::kv::{parse_read, read_path};
+use crate::{Auth, Error, KvSecret, KvVersion, Result, Sensitive};
+
+/// Where the server is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// e.g. `https://vault:8200`.
+    pub address: String,
+    /// Sent as `X-Vault-Namespace` on every request when set.
+    pub namespace: Option<String>,
+    /// PEM CA certificates; when set, only these roots are trusted.
+    pub ca_bundle_pem: Option<Vec<u8>>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            namespace: None,
+            ca_bundle_pem: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An authenticated client. Cheap to clone; clones share one token, so
+/// however many reconciles use it, it logs in once and renews.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    address: String,
+    namespace: Option<String>,
+    auth: Auth,
+    // Held across a login so concurrent callers share it (single flight).
+    token: Mutex<Option<TokenState>>,
+    logins: AtomicU64,
+}
+
+struct TokenState {
+    token: Sensitive,
+    obtained: Instant,
+    /// `None`: the token does not expire (root tokens, TTL 0).
+    ttl: Option<Duration>,
+    renewable: bool,
+}
+
+impl TokenState {
+    fn needs_renewal(&self) -> bool {
+        self.ttl
+            .is_some_and(|ttl| self.obtained.elapsed() >= ttl * 2 / 3)
+    }
+
+    fn expired(&self) -> bool {
+        // A margin so a token is not used in its last seconds.
+        self.ttl
+            .is_some_and(|ttl| self.obtained.elapsed() + Duration::from_secs(5) >= ttl)
+    }
+}
+
+impl Client {
+    /// Builds the HTTP client; logs in lazily, on first use.
+    pub fn new(server: ServerConfig, auth: Auth) -> Result<Client> {
+        // reqwest is built without a default crypto provider; ring is the
+        // one kube uses too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(server.timeout)
+            .connect_timeout(server.timeout.min(Duration::from_secs(5)));
+        if let Some(pem) = &server.ca_bundle_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Tls(format!("CA bundle is not valid PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Tls("CA bundle holds no certificate".into()));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Tls(format!("cannot build HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                address: server.address.trim_end_matches('/').to_owned(),
+                namespace: server.namespace.filter(|n| !n.is_empty()),
+                auth,
+                token: Mutex::new(None),
+                logins: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Number of successful logins so far.
+    pub fn login_count(&self) -> u64 {
+        self.inner.logins.load(Ordering::Relaxed)
+    }
+
+    /// Makes sure there is a valid token: logs in when there is none,
+    /// renews after 2/3 of its TTL, logs in again when renewal fails or the
+    /// token expired.
+    pub async fn ensure_token(&self) -> Result<()> {
+        self.token().await.map(|_| ())
+    }
+
+    /// Reads a KV secret at `path` in the KV mount `mount`.
+    pub async fn read_kv(
+        &self,
+        mount: &str,
+        path: &str,
+        kv: KvVersion,
+        version: Option<&str>,
+    ) -> Result<KvSecret> {
+        let mount = mount.trim_matches('/');
+        let path = path.trim_matches('/');
+        let api_path = read_path(mount, path, kv, version)?;
+        let display = format!("{mount}/{path}");
+        let (status, body) = self.authenticated(Method::GET, &api_path, &display).await?;
+        match status {
+            StatusCode::OK => {
+                let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {
+                    path: display.clone(),
+                    status: 200,
+                    detail: "body is not JSON".into(),
+                })?;
+                parse_read(&json, mount, path, kv)
+            }
+            StatusCode::NOT_FOUND => Err(Error::NotFound {
+                mount: mount.to_owned(),
+                path: path.to_owned(),
+            }),
+            StatusCode::FORBIDDEN => Err(Error::PermissionDenied {
+                operation: "read",
+                path: display,
+            }),
+            other => Err(self.unexpected(other, &body, display)),
+        }
+    }
+
+    /// A request with the current token. A 403 on a token obtained by login
+    /// may mean it was revoked: log in again and retry once.
+    async fn authenticated(
+        &self,
+        method: Method,
+        api_path: &str,
+        shown: &str,
+    ) -> Result<(StatusCode, String)> {
+        let token = self.token().await?;
+        let (status, body) = self
+            .send(method.clone(), api_path, Some(&token), None)
+            .await?;
+        if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
+            return Ok((status, body));
+        }
+        debug!(path = %shown, "403 with a login token; logging in again once");
+        {
+            let mut state = self.inner.token.lock().await;
+            if state.as_ref().is_some_and(|s| s.token == token) {
+                *state = None;
+            }
+        }
+        let token = self.token().await?;
+        self.send(method, api_path, Some(&token), None).await
+    }
+
+    async fn token(&self) -> Result<Sensitive> {
+        let mut state = self.inner.token.lock().await;
+        if let Some(current) = state.as_ref() {
+            if !current.needs_renewal() {
+                return Ok(current.token.clone());
+            }
+            if current.renewable && !current.expired() {
+                match self.renew(&current.token).await {
+                    Ok(renewed) => {
+                        let token = renewed.token.clone();
+                        *state = Some(renewed);
+                        return Ok(token);
+                    }
+                    Err(e) => debug!(error = %e, "token renewal failed; logging in again"),
+                }
+            } else if matches!(self.inner.auth, Auth::Token(_)) && !current.expired() {
+                // A static, non-renewable token: use it until it expires.
+                return Ok(current.token.clone());
+            }
+        }
+        let fresh = self.login().await?;
+        let token = fresh.token.clone();
+        *state = Some(fresh);
+        Ok(token)
+    }
+
+    async fn login(&self) -> Result<TokenState> {
+        let auth = &self.inner.auth;
+        let method = auth.method();
+        let mount = auth.mount().to_owned();
+        let (path, body) = match auth {
+            Auth::Token(token) => {
+                // Nothing to log in to; look the token up so a bad token is
+                // reported now, and learn its TTL.
+                let (status, body) = self
+                    .send(Method::GET, "auth/token/lookup-self", Some(token), None)
+                    .await?;
+                if status != StatusCode::OK {
+                    return Err(Error::Login {
+                        method,
+                        mount,
+                        status: status.as_u16(),
+                        detail: vault_errors(&body),
+                    });
+                }
+                let data = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("data").cloned())
+                    .unwrap_or_default();
+                self.inner.logins.fetch_add(1, Ordering::Relaxed);
+                return Ok(TokenState {
+                    token: token.clone(),
+                    obtained: Instant::now(),
+                    ttl: ttl(data.get("ttl")),
+                    renewable: data
+                        .get("renewable")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                });
+            }
+            Auth::Kubernetes { role, jwt, .. } | Auth::Jwt { role, jwt, .. } => {
+                let jwt = jwt().await.map_err(|reason| Error::Credential {
+                    method,
+                    mount: mount.clone(),
+                    reason,
+                })?;
+                (
+                    format!("auth/{mount}/login"),
+                    json!({"role": role, "jwt": jwt.expose()}),
+                )
+            }
+            Auth::AppRole {
+                role_id, secret_id, ..
+            } => (
+                format!("auth/{mount}/login"),
+                json!({"role_id": role_id, "secret_id": secret_id.expose()}),
+            ),
+        };
+        let (status, response) = self.send(Method::POST, &path, None, Some(body)).await?;
+        if status != StatusCode::OK {
+            if status == StatusCode::SERVICE_UNAVAILABLE
+                && vault_errors(&response).contains("sealed")
+            {
+                return Err(Error::Sealed {
+                    address: self.inner.address.clone(),
+                });
+            }
+            return Err(Error::Login {
+                method,
+                mount,
+                status: status.as_u16(),
+                detail: vault_errors(&response),
+            });
+        }
+        let auth_block = serde_json::from_str::<Value>(&response)
+            .ok()
+            .and_then(|v| v.get("auth").cloned())
+            .unwrap_or_default();
+        let token = auth_block
+            .get("client_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Login {
+                method,
+                mount: mount.clone(),
+                status: 200,
+                detail: "response holds no client_token".into(),
+            })?;
+        debug!(method, mount = %mount, "logged in");
+        self.inner.logins.fetch_add(1, Ordering::Relaxed);
+        Ok(TokenState {
+            token: Sensitive::new(token),
+            obtained: Instant::now(),
+            ttl: ttl(auth_block.get("lease_duration")),
+            renewable: auth_block
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    async fn renew(&self, token: &Sensitive) -> Result<TokenState> {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "auth/token/renew-self",
+                Some(token),
+                Some(json!({})),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(self.unexpected(status, &body, "auth/token/renew-self".into()));
+        }
+        let auth_block = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("auth").cloned())
+            .unwrap_or_default();
+        debug!(method = self.inner.auth.method(), "token renewed");
+        Ok(TokenState {
+            token: token.clone(),
+            obtained: Instant::now(),
+            ttl: ttl(auth_block.get("lease_duration")),
+            renewable: auth_block
+                .get("renewable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        api_path: &str,
+        token: Option<&Sensitive>,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, String)> {
+        let url = format!("{}/v1/{api_path}", self.inner.address);
+        let mut request = self.inner.http.request(method, url);
+        if let Some(token) = token {
+            request = request.header("X-Vault-Token", token.expose());
+        }
+        if let Some(namespace) = &self.inner.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        Ok((status, text))
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> Error {
+        let reason = if error.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            // The innermost cause ("Connection refused", a TLS verification
+            // failure) is what a person can act on; it holds no secret.
+            let mut source: &dyn std::error::Error = error;
+            while let Some(next) = source.source() {
+                source = next;
+            }
+            source.to_string()
+        };
+        Error::Unreachable {
+            address: self.inner.address.clone(),
+            reason,
+        }
+    }
+
+    fn unexpected(&self, status: StatusCode, body: &str, path: String) -> Error {
+        let detail = vault_errors(body);
+        if status == StatusCode::SERVICE_UNAVAILABLE && detail.contains("sealed") {
+            return Error::Sealed {
+                address: self.inner.address.clone(),
+            };
+        }
+        Error::BadResponse {
+            path,
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+fn ttl(value: Option<&Value>) -> Option<Duration> {
+    value
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(ttl: Option<u64>, age: u64) -> TokenState {
+        TokenState {
+            token: Sensitive::new("t"),
+            obtained: Instant::now() - Duration::from_secs(age),
+            ttl: ttl.map(Duration::from_secs),
+            renewable: true,
+        }
+    }
+
+    #[test]
+    fn renews_after_two_thirds_and_expires_before_the_end() {
+        assert!(!state(Some(300), 100).needs_renewal());
+        assert!(state(Some(300), 201).needs_renewal());
+        assert!(!state(Some(300), 201).expired());
+        assert!(state(Some(300), 296).expired());
+        assert!(!state(None, 100_000).needs_renewal());
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_names_the_address() {
+        let client = Client::new(
+            ServerConfig {
+                address: "http://127.0.0.1:1".into(),
+                ..ServerConfig::default()
+            },
+            Auth::Token(Sensitive::new("secret-token")),
+        )
+        .unwrap();
+        let err = client
+            .read_kv("secret", "a", KvVersion::V2, None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("127.0.0.1:1") && err.contains("unreachable"),
+            "{err}"
+        );
+        assert!(!err.contains("secret-token"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_bundle_without_certificates() {
+        let result = Client::new(
+            ServerConfig {
+                address: "https://x".into(),
+                ca_bundle_pem: Some(b"not pem".to_vec()),
+                ..ServerConfig::default()
+            },
+            Auth::Token(Sensitive::new("t")),
+        );
+        assert!(matches!(result, Err(Error::Tls(_))));
+    }
+}
