@@ -42,6 +42,12 @@ pub(crate) struct SyncMemo {
     pub data_hash: String,
     pub keys: Vec<String>,
     pub next_refresh: Option<Instant>,
+    /// When Vault was last read successfully (RFC 3339).
+    pub refresh_time: String,
+    /// resourceVersion of the Secret as last written or found.
+    pub resource_version: Option<String>,
+    /// Set by a failed sync: the next reconcile reads Vault again.
+    pub stale: bool,
 }
 
 /// Shared state of every reconcile.
@@ -74,12 +80,20 @@ impl Context {
         self.memos.lock().expect("memo lock").get(key).cloned()
     }
 
-    pub(crate) fn remember(&self, key: ObjectRef<ExternalSecret>, memo: Option<SyncMemo>) {
-        let mut memos = self.memos.lock().expect("memo lock");
-        match memo {
-            Some(memo) => memos.insert(key, memo),
-            None => memos.remove(&key),
-        };
+    pub(crate) fn remember(&self, key: ObjectRef<ExternalSecret>, memo: SyncMemo) {
+        self.memos.lock().expect("memo lock").insert(key, memo);
+    }
+
+    pub(crate) fn forget(&self, key: &ObjectRef<ExternalSecret>) {
+        self.memos.lock().expect("memo lock").remove(key);
+    }
+
+    /// After a failure the next reconcile must read Vault again, while what
+    /// the last success recorded (refresh time) stays reportable.
+    pub(crate) fn mark_stale(&self, key: &ObjectRef<ExternalSecret>) {
+        if let Some(memo) = self.memos.lock().expect("memo lock").get_mut(key) {
+            memo.stale = true;
+        }
     }
 
     /// Delay before retrying an object that failed: 5s doubling to 5m, so a

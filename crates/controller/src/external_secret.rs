@@ -21,21 +21,11 @@ use crate::render;
 use crate::secret_writer::{Written, data_hash, still_synced, write};
 use crate::store::{credentials, resolve};
 
-/// What one sync did.
-enum Synced {
-    /// The Secret already held the current values; Vault was not asked.
-    UpToDate,
-    /// Vault was read; the Secret was written or already matched.
-    Refreshed {
-        written: Written,
-        resource_version: Option<String>,
-    },
-}
-
 pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action> {
+    let memo_key = ObjectRef::from_obj(&*es);
     if es.meta().deletion_timestamp.is_some() {
         // The garbage collector removes an owned Secret; nothing to do here.
-        ctx.remember(ObjectRef::from_obj(&*es), None);
+        ctx.forget(&memo_key);
         return Ok(Action::await_change());
     }
     let key = object_key(&es);
@@ -52,11 +42,10 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
         }
     };
     match sync(&es, &ctx, interval).await {
-        Ok(synced) => {
+        Ok((written, memo)) => {
             ctx.reset_backoff(&key);
-            succeed(&es, &ctx, synced).await?;
-            let memo = ctx.memo(&ObjectRef::from_obj(&*es));
-            Ok(match memo.and_then(|m| m.next_refresh) {
+            succeed(&es, &ctx, written, &memo).await?;
+            Ok(match memo.next_refresh {
                 Some(at) => Action::requeue(
                     at.saturating_duration_since(Instant::now())
                         .max(Duration::from_secs(1)),
@@ -77,7 +66,13 @@ fn object_key(es: &ExternalSecret) -> String {
     format!("{}/{}", es.namespace().unwrap_or_default(), es.name_any())
 }
 
-async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<Synced> {
+/// Brings the Secret up to date. Returns what was written (`None`: nothing
+/// was due, Vault was not asked) and the record of the last good sync.
+async fn sync(
+    es: &ExternalSecret,
+    ctx: &Context,
+    interval: Duration,
+) -> Result<(Option<Written>, SyncMemo)> {
     let namespace = es.namespace().unwrap_or_default();
     let store_ref = &es.spec.secret_store_ref;
     let store = resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await?;
@@ -89,12 +84,13 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     // they were, the refresh is not due, and the Secret holds what we wrote,
     // there is nothing to do.
     if let Some(memo) = ctx.memo(&memo_key)
+        && !memo.stale
         && memo.generation == es.meta().generation
         && memo.store_fingerprint == creds.fingerprint
         && memo.next_refresh.is_none_or(|at| Instant::now() < at)
         && still_synced(&ctx.client, es, &memo.data_hash, &memo.keys).await?
     {
-        return Ok(Synced::UpToDate);
+        return Ok((None, memo));
     }
 
     let fingerprint = creds.fingerprint.clone();
@@ -105,64 +101,57 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     })?;
     let data = render::render(&client, &store.provider, &store_name, &es.spec).await?;
     let (written, resource_version) = write(&ctx.client, es, &data).await?;
-    ctx.remember(
-        memo_key,
-        Some(SyncMemo {
-            generation: es.meta().generation,
-            store_fingerprint: fingerprint,
-            data_hash: data_hash(&data),
-            keys: data.keys().cloned().collect(),
-            next_refresh: (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
-        }),
-    );
-    Ok(Synced::Refreshed {
-        written,
+    let memo = SyncMemo {
+        generation: es.meta().generation,
+        store_fingerprint: fingerprint,
+        data_hash: data_hash(&data),
+        keys: data.keys().cloned().collect(),
+        next_refresh: (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
+        refresh_time: now(),
         resource_version,
-    })
+        stale: false,
+    };
+    ctx.remember(memo_key, memo.clone());
+    Ok((Some(written), memo))
 }
 
-async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced) -> Result<()> {
+async fn succeed(
+    es: &ExternalSecret,
+    ctx: &Context,
+    written: Option<Written>,
+    memo: &SyncMemo,
+) -> Result<()> {
     let previous = es.status.clone().unwrap_or_default();
-    let mut status = ExternalSecretStatus {
+    let message = match written {
+        Some(Written::Skipped) => "values read; creationPolicy None writes no Secret".to_owned(),
+        _ => format!("Secret {:?} is in sync with the store", es.target_name()),
+    };
+    // Built from the memo, not from the cached object, whose status may lag
+    // behind our own last write.
+    let status = ExternalSecretStatus {
+        conditions: vec![ready(true, REASON_SYNCED, message, &previous.conditions)],
+        refresh_time: Some(memo.refresh_time.clone()),
+        synced_resource_version: memo.resource_version.clone(),
         binding: Some(SecretBinding {
             name: es.target_name().to_owned(),
         }),
         observed_generation: es.meta().generation,
-        ..previous.clone()
     };
-    let message = match &synced {
-        Synced::Refreshed {
-            written: Written::Skipped,
-            ..
-        } => "values read; creationPolicy None writes no Secret".to_owned(),
-        _ => format!("Secret {:?} is in sync with the store", es.target_name()),
-    };
-    status.conditions = vec![ready(true, REASON_SYNCED, message, &previous.conditions)];
-    if let Synced::Refreshed {
-        written,
-        resource_version,
-    } = &synced
-    {
-        status.refresh_time = Some(now());
-        if resource_version.is_some() {
-            status.synced_resource_version = resource_version.clone();
-        }
-        if matches!(written, Written::Created | Written::Updated) {
-            let verb = if *written == Written::Created {
-                "Created"
-            } else {
-                "Updated"
-            };
-            info!(externalsecret = %object_key(es), secret = es.target_name(), "{verb} Secret");
-            publish(
-                ctx,
-                es,
-                EventType::Normal,
-                verb,
-                format!("{verb} Secret {:?}", es.target_name()),
-            )
-            .await;
-        }
+    if let Some(verb @ (Written::Created | Written::Updated)) = written {
+        let verb = if verb == Written::Created {
+            "Created"
+        } else {
+            "Updated"
+        };
+        info!(externalsecret = %object_key(es), secret = es.target_name(), "{verb} Secret");
+        publish(
+            ctx,
+            es,
+            EventType::Normal,
+            verb,
+            format!("{verb} Secret {:?}", es.target_name()),
+        )
+        .await;
     }
     if status != previous {
         let api = Api::<ExternalSecret>::namespaced(
@@ -177,6 +166,9 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced) -> Result<(
 async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Result<Action> {
     let message = error.to_string();
     warn!(externalsecret = %key, reason = error.metric_label(), error = %message, "sync failed");
+    let memo_key = ObjectRef::from_obj(es);
+    ctx.mark_stale(&memo_key);
+    let memo = ctx.memo(&memo_key);
     let previous = es.status.clone().unwrap_or_default();
     let status = ExternalSecretStatus {
         conditions: vec![ready(
@@ -185,8 +177,16 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
             message.clone(),
             &previous.conditions,
         )],
+        refresh_time: memo
+            .as_ref()
+            .map(|m| m.refresh_time.clone())
+            .or(previous.refresh_time.clone()),
+        synced_resource_version: memo
+            .as_ref()
+            .and_then(|m| m.resource_version.clone())
+            .or(previous.synced_resource_version.clone()),
+        binding: previous.binding.clone(),
         observed_generation: es.meta().generation,
-        ..previous.clone()
     };
     if status != previous {
         let api = Api::<ExternalSecret>::namespaced(
@@ -196,8 +196,6 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
         apply_status(&api, es, &status).await?;
     }
     publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
-    // Forget the memo so the retry reads Vault again.
-    ctx.remember(ObjectRef::from_obj(es), None);
     Ok(Action::requeue(ctx.backoff(key)))
 }
 
