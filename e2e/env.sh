@@ -136,9 +136,9 @@ cmd_up() {
   export PATH="$bin:$PATH"
 
   # 2. Ports.
-  local ports etcd_port etcd_peer_port api_port kcm_port bao_port
-  ports=$(free_ports 5)
-  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_port; } <<<"$ports"
+  local ports etcd_port etcd_peer_port api_port kcm_port bao_tls_port bao_port
+  ports=$(free_ports 6)
+  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_tls_port; read -r bao_port; } <<<"$ports"
   if [ -n "${BAO_PORT:-}" ]; then
     # The dev server also listens on BAO_PORT+1 (cluster address).
     if ! port_is_free "$BAO_PORT" || ! port_is_free "$((BAO_PORT + 1))"; then
@@ -226,9 +226,19 @@ cmd_up() {
 
   # 6. OpenBao, started now so it comes up while the controllers do.
   # (-dev-no-store-token: do not write ~/.bao-token.)
+  # Audit devices are declarative in OpenBao 2.x: every request is logged,
+  # for tests that count logins and renewals per auth mount.
+  printf 'audit "file" "e2e" {\n  options {\n    file_path = "%s"\n  }\n}\n' \
+    "$state/logs/openbao-audit.log" >"$state/openbao.hcl"
   start_bg openbao bao server -dev -dev-root-token-id=root \
-    -dev-listen-address="127.0.0.1:$bao_port" -dev-no-store-token
+    -dev-listen-address="127.0.0.1:$bao_port" -dev-no-store-token -config="$state/openbao.hcl"
   export BAO_ADDR="http://127.0.0.1:$bao_port" BAO_TOKEN=root
+  # A second dev server serving TLS with its own CA (written to
+  # openbao-tls/vault-ca.pem), for the custom CA bundle tests.
+  mkdir -p "$state/openbao-tls"
+  start_bg openbao-tls bao server -dev -dev-root-token-id=root \
+    -dev-listen-address="127.0.0.1:$bao_tls_port" -dev-no-store-token \
+    -dev-tls -dev-tls-cert-dir="$state/openbao-tls"
 
   wait_for kube-controller-manager "$timeout" "kube-controller-manager /healthz" \
     curl -fsSk --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
@@ -254,6 +264,8 @@ metadata:
 EOF
 
   wait_for openbao "$timeout" "OpenBao to be unsealed (bao status)" bao status
+  wait_for openbao-tls "$timeout" "the TLS OpenBao to answer with its own CA" \
+    curl -fsS --max-time 2 --cacert "$state/openbao-tls/vault-ca.pem" "https://127.0.0.1:$bao_tls_port/v1/sys/health"
   log "configuring OpenBao"
   bao_do secrets enable -path=kv1 -version=1 kv
   bao_do auth enable kubernetes
@@ -318,6 +330,8 @@ EOF
     printf 'export KUBE_API_URL=%q\n' "$api_url"
     printf 'export BAO_ADDR=%q\n' "$BAO_ADDR"
     printf 'export BAO_TOKEN=root\n'
+    printf 'export BAO_TLS_ADDR=%q\n' "https://127.0.0.1:$bao_tls_port"
+    printf 'export BAO_TLS_CACERT=%q\n' "$state/openbao-tls/vault-ca.pem"
     printf 'export VAULTSYNC_STATE=%q\n' "$state"
     printf 'export KUBECACHEDIR=%q\n' "$state/kube-cache"
     # shellcheck disable=SC2016
@@ -334,6 +348,7 @@ env.sh: environment up in $((SECONDS - envsh_t0))s
   etcd            http://127.0.0.1:$etcd_port
   controller-mgr  https://127.0.0.1:$kcm_port
   OpenBao         $BAO_ADDR  (token root; secret/ kv2, kv1/ kv1, auth kubernetes/ + approle/)
+  OpenBao (TLS)   https://127.0.0.1:$bao_tls_port  (token root; CA $state/openbao-tls/vault-ca.pem)
   logs            $state/logs/   pids: $state/pids/
   use it:         source $q_state/env
   stop it:        bash $q_self down $q_state

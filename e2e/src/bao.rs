@@ -16,8 +16,45 @@ impl Bao {
         Ok(Self {
             addr: std::env::var("BAO_ADDR").context("BAO_ADDR")?,
             token: std::env::var("BAO_TOKEN").context("BAO_TOKEN")?,
-            http: reqwest::Client::new(),
+            http: {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::new()
+            },
         })
+    }
+
+    /// The second dev server, which serves TLS with a CA of its own.
+    pub fn tls_from_env() -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = std::fs::read(std::env::var("BAO_TLS_CACERT").context("BAO_TLS_CACERT")?)?;
+        let http = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca)?)
+            .build()?;
+        Ok(Self {
+            addr: std::env::var("BAO_TLS_ADDR").context("BAO_TLS_ADDR")?,
+            token: "root".into(),
+            http,
+        })
+    }
+
+    /// PEM of the TLS server's CA.
+    pub fn tls_ca_pem() -> Result<String> {
+        Ok(std::fs::read_to_string(
+            std::env::var("BAO_TLS_CACERT").context("BAO_TLS_CACERT")?,
+        )?)
+    }
+
+    /// How many requests to `path` OpenBao answered, from its audit log.
+    pub fn audited_responses(path: &str) -> Result<usize> {
+        let log =
+            std::path::PathBuf::from(std::env::var("VAULTSYNC_STATE").context("VAULTSYNC_STATE")?)
+                .join("logs/openbao-audit.log");
+        let text = std::fs::read_to_string(&log).with_context(|| log.display().to_string())?;
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| entry["type"] == "response" && entry["request"]["path"] == path)
+            .count())
     }
 
     /// Sends one request to the OpenBao API and returns its JSON body.

@@ -309,6 +309,7 @@ fn ready_condition(
 fn api_resource(kind: &str) -> Result<ApiResource> {
     Ok(match kind {
         "Secret" => ApiResource::erase::<Secret>(&()),
+        "ConfigMap" => ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
         "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
         "Namespace" => ApiResource::erase::<Namespace>(&()),
         "SecretStore" => ApiResource::erase::<SecretStore>(&()),

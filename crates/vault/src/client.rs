@@ -67,9 +67,11 @@ impl TokenState {
     }
 
     fn expired(&self) -> bool {
-        // A margin so a token is not used in its last seconds.
-        self.ttl
-            .is_some_and(|ttl| self.obtained.elapsed() + Duration::from_secs(5) >= ttl)
+        // A margin so a token is not used in its last moments; a tenth of
+        // the TTL (at most 5s) keeps short-lived tokens renewable.
+        self.ttl.is_some_and(|ttl| {
+            self.obtained.elapsed() + (ttl / 10).min(Duration::from_secs(5)) >= ttl
+        })
     }
 }
 
@@ -408,6 +410,8 @@ mod tests {
         assert!(state(Some(300), 201).needs_renewal());
         assert!(!state(Some(300), 201).expired());
         assert!(state(Some(300), 296).expired());
+        // Short TTLs stay renewable after their first 2/3.
+        assert!(state(Some(6), 5).needs_renewal() && !state(Some(6), 5).expired());
         assert!(!state(None, 100_000).needs_renewal());
     }
 

@@ -1,8 +1,10 @@
 //! The e2e scenarios, one module per area. Run by `make e2e` against the
 //! real control plane and OpenBao that `scripts/e2e.sh` starts.
 
+mod auth_lifecycle;
 mod examples;
 mod failures;
 mod kubernetes_auth;
 mod schema;
 mod sync;
+mod tls;
