@@ -87,6 +87,33 @@ impl Bao {
         })
     }
 
+    /// Sends one request inside an OpenBao namespace.
+    pub async fn write_in_namespace(
+        &self,
+        namespace: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", &self.token)
+            .header("X-Vault-Namespace", namespace)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("POST {path} in namespace {namespace}: {status}: {text}");
+        }
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
     pub async fn write(&self, path: &str, body: Value) -> Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }

@@ -70,7 +70,13 @@ impl TestEnv {
 
     /// Creates one more namespace, removed with the test's.
     pub async fn create_namespace(&mut self, name: &str) -> Result<()> {
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+        self.create_labelled_namespace(name, json!({})).await
+    }
+
+    /// Creates one more namespace with labels, removed with the test's.
+    pub async fn create_labelled_namespace(&mut self, name: &str, labels: Value) -> Result<()> {
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
         Api::<Namespace>::all(self.client.clone())
             .create(&PostParams::default(), &ns)
             .await?;

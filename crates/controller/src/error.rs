@@ -14,9 +14,9 @@ pub enum Error {
         "ClusterSecretStore {store:?} does not allow namespace {namespace:?} (see its spec.conditions)"
     )]
     NamespaceNotAllowed { store: String, namespace: String },
-    #[error("store {store:?} is misconfigured: {reason}")]
+    #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },
-    #[error("store {store:?}: {source}")]
+    #[error("{store}: {source}")]
     Vault {
         store: String,
         #[source]

@@ -108,7 +108,7 @@ pub(crate) async fn resolve(
                     hint: "",
                 })?;
             let conditions = store.spec.conditions.as_deref().unwrap_or_default();
-            if !namespace_allowed(ctx, conditions, namespace).await? {
+            if !namespace_allowed(ctx, name, conditions, namespace).await? {
                 return Err(Error::NamespaceNotAllowed {
                     store: name.to_owned(),
                     namespace: namespace.to_owned(),
@@ -121,6 +121,7 @@ pub(crate) async fn resolve(
 
 async fn namespace_allowed(
     ctx: &Context,
+    store: &str,
     conditions: &[ClusterSecretStoreCondition],
     namespace: &str,
 ) -> Result<bool> {
@@ -140,7 +141,7 @@ async fn namespace_allowed(
                 // Anchored, as a person reading `^team-.*` or `team-.*` expects.
                 let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
                     Error::StoreConfig {
-                        store: "ClusterSecretStore".into(),
+                        store: format!("ClusterSecretStore {store}"),
                         reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
                     }
                 })?;

@@ -361,7 +361,14 @@ impl Client {
             while let Some(next) = source.source() {
                 source = next;
             }
-            source.to_string()
+            let reason = source.to_string();
+            if reason.contains("certificate") {
+                format!(
+                    "{reason} (set caBundle or caProvider to the CA that signed the server's certificate)"
+                )
+            } else {
+                reason
+            }
         };
         Error::Unreachable {
             address: self.inner.address.clone(),

@@ -5,6 +5,8 @@ mod auth_lifecycle;
 mod examples;
 mod failures;
 mod kubernetes_auth;
+mod policies;
 mod schema;
+mod stores;
 mod sync;
 mod tls;

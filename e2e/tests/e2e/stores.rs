@@ -1,0 +1,166 @@
+//! Store shapes: ClusterSecretStore namespace rules, JWT auth, Vault
+//! namespaces, the openBao provider alias.
+
+use kube::api::DeleteParams;
+use serde_json::json;
+use vaultsync_e2e::{TestEnv, external_secret};
+
+#[tokio::test]
+async fn cluster_store_serves_only_the_namespaces_its_conditions_allow() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("css").await?;
+    let path = format!("{}/shared", env.prefix);
+    let value = env.secret_value("css");
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("vault-token", &[("token", "root")])
+        .await?;
+    let store = format!("shared-{}", env.prefix);
+    let by_regex = format!("{}-team-x", env.namespace);
+    let by_label = format!("{}-labelled", env.namespace);
+    let denied = format!("{}-denied", env.namespace);
+    env.create_namespace(&by_regex).await?;
+    env.create_labelled_namespace(&by_label, json!({"vaultsync-e2e": env.prefix}))
+        .await?;
+    env.create_namespace(&denied).await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
+        "metadata": {"name": store},
+        "spec": {
+            "provider": {"vault": {"server": env.bao.addr, "path": "secret",
+                "auth": {"tokenSecretRef": {"name": "vault-token", "namespace": env.namespace}}}},
+            "conditions": [
+                {"namespaces": [env.namespace]},
+                {"namespaceRegexes": [format!("{}-team-.*", env.namespace)]},
+                {"namespaceSelector": {"matchLabels": {"vaultsync-e2e": env.prefix}}},
+            ],
+        },
+    }))
+    .await?;
+
+    for ns in [&env.namespace, &by_regex, &by_label, &denied] {
+        let mut es = external_secret(
+            "app",
+            &store,
+            json!({"secretStoreRef": {"kind": "ClusterSecretStore"}, "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        );
+        es["metadata"]["namespace"] = json!(ns);
+        env.apply(es).await?;
+    }
+    for ns in [&env.namespace, &by_regex, &by_label] {
+        assert_eq!(
+            env.in_namespace(ns).wait_secret("app").await?.get("v"),
+            Some(&value),
+            "namespace {ns}"
+        );
+    }
+    let refused = env.in_namespace(&denied);
+    let (_, message) = refused.wait_ready("app", "False").await?;
+    assert!(
+        message.contains("does not allow namespace") && message.contains(&denied),
+        "{message}"
+    );
+    assert!(
+        refused.secrets().get_opt("app").await?.is_none(),
+        "nothing may be written where the store is not allowed"
+    );
+
+    env.cluster_stores()
+        .delete(&store, &DeleteParams::default())
+        .await?;
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
+    let env = TestEnv::new("jwt").await?;
+    let mount = format!("jwt-{}", env.prefix);
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    // OpenBao verifies the token's signature with the API server's
+    // ServiceAccount public key.
+    let public_key = std::fs::read_to_string(format!("{state}/pki/sa.pub"))?;
+    env.bao
+        .write(&format!("sys/auth/{mount}"), json!({"type": "jwt"}))
+        .await?;
+    env.bao
+        .write(
+            &format!("auth/{mount}/config"),
+            json!({"jwt_validation_pubkeys": [public_key], "bound_issuer": "https://kubernetes.default.svc"}),
+        )
+        .await?;
+    let policy = format!(
+        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
+        env.prefix
+    );
+    env.bao
+        .write(
+            &format!("sys/policies/acl/{}", env.prefix),
+            json!({"policy": policy}),
+        )
+        .await?;
+    env.bao
+        .write(
+            &format!("auth/{mount}/role/app"),
+            json!({
+                "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["vault"],
+                "bound_subject": format!("system:serviceaccount:{}:app", env.namespace),
+                "token_policies": [env.prefix], "token_ttl": "10m",
+            }),
+        )
+        .await?;
+    let value = env.secret_value("jwt");
+    env.bao
+        .kv2_put(&format!("{}/app", env.prefix), json!({"v": value}))
+        .await?;
+    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}))
+        .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {"server": env.bao.addr, "path": "secret",
+            "auth": {"jwt": {"path": mount, "role": "app", "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "app"}}}}}}},
+    }))
+    .await?;
+    env.apply(external_secret("app", "vault", json!({"data": [{"secretKey": "v", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "v"}}]})))
+        .await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn vault_namespace_and_open_bao_alias() -> anyhow::Result<()> {
+    let env = TestEnv::new("bao-ns").await?;
+    let namespace = env.prefix.clone();
+    env.bao
+        .write(&format!("sys/namespaces/{namespace}"), json!({}))
+        .await?;
+    env.bao
+        .write_in_namespace(
+            &namespace,
+            "sys/mounts/kv",
+            json!({"type": "kv", "options": {"version": "2"}}),
+        )
+        .await?;
+    let value = env.secret_value("ns");
+    env.bao
+        .write_in_namespace(&namespace, "kv/data/app", json!({"data": {"v": value}}))
+        .await?;
+    env.create_secret("vault-token", &[("token", "root")])
+        .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "team"},
+        "spec": {"provider": {"openBao": {"server": env.bao.addr, "path": "kv", "namespace": namespace,
+            "auth": {"tokenSecretRef": {"name": "vault-token"}}}}},
+    }))
+    .await?;
+    env.apply(external_secret(
+        "app",
+        "team",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": "app", "property": "v"}}]}),
+    ))
+    .await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    env.cleanup().await;
+    Ok(())
+}
