@@ -30,7 +30,7 @@ bash "$root/scripts/install-operator.sh" "$state"
 bash "$root/scripts/start-operator.sh" "$state"
 
 cd "$root"
-VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --test-threads="${E2E_THREADS:-4}"
+VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --test-threads="${E2E_THREADS:-4}" ${E2E_FILTER:-}
 
 # Secret values must never reach the operator's output, nor anything it
 # wrote to the API other than the Secrets themselves.
