@@ -1,8 +1,7 @@
 //! Reads the remote values an ExternalSecret names and turns them into the
 //! Secret's data.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use vaultsync_api::{DecodingStrategy, ExternalSecretSpec, KvVersion, RemoteRef, VaultProvider};
 use vaultsync_template::{Decoding, RemoteSecret, decode, extract, select_property};
@@ -13,35 +12,29 @@ use crate::error::{Error, Result};
 /// The Secret data, key to bytes.
 pub(crate) type SecretData = BTreeMap<String, Vec<u8>>;
 
-/// Reads every remote secret once (however many keys use it) and renders
-/// the data.
+/// Reads the remote secrets and renders the data.
 pub(crate) async fn render(
     client: &Client,
     provider: &VaultProvider,
     store: &str,
     spec: &ExternalSecretSpec,
 ) -> Result<SecretData> {
-    let mut reads: HashMap<(String, String, Option<String>), Arc<RemoteSecret>> = HashMap::new();
-    let mut fetch = async |remote: &RemoteRef| -> Result<Arc<RemoteSecret>> {
+    let kv = match provider.version {
+        KvVersion::V1 => vaultsync_vault::KvVersion::V1,
+        KvVersion::V2 => vaultsync_vault::KvVersion::V2,
+    };
+    // The client coalesces reads of one secret, so keys sharing a path
+    // cost one request.
+    let fetch = async |remote: &RemoteRef| -> Result<RemoteSecret> {
         let (mount, path) = split_mount(provider.path.as_deref(), &remote.key);
-        let id = (mount, path, remote.version.clone());
-        if let Some(secret) = reads.get(&id) {
-            return Ok(secret.clone());
-        }
-        let kv = match provider.version {
-            KvVersion::V1 => vaultsync_vault::KvVersion::V1,
-            KvVersion::V2 => vaultsync_vault::KvVersion::V2,
-        };
         let secret = client
-            .read_kv(&id.0, &id.1, kv, remote.version.as_deref())
+            .read_kv(&mount, &path, kv, remote.version.as_deref())
             .await
             .map_err(|source| Error::Vault {
                 store: store.to_owned(),
                 source,
             })?;
-        let secret = Arc::new(secret.data);
-        reads.insert(id, secret.clone());
-        Ok(secret)
+        Ok(secret.data)
     };
 
     let mut data = SecretData::new();

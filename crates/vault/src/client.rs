@@ -1,10 +1,11 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 use tracing::debug;
 
 use crate::error::vault_errors;
@@ -22,6 +23,8 @@ pub struct ServerConfig {
     pub ca_bundle_pem: Option<Vec<u8>>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How long one read's answer serves other readers of the same secret.
+    pub read_window: Duration,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +34,7 @@ impl Default for ServerConfig {
             namespace: None,
             ca_bundle_pem: None,
             timeout: Duration::from_secs(10),
+            read_window: Duration::from_secs(1),
         }
     }
 }
@@ -50,7 +54,12 @@ struct Inner {
     // Held across a login so concurrent callers share it (single flight).
     token: Mutex<Option<TokenState>>,
     logins: AtomicU64,
+    read_window: Duration,
+    reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
 }
+
+/// One read of a secret, shared by everyone asking within the window.
+type SharedRead = OnceCell<(Instant, Result<KvSecret>)>;
 
 struct TokenState {
     token: Sensitive,
@@ -103,6 +112,8 @@ impl Client {
                 auth,
                 token: Mutex::new(None),
                 logins: AtomicU64::new(0),
+                read_window: server.read_window,
+                reads: std::sync::Mutex::default(),
             }),
         })
     }
@@ -120,6 +131,10 @@ impl Client {
     }
 
     /// Reads a KV secret at `path` in the KV mount `mount`.
+    ///
+    /// Reads of the same secret are coalesced: callers asking while a read
+    /// is in flight, or within `ServerConfig::read_window` of its answer,
+    /// share that one request and its answer (errors included).
     pub async fn read_kv(
         &self,
         mount: &str,
@@ -130,8 +145,34 @@ impl Client {
         let mount = mount.trim_matches('/');
         let path = path.trim_matches('/');
         let api_path = read_path(mount, path, kv, version)?;
+        let window = self.inner.read_window;
+        let cell = {
+            let mut reads = self.inner.reads.lock().expect("read cache lock");
+            // Answers older than the window are dropped, so memory holds
+            // only what is being or was just read.
+            reads.retain(|_, cell| cell.get().is_none_or(|(at, _)| at.elapsed() < window));
+            reads.entry(api_path.clone()).or_default().clone()
+        };
+        let (_, answer) = cell
+            .get_or_init(|| async {
+                (
+                    Instant::now(),
+                    self.read_uncached(mount, path, kv, &api_path).await,
+                )
+            })
+            .await;
+        answer.clone()
+    }
+
+    async fn read_uncached(
+        &self,
+        mount: &str,
+        path: &str,
+        kv: KvVersion,
+        api_path: &str,
+    ) -> Result<KvSecret> {
         let display = format!("{mount}/{path}");
-        let (status, body) = self.authenticated(Method::GET, &api_path, &display).await?;
+        let (status, body) = self.authenticated(Method::GET, api_path, &display).await?;
         match status {
             StatusCode::OK => {
                 let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {

@@ -1,6 +1,6 @@
 /// What went wrong talking to Vault. Messages name the server, mount, path
 /// and status so a person can act, and never contain a secret value.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     #[error(
         "permission denied to {operation} {path} (check the policies of the token vaultsync logs in with)"

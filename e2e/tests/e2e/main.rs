@@ -6,6 +6,7 @@ mod examples;
 mod failures;
 mod kubernetes_auth;
 mod policies;
+mod requests;
 mod schema;
 mod stores;
 mod sync;
