@@ -38,6 +38,12 @@ pub struct ExternalSecretSpec {
     #[serde(default = "default_refresh_interval")]
     #[schemars(regex(pattern = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"))]
     pub refresh_interval: String,
+    /// When to read the remote values again: `Periodic` (default, every
+    /// refreshInterval), `OnChange` (only when this spec changes or a
+    /// force-sync is requested), `CreatedOnce` (write the Secret once and
+    /// never update it).
+    #[serde(default)]
+    pub refresh_policy: RefreshPolicy,
     /// The Secret to write.
     #[serde(default)]
     pub target: ExternalSecretTarget,
@@ -52,6 +58,22 @@ pub struct ExternalSecretSpec {
 fn default_refresh_interval() -> String {
     "1h".into()
 }
+
+/// When the remote values are read again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RefreshPolicy {
+    /// Every refreshInterval (plus jitter).
+    #[default]
+    Periodic,
+    /// Only when the spec changes or a force-sync is requested.
+    OnChange,
+    /// Once, when the Secret does not exist; never updated afterwards.
+    CreatedOnce,
+}
+
+/// Annotation whose change forces an immediate read, e.g.
+/// `kubectl annotate vses NAME vaultsync.dev/force-sync=$(date +%s) --overwrite`.
+pub const FORCE_SYNC_ANNOTATION: &str = "vaultsync.dev/force-sync";
 
 /// Kind of the referenced store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -88,15 +110,16 @@ pub enum CreationPolicy {
     None,
 }
 
-/// What happens to the Secret when the remote secret disappears.
+/// What happens to the Secret when remote secrets or keys disappear.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Keep the Secret as it is and report the error.
     #[default]
     Retain,
-    /// Delete the Secret.
+    /// Remove the keys whose remote values are gone; delete the Secret when
+    /// all are gone (only a Secret vaultsync created).
     Delete,
-    /// Remove only the keys vaultsync manages.
+    /// Remove the keys whose remote values are gone; keep the Secret.
     Merge,
 }
 
@@ -110,7 +133,8 @@ pub struct ExternalSecretTarget {
     /// `Owner` (default), `Orphan`, `Merge` or `None`.
     #[serde(default)]
     pub creation_policy: CreationPolicy,
-    /// `Retain` (default), `Delete` or `Merge`.
+    /// When a remote secret or one of its keys disappears: `Retain`
+    /// (default: keep the Secret, report the error), `Delete` or `Merge`.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// Make the Secret immutable once written.

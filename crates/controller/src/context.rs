@@ -38,6 +38,8 @@ impl Default for Config {
 #[derive(Clone, Debug)]
 pub(crate) struct SyncMemo {
     pub generation: Option<i64>,
+    /// Value of the force-sync annotation this sync saw.
+    pub force_sync: Option<String>,
     pub store_fingerprint: String,
     pub data_hash: String,
     pub keys: Vec<String>,

@@ -10,16 +10,33 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    ExternalSecret, ExternalSecretStatus, REASON_SYNC_ERROR, REASON_SYNCED, SecretBinding,
-    parse_duration,
+    DeletionPolicy, ExternalSecret, ExternalSecretStatus, FORCE_SYNC_ANNOTATION, REASON_DELETED,
+    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
 };
 
 use crate::conditions::{apply_status, now, ready};
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
-use crate::render;
-use crate::secret_writer::{Written, data_hash, still_synced, write};
+use crate::render::{self, Rendered};
+use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
 use crate::store::{credentials, resolve};
+
+/// What one sync did.
+enum Synced {
+    /// Nothing was due; Vault was not asked.
+    Current(SyncMemo),
+    /// `refreshPolicy: CreatedOnce` and the Secret exists: left alone.
+    CreatedOnce,
+    /// Vault was read and the Secret written (or found up to date).
+    Refreshed {
+        written: Written,
+        memo: SyncMemo,
+        gone: Vec<Error>,
+    },
+    /// Every remote source is gone and `deletionPolicy: Delete` removed the
+    /// Secret.
+    Deleted { gone: Vec<Error> },
+}
 
 pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action> {
     let memo_key = ObjectRef::from_obj(&*es);
@@ -42,10 +59,10 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
         }
     };
     match sync(&es, &ctx, interval).await {
-        Ok((written, memo)) => {
+        Ok(synced) => {
             ctx.reset_backoff(&key);
-            succeed(&es, &ctx, written, &memo).await?;
-            Ok(match memo.next_refresh {
+            let next = succeed(&es, &ctx, synced, interval).await?;
+            Ok(match next {
                 Some(at) => Action::requeue(
                     at.saturating_duration_since(Instant::now())
                         .max(Duration::from_secs(1)),
@@ -66,31 +83,36 @@ fn object_key(es: &ExternalSecret) -> String {
     format!("{}/{}", es.namespace().unwrap_or_default(), es.name_any())
 }
 
-/// Brings the Secret up to date. Returns what was written (`None`: nothing
-/// was due, Vault was not asked) and the record of the last good sync.
-async fn sync(
-    es: &ExternalSecret,
-    ctx: &Context,
-    interval: Duration,
-) -> Result<(Option<Written>, SyncMemo)> {
+fn force_sync(es: &ExternalSecret) -> Option<String> {
+    es.annotations().get(FORCE_SYNC_ANNOTATION).cloned()
+}
+
+/// Brings the Secret up to date.
+async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<Synced> {
     let namespace = es.namespace().unwrap_or_default();
     let store_ref = &es.spec.secret_store_ref;
     let store = resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await?;
     let creds = credentials(ctx, &store, &namespace).await?;
     let memo_key = ObjectRef::from_obj(es);
 
+    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce
+        && exists_managed(&ctx.client, es).await?
+    {
+        return Ok(Synced::CreatedOnce);
+    }
     // A reconcile caused by our own write, a status change or a watch
-    // restart must not cost a Vault read: when the spec and store are as
-    // they were, the refresh is not due, and the Secret holds what we wrote,
-    // there is nothing to do.
+    // restart must not cost a Vault read: when the spec, the store and the
+    // force-sync request are as they were, the refresh is not due, and the
+    // Secret holds what we wrote, there is nothing to do.
     if let Some(memo) = ctx.memo(&memo_key)
         && !memo.stale
         && memo.generation == es.meta().generation
+        && memo.force_sync == force_sync(es)
         && memo.store_fingerprint == creds.fingerprint
         && memo.next_refresh.is_none_or(|at| Instant::now() < at)
         && still_synced(&ctx.client, es, &memo.data_hash, &memo.keys).await?
     {
-        return Ok((None, memo));
+        return Ok(Synced::Current(memo));
     }
 
     let fingerprint = creds.fingerprint.clone();
@@ -99,59 +121,152 @@ async fn sync(
         store: store_name.clone(),
         source,
     })?;
-    let data = render::render(&client, &store.provider, &store_name, &es.spec).await?;
+    let deletion = es.spec.target.deletion_policy;
+    let Rendered { data, gone } = render::render(
+        &client,
+        &store.provider,
+        &store_name,
+        &es.spec,
+        deletion != DeletionPolicy::Retain,
+    )
+    .await?;
+    if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
+        delete_owned(&ctx.client, es).await?;
+        ctx.forget(&memo_key);
+        return Ok(Synced::Deleted { gone });
+    }
     let (written, resource_version) = write(&ctx.client, es, &data).await?;
+    let periodic = es.spec.refresh_policy == RefreshPolicy::Periodic && !interval.is_zero();
     let memo = SyncMemo {
         generation: es.meta().generation,
+        force_sync: force_sync(es),
         store_fingerprint: fingerprint,
         data_hash: data_hash(&data),
         keys: data.keys().cloned().collect(),
-        next_refresh: (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
+        next_refresh: periodic.then(|| Instant::now() + ctx.jittered(interval)),
         refresh_time: now(),
         resource_version,
         stale: false,
     };
     ctx.remember(memo_key, memo.clone());
-    Ok((Some(written), memo))
+    Ok(Synced::Refreshed {
+        written,
+        memo,
+        gone,
+    })
 }
 
+/// Reports a successful sync; returns when the next refresh is due.
 async fn succeed(
     es: &ExternalSecret,
     ctx: &Context,
-    written: Option<Written>,
-    memo: &SyncMemo,
-) -> Result<()> {
+    synced: Synced,
+    interval: Duration,
+) -> Result<Option<Instant>> {
     let previous = es.status.clone().unwrap_or_default();
-    let message = match written {
-        Some(Written::Skipped) => "values read; creationPolicy None writes no Secret".to_owned(),
-        _ => format!("Secret {:?} is in sync with the store", es.target_name()),
+    let target = es.target_name().to_owned();
+    let gone_summary = |gone: &[Error]| {
+        gone.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     // Built from the memo, not from the cached object, whose status may lag
     // behind our own last write.
+    let (condition, refresh_time, resource_version, next) = match &synced {
+        Synced::Current(memo) | Synced::Refreshed { memo, .. } => {
+            let message = match &synced {
+                Synced::Refreshed {
+                    written: Written::Skipped,
+                    ..
+                } => "values read; creationPolicy None writes no Secret".to_owned(),
+                Synced::Refreshed { gone, .. } if !gone.is_empty() => format!(
+                    "Secret {target:?} is in sync; keys whose remote values are gone were removed ({:?}): {}",
+                    es.spec.target.deletion_policy,
+                    gone_summary(gone)
+                ),
+                _ => format!("Secret {target:?} is in sync with the store"),
+            };
+            (
+                ready(true, REASON_SYNCED, message, &previous.conditions),
+                Some(memo.refresh_time.clone()),
+                memo.resource_version.clone(),
+                memo.next_refresh,
+            )
+        }
+        Synced::CreatedOnce => (
+            ready(
+                true,
+                REASON_SYNCED,
+                format!("Secret {target:?} exists; refreshPolicy CreatedOnce does not update it"),
+                &previous.conditions,
+            ),
+            previous.refresh_time.clone(),
+            previous.synced_resource_version.clone(),
+            None,
+        ),
+        Synced::Deleted { gone } => (
+            ready(
+                false,
+                REASON_DELETED,
+                format!(
+                    "every remote source is gone, so deletionPolicy Delete removed Secret {target:?}: {}",
+                    gone_summary(gone)
+                ),
+                &previous.conditions,
+            ),
+            Some(now()),
+            None,
+            // Keep looking: the remote secret may come back.
+            (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
+        ),
+    };
     let status = ExternalSecretStatus {
-        conditions: vec![ready(true, REASON_SYNCED, message, &previous.conditions)],
-        refresh_time: Some(memo.refresh_time.clone()),
-        synced_resource_version: memo.resource_version.clone(),
+        conditions: vec![condition],
+        refresh_time,
+        synced_resource_version: resource_version,
         binding: Some(SecretBinding {
-            name: es.target_name().to_owned(),
+            name: target.clone(),
         }),
         observed_generation: es.meta().generation,
     };
-    if let Some(verb @ (Written::Created | Written::Updated)) = written {
-        let verb = if verb == Written::Created {
-            "Created"
-        } else {
-            "Updated"
-        };
-        info!(externalsecret = %object_key(es), secret = es.target_name(), "{verb} Secret");
-        publish(
-            ctx,
-            es,
-            EventType::Normal,
-            verb,
-            format!("{verb} Secret {:?}", es.target_name()),
-        )
-        .await;
+    match &synced {
+        Synced::Refreshed {
+            written: written @ (Written::Created | Written::Updated),
+            ..
+        } => {
+            let verb = if *written == Written::Created {
+                "Created"
+            } else {
+                "Updated"
+            };
+            info!(externalsecret = %object_key(es), secret = %target, "{verb} Secret");
+            publish(
+                ctx,
+                es,
+                EventType::Normal,
+                verb,
+                format!("{verb} Secret {target:?}"),
+            )
+            .await;
+        }
+        Synced::Deleted { .. }
+            if previous
+                .conditions
+                .iter()
+                .all(|c| c.reason.as_deref() != Some(REASON_DELETED)) =>
+        {
+            info!(externalsecret = %object_key(es), secret = %target, "deleted Secret: remote secrets are gone");
+            publish(
+                ctx,
+                es,
+                EventType::Normal,
+                REASON_DELETED,
+                format!("Deleted Secret {target:?}: remote secrets are gone"),
+            )
+            .await;
+        }
+        _ => {}
     }
     if status != previous {
         let api = Api::<ExternalSecret>::namespaced(
@@ -160,7 +275,7 @@ async fn succeed(
         );
         apply_status(&api, es, &status).await?;
     }
-    Ok(())
+    Ok(next)
 }
 
 async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Result<Action> {

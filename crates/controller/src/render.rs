@@ -12,13 +12,26 @@ use crate::error::{Error, Result};
 /// The Secret data, key to bytes.
 pub(crate) type SecretData = BTreeMap<String, Vec<u8>>;
 
-/// Reads the remote secrets and renders the data.
+/// The rendered data, and what could not be rendered because its remote
+/// source is gone.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub data: SecretData,
+    /// Errors about remote secrets or properties that no longer exist, kept
+    /// only when `tolerate_gone` (deletionPolicy Delete or Merge).
+    pub gone: Vec<Error>,
+}
+
+/// Reads the remote secrets and renders the data. With `tolerate_gone`, a
+/// remote secret or property that does not exist leaves its keys out
+/// instead of failing the whole render.
 pub(crate) async fn render(
     client: &Client,
     provider: &VaultProvider,
     store: &str,
     spec: &ExternalSecretSpec,
-) -> Result<SecretData> {
+    tolerate_gone: bool,
+) -> Result<Rendered> {
     let kv = match provider.version {
         KvVersion::V1 => vaultsync_vault::KvVersion::V1,
         KvVersion::V2 => vaultsync_vault::KvVersion::V2,
@@ -37,39 +50,80 @@ pub(crate) async fn render(
         Ok(secret.data)
     };
 
-    let mut data = SecretData::new();
+    let mut rendered = Rendered::default();
+    let mut keep_or_fail = |result: Result<()>| -> Result<()> {
+        match result {
+            Err(error) if tolerate_gone && is_gone(&error) => {
+                rendered.gone.push(error);
+                Ok(())
+            }
+            other => other,
+        }
+    };
+    let mut extracted = SecretData::new();
     for from in &spec.data_from {
         if let Some(remote) = &from.extract {
-            let secret = fetch(remote).await?;
-            let render_error = |source| Error::Render {
-                secret_key: "dataFrom.extract".into(),
-                key: remote.key.clone(),
-                source,
-            };
-            for (key, value) in
-                extract(&secret, remote.property.as_deref()).map_err(render_error)?
-            {
-                let value = decode(value, decoding(remote)).map_err(render_error)?;
-                data.insert(key, value);
-            }
+            keep_or_fail(
+                async {
+                    let secret = fetch(remote).await?;
+                    let render_error = |source| Error::Render {
+                        secret_key: "dataFrom.extract".into(),
+                        key: remote.key.clone(),
+                        source,
+                    };
+                    for (key, value) in
+                        extract(&secret, remote.property.as_deref()).map_err(render_error)?
+                    {
+                        extracted
+                            .insert(key, decode(value, decoding(remote)).map_err(render_error)?);
+                    }
+                    Ok(())
+                }
+                .await,
+            )?;
         }
     }
     // Explicit keys win over extracted ones, as in ESO.
+    let mut explicit = SecretData::new();
     for item in &spec.data {
-        let remote = &item.remote_ref;
-        let secret = fetch(remote).await?;
-        let render_error = |source| Error::Render {
-            secret_key: item.secret_key.clone(),
-            key: remote.key.clone(),
-            source,
-        };
-        let value = select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
-        data.insert(
-            item.secret_key.clone(),
-            decode(value, decoding(remote)).map_err(render_error)?,
-        );
+        keep_or_fail(
+            async {
+                let remote = &item.remote_ref;
+                let secret = fetch(remote).await?;
+                let render_error = |source| Error::Render {
+                    secret_key: item.secret_key.clone(),
+                    key: remote.key.clone(),
+                    source,
+                };
+                let value =
+                    select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
+                explicit.insert(
+                    item.secret_key.clone(),
+                    decode(value, decoding(remote)).map_err(render_error)?,
+                );
+                Ok(())
+            }
+            .await,
+        )?;
     }
-    Ok(data)
+    extracted.extend(explicit);
+    rendered.data = extracted;
+    Ok(rendered)
+}
+
+/// A remote secret or property that does not exist (as opposed to one we
+/// may not read, or cannot reach).
+fn is_gone(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Vault {
+            source: vaultsync_vault::Error::NotFound { .. },
+            ..
+        } | Error::Render {
+            source: vaultsync_template::Error::PropertyNotFound { .. },
+            ..
+        }
+    )
 }
 
 fn decoding(remote: &RemoteRef) -> Decoding {

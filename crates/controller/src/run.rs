@@ -6,13 +6,15 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::runtime::{WatchStreamExt, predicates};
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
-use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
+use vaultsync_api::{
+    ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, SecretStore, StoreKind,
+};
 
 use crate::context::Context;
 use crate::{
@@ -40,7 +42,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     .default_backoff()
     .reflect(writer)
     .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    .predicate_filter(spec_or_force_sync, Default::default());
 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
@@ -129,6 +131,18 @@ async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, 
         Ok(object) => debug!(?object, "reconciled"),
         Err(error) => warn!(%error, "reconcile error"),
     }
+}
+
+/// Changes that call for a sync: the spec (generation) or a force-sync
+/// request (annotation).
+fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    es.metadata.generation.hash(&mut hasher);
+    es.annotations()
+        .get(FORCE_SYNC_ANNOTATION)
+        .hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn secret_to_external_secret(

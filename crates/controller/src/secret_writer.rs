@@ -75,6 +75,45 @@ pub(crate) async fn still_synced(
         && stored_hash(&secret, keys.iter().cloned()).as_deref() == Some(hash))
 }
 
+/// Deletes the target Secret if this ExternalSecret created it (never one
+/// it only merges into). Returns whether a Secret was deleted.
+pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
+    if matches!(
+        es.spec.target.creation_policy,
+        CreationPolicy::Merge | CreationPolicy::None
+    ) {
+        return Ok(false);
+    }
+    let namespace = es.namespace().unwrap_or_default();
+    let api = Api::<Secret>::namespaced(client.clone(), &namespace);
+    let Some(secret) = api.get_opt(es.target_name()).await? else {
+        return Ok(false);
+    };
+    if secret.annotations().get(EXTERNAL_SECRET_ANNOTATION) != Some(&es.name_any()) {
+        return Ok(false);
+    }
+    // Guarded by uid so a Secret re-created by someone else meanwhile stays.
+    let params = kube::api::DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: secret.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    api.delete(es.target_name(), &params).await?;
+    Ok(true)
+}
+
+/// Whether this ExternalSecret's target Secret exists and was written by it.
+pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
+    let namespace = es.namespace().unwrap_or_default();
+    let secret = Api::<Secret>::namespaced(client.clone(), &namespace)
+        .get_opt(es.target_name())
+        .await?;
+    Ok(secret
+        .is_some_and(|s| s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any())))
+}
+
 /// Applies `data` to the ExternalSecret's target Secret.
 pub(crate) async fn write(
     client: &kube::Client,
