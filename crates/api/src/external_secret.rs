@@ -189,15 +189,65 @@ pub struct RemoteRef {
     pub decoding_strategy: Option<DecodingStrategy>,
 }
 
-/// A whole remote secret.
+/// Whole remote secrets: one by path (`extract`) or many by name (`find`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.extract)").message("dataFrom entries need extract"))]
+#[x_kube(validation = Rule::new("has(self.extract) != has(self.find)").message("each dataFrom entry needs exactly one of extract or find"))]
 pub struct ExternalSecretDataFrom {
     /// Every key of this remote secret becomes a key of the Secret; nested
     /// values are written as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<RemoteRef>,
+    /// Every remote secret whose path matches becomes one key of the Secret
+    /// (its path, `/` written as `_`), holding the secret as JSON. Needs the
+    /// `list` capability (KV v2: on `<mount>/metadata/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find: Option<FindRef>,
+    /// Renames the keys this entry produces, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<Rewrite>,
+}
+
+/// Which remote secrets `dataFrom.find` selects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.path) || has(self.name)").message("find needs a path, a name regexp, or both"))]
+pub struct FindRef {
+    /// Only secrets under this folder of the mount (searched recursively).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Only secrets whose path (relative to the mount) matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FindName>,
+    /// `None` (default), `Base64`, `Base64URL` or `Auto`, applied to each
+    /// value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// A regular expression on secret paths.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FindName {
+    /// RE2-style regular expression, e.g. `^db-.*`.
+    #[schemars(length(min = 1))]
+    pub regexp: String,
+}
+
+/// One renaming step of `dataFrom[].rewrite`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rewrite {
+    /// Replace what `source` matches in each key with `target`.
+    pub regexp: RewriteRegexp,
+}
+
+/// A regular-expression replacement on keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RewriteRegexp {
+    /// Regular expression matched against each key.
+    #[schemars(length(min = 1))]
+    pub source: String,
+    /// Replacement; `$1` or `${name}` refer to capture groups.
+    pub target: String,
 }
 
 /// Reference to the Secret an ExternalSecret manages.

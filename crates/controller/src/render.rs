@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use vaultsync_api::{DecodingStrategy, ExternalSecretSpec, KvVersion, RemoteRef, VaultProvider};
-use vaultsync_template::{Decoding, RemoteSecret, decode, extract, select_property};
+use vaultsync_template::{
+    Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property,
+};
 use vaultsync_vault::{Client, split_mount};
 
 use crate::error::{Error, Result};
@@ -61,27 +63,85 @@ pub(crate) async fn render(
         }
     };
     let mut extracted = SecretData::new();
-    for from in &spec.data_from {
+    for (index, from) in spec.data_from.iter().enumerate() {
+        let field = format!("dataFrom[{index}]");
+        let render_error = |key: &str| {
+            let field = field.clone();
+            let key = key.to_owned();
+            move |source| Error::Render {
+                secret_key: field,
+                key,
+                source,
+            }
+        };
+        let mut produced = SecretData::new();
         if let Some(remote) = &from.extract {
             keep_or_fail(
                 async {
                     let secret = fetch(remote).await?;
-                    let render_error = |source| Error::Render {
-                        secret_key: "dataFrom.extract".into(),
-                        key: remote.key.clone(),
-                        source,
-                    };
-                    for (key, value) in
-                        extract(&secret, remote.property.as_deref()).map_err(render_error)?
+                    for (key, value) in extract(&secret, remote.property.as_deref())
+                        .map_err(render_error(&remote.key))?
                     {
-                        extracted
-                            .insert(key, decode(value, decoding(remote)).map_err(render_error)?);
+                        produced.insert(
+                            key,
+                            decode(value, decoding(remote)).map_err(render_error(&remote.key))?,
+                        );
                     }
                     Ok(())
                 }
                 .await,
             )?;
         }
+        if let Some(find) = &from.find {
+            let (mount, prefix) = split_mount(
+                provider.path.as_deref(),
+                find.path.as_deref().unwrap_or_default(),
+            );
+            let name = find
+                .name
+                .as_ref()
+                .map(|n| {
+                    regex::Regex::new(&n.regexp).map_err(|e| {
+                        render_error(&prefix)(vaultsync_template::Error::BadRegexp {
+                            field: "find.name.regexp",
+                            pattern: n.regexp.clone(),
+                            reason: e.to_string(),
+                        })
+                    })
+                })
+                .transpose()?;
+            let paths = client
+                .list_secrets(&mount, &prefix, kv)
+                .await
+                .map_err(|source| Error::Vault {
+                    store: store.to_owned(),
+                    source,
+                })?;
+            let strategy = to_decoding(find.decoding_strategy);
+            for path in paths
+                .iter()
+                .filter(|p| name.as_ref().is_none_or(|re| re.is_match(p)))
+            {
+                let secret = client
+                    .read_kv(&mount, path, kv, None)
+                    .await
+                    .map_err(|source| Error::Vault {
+                        store: store.to_owned(),
+                        source,
+                    })?;
+                let value = select_property(&secret.data, None).map_err(render_error(path))?;
+                produced.insert(
+                    path_to_key(path),
+                    decode(value, strategy).map_err(render_error(path))?,
+                );
+            }
+        }
+        let rules: Vec<(String, String)> = from
+            .rewrite
+            .iter()
+            .map(|r| (r.regexp.source.clone(), r.regexp.target.clone()))
+            .collect();
+        extracted.extend(rewrite_keys(produced, &rules).map_err(render_error("rewrite"))?);
     }
     // Explicit keys win over extracted ones, as in ESO.
     let mut explicit = SecretData::new();
@@ -127,7 +187,11 @@ fn is_gone(error: &Error) -> bool {
 }
 
 fn decoding(remote: &RemoteRef) -> Decoding {
-    match remote.decoding_strategy.unwrap_or_default() {
+    to_decoding(remote.decoding_strategy)
+}
+
+fn to_decoding(strategy: Option<DecodingStrategy>) -> Decoding {
+    match strategy.unwrap_or_default() {
         DecodingStrategy::None => Decoding::None,
         DecodingStrategy::Base64 => Decoding::Base64,
         DecodingStrategy::Base64Url => Decoding::Base64Url,

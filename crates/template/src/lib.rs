@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod keys;
 mod property;
 
 pub use decode::{Decoding, decode};
+pub use keys::{path_to_key, rewrite_keys};
 pub use property::{extract, select_property};
 
 use serde_json::{Map, Value};
@@ -25,6 +27,16 @@ pub enum Error {
     NotAnObject { property: String },
     #[error("value is not valid {strategy} (decodingStrategy {strategy})")]
     Decode { strategy: &'static str },
+    #[error("{field} {pattern:?} is not a valid regular expression: {reason}")]
+    BadRegexp {
+        field: &'static str,
+        pattern: String,
+        reason: String,
+    },
+    #[error(
+        "rewrite turned key {from:?} into {to:?}, which is not a valid Secret key (letters, digits, '-', '_', '.')"
+    )]
+    InvalidKey { from: String, to: String },
 }
 
 /// Bytes for one Secret key: strings as they are, anything else as JSON.

@@ -164,6 +164,66 @@ impl Client {
         answer.clone()
     }
 
+    /// Paths (relative to the mount) of every secret under `prefix`,
+    /// walking sub-folders. KV v2 lists metadata, which needs the `list`
+    /// capability on `<mount>/metadata/<prefix>`.
+    pub async fn list_secrets(
+        &self,
+        mount: &str,
+        prefix: &str,
+        kv: KvVersion,
+    ) -> Result<Vec<String>> {
+        // A bound on the walk, so a mount with millions of secrets fails
+        // clearly instead of exhausting memory.
+        const MAX_SECRETS: usize = 10_000;
+        let mount = mount.trim_matches('/');
+        let mut folders = vec![prefix.trim_matches('/').to_owned()];
+        let mut found = Vec::new();
+        while let Some(folder) = folders.pop() {
+            let base = match kv {
+                KvVersion::V1 => format!("{mount}/{folder}"),
+                KvVersion::V2 => format!("{mount}/metadata/{folder}"),
+            };
+            let shown = base.trim_end_matches('/').to_owned();
+            let (status, body) = self
+                .authenticated(Method::GET, &format!("{shown}?list=true"), &shown)
+                .await?;
+            let keys = match status {
+                StatusCode::OK => serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["data"]["keys"].as_array().cloned())
+                    .unwrap_or_default(),
+                // Vault answers 404 for a folder with nothing in it.
+                StatusCode::NOT_FOUND => Vec::new(),
+                StatusCode::FORBIDDEN => {
+                    return Err(Error::PermissionDenied {
+                        operation: "list",
+                        path: shown,
+                    });
+                }
+                other => return Err(self.unexpected(other, &body, shown)),
+            };
+            for key in keys.iter().filter_map(Value::as_str) {
+                let full = if folder.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{folder}/{key}")
+                };
+                match full.strip_suffix('/') {
+                    Some(sub) => folders.push(sub.to_owned()),
+                    None => found.push(full),
+                }
+            }
+            if found.len() > MAX_SECRETS {
+                return Err(Error::InvalidRequest(format!(
+                    "more than {MAX_SECRETS} secrets under {mount}/{prefix}; narrow find.path"
+                )));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     async fn read_uncached(
         &self,
         mount: &str,

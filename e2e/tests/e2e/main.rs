@@ -4,6 +4,7 @@
 mod auth_lifecycle;
 mod examples;
 mod failures;
+mod find;
 mod kubernetes_auth;
 mod lifecycle;
 mod policies;
