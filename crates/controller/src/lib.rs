@@ -6,6 +6,7 @@ mod conditions;
 mod context;
 mod error;
 mod external_secret;
+mod preview;
 mod render;
 mod run;
 mod secret_store;
@@ -15,6 +16,7 @@ mod vault_cache;
 
 pub use context::{Config, Context};
 pub use error::{Error, Result};
+pub use preview::{StoreOverride, preview};
 pub use run::run;
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.

@@ -10,6 +10,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use vaultsync_controller::{Config, Context};
 
+mod render;
+
 #[derive(Parser)]
 #[command(
     name = "vaultsync",
@@ -38,6 +40,24 @@ enum Command {
         #[arg(long, env = "VAULTSYNC_LOG_JSON")]
         log_json: bool,
     },
+    /// Show the Secret an ExternalSecret would produce, reading the store and
+    /// Vault but writing nothing. Values are masked unless --show-values.
+    Render {
+        /// The ExternalSecret manifest (YAML).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// A SecretStore or ClusterSecretStore manifest to use instead of
+        /// the one the ExternalSecret names in the cluster.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Namespace to render in (default: the manifest's, else the
+        /// kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Print the values instead of masking them.
+        #[arg(long)]
+        show_values: bool,
+    },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into; prints to stdout when omitted.
@@ -50,6 +70,12 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crdgen { out } => crdgen(out),
+        Command::Render {
+            file,
+            store,
+            namespace,
+            show_values,
+        } => render::run(&file, store.as_deref(), namespace, show_values).await,
         Command::Run {
             default_audience,
             jitter,

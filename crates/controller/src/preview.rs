@@ -1,0 +1,50 @@
+//! `vaultsync render`: the Secret data an ExternalSecret would produce,
+//! computed exactly as the controller does, with nothing written.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
+
+use crate::context::{Config, Context};
+use crate::error::{Error, Result};
+use crate::render;
+use crate::store::{ResolvedStore, credentials, resolve};
+
+/// A store given on the command line instead of read from the cluster.
+pub enum StoreOverride {
+    Namespaced(Box<SecretStore>),
+    Cluster(Box<ClusterSecretStore>),
+}
+
+/// Reads and renders `es` in `namespace` without writing anything. The
+/// store comes from the cluster unless `store` is given; credentials
+/// (token Secrets, ServiceAccount tokens) always come from the cluster.
+pub async fn preview(
+    client: kube::Client,
+    es: &ExternalSecret,
+    namespace: &str,
+    store: Option<StoreOverride>,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let ctx = Context::new(client, Config::default());
+    let store = match store {
+        Some(StoreOverride::Namespaced(mut s)) => {
+            s.metadata.namespace = Some(namespace.to_owned());
+            ResolvedStore::from_secret_store(&s)?
+        }
+        Some(StoreOverride::Cluster(s)) => ResolvedStore::from_cluster_store(&s)?,
+        None => {
+            let store_ref = &es.spec.secret_store_ref;
+            resolve(&ctx, store_ref.kind, &store_ref.name, namespace).await?
+        }
+    };
+    let creds = credentials(&ctx, &store, namespace).await?;
+    let store_name = store.to_string();
+    let vault = ctx.vault.client(creds).map_err(|source| Error::Vault {
+        store: store_name.clone(),
+        source,
+    })?;
+    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false).await?;
+    tracing::debug!(externalsecret = %es.name_any(), keys = rendered.data.len(), "rendered");
+    Ok(rendered.data)
+}

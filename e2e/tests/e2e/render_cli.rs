@@ -1,0 +1,75 @@
+//! `vaultsync render`: the Secret an ExternalSecret would produce, masked
+//! by default, with nothing written to the cluster.
+
+use serde_json::json;
+use vaultsync_e2e::TestEnv;
+
+async fn render(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let output = tokio::process::Command::new(binary)
+        .arg("render")
+        .args(args)
+        .output()
+        .await?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
+    let env = TestEnv::new("render").await?;
+    let value = env.secret_value("render");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"password": value})).await?;
+    env.create_secret("vault-token", &[("token", "root")])
+        .await?;
+    let dir = std::env::temp_dir().join(&env.prefix);
+    std::fs::create_dir_all(&dir)?;
+    let es_file = dir.join("es.yaml");
+    std::fs::write(
+        &es_file,
+        format!(
+            "apiVersion: vaultsync.dev/v1alpha1\nkind: ExternalSecret\nmetadata:\n  name: preview\n  namespace: {ns}\nspec:\n  secretStoreRef:\n    name: local-file-store\n  data:\n    - secretKey: password\n      remoteRef:\n        key: {path}\n        property: password\n",
+            ns = env.namespace
+        ),
+    )?;
+    let store_file = dir.join("store.yaml");
+    std::fs::write(
+        &store_file,
+        format!(
+            "apiVersion: vaultsync.dev/v1alpha1\nkind: SecretStore\nmetadata:\n  name: local-file-store\nspec:\n  provider:\n    vault:\n      server: {addr}\n      path: secret\n      auth:\n        tokenSecretRef:\n          name: vault-token\n",
+            addr = env.bao.addr
+        ),
+    )?;
+    let es = es_file.to_str().unwrap_or_default();
+    let store = store_file.to_str().unwrap_or_default();
+
+    let (ok, masked, stderr) = render(&["-f", es, "--store", store]).await?;
+    assert!(ok, "render failed: {stderr}");
+    assert!(
+        masked.contains("password") && masked.contains("masked"),
+        "{masked}"
+    );
+    assert!(!masked.contains(&value), "values must be masked by default");
+
+    let (ok, shown, stderr) = render(&["-f", es, "--store", store, "--show-values"]).await?;
+    assert!(ok, "render --show-values failed: {stderr}");
+    assert!(shown.contains(&value), "{shown}");
+    assert!(
+        env.secrets().get_opt("preview").await?.is_none(),
+        "render must not write the Secret"
+    );
+
+    // Without --store, the store is read from the cluster: none exists here.
+    let (ok, _, stderr) = render(&["-f", es]).await?;
+    assert!(
+        !ok && stderr.contains("local-file-store") && stderr.contains("not found"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    env.cleanup().await;
+    Ok(())
+}
