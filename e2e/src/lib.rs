@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret, ServiceAccount};
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
@@ -75,20 +73,15 @@ impl TestEnv {
 
     /// Creates one more namespace with labels, removed with the test's.
     pub async fn create_labelled_namespace(&mut self, name: &str, labels: Value) -> Result<()> {
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
-        Api::<Namespace>::all(self.client.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
+        Api::<Namespace>::all(self.client.clone()).create(&PostParams::default(), &ns).await?;
         self.namespaces.push(name.to_owned());
         // Kubernetes auth needs the namespace's ServiceAccounts; wait until
         // the controller manager is done with it.
         let sa = Api::<ServiceAccount>::namespaced(self.client.clone(), name);
-        eventually(Duration::from_secs(30), || async {
-            Ok(sa.get_opt("default").await?.is_some())
-        })
-        .await
-        .context("default ServiceAccount")?;
+        eventually(Duration::from_secs(30), || async { Ok(sa.get_opt("default").await?.is_some()) })
+            .await
+            .context("default ServiceAccount")?;
         Ok(())
     }
 
@@ -109,46 +102,31 @@ impl TestEnv {
     /// unless it names one.
     pub async fn apply(&self, mut manifest: Value) -> Result<DynamicObject> {
         let ar = api_resource(manifest["kind"].as_str().unwrap_or_default())?;
-        let namespaced =
-            manifest["kind"] != "ClusterSecretStore" && manifest["kind"] != "Namespace";
+        let namespaced = manifest["kind"] != "ClusterSecretStore" && manifest["kind"] != "Namespace";
         if namespaced && manifest["metadata"]["namespace"].is_null() {
             manifest["metadata"]["namespace"] = json!(self.namespace);
         }
-        let name = manifest["metadata"]["name"]
-            .as_str()
-            .context("metadata.name")?
-            .to_owned();
+        let name = manifest["metadata"]["name"].as_str().context("metadata.name")?.to_owned();
         let api: Api<DynamicObject> = if namespaced {
             Api::namespaced_with(
                 self.client.clone(),
-                manifest["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default(),
+                manifest["metadata"]["namespace"].as_str().unwrap_or_default(),
                 &ar,
             )
         } else {
             Api::all_with(self.client.clone(), &ar)
         };
-        Ok(api
-            .patch(
-                &name,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(&manifest),
-            )
-            .await?)
+        Ok(api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&manifest)).await?)
     }
 
     /// Applies every document of a YAML file under the repository root.
     pub async fn apply_file(&self, path: &str, edit: impl Fn(&mut Value)) -> Result<()> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let text = std::fs::read_to_string(root.join(path)).with_context(|| path.to_owned())?;
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(&text).with_context(|| format!("{path} is not YAML"))?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).with_context(|| format!("{path} is not YAML"))?;
         for mut doc in docs.into_iter().filter(|d| !d.is_null()) {
             edit(&mut doc);
-            self.apply(doc)
-                .await
-                .with_context(|| format!("applying {path}"))?;
+            self.apply(doc).await.with_context(|| format!("applying {path}"))?;
         }
         Ok(())
     }
@@ -163,8 +141,7 @@ impl TestEnv {
 
     /// A SecretStore in the test namespace that logs in with a token.
     pub async fn token_store(&self, name: &str, token: &str, extra: Value) -> Result<()> {
-        self.create_secret(&format!("{name}-token"), &[("token", token)])
-            .await?;
+        self.create_secret(&format!("{name}-token"), &[("token", token)]).await?;
         let mut vault = json!({
             "server": self.bao.addr,
             "path": "secret",
@@ -199,11 +176,9 @@ impl TestEnv {
     /// The data of a Secret as strings, once it exists.
     pub async fn wait_secret(&self, name: &str) -> Result<BTreeMap<String, String>> {
         let api = self.secrets();
-        eventually(Duration::from_secs(60), || async {
-            Ok(api.get_opt(name).await?.is_some())
-        })
-        .await
-        .with_context(|| format!("Secret {name} never appeared"))?;
+        eventually(Duration::from_secs(60), || async { Ok(api.get_opt(name).await?.is_some()) })
+            .await
+            .with_context(|| format!("Secret {name} never appeared"))?;
         self.secret_data(name).await
     }
 
@@ -222,13 +197,7 @@ impl TestEnv {
     pub async fn wait_ready(&self, name: &str, status: &str) -> Result<(String, String)> {
         let api = self.external_secrets();
         wait_condition(&format!("ExternalSecret {name}"), status, || async {
-            Ok(ready_condition(
-                api.get(name)
-                    .await?
-                    .status
-                    .as_ref()
-                    .map(|s| s.conditions.as_slice()),
-            ))
+            Ok(ready_condition(api.get(name).await?.status.as_ref().map(|s| s.conditions.as_slice())))
         })
         .await
     }
@@ -237,13 +206,7 @@ impl TestEnv {
     pub async fn wait_store_ready(&self, name: &str, status: &str) -> Result<(String, String)> {
         let api = self.stores();
         wait_condition(&format!("SecretStore {name}"), status, || async {
-            Ok(ready_condition(
-                api.get(name)
-                    .await?
-                    .status
-                    .as_ref()
-                    .map(|s| s.conditions.as_slice()),
-            ))
+            Ok(ready_condition(api.get(name).await?.status.as_ref().map(|s| s.conditions.as_slice())))
         })
         .await
     }
@@ -256,12 +219,7 @@ impl TestEnv {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let events = api.list(&ListParams::default().fields(&fields)).await?;
-            let message = events
-                .items
-                .iter()
-                .filter_map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let message = events.items.iter().filter_map(|e| e.message.clone()).collect::<Vec<_>>().join("\n");
             if !message.is_empty() {
                 return Ok(message);
             }
@@ -300,16 +258,10 @@ where
     bail!("{what} never became Ready={status}; last condition: {last:?}")
 }
 
-fn ready_condition(
-    conditions: Option<&[vaultsync_api::Condition]>,
-) -> Option<(String, String, String)> {
+fn ready_condition(conditions: Option<&[vaultsync_api::Condition]>) -> Option<(String, String, String)> {
     let c = conditions?.iter().find(|c| c.type_ == "Ready")?;
     let status = serde_json::to_value(c.status).ok()?.as_str()?.to_owned();
-    Some((
-        status,
-        c.reason.clone().unwrap_or_default(),
-        c.message.clone().unwrap_or_default(),
-    ))
+    Some((status, c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
 }
 
 fn api_resource(kind: &str) -> Result<ApiResource> {
@@ -361,12 +313,7 @@ where
 
 /// The owner references of an object, as (kind, name) pairs.
 pub fn owners<K: Resource>(obj: &K) -> Vec<(String, String)> {
-    obj.meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .map(|o| (o.kind.clone(), o.name.clone()))
-        .collect()
+    obj.meta().owner_references.iter().flatten().map(|o| (o.kind.clone(), o.name.clone())).collect()
 }
 
 /// The ExternalSecret manifest most tests start from.

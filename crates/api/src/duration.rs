@@ -11,10 +11,7 @@ pub struct DurationError {
 /// Parses a Go-style duration (`"1h30m"`, `"90s"`, `"0"`), the format
 /// ESO users already write in `refreshInterval`.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
-    let fail = |reason| DurationError {
-        input: input.to_owned(),
-        reason,
-    };
+    let fail = |reason| DurationError { input: input.to_owned(), reason };
     let s = input.trim();
     if s.is_empty() {
         return Err(fail("empty"));
@@ -25,17 +22,14 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| fail("number without a unit"))?;
+        let digits =
+            rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| fail("number without a unit"))?;
         if digits == 0 {
             return Err(fail("expected a number"));
         }
         let value: f64 = rest[..digits].parse().map_err(|_| fail("bad number"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -46,8 +40,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             _ => return Err(fail("unknown unit")),
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(value * seconds_per_unit)
-            .map_err(|_| fail("out of range"))?;
+        total += Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| fail("out of range"))?;
     }
     Ok(total)
 }

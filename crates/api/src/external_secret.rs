@@ -187,6 +187,30 @@ pub struct RemoteRef {
     /// `None` (default), `Base64`, `Base64URL` or `Auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoding_strategy: Option<DecodingStrategy>,
+    /// `Default` (keys as they are) or `Unicode` (`_U0041_`-style escapes in
+    /// extracted keys become the characters they name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+    /// `None` (default): read the secret's data. `Fetch`: read its KV v2
+    /// `custom_metadata` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_policy: Option<MetadataPolicy>,
+}
+
+/// How extracted key names are converted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConversionStrategy {
+    #[default]
+    Default,
+    Unicode,
+}
+
+/// Whether a remote reference reads data or KV v2 custom metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MetadataPolicy {
+    #[default]
+    None,
+    Fetch,
 }
 
 /// Whole remote secrets: one by path (`extract`) or many by name (`find`).
@@ -282,11 +306,6 @@ pub struct ExternalSecretStatus {
 impl ExternalSecret {
     /// Name of the Secret this ExternalSecret writes.
     pub fn target_name(&self) -> &str {
-        self.spec
-            .target
-            .name
-            .as_deref()
-            .or(self.metadata.name.as_deref())
-            .unwrap_or_default()
+        self.spec.target.name.as_deref().or(self.metadata.name.as_deref()).unwrap_or_default()
     }
 }

@@ -35,15 +35,9 @@ pub fn crds_yaml() -> Result<Vec<(String, String)>, serde_saphyr::SerializeError
 }
 
 /// All CustomResourceDefinitions, in the order `crdgen` writes them.
-pub fn crds()
--> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
-{
+pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![
-        SecretStore::crd(),
-        ClusterSecretStore::crd(),
-        ExternalSecret::crd(),
-    ]
+    vec![SecretStore::crd(), ClusterSecretStore::crd(), ExternalSecret::crd()]
 }
 
 #[cfg(test)]
@@ -54,10 +48,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
         for (name, yaml) in super::crds_yaml().expect("CRDs encode") {
             let on_disk = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
-            assert!(
-                on_disk == yaml,
-                "crds/{name} is stale: run `make crds` and commit the result"
-            );
+            assert!(on_disk == yaml, "crds/{name} is stale: run `make crds` and commit the result");
         }
     }
 }

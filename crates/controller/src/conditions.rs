@@ -9,11 +9,7 @@ use vaultsync_api::{Condition, ConditionStatus, FIELD_MANAGER};
 /// The `Ready` condition, keeping the previous transition time when the
 /// status and reason did not change.
 pub(crate) fn ready(ok: bool, reason: &str, message: String, previous: &[Condition]) -> Condition {
-    let status = if ok {
-        ConditionStatus::True
-    } else {
-        ConditionStatus::False
-    };
+    let status = if ok { ConditionStatus::True } else { ConditionStatus::False };
     let last_transition_time = previous
         .iter()
         .find(|c| c.type_ == "Ready" && c.status == status && c.reason.as_deref() == Some(reason))
@@ -44,11 +40,5 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map(|_| ())
+    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await.map(|_| ())
 }

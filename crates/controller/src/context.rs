@@ -64,10 +64,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
-        let reporter = Reporter {
-            controller: "vaultsync".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let reporter = Reporter { controller: "vaultsync".into(), instance: std::env::var("POD_NAME").ok() };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,

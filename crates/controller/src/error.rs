@@ -5,14 +5,8 @@ use vaultsync_api::StoreKind;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{kind:?} {name:?} not found{hint}")]
-    StoreNotFound {
-        kind: StoreKind,
-        name: String,
-        hint: &'static str,
-    },
-    #[error(
-        "ClusterSecretStore {store:?} does not allow namespace {namespace:?} (see its spec.conditions)"
-    )]
+    StoreNotFound { kind: StoreKind, name: String, hint: &'static str },
+    #[error("ClusterSecretStore {store:?} does not allow namespace {namespace:?} (see its spec.conditions)")]
     NamespaceNotAllowed { store: String, namespace: String },
     #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },

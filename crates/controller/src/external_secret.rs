@@ -10,8 +10,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    DeletionPolicy, ExternalSecret, ExternalSecretStatus, FORCE_SYNC_ANNOTATION, REASON_DELETED,
-    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
+    DeletionPolicy, ExternalSecret, ExternalSecretStatus, FORCE_SYNC_ANNOTATION, REASON_DELETED, REASON_SYNC_ERROR,
+    REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
 };
 
 use crate::conditions::{apply_status, now, ready};
@@ -28,11 +28,7 @@ enum Synced {
     /// `refreshPolicy: CreatedOnce` and the Secret exists: left alone.
     CreatedOnce,
     /// Vault was read and the Secret written (or found up to date).
-    Refreshed {
-        written: Written,
-        memo: SyncMemo,
-        gone: Vec<Error>,
-    },
+    Refreshed { written: Written, memo: SyncMemo, gone: Vec<Error> },
     /// Every remote source is gone and `deletionPolicy: Delete` removed the
     /// Secret.
     Deleted { gone: Vec<Error> },
@@ -49,13 +45,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     let interval = match parse_duration(&es.spec.refresh_interval) {
         Ok(interval) => interval,
         Err(e) => {
-            return fail(
-                &es,
-                &ctx,
-                &key,
-                Error::Target(format!("spec.refreshInterval: {e}")),
-            )
-            .await;
+            return fail(&es, &ctx, &key, Error::Target(format!("spec.refreshInterval: {e}"))).await;
         }
     };
     match sync(&es, &ctx, interval).await {
@@ -63,10 +53,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
             ctx.reset_backoff(&key);
             let next = succeed(&es, &ctx, synced, interval).await?;
             Ok(match next {
-                Some(at) => Action::requeue(
-                    at.saturating_duration_since(Instant::now())
-                        .max(Duration::from_secs(1)),
-                ),
+                Some(at) => Action::requeue(at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))),
                 None => Action::await_change(),
             })
         }
@@ -95,9 +82,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let creds = credentials(ctx, &store, &namespace).await?;
     let memo_key = ObjectRef::from_obj(es);
 
-    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce
-        && exists_managed(&ctx.client, es).await?
-    {
+    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, es).await? {
         return Ok(Synced::CreatedOnce);
     }
     // A reconcile caused by our own write, a status change or a watch
@@ -117,19 +102,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
 
     let fingerprint = creds.fingerprint.clone();
     let store_name = store.to_string();
-    let client = ctx.vault.client(creds).map_err(|source| Error::Vault {
-        store: store_name.clone(),
-        source,
-    })?;
+    let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
     let deletion = es.spec.target.deletion_policy;
-    let Rendered { data, gone } = render::render(
-        &client,
-        &store.provider,
-        &store_name,
-        &es.spec,
-        deletion != DeletionPolicy::Retain,
-    )
-    .await?;
+    let Rendered { data, gone } =
+        render::render(&client, &store.provider, &store_name, &es.spec, deletion != DeletionPolicy::Retain).await?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
         delete_owned(&ctx.client, es).await?;
         ctx.forget(&memo_key);
@@ -149,37 +125,22 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         stale: false,
     };
     ctx.remember(memo_key, memo.clone());
-    Ok(Synced::Refreshed {
-        written,
-        memo,
-        gone,
-    })
+    Ok(Synced::Refreshed { written, memo, gone })
 }
 
 /// Reports a successful sync; returns when the next refresh is due.
-async fn succeed(
-    es: &ExternalSecret,
-    ctx: &Context,
-    synced: Synced,
-    interval: Duration,
-) -> Result<Option<Instant>> {
+async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: Duration) -> Result<Option<Instant>> {
     let previous = es.status.clone().unwrap_or_default();
     let target = es.target_name().to_owned();
-    let gone_summary = |gone: &[Error]| {
-        gone.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let gone_summary = |gone: &[Error]| gone.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     // Built from the memo, not from the cached object, whose status may lag
     // behind our own last write.
     let (condition, refresh_time, resource_version, next) = match &synced {
         Synced::Current(memo) | Synced::Refreshed { memo, .. } => {
             let message = match &synced {
-                Synced::Refreshed {
-                    written: Written::Skipped,
-                    ..
-                } => "values read; creationPolicy None writes no Secret".to_owned(),
+                Synced::Refreshed { written: Written::Skipped, .. } => {
+                    "values read; creationPolicy None writes no Secret".to_owned()
+                }
                 Synced::Refreshed { gone, .. } if !gone.is_empty() => format!(
                     "Secret {target:?} is in sync; keys whose remote values are gone were removed ({:?}): {}",
                     es.spec.target.deletion_policy,
@@ -225,37 +186,16 @@ async fn succeed(
         conditions: vec![condition],
         refresh_time,
         synced_resource_version: resource_version,
-        binding: Some(SecretBinding {
-            name: target.clone(),
-        }),
+        binding: Some(SecretBinding { name: target.clone() }),
         observed_generation: es.meta().generation,
     };
     match &synced {
-        Synced::Refreshed {
-            written: written @ (Written::Created | Written::Updated),
-            ..
-        } => {
-            let verb = if *written == Written::Created {
-                "Created"
-            } else {
-                "Updated"
-            };
+        Synced::Refreshed { written: written @ (Written::Created | Written::Updated), .. } => {
+            let verb = if *written == Written::Created { "Created" } else { "Updated" };
             info!(externalsecret = %object_key(es), secret = %target, "{verb} Secret");
-            publish(
-                ctx,
-                es,
-                EventType::Normal,
-                verb,
-                format!("{verb} Secret {target:?}"),
-            )
-            .await;
+            publish(ctx, es, EventType::Normal, verb, format!("{verb} Secret {target:?}")).await;
         }
-        Synced::Deleted { .. }
-            if previous
-                .conditions
-                .iter()
-                .all(|c| c.reason.as_deref() != Some(REASON_DELETED)) =>
-        {
+        Synced::Deleted { .. } if previous.conditions.iter().all(|c| c.reason.as_deref() != Some(REASON_DELETED)) => {
             info!(externalsecret = %object_key(es), secret = %target, "deleted Secret: remote secrets are gone");
             publish(
                 ctx,
@@ -269,10 +209,7 @@ async fn succeed(
         _ => {}
     }
     if status != previous {
-        let api = Api::<ExternalSecret>::namespaced(
-            ctx.client.clone(),
-            &es.namespace().unwrap_or_default(),
-        );
+        let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
         apply_status(&api, es, &status).await?;
     }
     Ok(next)
@@ -286,16 +223,8 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
     let memo = ctx.memo(&memo_key);
     let previous = es.status.clone().unwrap_or_default();
     let status = ExternalSecretStatus {
-        conditions: vec![ready(
-            false,
-            REASON_SYNC_ERROR,
-            message.clone(),
-            &previous.conditions,
-        )],
-        refresh_time: memo
-            .as_ref()
-            .map(|m| m.refresh_time.clone())
-            .or(previous.refresh_time.clone()),
+        conditions: vec![ready(false, REASON_SYNC_ERROR, message.clone(), &previous.conditions)],
+        refresh_time: memo.as_ref().map(|m| m.refresh_time.clone()).or(previous.refresh_time.clone()),
         synced_resource_version: memo
             .as_ref()
             .and_then(|m| m.resource_version.clone())
@@ -304,10 +233,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
         observed_generation: es.meta().generation,
     };
     if status != previous {
-        let api = Api::<ExternalSecret>::namespaced(
-            ctx.client.clone(),
-            &es.namespace().unwrap_or_default(),
-        );
+        let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
         apply_status(&api, es, &status).await?;
     }
     publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
@@ -315,13 +241,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Sync".into(),
-        secondary: None,
-    };
+    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&event, &es.object_ref(&())).await {
         warn!(externalsecret = %object_key(es), error = %e, "cannot publish event");
     }

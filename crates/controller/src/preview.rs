@@ -40,10 +40,7 @@ pub async fn preview(
     };
     let creds = credentials(&ctx, &store, namespace).await?;
     let store_name = store.to_string();
-    let vault = ctx.vault.client(creds).map_err(|source| Error::Vault {
-        store: store_name.clone(),
-        source,
-    })?;
+    let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
     let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false).await?;
     tracing::debug!(externalsecret = %es.name_any(), keys = rendered.data.len(), "rendered");
     Ok(rendered.data)

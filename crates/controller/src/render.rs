@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use vaultsync_api::{DecodingStrategy, ExternalSecretSpec, KvVersion, RemoteRef, VaultProvider};
+use vaultsync_api::{
+    ConversionStrategy, DecodingStrategy, ExternalSecretSpec, KvVersion, MetadataPolicy, RemoteRef, VaultProvider,
+};
 use vaultsync_template::{
-    Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property,
+    Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
 };
 use vaultsync_vault::{Client, split_mount};
 
@@ -42,13 +44,16 @@ pub(crate) async fn render(
     // cost one request.
     let fetch = async |remote: &RemoteRef| -> Result<RemoteSecret> {
         let (mount, path) = split_mount(provider.path.as_deref(), &remote.key);
-        let secret = client
-            .read_kv(&mount, &path, kv, remote.version.as_deref())
-            .await
-            .map_err(|source| Error::Vault {
-                store: store.to_owned(),
-                source,
-            })?;
+        let secret = match remote.metadata_policy.unwrap_or_default() {
+            MetadataPolicy::None => client.read_kv(&mount, &path, kv, remote.version.as_deref()).await,
+            MetadataPolicy::Fetch if kv == vaultsync_vault::KvVersion::V2 => {
+                client.read_custom_metadata(&mount, &path).await
+            }
+            MetadataPolicy::Fetch => Err(vaultsync_vault::Error::InvalidRequest(format!(
+                "metadataPolicy Fetch needs a KV v2 mount, and {mount} is KV v1"
+            ))),
+        }
+        .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
         Ok(secret.data)
     };
 
@@ -68,24 +73,21 @@ pub(crate) async fn render(
         let render_error = |key: &str| {
             let field = field.clone();
             let key = key.to_owned();
-            move |source| Error::Render {
-                secret_key: field,
-                key,
-                source,
-            }
+            move |source| Error::Render { secret_key: field, key, source }
         };
         let mut produced = SecretData::new();
         if let Some(remote) = &from.extract {
             keep_or_fail(
                 async {
                     let secret = fetch(remote).await?;
-                    for (key, value) in extract(&secret, remote.property.as_deref())
-                        .map_err(render_error(&remote.key))?
+                    for (key, value) in
+                        extract(&secret, remote.property.as_deref()).map_err(render_error(&remote.key))?
                     {
-                        produced.insert(
-                            key,
-                            decode(value, decoding(remote)).map_err(render_error(&remote.key))?,
-                        );
+                        let key = match remote.conversion_strategy.unwrap_or_default() {
+                            ConversionStrategy::Default => key,
+                            ConversionStrategy::Unicode => unescape_unicode(&key),
+                        };
+                        produced.insert(key, decode(value, decoding(remote)).map_err(render_error(&remote.key))?);
                     }
                     Ok(())
                 }
@@ -93,10 +95,7 @@ pub(crate) async fn render(
             )?;
         }
         if let Some(find) = &from.find {
-            let (mount, prefix) = split_mount(
-                provider.path.as_deref(),
-                find.path.as_deref().unwrap_or_default(),
-            );
+            let (mount, prefix) = split_mount(provider.path.as_deref(), find.path.as_deref().unwrap_or_default());
             let name = find
                 .name
                 .as_ref()
@@ -113,34 +112,19 @@ pub(crate) async fn render(
             let paths = client
                 .list_secrets(&mount, &prefix, kv)
                 .await
-                .map_err(|source| Error::Vault {
-                    store: store.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
             let strategy = to_decoding(find.decoding_strategy);
-            for path in paths
-                .iter()
-                .filter(|p| name.as_ref().is_none_or(|re| re.is_match(p)))
-            {
+            for path in paths.iter().filter(|p| name.as_ref().is_none_or(|re| re.is_match(p))) {
                 let secret = client
                     .read_kv(&mount, path, kv, None)
                     .await
-                    .map_err(|source| Error::Vault {
-                        store: store.to_owned(),
-                        source,
-                    })?;
+                    .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
                 let value = select_property(&secret.data, None).map_err(render_error(path))?;
-                produced.insert(
-                    path_to_key(path),
-                    decode(value, strategy).map_err(render_error(path))?,
-                );
+                produced.insert(path_to_key(path), decode(value, strategy).map_err(render_error(path))?);
             }
         }
-        let rules: Vec<(String, String)> = from
-            .rewrite
-            .iter()
-            .map(|r| (r.regexp.source.clone(), r.regexp.target.clone()))
-            .collect();
+        let rules: Vec<(String, String)> =
+            from.rewrite.iter().map(|r| (r.regexp.source.clone(), r.regexp.target.clone())).collect();
         extracted.extend(rewrite_keys(produced, &rules).map_err(render_error("rewrite"))?);
     }
     // Explicit keys win over extracted ones, as in ESO.
@@ -150,17 +134,10 @@ pub(crate) async fn render(
             async {
                 let remote = &item.remote_ref;
                 let secret = fetch(remote).await?;
-                let render_error = |source| Error::Render {
-                    secret_key: item.secret_key.clone(),
-                    key: remote.key.clone(),
-                    source,
-                };
-                let value =
-                    select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
-                explicit.insert(
-                    item.secret_key.clone(),
-                    decode(value, decoding(remote)).map_err(render_error)?,
-                );
+                let render_error =
+                    |source| Error::Render { secret_key: item.secret_key.clone(), key: remote.key.clone(), source };
+                let value = select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
+                explicit.insert(item.secret_key.clone(), decode(value, decoding(remote)).map_err(render_error)?);
                 Ok(())
             }
             .await,
@@ -176,13 +153,8 @@ pub(crate) async fn render(
 fn is_gone(error: &Error) -> bool {
     matches!(
         error,
-        Error::Vault {
-            source: vaultsync_vault::Error::NotFound { .. },
-            ..
-        } | Error::Render {
-            source: vaultsync_template::Error::PropertyNotFound { .. },
-            ..
-        }
+        Error::Vault { source: vaultsync_vault::Error::NotFound { .. }, .. }
+            | Error::Render { source: vaultsync_template::Error::PropertyNotFound { .. }, .. }
     )
 }
 

@@ -12,14 +12,10 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
-use vaultsync_api::{
-    ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, SecretStore, StoreKind,
-};
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, SecretStore, StoreKind};
 
 use crate::context::Context;
-use crate::{
-    EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, external_secret, secret_store,
-};
+use crate::{EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, external_secret, secret_store};
 
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
@@ -35,88 +31,41 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // ExternalSecrets: reconcile on spec changes only; our own status
     // writes must not trigger another Vault read.
     let (reader, writer) = reflector::store::<ExternalSecret>();
-    let external_secrets = watcher::watcher(
-        Api::<ExternalSecret>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(spec_or_force_sync, Default::default());
+    let external_secrets = watcher::watcher(Api::<ExternalSecret>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_force_sync, Default::default());
 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
-    let managed =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let secrets = watcher::watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        managed,
-    )
-    .default_backoff()
-    .touched_objects();
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed)
+        .default_backoff()
+        .touched_objects();
 
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
         .watches_stream(secrets, secret_to_external_secret)
-        .watches(
-            Api::<SecretStore>::all(client.clone()),
-            watcher::Config::default(),
-            {
-                let reader = reader.clone();
-                move |store: SecretStore| {
-                    users_of(
-                        &reader,
-                        StoreKind::SecretStore,
-                        &store.name_any(),
-                        store.namespace(),
-                    )
-                }
-            },
-        )
-        .watches(
-            Api::<ClusterSecretStore>::all(client.clone()),
-            watcher::Config::default(),
-            {
-                let reader = reader.clone();
-                move |store: ClusterSecretStore| {
-                    users_of(
-                        &reader,
-                        StoreKind::ClusterSecretStore,
-                        &store.name_any(),
-                        None,
-                    )
-                }
-            },
-        )
+        .watches(Api::<SecretStore>::all(client.clone()), watcher::Config::default(), {
+            let reader = reader.clone();
+            move |store: SecretStore| users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace())
+        })
+        .watches(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default(), {
+            let reader = reader.clone();
+            move |store: ClusterSecretStore| users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None)
+        })
         .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(
-            external_secret::reconcile,
-            external_secret::error_policy,
-            ctx.clone(),
-        )
+        .run(external_secret::reconcile, external_secret::error_policy, ctx.clone())
         .for_each(log_result);
 
-    let store_controller = Controller::new(
-        Api::<SecretStore>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stopped(&shutdown_tx))
-    .run(
-        secret_store::reconcile_store,
-        secret_store::error_policy,
-        ctx.clone(),
-    )
-    .for_each(log_result);
-    let cluster_store_controller = Controller::new(
-        Api::<ClusterSecretStore>::all(client),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stopped(&shutdown_tx))
-    .run(
-        secret_store::reconcile_cluster_store,
-        secret_store::error_policy,
-        ctx.clone(),
-    )
-    .for_each(log_result);
+    let store_controller = Controller::new(Api::<SecretStore>::all(client.clone()), watcher::Config::default())
+        .graceful_shutdown_on(stopped(&shutdown_tx))
+        .run(secret_store::reconcile_store, secret_store::error_policy, ctx.clone())
+        .for_each(log_result);
+    let cluster_store_controller = Controller::new(Api::<ClusterSecretStore>::all(client), watcher::Config::default())
+        .graceful_shutdown_on(stopped(&shutdown_tx))
+        .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
+        .for_each(log_result);
 
     let tx = shutdown_tx.clone();
     tokio::spawn(async move {
@@ -139,15 +88,11 @@ fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     es.metadata.generation.hash(&mut hasher);
-    es.annotations()
-        .get(FORCE_SYNC_ANNOTATION)
-        .hash(&mut hasher);
+    es.annotations().get(FORCE_SYNC_ANNOTATION).hash(&mut hasher);
     Some(hasher.finish())
 }
 
-fn secret_to_external_secret(
-    secret: PartialObjectMeta<Secret>,
-) -> Option<ObjectRef<ExternalSecret>> {
+fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<ExternalSecret>> {
     let owner = secret.annotations().get(EXTERNAL_SECRET_ANNOTATION)?;
     Some(ObjectRef::new(owner).within(&secret.namespace()?))
 }
@@ -163,9 +108,7 @@ fn users_of(
         .iter()
         .filter(|es| {
             let store_ref = &es.spec.secret_store_ref;
-            store_ref.kind == kind
-                && store_ref.name == name
-                && (namespace.is_none() || es.namespace() == namespace)
+            store_ref.kind == kind && store_ref.name == name && (namespace.is_none() || es.namespace() == namespace)
         })
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()

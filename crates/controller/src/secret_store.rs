@@ -22,10 +22,7 @@ pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) 
     report(&ctx, &api, &*store, store.status.as_ref(), outcome).await
 }
 
-pub(crate) async fn reconcile_cluster_store(
-    store: Arc<ClusterSecretStore>,
-    ctx: Arc<Context>,
-) -> Result<Action> {
+pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action> {
     let outcome = match ResolvedStore::from_cluster_store(&store) {
         // References without a namespace resolve in each ExternalSecret's
         // namespace, so there is no single identity to check here.
@@ -39,30 +36,16 @@ pub(crate) async fn reconcile_cluster_store(
     report(&ctx, &api, &*store, store.status.as_ref(), outcome).await
 }
 
-pub(crate) fn error_policy<K: ResourceExt>(
-    store: Arc<K>,
-    error: &Error,
-    ctx: Arc<Context>,
-) -> Action {
+pub(crate) fn error_policy<K: ResourceExt>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(store = %store.name_any(), error = %error, "store reconcile failed");
     Action::requeue(ctx.backoff(&format!("store/{}", store.name_any())))
 }
 
 async fn check(ctx: &Context, store: &ResolvedStore, namespace: Option<&str>) -> Result<String> {
     let creds = credentials(ctx, store, namespace.unwrap_or_default()).await?;
-    let client = ctx.vault.client(creds).map_err(|source| Error::Vault {
-        store: store.to_string(),
-        source,
-    })?;
-    client.ensure_token().await.map_err(|source| Error::Vault {
-        store: store.to_string(),
-        source,
-    })?;
-    Ok(format!(
-        "logged in to {} with {} auth",
-        store.provider.server,
-        auth_method(&store.provider)
-    ))
+    let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store.to_string(), source })?;
+    client.ensure_token().await.map_err(|source| Error::Vault { store: store.to_string(), source })?;
+    Ok(format!("logged in to {} with {} auth", store.provider.server, auth_method(&store.provider)))
 }
 
 fn auth_method(provider: &VaultProvider) -> &'static str {
@@ -81,28 +64,17 @@ fn auth_method(provider: &VaultProvider) -> &'static str {
 fn refs_need_namespace(provider: &VaultProvider) -> bool {
     let auth = &provider.auth;
     let missing = |ns: &Option<String>| ns.is_none();
-    provider
-        .ca_provider
-        .as_ref()
-        .is_some_and(|c| missing(&c.namespace))
-        || auth
-            .token_secret_ref
-            .as_ref()
-            .is_some_and(|s| missing(&s.namespace))
+    provider.ca_provider.as_ref().is_some_and(|c| missing(&c.namespace))
+        || auth.token_secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
         || auth.kubernetes.as_ref().is_some_and(|k| {
-            k.service_account_ref
-                .as_ref()
-                .is_some_and(|s| missing(&s.namespace))
+            k.service_account_ref.as_ref().is_some_and(|s| missing(&s.namespace))
                 || k.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
         })
         || auth.app_role.as_ref().is_some_and(|a| {
-            missing(&a.secret_ref.namespace)
-                || a.role_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+            missing(&a.secret_ref.namespace) || a.role_ref.as_ref().is_some_and(|s| missing(&s.namespace))
         })
         || auth.jwt.as_ref().is_some_and(|j| {
-            j.kubernetes_service_account_token
-                .as_ref()
-                .is_some_and(|t| missing(&t.service_account_ref.namespace))
+            j.kubernetes_service_account_token.as_ref().is_some_and(|t| missing(&t.service_account_ref.namespace))
                 || j.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
         })
 }
@@ -122,10 +94,7 @@ where
     let (condition, action) = match outcome {
         Ok(message) => {
             ctx.reset_backoff(&key);
-            (
-                ready(true, "Valid", message, &previous.conditions),
-                Action::requeue(ctx.config.store_recheck),
-            )
+            (ready(true, "Valid", message, &previous.conditions), Action::requeue(ctx.config.store_recheck))
         }
         Err(Error::Kube(e)) => return Err(Error::Kube(e)),
         Err(error) => {
@@ -134,10 +103,7 @@ where
                 _ => "ValidationFailed",
             };
             warn!(store = %key, reason, error = %error, "store not ready");
-            (
-                ready(false, reason, error.to_string(), &previous.conditions),
-                Action::requeue(ctx.backoff(&key)),
-            )
+            (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
     let status = SecretStoreStatus {

@@ -61,27 +61,17 @@ pub(crate) async fn still_synced(
         return Ok(true);
     }
     let namespace = es.namespace().unwrap_or_default();
-    let Some(secret) = Api::<Secret>::namespaced(client.clone(), &namespace)
-        .get_opt(es.target_name())
-        .await?
-    else {
+    let Some(secret) = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await? else {
         return Ok(false);
     };
-    Ok(secret
-        .annotations()
-        .get(DATA_HASH_ANNOTATION)
-        .map(String::as_str)
-        == Some(hash)
+    Ok(secret.annotations().get(DATA_HASH_ANNOTATION).map(String::as_str) == Some(hash)
         && stored_hash(&secret, keys.iter().cloned()).as_deref() == Some(hash))
 }
 
 /// Deletes the target Secret if this ExternalSecret created it (never one
 /// it only merges into). Returns whether a Secret was deleted.
 pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
-    if matches!(
-        es.spec.target.creation_policy,
-        CreationPolicy::Merge | CreationPolicy::None
-    ) {
+    if matches!(es.spec.target.creation_policy, CreationPolicy::Merge | CreationPolicy::None) {
         return Ok(false);
     }
     let namespace = es.namespace().unwrap_or_default();
@@ -94,10 +84,7 @@ pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> 
     }
     // Guarded by uid so a Secret re-created by someone else meanwhile stays.
     let params = kube::api::DeleteParams {
-        preconditions: Some(kube::api::Preconditions {
-            uid: secret.metadata.uid.clone(),
-            resource_version: None,
-        }),
+        preconditions: Some(kube::api::Preconditions { uid: secret.metadata.uid.clone(), resource_version: None }),
         ..Default::default()
     };
     api.delete(es.target_name(), &params).await?;
@@ -107,11 +94,8 @@ pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> 
 /// Whether this ExternalSecret's target Secret exists and was written by it.
 pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
     let namespace = es.namespace().unwrap_or_default();
-    let secret = Api::<Secret>::namespaced(client.clone(), &namespace)
-        .get_opt(es.target_name())
-        .await?;
-    Ok(secret
-        .is_some_and(|s| s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any())))
+    let secret = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await?;
+    Ok(secret.is_some_and(|s| s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any())))
 }
 
 /// Applies `data` to the ExternalSecret's target Secret.
@@ -156,19 +140,9 @@ pub(crate) async fn write(
         let metadata_ok = secret.annotations().get(DATA_HASH_ANNOTATION) == Some(&hash)
             && secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
             && (policy != CreationPolicy::Owner
-                || secret
-                    .owner_references()
-                    .iter()
-                    .any(|o| Some(&o.uid) == es.meta().uid.as_ref()));
-        let immutable_ok = es
-            .spec
-            .target
-            .immutable
-            .is_none_or(|want| secret.immutable.unwrap_or(false) == want);
-        if metadata_ok
-            && immutable_ok
-            && stored_hash(secret, data.keys().cloned()).as_deref() == Some(hash.as_str())
-        {
+                || secret.owner_references().iter().any(|o| Some(&o.uid) == es.meta().uid.as_ref()));
+        let immutable_ok = es.spec.target.immutable.is_none_or(|want| secret.immutable.unwrap_or(false) == want);
+        if metadata_ok && immutable_ok && stored_hash(secret, data.keys().cloned()).as_deref() == Some(hash.as_str()) {
             return Ok((Written::Unchanged, secret.resource_version()));
         }
         if secret.immutable == Some(true) {
@@ -178,16 +152,13 @@ pub(crate) async fn write(
         }
     }
 
-    let owner_references = (policy == CreationPolicy::Owner)
-        .then(|| es.controller_owner_ref(&()).into_iter().collect());
+    let owner_references =
+        (policy == CreationPolicy::Owner).then(|| es.controller_owner_ref(&()).into_iter().collect());
     let desired = Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.clone()),
-            labels: Some(BTreeMap::from([(
-                MANAGED_BY_LABEL.to_owned(),
-                MANAGED_BY_VALUE.to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())])),
             annotations: Some(BTreeMap::from([
                 (EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone()),
                 (DATA_HASH_ANNOTATION.to_owned(), hash),
@@ -195,27 +166,18 @@ pub(crate) async fn write(
             owner_references,
             ..ObjectMeta::default()
         },
-        data: Some(
-            data.iter()
-                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-                .collect(),
-        ),
+        data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
         // Merge leaves the type to whoever created the Secret.
         type_: (policy != CreationPolicy::Merge).then(|| "Opaque".to_owned()),
         immutable: es.spec.target.immutable,
         ..Secret::default()
     };
-    let mut patch = serde_json::to_value(&desired)
-        .map_err(|e| Error::Target(format!("cannot encode Secret: {e}")))?;
+    let mut patch = serde_json::to_value(&desired).map_err(|e| Error::Target(format!("cannot encode Secret: {e}")))?;
     patch["apiVersion"] = "v1".into();
     patch["kind"] = "Secret".into();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let applied = api.patch(name, &params, &Patch::Apply(patch)).await?;
-    let written = if existing.is_some() {
-        Written::Updated
-    } else {
-        Written::Created
-    };
+    let written = if existing.is_some() { Written::Updated } else { Written::Created };
     Ok((written, applied.resource_version()))
 }
 

@@ -15,8 +15,8 @@ use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use sha2::{Digest, Sha256};
 use vaultsync_api::{
-    CaProviderType, ClusterSecretStore, ClusterSecretStoreCondition, SecretKeySelector,
-    SecretStore, ServiceAccountSelector, StoreKind, VaultProvider,
+    CaProviderType, ClusterSecretStore, ClusterSecretStoreCondition, SecretKeySelector, SecretStore,
+    ServiceAccountSelector, StoreKind, VaultProvider,
 };
 use vaultsync_vault::{Auth, JwtSource, Sensitive, ServerConfig};
 
@@ -43,76 +43,48 @@ impl fmt::Display for ResolvedStore {
 
 impl ResolvedStore {
     pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
-        Self::new(
-            store.name_any(),
-            store.namespace(),
-            store.spec.provider.vault(),
-        )
+        Self::new(store.name_any(), store.namespace(), store.spec.provider.vault())
     }
 
     pub fn from_cluster_store(store: &ClusterSecretStore) -> Result<Self> {
         Self::new(store.name_any(), None, store.spec.provider.vault())
     }
 
-    fn new(
-        name: String,
-        namespace: Option<String>,
-        provider: Option<&VaultProvider>,
-    ) -> Result<Self> {
+    fn new(name: String, namespace: Option<String>, provider: Option<&VaultProvider>) -> Result<Self> {
         let provider = provider.cloned().ok_or_else(|| Error::StoreConfig {
             store: name.clone(),
             reason: "spec.provider has neither vault nor openBao".into(),
         })?;
-        Ok(Self {
-            name,
-            namespace,
-            provider,
-        })
+        Ok(Self { name, namespace, provider })
     }
 
     fn config_error(&self, reason: impl Into<String>) -> Error {
-        Error::StoreConfig {
-            store: self.to_string(),
-            reason: reason.into(),
-        }
+        Error::StoreConfig { store: self.to_string(), reason: reason.into() }
     }
 }
 
 /// Finds the store `namespace`'s ExternalSecret refers to and checks that
 /// the namespace may use it.
-pub(crate) async fn resolve(
-    ctx: &Context,
-    kind: StoreKind,
-    name: &str,
-    namespace: &str,
-) -> Result<ResolvedStore> {
+pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespace: &str) -> Result<ResolvedStore> {
     match kind {
         StoreKind::SecretStore => {
-            let store = Api::<SecretStore>::namespaced(ctx.client.clone(), namespace)
-                .get_opt(name)
-                .await?
-                .ok_or(Error::StoreNotFound {
+            let store = Api::<SecretStore>::namespaced(ctx.client.clone(), namespace).get_opt(name).await?.ok_or(
+                Error::StoreNotFound {
                     kind,
                     name: name.to_owned(),
                     hint: " in this namespace (set secretStoreRef.kind: ClusterSecretStore for a cluster-wide store)",
-                })?;
+                },
+            )?;
             ResolvedStore::from_secret_store(&store)
         }
         StoreKind::ClusterSecretStore => {
             let store = Api::<ClusterSecretStore>::all(ctx.client.clone())
                 .get_opt(name)
                 .await?
-                .ok_or(Error::StoreNotFound {
-                    kind,
-                    name: name.to_owned(),
-                    hint: "",
-                })?;
+                .ok_or(Error::StoreNotFound { kind, name: name.to_owned(), hint: "" })?;
             let conditions = store.spec.conditions.as_deref().unwrap_or_default();
             if !namespace_allowed(ctx, name, conditions, namespace).await? {
-                return Err(Error::NamespaceNotAllowed {
-                    store: name.to_owned(),
-                    namespace: namespace.to_owned(),
-                });
+                return Err(Error::NamespaceNotAllowed { store: name.to_owned(), namespace: namespace.to_owned() });
             }
             ResolvedStore::from_cluster_store(&store)
         }
@@ -139,11 +111,9 @@ async fn namespace_allowed(
             let mut matched = false;
             for pattern in patterns {
                 // Anchored, as a person reading `^team-.*` or `team-.*` expects.
-                let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-                    Error::StoreConfig {
-                        store: format!("ClusterSecretStore {store}"),
-                        reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
-                    }
+                let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::StoreConfig {
+                    store: format!("ClusterSecretStore {store}"),
+                    reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
                 })?;
                 matched |= regex.is_match(namespace);
             }
@@ -153,9 +123,7 @@ async fn namespace_allowed(
         }
         if let Some(selector) = &condition.namespace_selector {
             if labels.is_none() {
-                let ns = Api::<Namespace>::all(ctx.client.clone())
-                    .get(namespace)
-                    .await?;
+                let ns = Api::<Namespace>::all(ctx.client.clone()).get(namespace).await?;
                 labels = Some(ns.labels().clone());
             }
             if !selector_matches(selector, labels.as_ref().expect("just set")) {
@@ -168,15 +136,8 @@ async fn namespace_allowed(
 }
 
 /// Label selector semantics of the Kubernetes API.
-pub(crate) fn selector_matches(
-    selector: &LabelSelector,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+pub(crate) fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let labels_ok = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
     let expressions_ok = selector.match_expressions.iter().flatten().all(|expr| {
         let value = labels.get(&expr.key);
         let values = expr.values.as_deref().unwrap_or_default();
@@ -204,11 +165,7 @@ pub(crate) struct Credentials {
 
 /// Builds credentials for `store` on behalf of an object in
 /// `using_namespace` (a ClusterSecretStore's references default to it).
-pub(crate) async fn credentials(
-    ctx: &Context,
-    store: &ResolvedStore,
-    using_namespace: &str,
-) -> Result<Credentials> {
+pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_namespace: &str) -> Result<Credentials> {
     let provider = &store.provider;
     let mut fingerprint = Sha256::new();
     fingerprint.update(serde_json::to_vec(provider).unwrap_or_default());
@@ -217,46 +174,28 @@ pub(crate) async fn credentials(
     let ref_namespace = |requested: Option<&String>| -> String {
         match &store.namespace {
             Some(own) => own.clone(),
-            None => requested
-                .cloned()
-                .unwrap_or_else(|| using_namespace.to_owned()),
+            None => requested.cloned().unwrap_or_else(|| using_namespace.to_owned()),
         }
     };
 
     let ca_bundle_pem = match (&provider.ca_bundle, &provider.ca_provider) {
-        (Some(bundle), _) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(bundle.trim())
-                .map_err(|_| {
-                    store.config_error(
-                        "caBundle is not valid base64 (it holds the base64 of a PEM bundle)",
-                    )
-                })?,
-        ),
+        (Some(bundle), _) => {
+            Some(base64::engine::general_purpose::STANDARD.decode(bundle.trim()).map_err(|_| {
+                store.config_error("caBundle is not valid base64 (it holds the base64 of a PEM bundle)")
+            })?)
+        }
         (None, Some(ca)) => {
             let ns = ref_namespace(ca.namespace.as_ref());
             let pem = match ca.type_ {
-                CaProviderType::Secret => {
-                    read_secret_key(ctx, store, &ns, &ca.name, &ca.key).await?
-                }
+                CaProviderType::Secret => read_secret_key(ctx, store, &ns, &ca.name, &ca.key).await?,
                 CaProviderType::ConfigMap => {
-                    let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
-                        .get_opt(&ca.name)
-                        .await?
-                        .ok_or_else(|| {
-                            store.config_error(format!(
-                                "caProvider ConfigMap {ns}/{} not found",
-                                ca.name
-                            ))
-                        })?;
-                    cm.data
-                        .and_then(|d| d.get(&ca.key).cloned())
-                        .ok_or_else(|| {
-                            store.config_error(format!(
-                                "ConfigMap {ns}/{} has no key {:?}",
-                                ca.name, ca.key
-                            ))
-                        })?
+                    let cm =
+                        Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns).get_opt(&ca.name).await?.ok_or_else(
+                            || store.config_error(format!("caProvider ConfigMap {ns}/{} not found", ca.name)),
+                        )?;
+                    cm.data.and_then(|d| d.get(&ca.key).cloned()).ok_or_else(|| {
+                        store.config_error(format!("ConfigMap {ns}/{} has no key {:?}", ca.name, ca.key))
+                    })?
                 }
             };
             Some(pem.into_bytes())
@@ -272,39 +211,19 @@ pub(crate) async fn credentials(
         let ns = ref_namespace(sel.namespace.as_ref());
         let token = read_selector(ctx, store, &ns, sel, "token").await?;
         fingerprint.update(token.as_bytes());
-        (
-            Auth::Token(Sensitive::new(token)),
-            format!("token:{ns}/{}", sel.name),
-        )
+        (Auth::Token(Sensitive::new(token)), format!("token:{ns}/{}", sel.name))
     } else if let Some(k8s) = &auth_spec.kubernetes {
-        let (jwt, identity) = jwt_source(
-            ctx,
-            store,
-            &ref_namespace,
-            k8s.service_account_ref.as_ref(),
-            k8s.secret_ref.as_ref(),
-            None,
-        )
-        .await?;
+        let (jwt, identity) =
+            jwt_source(ctx, store, &ref_namespace, k8s.service_account_ref.as_ref(), k8s.secret_ref.as_ref(), None)
+                .await?;
         fingerprint.update(identity.as_bytes());
-        let auth = Auth::Kubernetes {
-            mount_path: k8s.mount_path.clone(),
-            role: k8s.role.clone(),
-            jwt,
-        };
+        let auth = Auth::Kubernetes { mount_path: k8s.mount_path.clone(), role: k8s.role.clone(), jwt };
         (auth, format!("kubernetes:{identity}"))
     } else if let Some(approle) = &auth_spec.app_role {
         let role_id = match (&approle.role_id, &approle.role_ref) {
             (Some(id), _) => id.clone(),
             (None, Some(sel)) => {
-                read_selector(
-                    ctx,
-                    store,
-                    &ref_namespace(sel.namespace.as_ref()),
-                    sel,
-                    "role-id",
-                )
-                .await?
+                read_selector(ctx, store, &ref_namespace(sel.namespace.as_ref()), sel, "role-id").await?
             }
             (None, None) => return Err(store.config_error("appRole needs roleId or roleRef")),
         };
@@ -313,11 +232,7 @@ pub(crate) async fn credentials(
         let secret_id = read_selector(ctx, store, &ns, sel, "secret-id").await?;
         fingerprint.update(role_id.as_bytes());
         fingerprint.update(secret_id.as_bytes());
-        let auth = Auth::AppRole {
-            mount_path: approle.path.clone(),
-            role_id,
-            secret_id: Sensitive::new(secret_id),
-        };
+        let auth = Auth::AppRole { mount_path: approle.path.clone(), role_id, secret_id: Sensitive::new(secret_id) };
         (auth, format!("approle:{ns}/{}", sel.name))
     } else if let Some(jwt_auth) = &auth_spec.jwt {
         let sa = jwt_auth.kubernetes_service_account_token.as_ref();
@@ -333,14 +248,7 @@ pub(crate) async fn credentials(
         .await?;
         fingerprint.update(identity.as_bytes());
         let role = jwt_auth.role.clone().unwrap_or_default();
-        (
-            Auth::Jwt {
-                mount_path: jwt_auth.path.clone(),
-                role,
-                jwt,
-            },
-            format!("jwt:{identity}"),
-        )
+        (Auth::Jwt { mount_path: jwt_auth.path.clone(), role, jwt }, format!("jwt:{identity}"))
     } else {
         return Err(store.config_error("spec.provider.vault.auth sets no method"));
     };
@@ -353,12 +261,7 @@ pub(crate) async fn credentials(
     };
     let fingerprint = format!("{:x}", fingerprint.finalize());
     let cache_key = format!("{store}|{identity}");
-    Ok(Credentials {
-        server,
-        auth,
-        fingerprint,
-        cache_key,
-    })
+    Ok(Credentials { server, auth, fingerprint, cache_key })
 }
 
 /// A JWT for Kubernetes or JWT auth: a fresh short-lived, audience-bound
@@ -394,24 +297,15 @@ async fn jwt_source(
                     }),
                     ..TokenRequest::default()
                 };
-                let response = api
-                    .create_token_request(&name, &PostParams::default(), &request)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot get a token for ServiceAccount {namespace}/{name}: {}",
-                            kube_reason(&e)
-                        )
+                let response =
+                    api.create_token_request(&name, &PostParams::default(), &request).await.map_err(|e| {
+                        format!("cannot get a token for ServiceAccount {namespace}/{name}: {}", kube_reason(&e))
                     })?;
                 response
                     .status
                     .and_then(|s| s.token)
                     .map(Sensitive::new)
-                    .ok_or_else(|| {
-                        format!(
-                            "TokenRequest for ServiceAccount {namespace}/{name} returned no token"
-                        )
-                    })
+                    .ok_or_else(|| format!("TokenRequest for ServiceAccount {namespace}/{name} returned no token"))
             }
             .boxed()
         });
@@ -448,23 +342,10 @@ async fn read_selector(
     sel: &SecretKeySelector,
     default_key: &str,
 ) -> Result<String> {
-    read_secret_key(
-        ctx,
-        store,
-        ns,
-        &sel.name,
-        sel.key.as_deref().unwrap_or(default_key),
-    )
-    .await
+    read_secret_key(ctx, store, ns, &sel.name, sel.key.as_deref().unwrap_or(default_key)).await
 }
 
-async fn read_secret_key(
-    ctx: &Context,
-    store: &ResolvedStore,
-    ns: &str,
-    name: &str,
-    key: &str,
-) -> Result<String> {
+async fn read_secret_key(ctx: &Context, store: &ResolvedStore, ns: &str, name: &str, key: &str) -> Result<String> {
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
         .get_opt(name)
         .await?
@@ -485,10 +366,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -501,14 +379,8 @@ mod tests {
                 values: Some(vec!["prod".into(), "stage".into()]),
             }]),
         };
-        assert!(selector_matches(
-            &selector,
-            &labels(&[("team", "a"), ("env", "prod")])
-        ));
-        assert!(!selector_matches(
-            &selector,
-            &labels(&[("team", "a"), ("env", "dev")])
-        ));
+        assert!(selector_matches(&selector, &labels(&[("team", "a"), ("env", "prod")])));
+        assert!(!selector_matches(&selector, &labels(&[("team", "a"), ("env", "dev")])));
         assert!(!selector_matches(&selector, &labels(&[("env", "prod")])));
         assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
     }

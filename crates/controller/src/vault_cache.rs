@@ -24,10 +24,7 @@ impl VaultCache {
             return Ok(client.clone());
         }
         let client = Client::new(credentials.server, credentials.auth)?;
-        clients.insert(
-            credentials.cache_key,
-            (credentials.fingerprint, client.clone()),
-        );
+        clients.insert(credentials.cache_key, (credentials.fingerprint, client.clone()));
         Ok(client)
     }
 }

@@ -10,7 +10,7 @@ mod keys;
 mod property;
 
 pub use decode::{Decoding, decode};
-pub use keys::{path_to_key, rewrite_keys};
+pub use keys::{path_to_key, rewrite_keys, unescape_unicode};
 pub use property::{extract, select_property};
 
 use serde_json::{Map, Value};
@@ -28,11 +28,7 @@ pub enum Error {
     #[error("value is not valid {strategy} (decodingStrategy {strategy})")]
     Decode { strategy: &'static str },
     #[error("{field} {pattern:?} is not a valid regular expression: {reason}")]
-    BadRegexp {
-        field: &'static str,
-        pattern: String,
-        reason: String,
-    },
+    BadRegexp { field: &'static str, pattern: String, reason: String },
     #[error(
         "rewrite turned key {from:?} into {to:?}, which is not a valid Secret key (letters, digits, '-', '_', '.')"
     )]

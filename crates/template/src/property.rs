@@ -15,25 +15,17 @@ pub fn select_property(secret: &RemoteSecret, property: Option<&str>) -> Result<
 
 /// Every top-level key of `secret` (or of the object at `property`) as a
 /// Secret key; nested values are JSON-encoded.
-pub fn extract(
-    secret: &RemoteSecret,
-    property: Option<&str>,
-) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+pub fn extract(secret: &RemoteSecret, property: Option<&str>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     let object = match property {
         None => secret,
         Some(property) => match lookup(secret, property)? {
             Value::Object(object) => object,
             _ => {
-                return Err(Error::NotAnObject {
-                    property: property.to_owned(),
-                });
+                return Err(Error::NotAnObject { property: property.to_owned() });
             }
         },
     };
-    Ok(object
-        .iter()
-        .map(|(key, value)| (key.clone(), value_bytes(value)))
-        .collect())
+    Ok(object.iter().map(|(key, value)| (key.clone(), value_bytes(value))).collect())
 }
 
 fn lookup<'a>(secret: &'a RemoteSecret, property: &str) -> Result<&'a Value, Error> {
@@ -78,24 +70,15 @@ mod tests {
     fn walks_nested_json_and_arrays() {
         let s = secret(json!({"db": {"hosts": ["h0", {"port": 5432}]}}));
         assert_eq!(select_property(&s, Some("db.hosts.0")).unwrap(), b"h0");
-        assert_eq!(
-            select_property(&s, Some("db.hosts.1.port")).unwrap(),
-            b"5432"
-        );
-        assert_eq!(
-            select_property(&s, Some("db.hosts.1")).unwrap(),
-            br#"{"port":5432}"#
-        );
+        assert_eq!(select_property(&s, Some("db.hosts.1.port")).unwrap(), b"5432");
+        assert_eq!(select_property(&s, Some("db.hosts.1")).unwrap(), br#"{"port":5432}"#);
     }
 
     #[test]
     fn missing_property_names_keys_not_values() {
         let s = secret(json!({"user": "alice", "password": "hunter2"}));
         let err = select_property(&s, Some("pass")).unwrap_err().to_string();
-        assert!(
-            err.contains("\"pass\"") && err.contains("password"),
-            "{err}"
-        );
+        assert!(err.contains("\"pass\"") && err.contains("password"), "{err}");
         assert!(!err.contains("hunter2") && !err.contains("alice"), "{err}");
     }
 
@@ -114,9 +97,6 @@ mod tests {
         assert_eq!(out["n"], b"3");
         let sub = extract(&s, Some("cfg")).unwrap();
         assert_eq!(sub["x"], b"1");
-        assert!(matches!(
-            extract(&s, Some("user")),
-            Err(Error::NotAnObject { .. })
-        ));
+        assert!(matches!(extract(&s, Some("user")), Err(Error::NotAnObject { .. })));
     }
 }

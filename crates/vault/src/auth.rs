@@ -45,9 +45,9 @@ impl Auth {
     pub(crate) fn mount(&self) -> &str {
         match self {
             Auth::Token(_) => "token",
-            Auth::Kubernetes { mount_path, .. }
-            | Auth::AppRole { mount_path, .. }
-            | Auth::Jwt { mount_path, .. } => mount_path.trim_matches('/'),
+            Auth::Kubernetes { mount_path, .. } | Auth::AppRole { mount_path, .. } | Auth::Jwt { mount_path, .. } => {
+                mount_path.trim_matches('/')
+            }
         }
     }
 }

@@ -71,16 +71,13 @@ struct TokenState {
 
 impl TokenState {
     fn needs_renewal(&self) -> bool {
-        self.ttl
-            .is_some_and(|ttl| self.obtained.elapsed() >= ttl * 2 / 3)
+        self.ttl.is_some_and(|ttl| self.obtained.elapsed() >= ttl * 2 / 3)
     }
 
     fn expired(&self) -> bool {
         // A margin so a token is not used in its last moments; a tenth of
         // the TTL (at most 5s) keeps short-lived tokens renewable.
-        self.ttl.is_some_and(|ttl| {
-            self.obtained.elapsed() + (ttl / 10).min(Duration::from_secs(5)) >= ttl
-        })
+        self.ttl.is_some_and(|ttl| self.obtained.elapsed() + (ttl / 10).min(Duration::from_secs(5)) >= ttl)
     }
 }
 
@@ -101,9 +98,7 @@ impl Client {
             }
             builder = builder.tls_certs_only(certs);
         }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Tls(format!("cannot build HTTP client: {e}")))?;
+        let http = builder.build().map_err(|e| Error::Tls(format!("cannot build HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -135,13 +130,7 @@ impl Client {
     /// Reads of the same secret are coalesced: callers asking while a read
     /// is in flight, or within `ServerConfig::read_window` of its answer,
     /// share that one request and its answer (errors included).
-    pub async fn read_kv(
-        &self,
-        mount: &str,
-        path: &str,
-        kv: KvVersion,
-        version: Option<&str>,
-    ) -> Result<KvSecret> {
+    pub async fn read_kv(&self, mount: &str, path: &str, kv: KvVersion, version: Option<&str>) -> Result<KvSecret> {
         let mount = mount.trim_matches('/');
         let path = path.trim_matches('/');
         let api_path = read_path(mount, path, kv, version)?;
@@ -153,26 +142,37 @@ impl Client {
             reads.retain(|_, cell| cell.get().is_none_or(|(at, _)| at.elapsed() < window));
             reads.entry(api_path.clone()).or_default().clone()
         };
-        let (_, answer) = cell
-            .get_or_init(|| async {
-                (
-                    Instant::now(),
-                    self.read_uncached(mount, path, kv, &api_path).await,
-                )
-            })
-            .await;
+        let (_, answer) =
+            cell.get_or_init(|| async { (Instant::now(), self.read_uncached(mount, path, kv, &api_path).await) }).await;
         answer.clone()
+    }
+
+    /// The KV v2 `custom_metadata` of a secret, as a secret of its own.
+    pub async fn read_custom_metadata(&self, mount: &str, path: &str) -> Result<KvSecret> {
+        let mount = mount.trim_matches('/');
+        let path = path.trim_matches('/');
+        let shown = format!("{mount}/metadata/{path}");
+        let (status, body) = self.authenticated(Method::GET, &shown, &shown).await?;
+        match status {
+            StatusCode::OK => {
+                let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {
+                    path: shown.clone(),
+                    status: 200,
+                    detail: "body is not JSON".into(),
+                })?;
+                let data = json["data"]["custom_metadata"].as_object().cloned().unwrap_or_default();
+                Ok(KvSecret { data, version: json["data"]["current_version"].as_u64() })
+            }
+            StatusCode::NOT_FOUND => Err(Error::NotFound { mount: mount.to_owned(), path: path.to_owned() }),
+            StatusCode::FORBIDDEN => Err(Error::PermissionDenied { operation: "read metadata of", path: shown }),
+            other => Err(self.unexpected(other, &body, shown)),
+        }
     }
 
     /// Paths (relative to the mount) of every secret under `prefix`,
     /// walking sub-folders. KV v2 lists metadata, which needs the `list`
     /// capability on `<mount>/metadata/<prefix>`.
-    pub async fn list_secrets(
-        &self,
-        mount: &str,
-        prefix: &str,
-        kv: KvVersion,
-    ) -> Result<Vec<String>> {
+    pub async fn list_secrets(&self, mount: &str, prefix: &str, kv: KvVersion) -> Result<Vec<String>> {
         // A bound on the walk, so a mount with millions of secrets fails
         // clearly instead of exhausting memory.
         const MAX_SECRETS: usize = 10_000;
@@ -185,9 +185,7 @@ impl Client {
                 KvVersion::V2 => format!("{mount}/metadata/{folder}"),
             };
             let shown = base.trim_end_matches('/').to_owned();
-            let (status, body) = self
-                .authenticated(Method::GET, &format!("{shown}?list=true"), &shown)
-                .await?;
+            let (status, body) = self.authenticated(Method::GET, &format!("{shown}?list=true"), &shown).await?;
             let keys = match status {
                 StatusCode::OK => serde_json::from_str::<Value>(&body)
                     .ok()
@@ -196,19 +194,12 @@ impl Client {
                 // Vault answers 404 for a folder with nothing in it.
                 StatusCode::NOT_FOUND => Vec::new(),
                 StatusCode::FORBIDDEN => {
-                    return Err(Error::PermissionDenied {
-                        operation: "list",
-                        path: shown,
-                    });
+                    return Err(Error::PermissionDenied { operation: "list", path: shown });
                 }
                 other => return Err(self.unexpected(other, &body, shown)),
             };
             for key in keys.iter().filter_map(Value::as_str) {
-                let full = if folder.is_empty() {
-                    key.to_owned()
-                } else {
-                    format!("{folder}/{key}")
-                };
+                let full = if folder.is_empty() { key.to_owned() } else { format!("{folder}/{key}") };
                 match full.strip_suffix('/') {
                     Some(sub) => folders.push(sub.to_owned()),
                     None => found.push(full),
@@ -224,13 +215,7 @@ impl Client {
         Ok(found)
     }
 
-    async fn read_uncached(
-        &self,
-        mount: &str,
-        path: &str,
-        kv: KvVersion,
-        api_path: &str,
-    ) -> Result<KvSecret> {
+    async fn read_uncached(&self, mount: &str, path: &str, kv: KvVersion, api_path: &str) -> Result<KvSecret> {
         let display = format!("{mount}/{path}");
         let (status, body) = self.authenticated(Method::GET, api_path, &display).await?;
         match status {
@@ -242,30 +227,17 @@ impl Client {
                 })?;
                 parse_read(&json, mount, path, kv)
             }
-            StatusCode::NOT_FOUND => Err(Error::NotFound {
-                mount: mount.to_owned(),
-                path: path.to_owned(),
-            }),
-            StatusCode::FORBIDDEN => Err(Error::PermissionDenied {
-                operation: "read",
-                path: display,
-            }),
+            StatusCode::NOT_FOUND => Err(Error::NotFound { mount: mount.to_owned(), path: path.to_owned() }),
+            StatusCode::FORBIDDEN => Err(Error::PermissionDenied { operation: "read", path: display }),
             other => Err(self.unexpected(other, &body, display)),
         }
     }
 
     /// A request with the current token. A 403 on a token obtained by login
     /// may mean it was revoked: log in again and retry once.
-    async fn authenticated(
-        &self,
-        method: Method,
-        api_path: &str,
-        shown: &str,
-    ) -> Result<(StatusCode, String)> {
+    async fn authenticated(&self, method: Method, api_path: &str, shown: &str) -> Result<(StatusCode, String)> {
         let token = self.token().await?;
-        let (status, body) = self
-            .send(method.clone(), api_path, Some(&token), None)
-            .await?;
+        let (status, body) = self.send(method.clone(), api_path, Some(&token), None).await?;
         if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
             return Ok((status, body));
         }
@@ -314,117 +286,66 @@ impl Client {
             Auth::Token(token) => {
                 // Nothing to log in to; look the token up so a bad token is
                 // reported now, and learn its TTL.
-                let (status, body) = self
-                    .send(Method::GET, "auth/token/lookup-self", Some(token), None)
-                    .await?;
+                let (status, body) = self.send(Method::GET, "auth/token/lookup-self", Some(token), None).await?;
                 if status != StatusCode::OK {
-                    return Err(Error::Login {
-                        method,
-                        mount,
-                        status: status.as_u16(),
-                        detail: vault_errors(&body),
-                    });
+                    return Err(Error::Login { method, mount, status: status.as_u16(), detail: vault_errors(&body) });
                 }
-                let data = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("data").cloned())
-                    .unwrap_or_default();
+                let data =
+                    serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("data").cloned()).unwrap_or_default();
                 self.inner.logins.fetch_add(1, Ordering::Relaxed);
                 return Ok(TokenState {
                     token: token.clone(),
                     obtained: Instant::now(),
                     ttl: ttl(data.get("ttl")),
-                    renewable: data
-                        .get("renewable")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
+                    renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
                 });
             }
             Auth::Kubernetes { role, jwt, .. } | Auth::Jwt { role, jwt, .. } => {
-                let jwt = jwt().await.map_err(|reason| Error::Credential {
-                    method,
-                    mount: mount.clone(),
-                    reason,
-                })?;
-                (
-                    format!("auth/{mount}/login"),
-                    json!({"role": role, "jwt": jwt.expose()}),
-                )
+                let jwt = jwt().await.map_err(|reason| Error::Credential { method, mount: mount.clone(), reason })?;
+                (format!("auth/{mount}/login"), json!({"role": role, "jwt": jwt.expose()}))
             }
-            Auth::AppRole {
-                role_id, secret_id, ..
-            } => (
-                format!("auth/{mount}/login"),
-                json!({"role_id": role_id, "secret_id": secret_id.expose()}),
-            ),
+            Auth::AppRole { role_id, secret_id, .. } => {
+                (format!("auth/{mount}/login"), json!({"role_id": role_id, "secret_id": secret_id.expose()}))
+            }
         };
         let (status, response) = self.send(Method::POST, &path, None, Some(body)).await?;
         if status != StatusCode::OK {
-            if status == StatusCode::SERVICE_UNAVAILABLE
-                && vault_errors(&response).contains("sealed")
-            {
-                return Err(Error::Sealed {
-                    address: self.inner.address.clone(),
-                });
+            if status == StatusCode::SERVICE_UNAVAILABLE && vault_errors(&response).contains("sealed") {
+                return Err(Error::Sealed { address: self.inner.address.clone() });
             }
-            return Err(Error::Login {
-                method,
-                mount,
-                status: status.as_u16(),
-                detail: vault_errors(&response),
-            });
+            return Err(Error::Login { method, mount, status: status.as_u16(), detail: vault_errors(&response) });
         }
-        let auth_block = serde_json::from_str::<Value>(&response)
-            .ok()
-            .and_then(|v| v.get("auth").cloned())
-            .unwrap_or_default();
-        let token = auth_block
-            .get("client_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Login {
-                method,
-                mount: mount.clone(),
-                status: 200,
-                detail: "response holds no client_token".into(),
-            })?;
+        let auth_block =
+            serde_json::from_str::<Value>(&response).ok().and_then(|v| v.get("auth").cloned()).unwrap_or_default();
+        let token = auth_block.get("client_token").and_then(Value::as_str).ok_or_else(|| Error::Login {
+            method,
+            mount: mount.clone(),
+            status: 200,
+            detail: "response holds no client_token".into(),
+        })?;
         debug!(method, mount = %mount, "logged in");
         self.inner.logins.fetch_add(1, Ordering::Relaxed);
         Ok(TokenState {
             token: Sensitive::new(token),
             obtained: Instant::now(),
             ttl: ttl(auth_block.get("lease_duration")),
-            renewable: auth_block
-                .get("renewable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            renewable: auth_block.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 
     async fn renew(&self, token: &Sensitive) -> Result<TokenState> {
-        let (status, body) = self
-            .send(
-                Method::POST,
-                "auth/token/renew-self",
-                Some(token),
-                Some(json!({})),
-            )
-            .await?;
+        let (status, body) = self.send(Method::POST, "auth/token/renew-self", Some(token), Some(json!({}))).await?;
         if status != StatusCode::OK {
             return Err(self.unexpected(status, &body, "auth/token/renew-self".into()));
         }
-        let auth_block = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("auth").cloned())
-            .unwrap_or_default();
+        let auth_block =
+            serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("auth").cloned()).unwrap_or_default();
         debug!(method = self.inner.auth.method(), "token renewed");
         Ok(TokenState {
             token: token.clone(),
             obtained: Instant::now(),
             ttl: ttl(auth_block.get("lease_duration")),
-            renewable: auth_block
-                .get("renewable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            renewable: auth_block.get("renewable").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 
@@ -464,39 +385,25 @@ impl Client {
             }
             let reason = source.to_string();
             if reason.contains("certificate") {
-                format!(
-                    "{reason} (set caBundle or caProvider to the CA that signed the server's certificate)"
-                )
+                format!("{reason} (set caBundle or caProvider to the CA that signed the server's certificate)")
             } else {
                 reason
             }
         };
-        Error::Unreachable {
-            address: self.inner.address.clone(),
-            reason,
-        }
+        Error::Unreachable { address: self.inner.address.clone(), reason }
     }
 
     fn unexpected(&self, status: StatusCode, body: &str, path: String) -> Error {
         let detail = vault_errors(body);
         if status == StatusCode::SERVICE_UNAVAILABLE && detail.contains("sealed") {
-            return Error::Sealed {
-                address: self.inner.address.clone(),
-            };
+            return Error::Sealed { address: self.inner.address.clone() };
         }
-        Error::BadResponse {
-            path,
-            status: status.as_u16(),
-            detail,
-        }
+        Error::BadResponse { path, status: status.as_u16(), detail }
     }
 }
 
 fn ttl(value: Option<&Value>) -> Option<Duration> {
-    value
-        .and_then(Value::as_u64)
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+    value.and_then(Value::as_u64).filter(|s| *s > 0).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -526,22 +433,12 @@ mod tests {
     #[tokio::test]
     async fn unreachable_server_names_the_address() {
         let client = Client::new(
-            ServerConfig {
-                address: "http://127.0.0.1:1".into(),
-                ..ServerConfig::default()
-            },
+            ServerConfig { address: "http://127.0.0.1:1".into(), ..ServerConfig::default() },
             Auth::Token(Sensitive::new("secret-token")),
         )
         .unwrap();
-        let err = client
-            .read_kv("secret", "a", KvVersion::V2, None)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("127.0.0.1:1") && err.contains("unreachable"),
-            "{err}"
-        );
+        let err = client.read_kv("secret", "a", KvVersion::V2, None).await.unwrap_err().to_string();
+        assert!(err.contains("127.0.0.1:1") && err.contains("unreachable"), "{err}");
         assert!(!err.contains("secret-token"), "{err}");
     }
 

@@ -2,13 +2,8 @@
 /// and status so a person can act, and never contain a secret value.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "permission denied to {operation} {path} (check the policies of the token vaultsync logs in with)"
-    )]
-    PermissionDenied {
-        operation: &'static str,
-        path: String,
-    },
+    #[error("permission denied to {operation} {path} (check the policies of the token vaultsync logs in with)")]
+    PermissionDenied { operation: &'static str, path: String },
     #[error("secret not found at {mount}/{path} (mount {mount:?}, path {path:?})")]
     NotFound { mount: String, path: String },
     #[error("Vault at {address} is sealed")]
@@ -16,24 +11,11 @@ pub enum Error {
     #[error("Vault at {address} is unreachable: {reason}")]
     Unreachable { address: String, reason: String },
     #[error("unexpected response from Vault for {path}: HTTP {status}: {detail}")]
-    BadResponse {
-        path: String,
-        status: u16,
-        detail: String,
-    },
+    BadResponse { path: String, status: u16, detail: String },
     #[error("{method} login at auth/{mount} failed: HTTP {status}: {detail}")]
-    Login {
-        method: &'static str,
-        mount: String,
-        status: u16,
-        detail: String,
-    },
+    Login { method: &'static str, mount: String, status: u16, detail: String },
     #[error("{method} login at auth/{mount} failed: {reason}")]
-    Credential {
-        method: &'static str,
-        mount: String,
-        reason: String,
-    },
+    Credential { method: &'static str, mount: String, reason: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("TLS configuration: {0}")]
@@ -64,13 +46,9 @@ pub(crate) fn vault_errors(body: &str) -> String {
     let joined = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            v.get("errors")?.as_array().map(|errors| {
-                errors
-                    .iter()
-                    .filter_map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
+            v.get("errors")?
+                .as_array()
+                .map(|errors| errors.iter().filter_map(|e| e.as_str()).collect::<Vec<_>>().join("; "))
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "no error detail".to_owned());
@@ -87,10 +65,7 @@ mod tests {
 
     #[test]
     fn extracts_vault_error_strings() {
-        assert_eq!(
-            vault_errors(r#"{"errors":["permission denied","x"]}"#),
-            "permission denied; x"
-        );
+        assert_eq!(vault_errors(r#"{"errors":["permission denied","x"]}"#), "permission denied; x");
         assert_eq!(vault_errors("<html>"), "no error detail");
         assert_eq!(vault_errors(r#"{"errors":[]}"#), "no error detail");
         let long = format!(r#"{{"errors":["{}"]}}"#, "a".repeat(500));

@@ -32,15 +32,9 @@ impl std::fmt::Debug for KvSecret {
 /// the mount.
 pub fn split_mount(store_path: Option<&str>, key: &str) -> (String, String) {
     let key = key.trim_matches('/');
-    match store_path
-        .map(|p| p.trim_matches('/'))
-        .filter(|p| !p.is_empty())
-    {
+    match store_path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
         Some(mount) => {
-            let path = key
-                .strip_prefix(mount)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .unwrap_or(key);
+            let path = key.strip_prefix(mount).and_then(|rest| rest.strip_prefix('/')).unwrap_or(key);
             (mount.to_owned(), path.to_owned())
         }
         None => match key.split_once('/') {
@@ -51,12 +45,7 @@ pub fn split_mount(store_path: Option<&str>, key: &str) -> (String, String) {
 }
 
 /// The API path of a read.
-pub(crate) fn read_path(
-    mount: &str,
-    path: &str,
-    kv: KvVersion,
-    version: Option<&str>,
-) -> Result<String> {
+pub(crate) fn read_path(mount: &str, path: &str, kv: KvVersion, version: Option<&str>) -> Result<String> {
     match (kv, version) {
         (KvVersion::V1, Some(_)) => Err(Error::InvalidRequest(format!(
             "remoteRef.version is only supported on KV v2 mounts, and {mount} is KV v1"
@@ -64,9 +53,8 @@ pub(crate) fn read_path(
         (KvVersion::V1, None) => Ok(format!("{mount}/{path}")),
         (KvVersion::V2, None) => Ok(format!("{mount}/data/{path}")),
         (KvVersion::V2, Some(v)) => {
-            let v: u64 = v.parse().map_err(|_| {
-                Error::InvalidRequest(format!("remoteRef.version {v:?} is not a number"))
-            })?;
+            let v: u64 =
+                v.parse().map_err(|_| Error::InvalidRequest(format!("remoteRef.version {v:?} is not a number")))?;
             Ok(format!("{mount}/data/{path}?version={v}"))
         }
     }
@@ -74,22 +62,13 @@ pub(crate) fn read_path(
 
 /// Turns a successful read's body into a secret.
 pub(crate) fn parse_read(body: &Value, mount: &str, path: &str, kv: KvVersion) -> Result<KvSecret> {
-    let not_found = || Error::NotFound {
-        mount: mount.to_owned(),
-        path: path.to_owned(),
-    };
-    let bad = |detail: &str| Error::BadResponse {
-        path: format!("{mount}/{path}"),
-        status: 200,
-        detail: detail.to_owned(),
-    };
+    let not_found = || Error::NotFound { mount: mount.to_owned(), path: path.to_owned() };
+    let bad =
+        |detail: &str| Error::BadResponse { path: format!("{mount}/{path}"), status: 200, detail: detail.to_owned() };
     let data = body.get("data").ok_or_else(|| bad("no data field"))?;
     match kv {
         KvVersion::V1 => match data {
-            Value::Object(map) => Ok(KvSecret {
-                data: map.clone(),
-                version: None,
-            }),
+            Value::Object(map) => Ok(KvSecret { data: map.clone(), version: None }),
             Value::Null => Err(not_found()),
             _ => Err(bad("data is not an object")),
         },
@@ -97,25 +76,15 @@ pub(crate) fn parse_read(body: &Value, mount: &str, path: &str, kv: KvVersion) -
             let metadata = data.get("metadata");
             // A deleted or destroyed version reads as data: null, with its
             // metadata still there.
-            let deleted = metadata
-                .and_then(|m| m.get("deletion_time"))
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty());
-            let destroyed = metadata
-                .and_then(|m| m.get("destroyed"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let deleted =
+                metadata.and_then(|m| m.get("deletion_time")).and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+            let destroyed = metadata.and_then(|m| m.get("destroyed")).and_then(Value::as_bool).unwrap_or(false);
             if deleted || destroyed {
                 return Err(not_found());
             }
-            let version = metadata
-                .and_then(|m| m.get("version"))
-                .and_then(Value::as_u64);
+            let version = metadata.and_then(|m| m.get("version")).and_then(Value::as_u64);
             match data.get("data") {
-                Some(Value::Object(map)) => Ok(KvSecret {
-                    data: map.clone(),
-                    version,
-                }),
+                Some(Value::Object(map)) => Ok(KvSecret { data: map.clone(), version }),
                 Some(Value::Null) | None => Err(not_found()),
                 Some(_) => Err(bad("data.data is not an object")),
             }
@@ -131,34 +100,16 @@ mod tests {
 
     #[test]
     fn splits_mount_and_path() {
-        assert_eq!(
-            split_mount(Some("secret"), "app/db"),
-            ("secret".into(), "app/db".into())
-        );
-        assert_eq!(
-            split_mount(Some("/secret/"), "secret/app/db"),
-            ("secret".into(), "app/db".into())
-        );
-        assert_eq!(
-            split_mount(Some("secret"), "secretive/x"),
-            ("secret".into(), "secretive/x".into())
-        );
-        assert_eq!(
-            split_mount(None, "kv/app/db"),
-            ("kv".into(), "app/db".into())
-        );
+        assert_eq!(split_mount(Some("secret"), "app/db"), ("secret".into(), "app/db".into()));
+        assert_eq!(split_mount(Some("/secret/"), "secret/app/db"), ("secret".into(), "app/db".into()));
+        assert_eq!(split_mount(Some("secret"), "secretive/x"), ("secret".into(), "secretive/x".into()));
+        assert_eq!(split_mount(None, "kv/app/db"), ("kv".into(), "app/db".into()));
     }
 
     #[test]
     fn builds_read_paths() {
-        assert_eq!(
-            read_path("secret", "a", KvVersion::V2, None).unwrap(),
-            "secret/data/a"
-        );
-        assert_eq!(
-            read_path("secret", "a", KvVersion::V2, Some("3")).unwrap(),
-            "secret/data/a?version=3"
-        );
+        assert_eq!(read_path("secret", "a", KvVersion::V2, None).unwrap(), "secret/data/a");
+        assert_eq!(read_path("secret", "a", KvVersion::V2, Some("3")).unwrap(), "secret/data/a?version=3");
         assert_eq!(read_path("kv", "a", KvVersion::V1, None).unwrap(), "kv/a");
         assert!(read_path("kv", "a", KvVersion::V1, Some("3")).is_err());
         assert!(read_path("secret", "a", KvVersion::V2, Some("x&y=1")).is_err());
@@ -166,33 +117,21 @@ mod tests {
 
     #[test]
     fn parses_v2_and_treats_deleted_versions_as_missing() {
-        let ok =
-            json!({"data": {"data": {"k": "v"}, "metadata": {"version": 4, "deletion_time": ""}}});
+        let ok = json!({"data": {"data": {"k": "v"}, "metadata": {"version": 4, "deletion_time": ""}}});
         let secret = parse_read(&ok, "secret", "a", KvVersion::V2).unwrap();
         assert_eq!(secret.version, Some(4));
         assert_eq!(secret.data["k"], "v");
-        let deleted = json!({"data": {"data": null, "metadata": {"version": 5, "deletion_time": "2026-01-01T00:00:00Z"}}});
-        assert!(matches!(
-            parse_read(&deleted, "secret", "a", KvVersion::V2),
-            Err(Error::NotFound { .. })
-        ));
+        let deleted =
+            json!({"data": {"data": null, "metadata": {"version": 5, "deletion_time": "2026-01-01T00:00:00Z"}}});
+        assert!(matches!(parse_read(&deleted, "secret", "a", KvVersion::V2), Err(Error::NotFound { .. })));
         let v1 = json!({"data": {"k": "v"}});
-        assert_eq!(
-            parse_read(&v1, "kv", "a", KvVersion::V1).unwrap().data["k"],
-            "v"
-        );
+        assert_eq!(parse_read(&v1, "kv", "a", KvVersion::V1).unwrap().data["k"], "v");
     }
 
     #[test]
     fn debug_shows_keys_not_values() {
-        let secret = KvSecret {
-            data: json!({"password": "hunter2"}).as_object().unwrap().clone(),
-            version: Some(1),
-        };
+        let secret = KvSecret { data: json!({"password": "hunter2"}).as_object().unwrap().clone(), version: Some(1) };
         let printed = format!("{secret:?}");
-        assert!(
-            printed.contains("password") && !printed.contains("hunter2"),
-            "{printed}"
-        );
+        assert!(printed.contains("password") && !printed.contains("hunter2"), "{printed}");
     }
 }

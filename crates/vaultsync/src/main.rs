@@ -13,11 +13,7 @@ use vaultsync_controller::{Config, Context};
 mod render;
 
 #[derive(Parser)]
-#[command(
-    name = "vaultsync",
-    version,
-    about = "Keeps Kubernetes Secrets in sync with HashiCorp Vault and OpenBao"
-)]
+#[command(name = "vaultsync", version, about = "Keeps Kubernetes Secrets in sync with HashiCorp Vault and OpenBao")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,27 +66,13 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crdgen { out } => crdgen(out),
-        Command::Render {
-            file,
-            store,
-            namespace,
-            show_values,
-        } => render::run(&file, store.as_deref(), namespace, show_values).await,
-        Command::Run {
-            default_audience,
-            jitter,
-            log_json,
-        } => {
+        Command::Render { file, store, namespace, show_values } => {
+            render::run(&file, store.as_deref(), namespace, show_values).await
+        }
+        Command::Run { default_audience, jitter, log_json } => {
             init_logging(log_json);
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&jitter),
-                "--jitter must be between 0 and 1"
-            );
-            let config = Config {
-                default_audience,
-                jitter,
-                ..Config::default()
-            };
+            anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
+            let config = Config { default_audience, jitter, ..Config::default() };
             run(config).await
         }
     }
@@ -102,8 +84,7 @@ fn crdgen(out: Option<PathBuf>) -> anyhow::Result<()> {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
                 let path = dir.join(name);
-                std::fs::write(&path, yaml)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
             }
             None => print!("---\n{yaml}"),
         }
@@ -126,8 +107,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -138,11 +118,8 @@ async fn shutdown_signal() {
 
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

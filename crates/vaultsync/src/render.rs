@@ -18,53 +18,37 @@ pub async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let es: ExternalSecret = read_yaml(file)?;
     let store = store.map(read_store).transpose()?;
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot reach the Kubernetes API (set KUBECONFIG); render reads stores and credentials from the cluster")?;
-    let namespace = namespace
-        .or_else(|| es.metadata.namespace.clone())
-        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let client = kube::Client::try_default().await.context(
+        "cannot reach the Kubernetes API (set KUBECONFIG); render reads stores and credentials from the cluster",
+    )?;
+    let namespace =
+        namespace.or_else(|| es.metadata.namespace.clone()).unwrap_or_else(|| client.default_namespace().to_owned());
     let data = preview(client, &es, &namespace, store).await?;
-    print!(
-        "{}",
-        serde_saphyr::to_string(&secret_manifest(&es, &namespace, &data, show_values))?
-    );
+    print!("{}", serde_saphyr::to_string(&secret_manifest(&es, &namespace, &data, show_values))?);
     Ok(())
 }
 
 fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_saphyr::from_str(&text)
-        .with_context(|| format!("{} is not a valid manifest", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_saphyr::from_str(&text).with_context(|| format!("{} is not a valid manifest", path.display()))
 }
 
 fn read_store(path: &Path) -> anyhow::Result<StoreOverride> {
     let manifest: Value = read_yaml(path)?;
     match manifest["kind"].as_str() {
-        Some("SecretStore") => Ok(StoreOverride::Namespaced(Box::new(
-            serde_json::from_value::<SecretStore>(manifest)?,
-        ))),
-        Some("ClusterSecretStore") => {
-            Ok(StoreOverride::Cluster(Box::new(serde_json::from_value::<
-                ClusterSecretStore,
-            >(manifest)?)))
+        Some("SecretStore") => {
+            Ok(StoreOverride::Namespaced(Box::new(serde_json::from_value::<SecretStore>(manifest)?)))
         }
-        other => bail!(
-            "{}: expected kind SecretStore or ClusterSecretStore, found {other:?}",
-            path.display()
-        ),
+        Some("ClusterSecretStore") => {
+            Ok(StoreOverride::Cluster(Box::new(serde_json::from_value::<ClusterSecretStore>(manifest)?)))
+        }
+        other => bail!("{}: expected kind SecretStore or ClusterSecretStore, found {other:?}", path.display()),
     }
 }
 
 /// The Secret as vaultsync would write it. Masked values show only their
 /// size; shown values go to stringData when they are text.
-fn secret_manifest(
-    es: &ExternalSecret,
-    namespace: &str,
-    data: &BTreeMap<String, Vec<u8>>,
-    show_values: bool,
-) -> Value {
+fn secret_manifest(es: &ExternalSecret, namespace: &str, data: &BTreeMap<String, Vec<u8>>, show_values: bool) -> Value {
     let mut manifest = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -72,22 +56,11 @@ fn secret_manifest(
         "type": "Opaque",
     });
     if show_values {
-        let (text, binary): (Vec<_>, Vec<_>) = data
-            .iter()
-            .partition(|(_, v)| std::str::from_utf8(v).is_ok());
-        let text: BTreeMap<_, _> = text
-            .into_iter()
-            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        let binary: BTreeMap<_, _> = binary
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    base64::engine::general_purpose::STANDARD.encode(v),
-                )
-            })
-            .collect();
+        let (text, binary): (Vec<_>, Vec<_>) = data.iter().partition(|(_, v)| std::str::from_utf8(v).is_ok());
+        let text: BTreeMap<_, _> =
+            text.into_iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect();
+        let binary: BTreeMap<_, _> =
+            binary.into_iter().map(|(k, v)| (k.clone(), base64::engine::general_purpose::STANDARD.encode(v))).collect();
         if !text.is_empty() {
             manifest["stringData"] = json!(text);
         }
@@ -97,12 +70,7 @@ fn secret_manifest(
     } else {
         let masked: BTreeMap<_, _> = data
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    format!("<masked: {} bytes; --show-values prints it>", v.len()),
-                )
-            })
+            .map(|(k, v)| (k.clone(), format!("<masked: {} bytes; --show-values prints it>", v.len())))
             .collect();
         manifest["stringData"] = json!(masked);
     }

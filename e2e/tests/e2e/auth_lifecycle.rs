@@ -7,47 +7,26 @@ use serde_json::json;
 use vaultsync_e2e::{Bao, TestEnv, eventually, external_secret};
 
 /// An AppRole mount of the test's own, so its logins can be counted.
-async fn approle_store(
-    env: &TestEnv,
-    token_ttl: &str,
-    token_max_ttl: &str,
-) -> anyhow::Result<String> {
+async fn approle_store(env: &TestEnv, token_ttl: &str, token_max_ttl: &str) -> anyhow::Result<String> {
     let mount = format!("approle-{}", env.prefix);
-    env.bao
-        .write(&format!("sys/auth/{mount}"), json!({"type": "approle"}))
-        .await?;
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
-    env.bao
-        .write(
-            &format!("sys/policies/acl/{}", env.prefix),
-            json!({"policy": policy}),
-        )
-        .await?;
+    env.bao.write(&format!("sys/auth/{mount}"), json!({"type": "approle"})).await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
     env.bao
         .write(
             &format!("auth/{mount}/role/app"),
             json!({"token_policies": [env.prefix], "token_ttl": token_ttl, "token_max_ttl": token_max_ttl}),
         )
         .await?;
-    let role_id = env
-        .bao
-        .read(&format!("auth/{mount}/role/app/role-id"))
-        .await?["data"]["role_id"]
+    let role_id = env.bao.read(&format!("auth/{mount}/role/app/role-id")).await?["data"]["role_id"]
         .as_str()
         .expect("role_id")
         .to_owned();
-    let secret_id = env
-        .bao
-        .write(&format!("auth/{mount}/role/app/secret-id"), json!({}))
-        .await?["data"]["secret_id"]
+    let secret_id = env.bao.write(&format!("auth/{mount}/role/app/secret-id"), json!({})).await?["data"]["secret_id"]
         .as_str()
         .expect("secret_id")
         .to_owned();
-    env.create_secret("approle", &[("secret-id", &secret_id)])
-        .await?;
+    env.create_secret("approle", &[("secret-id", &secret_id)]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": "vault"},
@@ -62,12 +41,7 @@ async fn approle_store(
 
 /// Keeps changing the value and checks every ExternalSecret follows, for
 /// `rounds` rounds; returns how long that took.
-async fn keep_rotating(
-    env: &TestEnv,
-    path: &str,
-    names: &[String],
-    rounds: usize,
-) -> anyhow::Result<()> {
+async fn keep_rotating(env: &TestEnv, path: &str, names: &[String], rounds: usize) -> anyhow::Result<()> {
     for round in 0..rounds {
         let value = env.secret_value(&format!("round{round}"));
         env.bao.kv2_put(path, json!({"v": value})).await?;
@@ -92,9 +66,7 @@ async fn many_external_secrets_share_one_login_that_is_renewed() -> anyhow::Resu
     // every few seconds during this test.
     let mount = approle_store(&env, "6s", "1h").await?;
     let path = format!("{}/shared", env.prefix);
-    env.bao
-        .kv2_put(&path, json!({"v": env.secret_value("initial")}))
-        .await?;
+    env.bao.kv2_put(&path, json!({"v": env.secret_value("initial")})).await?;
     let names: Vec<String> = (0..4).map(|i| format!("app-{i}")).collect();
     for name in &names {
         env.apply(external_secret(
@@ -113,14 +85,8 @@ async fn many_external_secrets_share_one_login_that_is_renewed() -> anyhow::Resu
     let logins = Bao::audited_responses(&format!("auth/{mount}/login"))?;
     let reads = Bao::audited_responses(&format!("secret/data/{path}"))?;
     eprintln!("one-login: {logins} login(s), {reads} reads of the shared path");
-    assert_eq!(
-        logins, 1,
-        "4 ExternalSecrets and their store must share one login, renewed rather than repeated"
-    );
-    assert!(
-        reads >= 4 * 5,
-        "the ExternalSecrets kept reading ({reads} reads)"
-    );
+    assert_eq!(logins, 1, "4 ExternalSecrets and their store must share one login, renewed rather than repeated");
+    assert!(reads >= 4 * 5, "the ExternalSecrets kept reading ({reads} reads)");
     env.cleanup().await;
     Ok(())
 }
@@ -131,9 +97,7 @@ async fn token_past_its_max_ttl_is_replaced_by_a_new_login() -> anyhow::Result<(
     // Renewable, but only up to 4s in all: the client must log in again.
     let mount = approle_store(&env, "3s", "4s").await?;
     let path = format!("{}/app", env.prefix);
-    env.bao
-        .kv2_put(&path, json!({"v": env.secret_value("initial")}))
-        .await?;
+    env.bao.kv2_put(&path, json!({"v": env.secret_value("initial")})).await?;
     let names = vec!["app".to_owned()];
     env.apply(external_secret(
         "app",
@@ -146,10 +110,7 @@ async fn token_past_its_max_ttl_is_replaced_by_a_new_login() -> anyhow::Result<(
 
     let logins = Bao::audited_responses(&format!("auth/{mount}/login"))?;
     eprintln!("relogin: {logins} login(s)");
-    assert!(
-        logins >= 2,
-        "the token reached its max TTL, so a new login was needed ({logins})"
-    );
+    assert!(logins >= 2, "the token reached its max TTL, so a new login was needed ({logins})");
     let (reason, _) = env.wait_ready("app", "True").await?;
     assert_eq!(reason, "SecretSynced");
     env.cleanup().await;

@@ -10,24 +10,18 @@ async fn quickstart_example_syncs() -> anyhow::Result<()> {
     // The quickstart reads secret/quickstart/db, which `make demo` seeds;
     // this test's copy lives under its own prefix.
     let key = format!("{}/db", env.prefix);
-    env.bao
-        .kv2_put(&key, json!({"username": "app", "password": password}))
-        .await?;
-    env.create_secret("vault-token", &[("token", "root")])
-        .await?;
+    env.bao.kv2_put(&key, json!({"username": "app", "password": password})).await?;
+    env.create_secret("vault-token", &[("token", "root")]).await?;
     let addr = env.bao.addr.clone();
     env.apply_file("examples/quickstart/secretstore.yaml", |doc| {
         doc["spec"]["provider"]["vault"]["server"] = json!(addr);
     })
     .await?;
-    env.apply_file(
-        "examples/quickstart/externalsecret.yaml",
-        |doc: &mut Value| {
-            for item in doc["spec"]["data"].as_array_mut().into_iter().flatten() {
-                item["remoteRef"]["key"] = json!(key);
-            }
-        },
-    )
+    env.apply_file("examples/quickstart/externalsecret.yaml", |doc: &mut Value| {
+        for item in doc["spec"]["data"].as_array_mut().into_iter().flatten() {
+            item["remoteRef"]["key"] = json!(key);
+        }
+    })
     .await?;
     let data = env.wait_secret("db-credentials").await?;
     assert_eq!(data.get("password"), Some(&password));

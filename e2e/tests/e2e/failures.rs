@@ -27,20 +27,11 @@ async fn break_after_sync(env: &TestEnv, name: &str, break_it: Value) -> anyhow:
     let (reason, message) = env.wait_ready(name, "False").await?;
     assert_eq!(reason, "SecretSyncedError");
     let warning = env.wait_warning(name).await?;
-    assert!(
-        warning.contains(&message) || !warning.is_empty(),
-        "warning: {warning}"
-    );
+    assert!(warning.contains(&message) || !warning.is_empty(), "warning: {warning}");
 
     let after = env.secrets().get(name).await?;
-    assert_eq!(
-        after.metadata.resource_version, resource_version,
-        "the existing Secret must not be touched"
-    );
-    assert!(
-        !message.contains(&value),
-        "the message must not contain the value"
-    );
+    assert_eq!(after.metadata.resource_version, resource_version, "the existing Secret must not be touched");
+    assert!(!message.contains(&value), "the message must not contain the value");
     Ok(message)
 }
 
@@ -63,10 +54,7 @@ async fn missing_key_missing_path_and_permission_denied() -> anyhow::Result<()> 
         json!({"data": [{"secretKey": "key", "remoteRef": {"key": path("missing-key"), "property": "nope"}}]}),
     )
     .await?;
-    assert!(
-        message.contains("\"nope\"") && message.contains("not found"),
-        "{message}"
-    );
+    assert!(message.contains("\"nope\"") && message.contains("not found"), "{message}");
 
     let message = break_after_sync(
         &env,
@@ -74,27 +62,16 @@ async fn missing_key_missing_path_and_permission_denied() -> anyhow::Result<()> 
         json!({"data": [{"secretKey": "key", "remoteRef": {"key": path("does/not/exist"), "property": "key"}}]}),
     )
     .await?;
-    assert!(
-        message.contains("does/not/exist") && message.to_lowercase().contains("not found"),
-        "{message}"
-    );
+    assert!(message.contains("does/not/exist") && message.to_lowercase().contains("not found"), "{message}");
 
-    env.bao
-        .kv2_put(
-            &path("forbidden/x"),
-            json!({"key": env.secret_value("forbidden")}),
-        )
-        .await?;
+    env.bao.kv2_put(&path("forbidden/x"), json!({"key": env.secret_value("forbidden")})).await?;
     let message = break_after_sync(
         &env,
         "denied",
         json!({"data": [{"secretKey": "key", "remoteRef": {"key": path("forbidden/x"), "property": "key"}}]}),
     )
     .await?;
-    assert!(
-        message.to_lowercase().contains("permission denied") && message.contains("forbidden/x"),
-        "{message}"
-    );
+    assert!(message.to_lowercase().contains("permission denied") && message.contains("forbidden/x"), "{message}");
     env.cleanup().await;
     Ok(())
 }
@@ -116,8 +93,7 @@ async fn unreachable_server_keeps_the_secret() -> anyhow::Result<()> {
     let resource_version = env.secrets().get("app").await?.metadata.resource_version;
 
     // Point the store at a closed port: nothing listens on port 1.
-    env.token_store("vault", "root", json!({"server": "http://127.0.0.1:1"}))
-        .await?;
+    env.token_store("vault", "root", json!({"server": "http://127.0.0.1:1"})).await?;
     // Force a new read now rather than at the next hourly refresh.
     env.apply(external_secret(
         "app",
@@ -126,17 +102,11 @@ async fn unreachable_server_keeps_the_secret() -> anyhow::Result<()> {
     ))
     .await?;
     let (_, message) = env.wait_ready("app", "False").await?;
-    assert!(
-        message.contains("127.0.0.1:1") && message.to_lowercase().contains("unreachable"),
-        "{message}"
-    );
+    assert!(message.contains("127.0.0.1:1") && message.to_lowercase().contains("unreachable"), "{message}");
     env.wait_warning("app").await?;
     let (_, store_message) = env.wait_store_ready("vault", "False").await?;
     assert!(store_message.contains("127.0.0.1:1"), "{store_message}");
-    assert_eq!(
-        env.secrets().get("app").await?.metadata.resource_version,
-        resource_version
-    );
+    assert_eq!(env.secrets().get("app").await?.metadata.resource_version, resource_version);
     env.cleanup().await;
     Ok(())
 }
@@ -144,17 +114,10 @@ async fn unreachable_server_keeps_the_secret() -> anyhow::Result<()> {
 #[tokio::test]
 async fn store_not_found_is_reported() -> anyhow::Result<()> {
     let env = TestEnv::new("no-store").await?;
-    env.apply(external_secret(
-        "app",
-        "absent",
-        json!({"data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}),
-    ))
-    .await?;
+    env.apply(external_secret("app", "absent", json!({"data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]})))
+        .await?;
     let (_, message) = env.wait_ready("app", "False").await?;
-    assert!(
-        message.contains("\"absent\"") && message.contains("not found"),
-        "{message}"
-    );
+    assert!(message.contains("\"absent\"") && message.contains("not found"), "{message}");
     env.cleanup().await;
     Ok(())
 }

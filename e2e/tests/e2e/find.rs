@@ -8,33 +8,13 @@ async fn find_by_path_and_name_with_rewrite() -> anyhow::Result<()> {
     let env = TestEnv::new("find").await?;
     env.token_store("vault", "root", json!({})).await?;
     let base = format!("{}/find", env.prefix);
-    let (a, b, c) = (
-        env.secret_value("a"),
-        env.secret_value("b"),
-        env.secret_value("c"),
-    );
-    env.bao
-        .kv2_put(&format!("{base}/db-a"), json!({"password": a}))
-        .await?;
-    env.bao
-        .kv2_put(&format!("{base}/db-b"), json!({"password": b}))
-        .await?;
-    env.bao
-        .kv2_put(&format!("{base}/nested/db-c"), json!({"password": c}))
-        .await?;
-    env.bao
-        .kv2_put(
-            &format!("{base}/unrelated"),
-            json!({"x": env.secret_value("x")}),
-        )
-        .await?;
+    let (a, b, c) = (env.secret_value("a"), env.secret_value("b"), env.secret_value("c"));
+    env.bao.kv2_put(&format!("{base}/db-a"), json!({"password": a})).await?;
+    env.bao.kv2_put(&format!("{base}/db-b"), json!({"password": b})).await?;
+    env.bao.kv2_put(&format!("{base}/nested/db-c"), json!({"password": c})).await?;
+    env.bao.kv2_put(&format!("{base}/unrelated"), json!({"x": env.secret_value("x")})).await?;
     let (user, pass) = (env.secret_value("user"), env.secret_value("pass"));
-    env.bao
-        .kv2_put(
-            &format!("{}/single", env.prefix),
-            json!({"user": user, "pass": pass}),
-        )
-        .await?;
+    env.bao.kv2_put(&format!("{}/single", env.prefix), json!({"user": user, "pass": pass})).await?;
 
     env.apply(external_secret(
         "found",
@@ -60,17 +40,9 @@ async fn find_by_path_and_name_with_rewrite() -> anyhow::Result<()> {
 #[tokio::test]
 async fn find_errors_are_clear() -> anyhow::Result<()> {
     let env = TestEnv::new("find-errors").await?;
-    env.bao
-        .kv2_put(
-            &format!("{}/x/one", env.prefix),
-            json!({"k": env.secret_value("one")}),
-        )
-        .await?;
+    env.bao.kv2_put(&format!("{}/x/one", env.prefix), json!({"k": env.secret_value("one")})).await?;
     // May read, may not list.
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
     let token = env.bao.token_with_policy(&env.prefix, &policy).await?;
     env.token_store("vault", &token, json!({})).await?;
     env.apply(external_secret(
@@ -80,10 +52,7 @@ async fn find_errors_are_clear() -> anyhow::Result<()> {
     ))
     .await?;
     let (_, message) = env.wait_ready("no-list", "False").await?;
-    assert!(
-        message.contains("permission denied to list") && message.contains("metadata"),
-        "{message}"
-    );
+    assert!(message.contains("permission denied to list") && message.contains("metadata"), "{message}");
 
     env.apply(external_secret(
         "bad-regexp",
@@ -92,10 +61,7 @@ async fn find_errors_are_clear() -> anyhow::Result<()> {
     ))
     .await?;
     let (_, message) = env.wait_ready("bad-regexp", "False").await?;
-    assert!(
-        message.contains("(unclosed") && message.contains("not a valid regular expression"),
-        "{message}"
-    );
+    assert!(message.contains("(unclosed") && message.contains("not a valid regular expression"), "{message}");
 
     env.apply(external_secret(
         "bad-rewrite",

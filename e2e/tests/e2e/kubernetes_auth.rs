@@ -21,19 +21,9 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
     let other = format!("{}-other", env.namespace);
     env.create_namespace(&other).await?;
     let value = env.secret_value("k8s");
-    env.bao
-        .kv2_put(&format!("{}/app", env.prefix), json!({"password": value}))
-        .await?;
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
-    env.bao
-        .write(
-            &format!("sys/policies/acl/{}", env.prefix),
-            json!({"policy": policy}),
-        )
-        .await?;
+    env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
     env.bao
         .write(
             &format!("auth/kubernetes/role/{}", env.prefix),
@@ -53,7 +43,8 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
         json!({"data": [{"secretKey": "password", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "password"}}]}),
     );
     for ns in [env.namespace.clone(), other.clone()] {
-        env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": ns}})).await?;
+        env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": ns}}))
+            .await?;
         let mut store = kubernetes_store(&env, &env.prefix);
         store["metadata"]["namespace"] = json!(ns);
         env.apply(store).await?;
@@ -70,14 +61,8 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
     let elsewhere = env.in_namespace(&other);
     let (reason, message) = elsewhere.wait_ready("app", "False").await?;
     assert_eq!(reason, "SecretSyncedError");
-    assert!(
-        message.contains("kubernetes") && message.contains("not authorized"),
-        "message: {message}"
-    );
-    assert!(
-        elsewhere.secrets().get_opt("app").await?.is_none(),
-        "no Secret may be written in the refused namespace"
-    );
+    assert!(message.contains("kubernetes") && message.contains("not authorized"), "message: {message}");
+    assert!(elsewhere.secrets().get_opt("app").await?.is_none(), "no Secret may be written in the refused namespace");
     let (store_reason, store_message) = elsewhere.wait_store_ready("vault", "False").await?;
     assert_eq!(store_reason, "ValidationFailed", "{store_message}");
     env.cleanup().await;

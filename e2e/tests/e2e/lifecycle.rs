@@ -14,24 +14,17 @@ async fn value_of(env: &TestEnv, secret: &str) -> anyhow::Result<Option<String>>
         .get_opt(secret)
         .await?
         .and_then(|s| s.data)
-        .and_then(|d| {
-            d.get("v")
-                .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        }))
+        .and_then(|d| d.get("v").map(|v| String::from_utf8_lossy(&v.0).into_owned())))
 }
 
 async fn wait_value(env: &TestEnv, secret: &str, expected: &str) -> anyhow::Result<()> {
-    eventually(Duration::from_secs(30), || async {
-        Ok(value_of(env, secret).await?.as_deref() == Some(expected))
-    })
-    .await
+    eventually(Duration::from_secs(30), || async { Ok(value_of(env, secret).await?.as_deref() == Some(expected)) })
+        .await
 }
 
 async fn force_sync(env: &TestEnv, name: &str, token: &str) -> anyhow::Result<()> {
     let patch = json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": token}}});
-    env.external_secrets()
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    env.external_secrets().patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
 
@@ -43,30 +36,15 @@ async fn refresh_policies_and_force_sync() -> anyhow::Result<()> {
     let first = env.secret_value("first");
     env.bao.kv2_put(&path, json!({"v": first})).await?;
     let spec = |extra: serde_json::Value| {
-        let mut spec = json!({"refreshInterval": "1s", "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]});
+        let mut spec =
+            json!({"refreshInterval": "1s", "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]});
         vaultsync_e2e::merge(&mut spec, extra);
         spec
     };
-    env.apply(external_secret(
-        "on-change",
-        "vault",
-        spec(json!({"refreshPolicy": "OnChange"})),
-    ))
-    .await?;
-    env.apply(external_secret(
-        "once",
-        "vault",
-        spec(json!({"refreshPolicy": "CreatedOnce"})),
-    ))
-    .await?;
-    env.apply(external_secret(
-        "zero",
-        "vault",
-        spec(json!({"refreshInterval": "0"})),
-    ))
-    .await?;
-    env.apply(external_secret("periodic", "vault", spec(json!({}))))
-        .await?;
+    env.apply(external_secret("on-change", "vault", spec(json!({"refreshPolicy": "OnChange"})))).await?;
+    env.apply(external_secret("once", "vault", spec(json!({"refreshPolicy": "CreatedOnce"})))).await?;
+    env.apply(external_secret("zero", "vault", spec(json!({"refreshInterval": "0"})))).await?;
+    env.apply(external_secret("periodic", "vault", spec(json!({})))).await?;
     for name in ["on-change", "once", "zero", "periodic"] {
         wait_value(&env, name, &first).await?;
     }
@@ -78,11 +56,7 @@ async fn refresh_policies_and_force_sync() -> anyhow::Result<()> {
     wait_value(&env, "periodic", &second).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for name in ["on-change", "once", "zero"] {
-        assert_eq!(
-            value_of(&env, name).await?.as_ref(),
-            Some(&first),
-            "{name} must not refresh by itself"
-        );
+        assert_eq!(value_of(&env, name).await?.as_ref(), Some(&first), "{name} must not refresh by itself");
     }
 
     // A force-sync request reads again.
@@ -115,18 +89,10 @@ async fn deletion_policies_when_remote_secrets_disappear() -> anyhow::Result<()>
         {"secretKey": "other", "remoteRef": {"key": gone_path, "property": "v"}},
     ]);
     let es = |policy: &str, data: &serde_json::Value| json!({"refreshInterval": "1s", "target": {"deletionPolicy": policy}, "data": data});
-    env.apply(external_secret("retain", "vault", es("Retain", &only_gone)))
-        .await?;
-    env.apply(external_secret("delete", "vault", es("Delete", &only_gone)))
-        .await?;
-    env.apply(external_secret("merge", "vault", es("Merge", &both)))
-        .await?;
-    env.apply(external_secret(
-        "delete-partial",
-        "vault",
-        es("Delete", &both),
-    ))
-    .await?;
+    env.apply(external_secret("retain", "vault", es("Retain", &only_gone))).await?;
+    env.apply(external_secret("delete", "vault", es("Delete", &only_gone))).await?;
+    env.apply(external_secret("merge", "vault", es("Merge", &both))).await?;
+    env.apply(external_secret("delete-partial", "vault", es("Delete", &both))).await?;
     for name in ["retain", "delete", "merge", "delete-partial"] {
         env.wait_secret(name).await?;
         env.wait_ready(name, "True").await?;
@@ -134,27 +100,19 @@ async fn deletion_policies_when_remote_secrets_disappear() -> anyhow::Result<()>
     let retained_version = env.secrets().get("retain").await?.metadata.resource_version;
 
     // The remote secret disappears, versions and all.
-    env.bao
-        .delete(&format!("secret/metadata/{gone_path}"))
-        .await?;
+    env.bao.delete(&format!("secret/metadata/{gone_path}")).await?;
 
     // Retain: the Secret stays as it was, and the error is reported.
     let (reason, message) = env.wait_ready("retain", "False").await?;
     assert_eq!(reason, "SecretSyncedError");
     assert!(message.contains("not found"), "{message}");
-    assert_eq!(
-        env.secrets().get("retain").await?.metadata.resource_version,
-        retained_version
-    );
+    assert_eq!(env.secrets().get("retain").await?.metadata.resource_version, retained_version);
 
     // Delete: all sources gone, so the Secret goes.
     let (reason, _) = env.wait_ready("delete", "False").await?;
     assert_eq!(reason, "SecretDeleted");
     let secrets = env.secrets();
-    eventually(Duration::from_secs(30), || async {
-        Ok(secrets.get_opt("delete").await?.is_none())
-    })
-    .await?;
+    eventually(Duration::from_secs(30), || async { Ok(secrets.get_opt("delete").await?.is_none()) }).await?;
 
     // Merge, and Delete with a source left: only the vanished key goes.
     for name in ["merge", "delete-partial"] {

@@ -8,6 +8,7 @@ mod find;
 mod kubernetes_auth;
 mod lifecycle;
 mod policies;
+mod remote_ref;
 mod render_cli;
 mod requests;
 mod schema;

@@ -6,11 +6,7 @@ use vaultsync_e2e::TestEnv;
 
 async fn render(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
     let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
-    let output = tokio::process::Command::new(binary)
-        .arg("render")
-        .args(args)
-        .output()
-        .await?;
+    let output = tokio::process::Command::new(binary).arg("render").args(args).output().await?;
     Ok((
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -24,8 +20,7 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
     let value = env.secret_value("render");
     let path = format!("{}/app", env.prefix);
     env.bao.kv2_put(&path, json!({"password": value})).await?;
-    env.create_secret("vault-token", &[("token", "root")])
-        .await?;
+    env.create_secret("vault-token", &[("token", "root")]).await?;
     let dir = std::env::temp_dir().join(&env.prefix);
     std::fs::create_dir_all(&dir)?;
     let es_file = dir.join("es.yaml");
@@ -49,26 +44,17 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
 
     let (ok, masked, stderr) = render(&["-f", es, "--store", store]).await?;
     assert!(ok, "render failed: {stderr}");
-    assert!(
-        masked.contains("password") && masked.contains("masked"),
-        "{masked}"
-    );
+    assert!(masked.contains("password") && masked.contains("masked"), "{masked}");
     assert!(!masked.contains(&value), "values must be masked by default");
 
     let (ok, shown, stderr) = render(&["-f", es, "--store", store, "--show-values"]).await?;
     assert!(ok, "render --show-values failed: {stderr}");
     assert!(shown.contains(&value), "{shown}");
-    assert!(
-        env.secrets().get_opt("preview").await?.is_none(),
-        "render must not write the Secret"
-    );
+    assert!(env.secrets().get_opt("preview").await?.is_none(), "render must not write the Secret");
 
     // Without --store, the store is read from the cluster: none exists here.
     let (ok, _, stderr) = render(&["-f", es]).await?;
-    assert!(
-        !ok && stderr.contains("local-file-store") && stderr.contains("not found"),
-        "{stderr}"
-    );
+    assert!(!ok && stderr.contains("local-file-store") && stderr.contains("not found"), "{stderr}");
     std::fs::remove_dir_all(&dir)?;
     env.cleanup().await;
     Ok(())

@@ -10,9 +10,7 @@ async fn reads_of_one_secret_are_coalesced() -> anyhow::Result<()> {
     env.token_store("vault", "root", json!({})).await?;
     let path = format!("{}/shared", env.prefix);
     let (user, pass) = (env.secret_value("user"), env.secret_value("pass"));
-    env.bao
-        .kv2_put(&path, json!({"user": user, "pass": pass}))
-        .await?;
+    env.bao.kv2_put(&path, json!({"user": user, "pass": pass})).await?;
 
     // Ten ExternalSecrets created together, each with three keys of the
     // same secret: thirty values from one path.
@@ -33,10 +31,7 @@ async fn reads_of_one_secret_are_coalesced() -> anyhow::Result<()> {
         assert_eq!(env.wait_secret(name).await?.get("pass"), Some(&pass));
     }
     let reads = Bao::audited_responses(&format!("secret/data/{path}"))?;
-    eprintln!(
-        "coalesce: {reads} Vault reads for {} ExternalSecrets x 3 keys",
-        names.len()
-    );
+    eprintln!("coalesce: {reads} Vault reads for {} ExternalSecrets x 3 keys", names.len());
     assert!(reads >= 1);
     assert!(
         reads < names.len(),

@@ -17,11 +17,7 @@ async fn invalid_manifests_are_rejected_by_the_api_server() -> anyhow::Result<()
             },
         }}},
     });
-    let error = env
-        .apply(two_methods)
-        .await
-        .expect_err("two auth methods must be rejected")
-        .to_string();
+    let error = env.apply(two_methods).await.expect_err("two auth methods must be rejected").to_string();
     assert!(error.contains("exactly one auth method"), "{error}");
 
     let no_method = json!({
@@ -29,25 +25,15 @@ async fn invalid_manifests_are_rejected_by_the_api_server() -> anyhow::Result<()
         "metadata": {"name": "no-method"},
         "spec": {"provider": {"vault": {"server": "http://127.0.0.1:8200", "auth": {}}}},
     });
-    assert!(
-        env.apply(no_method).await.is_err(),
-        "a store without auth method must be rejected"
-    );
+    assert!(env.apply(no_method).await.is_err(), "a store without auth method must be rejected");
 
     let bad_enum = external_secret(
         "bad-enum",
         "vault",
         json!({"target": {"creationPolicy": "Sometimes"}, "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}),
     );
-    let error = env
-        .apply(bad_enum)
-        .await
-        .expect_err("a bad enum value must be rejected")
-        .to_string();
-    assert!(
-        error.contains("Sometimes") || error.contains("creationPolicy"),
-        "{error}"
-    );
+    let error = env.apply(bad_enum).await.expect_err("a bad enum value must be rejected").to_string();
+    assert!(error.contains("Sometimes") || error.contains("creationPolicy"), "{error}");
 
     let bad_version = json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
@@ -55,27 +41,17 @@ async fn invalid_manifests_are_rejected_by_the_api_server() -> anyhow::Result<()
         "spec": {"provider": {"vault": {"server": "http://127.0.0.1:8200", "version": "v3",
             "auth": {"tokenSecretRef": {"name": "t"}}}}},
     });
-    assert!(
-        env.apply(bad_version).await.is_err(),
-        "KV version v3 must be rejected"
-    );
+    assert!(env.apply(bad_version).await.is_err(), "KV version v3 must be rejected");
 
     let bad_interval = external_secret(
         "bad-interval",
         "vault",
         json!({"refreshInterval": "soon", "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}),
     );
-    assert!(
-        env.apply(bad_interval).await.is_err(),
-        "refreshInterval 'soon' must be rejected"
-    );
+    assert!(env.apply(bad_interval).await.is_err(), "refreshInterval 'soon' must be rejected");
 
     let no_data = external_secret("no-data", "vault", json!({}));
-    let error = env
-        .apply(no_data)
-        .await
-        .expect_err("an ExternalSecret without data must be rejected")
-        .to_string();
+    let error = env.apply(no_data).await.expect_err("an ExternalSecret without data must be rejected").to_string();
     assert!(error.contains("data or dataFrom"), "{error}");
     env.cleanup().await;
     Ok(())

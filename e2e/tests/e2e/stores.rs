@@ -11,15 +11,13 @@ async fn cluster_store_serves_only_the_namespaces_its_conditions_allow() -> anyh
     let path = format!("{}/shared", env.prefix);
     let value = env.secret_value("css");
     env.bao.kv2_put(&path, json!({"v": value})).await?;
-    env.create_secret("vault-token", &[("token", "root")])
-        .await?;
+    env.create_secret("vault-token", &[("token", "root")]).await?;
     let store = format!("shared-{}", env.prefix);
     let by_regex = format!("{}-team-x", env.namespace);
     let by_label = format!("{}-labelled", env.namespace);
     let denied = format!("{}-denied", env.namespace);
     env.create_namespace(&by_regex).await?;
-    env.create_labelled_namespace(&by_label, json!({"vaultsync-e2e": env.prefix}))
-        .await?;
+    env.create_labelled_namespace(&by_label, json!({"vaultsync-e2e": env.prefix})).await?;
     env.create_namespace(&denied).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
@@ -46,26 +44,14 @@ async fn cluster_store_serves_only_the_namespaces_its_conditions_allow() -> anyh
         env.apply(es).await?;
     }
     for ns in [&env.namespace, &by_regex, &by_label] {
-        assert_eq!(
-            env.in_namespace(ns).wait_secret("app").await?.get("v"),
-            Some(&value),
-            "namespace {ns}"
-        );
+        assert_eq!(env.in_namespace(ns).wait_secret("app").await?.get("v"), Some(&value), "namespace {ns}");
     }
     let refused = env.in_namespace(&denied);
     let (_, message) = refused.wait_ready("app", "False").await?;
-    assert!(
-        message.contains("does not allow namespace") && message.contains(&denied),
-        "{message}"
-    );
-    assert!(
-        refused.secrets().get_opt("app").await?.is_none(),
-        "nothing may be written where the store is not allowed"
-    );
+    assert!(message.contains("does not allow namespace") && message.contains(&denied), "{message}");
+    assert!(refused.secrets().get_opt("app").await?.is_none(), "nothing may be written where the store is not allowed");
 
-    env.cluster_stores()
-        .delete(&store, &DeleteParams::default())
-        .await?;
+    env.cluster_stores().delete(&store, &DeleteParams::default()).await?;
     env.cleanup().await;
     Ok(())
 }
@@ -78,25 +64,15 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
     // OpenBao verifies the token's signature with the API server's
     // ServiceAccount public key.
     let public_key = std::fs::read_to_string(format!("{state}/pki/sa.pub"))?;
-    env.bao
-        .write(&format!("sys/auth/{mount}"), json!({"type": "jwt"}))
-        .await?;
+    env.bao.write(&format!("sys/auth/{mount}"), json!({"type": "jwt"})).await?;
     env.bao
         .write(
             &format!("auth/{mount}/config"),
             json!({"jwt_validation_pubkeys": [public_key], "bound_issuer": "https://kubernetes.default.svc"}),
         )
         .await?;
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
-    env.bao
-        .write(
-            &format!("sys/policies/acl/{}", env.prefix),
-            json!({"policy": policy}),
-        )
-        .await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
     env.bao
         .write(
             &format!("auth/{mount}/role/app"),
@@ -108,11 +84,8 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
         )
         .await?;
     let value = env.secret_value("jwt");
-    env.bao
-        .kv2_put(&format!("{}/app", env.prefix), json!({"v": value}))
-        .await?;
-    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}))
-        .await?;
+    env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"v": value})).await?;
+    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}})).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": "vault"},
@@ -120,8 +93,12 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
             "auth": {"jwt": {"path": mount, "role": "app", "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "app"}}}}}}},
     }))
     .await?;
-    env.apply(external_secret("app", "vault", json!({"data": [{"secretKey": "v", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "v"}}]})))
-        .await?;
+    env.apply(external_secret(
+        "app",
+        "vault",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "v"}}]}),
+    ))
+    .await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
     env.cleanup().await;
     Ok(())
@@ -131,22 +108,11 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
 async fn vault_namespace_and_open_bao_alias() -> anyhow::Result<()> {
     let env = TestEnv::new("bao-ns").await?;
     let namespace = env.prefix.clone();
-    env.bao
-        .write(&format!("sys/namespaces/{namespace}"), json!({}))
-        .await?;
-    env.bao
-        .write_in_namespace(
-            &namespace,
-            "sys/mounts/kv",
-            json!({"type": "kv", "options": {"version": "2"}}),
-        )
-        .await?;
+    env.bao.write(&format!("sys/namespaces/{namespace}"), json!({})).await?;
+    env.bao.write_in_namespace(&namespace, "sys/mounts/kv", json!({"type": "kv", "options": {"version": "2"}})).await?;
     let value = env.secret_value("ns");
-    env.bao
-        .write_in_namespace(&namespace, "kv/data/app", json!({"data": {"v": value}}))
-        .await?;
-    env.create_secret("vault-token", &[("token", "root")])
-        .await?;
+    env.bao.write_in_namespace(&namespace, "kv/data/app", json!({"data": {"v": value}})).await?;
+    env.create_secret("vault-token", &[("token", "root")]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": "team"},

@@ -11,16 +11,8 @@ async fn token_auth_kv2_writes_secret_with_owner_reference() -> anyhow::Result<(
     let env = TestEnv::new("token-kv2").await?;
     let password = env.secret_value("password");
     let user = env.secret_value("user");
-    env.bao
-        .kv2_put(
-            &format!("{}/db", env.prefix),
-            json!({"username": user, "password": password}),
-        )
-        .await?;
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
+    env.bao.kv2_put(&format!("{}/db", env.prefix), json!({"username": user, "password": password})).await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
     let token = env.bao.token_with_policy(&env.prefix, &policy).await?;
     env.token_store("vault", &token, json!({})).await?;
     env.apply(external_secret(
@@ -38,10 +30,7 @@ async fn token_auth_kv2_writes_secret_with_owner_reference() -> anyhow::Result<(
     assert_eq!(data.get("pass"), Some(&password));
     assert_eq!(data.len(), 2, "only the declared keys: {:?}", data.keys());
     let secret = env.secrets().get("db").await?;
-    assert_eq!(
-        owners(&secret),
-        vec![("ExternalSecret".to_owned(), "db".to_owned())]
-    );
+    assert_eq!(owners(&secret), vec![("ExternalSecret".to_owned(), "db".to_owned())]);
     let (reason, _) = env.wait_ready("db", "True").await?;
     assert_eq!(reason, "SecretSynced");
     let es = env.external_secrets().get("db").await?;
@@ -53,14 +42,9 @@ async fn token_auth_kv2_writes_secret_with_owner_reference() -> anyhow::Result<(
 
     // Deleting the ExternalSecret removes the Secret it owns (garbage
     // collector of the real controller manager).
-    env.external_secrets()
-        .delete("db", &Default::default())
-        .await?;
+    env.external_secrets().delete("db", &Default::default()).await?;
     let secrets = env.secrets();
-    eventually(Duration::from_secs(60), || async {
-        Ok(secrets.get_opt("db").await?.is_none())
-    })
-    .await?;
+    eventually(Duration::from_secs(60), || async { Ok(secrets.get_opt("db").await?.is_none()) }).await?;
     env.cleanup().await;
     Ok(())
 }
@@ -69,23 +53,15 @@ async fn token_auth_kv2_writes_secret_with_owner_reference() -> anyhow::Result<(
 async fn kv1_mount_pinned_version_and_nested_property() -> anyhow::Result<()> {
     let env = TestEnv::new("kv-shapes").await?;
     let v1_value = env.secret_value("kv1");
-    env.bao
-        .kv1_put(&format!("{}/app", env.prefix), json!({"api-key": v1_value}))
-        .await?;
+    env.bao.kv1_put(&format!("{}/app", env.prefix), json!({"api-key": v1_value})).await?;
     let old = env.secret_value("old");
     let new = env.secret_value("new");
     let nested = env.secret_value("nested");
     let path = format!("{}/versioned", env.prefix);
     let first = env.bao.kv2_put(&path, json!({"value": old})).await?;
-    env.bao
-        .kv2_put(
-            &path,
-            json!({"value": new, "db": {"creds": {"user": nested}}}),
-        )
-        .await?;
+    env.bao.kv2_put(&path, json!({"value": new, "db": {"creds": {"user": nested}}})).await?;
 
-    env.token_store("kv1", "root", json!({"path": "kv1", "version": "v1"}))
-        .await?;
+    env.token_store("kv1", "root", json!({"path": "kv1", "version": "v1"})).await?;
     env.token_store("kv2", "root", json!({})).await?;
     env.apply(external_secret(
         "from-kv1",
@@ -104,10 +80,7 @@ async fn kv1_mount_pinned_version_and_nested_property() -> anyhow::Result<()> {
     ))
     .await?;
 
-    assert_eq!(
-        env.wait_secret("from-kv1").await?.get("key"),
-        Some(&v1_value)
-    );
+    assert_eq!(env.wait_secret("from-kv1").await?.get("key"), Some(&v1_value));
     let pinned = env.wait_secret("pinned").await?;
     assert_eq!(pinned.get("old"), Some(&old));
     assert_eq!(pinned.get("latest"), Some(&new));
@@ -121,47 +94,25 @@ async fn approle_auth_and_data_from_extract() -> anyhow::Result<()> {
     let env = TestEnv::new("approle").await?;
     let a = env.secret_value("a");
     let b = env.secret_value("b");
-    env.bao
-        .kv2_put(
-            &format!("{}/all", env.prefix),
-            json!({"a": a, "b": b, "nested": {"n": 1}}),
-        )
-        .await?;
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        env.prefix
-    );
-    env.bao
-        .write(
-            &format!("sys/policies/acl/{}", env.prefix),
-            json!({"policy": policy}),
-        )
-        .await?;
+    env.bao.kv2_put(&format!("{}/all", env.prefix), json!({"a": a, "b": b, "nested": {"n": 1}})).await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
     env.bao
         .write(
             &format!("auth/approle/role/{}", env.prefix),
             json!({"token_policies": [env.prefix], "token_ttl": "10m"}),
         )
         .await?;
-    let role_id = env
-        .bao
-        .read(&format!("auth/approle/role/{}/role-id", env.prefix))
-        .await?["data"]["role_id"]
+    let role_id = env.bao.read(&format!("auth/approle/role/{}/role-id", env.prefix)).await?["data"]["role_id"]
         .as_str()
         .expect("role_id")
         .to_owned();
-    let secret_id = env
-        .bao
-        .write(
-            &format!("auth/approle/role/{}/secret-id", env.prefix),
-            json!({}),
-        )
-        .await?["data"]["secret_id"]
-        .as_str()
-        .expect("secret_id")
-        .to_owned();
-    env.create_secret("approle", &[("secret-id", &secret_id)])
-        .await?;
+    let secret_id =
+        env.bao.write(&format!("auth/approle/role/{}/secret-id", env.prefix), json!({})).await?["data"]["secret_id"]
+            .as_str()
+            .expect("secret_id")
+            .to_owned();
+    env.create_secret("approle", &[("secret-id", &secret_id)]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": "approle"},
@@ -209,12 +160,7 @@ async fn changed_value_reaches_the_secret_within_refresh_interval() -> anyhow::R
     // 3s interval + at most 10% jitter; the margin covers a loaded machine.
     eventually(Duration::from_secs(20), || async {
         let secret = secrets.get("rotating").await?;
-        Ok(secret
-            .data
-            .unwrap_or_default()
-            .get("v")
-            .map(|v| v.0.clone())
-            == Some(second.clone().into_bytes()))
+        Ok(secret.data.unwrap_or_default().get("v").map(|v| v.0.clone()) == Some(second.clone().into_bytes()))
     })
     .await?;
     eprintln!("rotation reached the Secret after {:?}", started.elapsed());
@@ -226,9 +172,7 @@ async fn changed_value_reaches_the_secret_within_refresh_interval() -> anyhow::R
 async fn edited_or_deleted_secret_is_restored() -> anyhow::Result<()> {
     let env = TestEnv::new("drift").await?;
     let value = env.secret_value("drift");
-    env.bao
-        .kv2_put(&format!("{}/app", env.prefix), json!({"token": value}))
-        .await?;
+    env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"token": value})).await?;
     env.token_store("vault", "root", json!({})).await?;
     env.apply(external_secret(
         "app",
@@ -240,9 +184,7 @@ async fn edited_or_deleted_secret_is_restored() -> anyhow::Result<()> {
     let secrets = env.secrets();
     let holds_value = || async {
         let secret = secrets.get_opt("app").await?;
-        Ok(secret
-            .and_then(|s| s.data)
-            .and_then(|d| d.get("token").map(|v| v.0.clone()))
+        Ok(secret.and_then(|s| s.data).and_then(|d| d.get("token").map(|v| v.0.clone()))
             == Some(value.clone().into_bytes()))
     };
 

@@ -24,42 +24,29 @@ async fn private_ca_is_trusted_only_when_configured() -> anyhow::Result<()> {
     tls.kv2_put(&path, json!({"v": value})).await?;
     env.create_secret("tls-token", &[("token", "root")]).await?;
     let pem = Bao::tls_ca_pem()?;
-    env.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.pem": pem}}))
-        .await?;
+    env.apply(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.pem": pem}}),
+    )
+    .await?;
     let bundle = base64::engine::general_purpose::STANDARD.encode(&pem);
 
-    env.apply(tls_store("bundle", &tls.addr, json!({"caBundle": bundle})))
-        .await?;
+    env.apply(tls_store("bundle", &tls.addr, json!({"caBundle": bundle}))).await?;
     env.apply(tls_store(
         "provider",
         &tls.addr,
         json!({"caProvider": {"type": "ConfigMap", "name": "vault-ca", "key": "ca.pem"}}),
     ))
     .await?;
-    env.apply(tls_store("untrusted", &tls.addr, json!({})))
-        .await?;
+    env.apply(tls_store("untrusted", &tls.addr, json!({}))).await?;
     let data = |store: &str| json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}], "secretStoreRef": {"name": store}});
-    env.apply(external_secret("via-bundle", "bundle", data("bundle")))
-        .await?;
-    env.apply(external_secret(
-        "via-provider",
-        "provider",
-        data("provider"),
-    ))
-    .await?;
-    env.apply(external_secret("untrusted", "untrusted", data("untrusted")))
-        .await?;
+    env.apply(external_secret("via-bundle", "bundle", data("bundle"))).await?;
+    env.apply(external_secret("via-provider", "provider", data("provider"))).await?;
+    env.apply(external_secret("untrusted", "untrusted", data("untrusted"))).await?;
 
     assert_eq!(env.wait_secret("via-bundle").await?.get("v"), Some(&value));
-    assert_eq!(
-        env.wait_secret("via-provider").await?.get("v"),
-        Some(&value)
-    );
+    assert_eq!(env.wait_secret("via-provider").await?.get("v"), Some(&value));
     let (_, message) = env.wait_ready("untrusted", "False").await?;
-    assert!(
-        message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer"),
-        "{message}"
-    );
+    assert!(message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer"), "{message}");
     assert!(env.secrets().get_opt("untrusted").await?.is_none());
     env.cleanup().await;
     Ok(())
