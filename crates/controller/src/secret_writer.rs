@@ -136,9 +136,27 @@ pub(crate) async fn write(
         _ => {}
     }
 
+    let template = es.spec.target.template.clone().unwrap_or_default();
+    let template_metadata = template.metadata.unwrap_or_default();
+    // Ours win over the template's: the watch and the takeover guard rely
+    // on them.
+    let mut labels = template_metadata.labels;
+    labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
+    let mut annotations = template_metadata.annotations;
+    annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
+    annotations.insert(DATA_HASH_ANNOTATION.to_owned(), hash.clone());
+    // Merge leaves the type to whoever created the Secret.
+    let secret_type = (policy != CreationPolicy::Merge).then(|| template.type_.unwrap_or_else(|| "Opaque".to_owned()));
+
     if let Some(secret) = &existing {
-        let metadata_ok = secret.annotations().get(DATA_HASH_ANNOTATION) == Some(&hash)
-            && secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        let contains = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
+            want.iter().all(|(k, v)| have.get(k) == Some(v))
+        };
+        let shape_ok = contains(secret.labels(), &labels)
+            && contains(secret.annotations(), &annotations)
+            && (secret_type.is_none() || secret.type_ == secret_type);
+        // The data hash and our label are part of `shape_ok`.
+        let metadata_ok = shape_ok
             && (policy != CreationPolicy::Owner
                 || secret.owner_references().iter().any(|o| Some(&o.uid) == es.meta().uid.as_ref()));
         let immutable_ok = es.spec.target.immutable.is_none_or(|want| secret.immutable.unwrap_or(false) == want);
@@ -158,17 +176,13 @@ pub(crate) async fn write(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.clone()),
-            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())])),
-            annotations: Some(BTreeMap::from([
-                (EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone()),
-                (DATA_HASH_ANNOTATION.to_owned(), hash),
-            ])),
+            labels: Some(labels),
+            annotations: Some(annotations),
             owner_references,
             ..ObjectMeta::default()
         },
         data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
-        // Merge leaves the type to whoever created the Secret.
-        type_: (policy != CreationPolicy::Merge).then(|| "Opaque".to_owned()),
+        type_: secret_type,
         immutable: es.spec.target.immutable,
         ..Secret::default()
     };

@@ -29,3 +29,130 @@ async fn quickstart_example_syncs() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+/// Points an example at this test's OpenBao and paths: servers, remote keys
+/// (prefixed) and cluster-scoped names (suffixed).
+fn localize(doc: &mut Value, addr: &str, prefix: &str, namespace: &str) {
+    // Only pointer_mut: indexing a Value mutably would insert the keys it
+    // looks for, and the API server rejects unknown fields.
+    if let Some(server) = doc.pointer_mut("/spec/provider/vault/server") {
+        *server = json!(addr);
+    }
+    if let Some(ns) = doc.pointer_mut("/spec/provider/vault/auth/tokenSecretRef/namespace") {
+        *ns = json!(namespace);
+    }
+    let suffixed = |name: &mut Value| *name = json!(format!("{}-{prefix}", name.as_str().unwrap_or_default()));
+    if doc["kind"] == "ClusterSecretStore" {
+        doc.pointer_mut("/metadata/name").map(suffixed);
+    }
+    if doc.pointer("/spec/secretStoreRef/kind") == Some(&json!("ClusterSecretStore")) {
+        doc.pointer_mut("/spec/secretStoreRef/name").map(suffixed);
+    }
+    let prefix_key = |key: &mut Value| *key = json!(format!("{prefix}/{}", key.as_str().unwrap_or_default()));
+    for item in doc.pointer_mut("/spec/data").and_then(Value::as_array_mut).into_iter().flatten() {
+        item.pointer_mut("/remoteRef/key").map(prefix_key);
+    }
+    for item in doc.pointer_mut("/spec/dataFrom").and_then(Value::as_array_mut).into_iter().flatten() {
+        item.pointer_mut("/extract/key").map(prefix_key);
+    }
+}
+
+async fn quickstart_store(env: &TestEnv) -> anyhow::Result<()> {
+    env.create_secret("vault-token", &[("token", "root")]).await?;
+    let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
+    env.apply_file("examples/quickstart/secretstore.yaml", |doc| localize(doc, &addr, &prefix, &ns)).await
+}
+
+#[tokio::test]
+async fn tls_docker_registry_and_extract_examples() -> anyhow::Result<()> {
+    let env = TestEnv::new("examples-shapes").await?;
+    quickstart_store(&env).await?;
+    let (cert, key) = (env.secret_value("cert"), env.secret_value("key"));
+    env.bao
+        .kv2_put(&format!("{}/certificates/web", env.prefix), json!({"certificate": cert, "private_key": key}))
+        .await?;
+    let auth = env.secret_value("auth");
+    let docker = json!({"auths": {"registry.example.com": {"auth": auth}}}).to_string();
+    env.bao.kv2_put(&format!("{}/registry/pull", env.prefix), json!({"dockerconfigjson": docker})).await?;
+    let url = env.secret_value("url");
+    env.bao.kv2_put(&format!("{}/apps/config", env.prefix), json!({"database-url": url, "log-level": "debug"})).await?;
+    let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
+    for file in [
+        "examples/tls-certificate/tls-certificate.yaml",
+        "examples/docker-registry/docker-registry.yaml",
+        "examples/extract-whole-path/extract-whole-path.yaml",
+    ] {
+        env.apply_file(file, |doc| localize(doc, &addr, &prefix, &ns)).await?;
+    }
+
+    let tls = env.wait_secret("web-tls").await?;
+    assert_eq!((tls.get("tls.crt"), tls.get("tls.key")), (Some(&cert), Some(&key)));
+    let secret = env.secrets().get("web-tls").await?;
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(
+        secret.metadata.labels.unwrap_or_default().get("app.kubernetes.io/part-of").map(String::as_str),
+        Some("web")
+    );
+
+    let registry = env.wait_secret("registry-pull").await?;
+    assert_eq!(registry.get(".dockerconfigjson"), Some(&docker));
+    assert_eq!(env.secrets().get("registry-pull").await?.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+
+    let config = env.wait_secret("app-config").await?;
+    assert_eq!(config.get("database_url"), Some(&url));
+    assert_eq!(config.get("log_level").map(String::as_str), Some("debug"));
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn database_credentials_example_with_kubernetes_auth() -> anyhow::Result<()> {
+    let env = TestEnv::new("examples-db").await?;
+    let (user, password) = (env.secret_value("dbuser"), env.secret_value("dbpass"));
+    env.bao.kv2_put(&format!("{}/database/app", env.prefix), json!({"username": user, "password": password})).await?;
+    let policy = format!("path \"secret/data/{}/database/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write("sys/policies/acl/db-app", json!({"policy": policy})).await?;
+    env.bao
+        .write(
+            "auth/kubernetes/role/db-app",
+            json!({"bound_service_account_names": ["db-app"], "bound_service_account_namespaces": [env.namespace],
+                   "audience": "vault", "token_policies": ["db-app"], "token_ttl": "10m"}),
+        )
+        .await?;
+    let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
+    env.apply_file("examples/database-credentials/database-credentials.yaml", |doc| localize(doc, &addr, &prefix, &ns))
+        .await?;
+    let data = env.wait_secret("db-credentials").await?;
+    assert_eq!((data.get("DB_USER"), data.get("DB_PASSWORD")), (Some(&user), Some(&password)));
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn cluster_store_example_serves_labelled_namespaces() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("examples-css").await?;
+    let api_key = env.secret_value("apikey");
+    env.bao.kv2_put(&format!("{}/shared/api", env.prefix), json!({"key": api_key})).await?;
+    env.create_secret("shared-vault-token", &[("token", "root")]).await?;
+    let shared = format!("{}-shared", env.namespace);
+    let unlabelled = format!("{}-plain", env.namespace);
+    env.create_labelled_namespace(&shared, json!({"vaultsync.dev/shared-secrets": "true"})).await?;
+    env.create_namespace(&unlabelled).await?;
+    let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
+    for target in [&shared, &unlabelled] {
+        let target = target.clone();
+        env.apply_file("examples/cluster-store/cluster-store.yaml", |doc| {
+            localize(doc, &addr, &prefix, &ns);
+            if doc["kind"] == "ExternalSecret" {
+                doc["metadata"]["namespace"] = json!(target);
+            }
+        })
+        .await?;
+    }
+    assert_eq!(env.in_namespace(&shared).wait_secret("shared-api-key").await?.get("API_KEY"), Some(&api_key));
+    let (_, message) = env.in_namespace(&unlabelled).wait_ready("shared-api-key", "False").await?;
+    assert!(message.contains("does not allow namespace"), "{message}");
+    env.cluster_stores().delete(&format!("shared-openbao-{}", env.prefix), &Default::default()).await?;
+    env.cleanup().await;
+    Ok(())
+}
