@@ -36,5 +36,6 @@ VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --test-threads="${E2E_TH
 # wrote to the API other than the Secrets themselves.
 kubectl get externalsecrets.vaultsync.dev,secretstores.vaultsync.dev,clustersecretstores.vaultsync.dev -A -o yaml >"$state/custom-resources.yaml"
 kubectl get events -A -o yaml >"$state/events.yaml"
+curl -fsS "http://$(cat "$state/operator-health-addr")/metrics" >"$state/metrics.txt"
 python3 "$root/e2e/leak_check.py" "$state/seeded-values" \
-  "$state/logs/operator.log" "$state/custom-resources.yaml" "$state/events.yaml"
+  "$state/logs/operator.log" "$state/custom-resources.yaml" "$state/events.yaml" "$state/metrics.txt"

@@ -1,11 +1,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use vaultsync_api::ExternalSecret;
 
+use crate::metrics::Metrics;
 use crate::vault_cache::VaultCache;
 
 /// Settings of a controller process.
@@ -58,6 +60,8 @@ pub struct Context {
     pub config: Config,
     pub(crate) recorder: Recorder,
     pub(crate) vault: VaultCache,
+    pub(crate) metrics: Metrics,
+    ready: AtomicBool,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -70,9 +74,27 @@ impl Context {
             client,
             config,
             vault: VaultCache::default(),
+            metrics: Metrics::default(),
+            ready: AtomicBool::new(false),
             memos: Mutex::default(),
             failures: Mutex::default(),
         }
+    }
+
+    /// Ready once the ExternalSecret cache holds the cluster's state, so a
+    /// new replica does not take traffic before it knows what to sync.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition of the operator's metrics.
+    pub fn metrics_text(&self) -> String {
+        let (logins, reads, clients) = self.vault.totals();
+        self.metrics.encode(logins, reads, clients)
     }
 
     pub(crate) fn memo(&self, key: &ObjectRef<ExternalSecret>) -> Option<SyncMemo> {

@@ -25,7 +25,7 @@ pub enum Error {
     },
     #[error("{0}")]
     Target(String),
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", crate::store::kube_reason(.0))]
     Kube(#[from] kube::Error),
 }
 

@@ -182,6 +182,14 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
             (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
         ),
     };
+    ctx.metrics.sync(match &synced {
+        Synced::Current(_) | Synced::CreatedOnce => "current",
+        Synced::Refreshed { written: Written::Created, .. } => "created",
+        Synced::Refreshed { written: Written::Updated, .. } => "updated",
+        Synced::Refreshed { written: Written::Unchanged, .. } => "unchanged",
+        Synced::Refreshed { written: Written::Skipped, .. } => "skipped",
+        Synced::Deleted { .. } => "deleted",
+    });
     let status = ExternalSecretStatus {
         conditions: vec![condition],
         refresh_time,
@@ -218,6 +226,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
 async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Result<Action> {
     let message = error.to_string();
     warn!(externalsecret = %key, reason = error.metric_label(), error = %message, "sync failed");
+    ctx.metrics.sync_error(error.metric_label());
     let memo_key = ObjectRef::from_obj(es);
     ctx.mark_stale(&memo_key);
     let memo = ctx.memo(&memo_key);

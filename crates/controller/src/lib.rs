@@ -6,6 +6,7 @@ mod conditions;
 mod context;
 mod error;
 mod external_secret;
+mod metrics;
 mod preview;
 mod render;
 mod run;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
@@ -33,6 +33,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (reader, writer) = reflector::store::<ExternalSecret>();
     let external_secrets = watcher::watcher(Api::<ExternalSecret>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .inspect_ok({
+            // Ready once the first full list of ExternalSecrets is in.
+            let ctx = ctx.clone();
+            move |event| {
+                if matches!(event, watcher::Event::InitDone) {
+                    ctx.set_ready();
+                }
+            }
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_or_force_sync, Default::default());

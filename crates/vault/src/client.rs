@@ -54,6 +54,7 @@ struct Inner {
     // Held across a login so concurrent callers share it (single flight).
     token: Mutex<Option<TokenState>>,
     logins: AtomicU64,
+    requests: AtomicU64,
     read_window: Duration,
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
 }
@@ -107,10 +108,16 @@ impl Client {
                 auth,
                 token: Mutex::new(None),
                 logins: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
                 read_window: server.read_window,
                 reads: std::sync::Mutex::default(),
             }),
         })
+    }
+
+    /// Number of read and list requests sent so far.
+    pub fn read_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// Number of successful logins so far.
@@ -237,6 +244,7 @@ impl Client {
     /// may mean it was revoked: log in again and retry once.
     async fn authenticated(&self, method: Method, api_path: &str, shown: &str) -> Result<(StatusCode, String)> {
         let token = self.token().await?;
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let (status, body) = self.send(method.clone(), api_path, Some(&token), None).await?;
         if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
             return Ok((status, body));

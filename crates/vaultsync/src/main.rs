@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use vaultsync_controller::{Config, Context};
 
+mod health;
 mod render;
 
 #[derive(Parser)]
@@ -35,6 +36,9 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long, env = "VAULTSYNC_LOG_JSON")]
         log_json: bool,
+        /// Address of the /live, /ready and /metrics endpoints.
+        #[arg(long, env = "VAULTSYNC_HEALTH_ADDR", default_value = "127.0.0.1:8080")]
+        health_addr: std::net::SocketAddr,
     },
     /// Show the Secret an ExternalSecret would produce, reading the store and
     /// Vault but writing nothing. Values are masked unless --show-values.
@@ -69,11 +73,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Render { file, store, namespace, show_values } => {
             render::run(&file, store.as_deref(), namespace, show_values).await
         }
-        Command::Run { default_audience, jitter, log_json } => {
+        Command::Run { default_audience, jitter, log_json, health_addr } => {
             init_logging(log_json);
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let config = Config { default_audience, jitter, ..Config::default() };
-            run(config).await
+            run(config, health_addr).await
         }
     }
 }
@@ -92,7 +96,7 @@ fn crdgen(out: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, health_addr: std::net::SocketAddr) -> anyhow::Result<()> {
     // kube and reqwest are both built on rustls with ring; one process-wide
     // provider serves both.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -101,6 +105,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "vaultsync starting");
     let ctx = Arc::new(Context::new(client, config));
+    let bound = health::serve(health_addr, ctx.clone())
+        .await
+        .with_context(|| format!("cannot serve /live, /ready and /metrics on {health_addr}"))?;
+    tracing::info!(address = %bound, "serving /live, /ready and /metrics");
     vaultsync_controller::run(ctx, shutdown_signal()).await;
     tracing::info!("vaultsync stopped");
     Ok(())

@@ -5,6 +5,7 @@ mod auth_lifecycle;
 mod examples;
 mod failures;
 mod find;
+mod health;
 mod kubernetes_auth;
 mod lifecycle;
 mod policies;
