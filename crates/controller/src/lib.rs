@@ -6,6 +6,7 @@ mod conditions;
 mod context;
 mod error;
 mod external_secret;
+pub mod leader;
 mod metrics;
 mod preview;
 mod render;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use vaultsync_controller::leader::{self, LeaderConfig};
 use vaultsync_controller::{Config, Context};
 
 mod health;
@@ -36,6 +37,17 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long, env = "VAULTSYNC_LOG_JSON")]
         log_json: bool,
+        /// Compete for a Lease so that only one replica syncs.
+        #[arg(long, env = "VAULTSYNC_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Namespace of the Lease (default: the kubeconfig's or the pod's
+        /// namespace).
+        #[arg(long, env = "POD_NAMESPACE")]
+        leader_election_namespace: Option<String>,
+        /// This replica's name in the Lease (default: POD_NAME, else host
+        /// name and process id).
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
         /// Address of the /live, /ready and /metrics endpoints.
         #[arg(long, env = "VAULTSYNC_HEALTH_ADDR", default_value = "127.0.0.1:8080")]
         health_addr: std::net::SocketAddr,
@@ -73,11 +85,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Render { file, store, namespace, show_values } => {
             render::run(&file, store.as_deref(), namespace, show_values).await
         }
-        Command::Run { default_audience, jitter, log_json, health_addr } => {
+        Command::Run {
+            default_audience,
+            jitter,
+            log_json,
+            leader_election,
+            leader_election_namespace,
+            identity,
+            health_addr,
+        } => {
             init_logging(log_json);
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let config = Config { default_audience, jitter, ..Config::default() };
-            run(config, health_addr).await
+            let leadership = leader_election.then_some((leader_election_namespace, identity));
+            run(config, health_addr, leadership).await
         }
     }
 }
@@ -96,7 +117,11 @@ fn crdgen(out: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(config: Config, health_addr: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    health_addr: std::net::SocketAddr,
+    leadership: Option<(Option<String>, Option<String>)>,
+) -> anyhow::Result<()> {
     // kube and reqwest are both built on rustls with ring; one process-wide
     // provider serves both.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,14 +129,42 @@ async fn run(config: Config, health_addr: std::net::SocketAddr) -> anyhow::Resul
         .await
         .context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "vaultsync starting");
-    let ctx = Arc::new(Context::new(client, config));
+    let ctx = Arc::new(Context::new(client.clone(), config));
     let bound = health::serve(health_addr, ctx.clone())
         .await
         .with_context(|| format!("cannot serve /live, /ready and /metrics on {health_addr}"))?;
     tracing::info!(address = %bound, "serving /live, /ready and /metrics");
-    vaultsync_controller::run(ctx, shutdown_signal()).await;
-    tracing::info!("vaultsync stopped");
-    Ok(())
+
+    let Some((namespace, identity)) = leadership else {
+        vaultsync_controller::run(ctx, shutdown_signal()).await;
+        tracing::info!("vaultsync stopped");
+        return Ok(());
+    };
+    let leader = LeaderConfig {
+        namespace: namespace.unwrap_or_else(|| client.default_namespace().to_owned()),
+        lease_name: "vaultsync-leader".into(),
+        identity: identity.unwrap_or_else(default_identity),
+        lease_duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(5),
+    };
+    tokio::select! {
+        _ = leader::acquire(&client, &leader) => {}
+        _ = shutdown_signal() => return Ok(()),
+    }
+    tokio::select! {
+        _ = vaultsync_controller::run(ctx, shutdown_signal()) => {
+            tracing::info!("vaultsync stopped");
+            Ok(())
+        }
+        // Another replica may be writing now: stop at once, and let the
+        // restarted process compete again.
+        _ = leader::hold(client, leader) => anyhow::bail!("lost the leader Lease; exiting"),
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 async fn shutdown_signal() {

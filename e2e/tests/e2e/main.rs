@@ -7,6 +7,7 @@ mod failures;
 mod find;
 mod health;
 mod kubernetes_auth;
+mod leader;
 mod lifecycle;
 mod policies;
 mod remote_ref;
