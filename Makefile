@@ -4,11 +4,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down tools lint unit crds check-crds helm-lint e2e build
+.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint e2e build
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
 	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, e2e suite"
+	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
 
 tools:
 	@bash scripts/tools.sh >/dev/null
@@ -40,6 +41,9 @@ test: tools lint unit check-crds helm-lint e2e
 
 demo: tools
 	bash scripts/demo.sh
+
+bench: tools
+	bash scripts/bench.sh
 
 demo-down:
 	bash e2e/env.sh down .state/demo

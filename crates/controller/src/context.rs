@@ -22,6 +22,8 @@ pub struct Config {
     pub token_expiration: Duration,
     /// How often a healthy store's login is checked again.
     pub store_recheck: Duration,
+    /// How long one Vault read serves other readers of the same secret.
+    pub read_window: Duration,
 }
 
 impl Default for Config {
@@ -31,6 +33,7 @@ impl Default for Config {
             default_audience: "vault".into(),
             token_expiration: Duration::from_secs(600),
             store_recheck: Duration::from_secs(300),
+            read_window: Duration::from_secs(1),
         }
     }
 }

@@ -257,6 +257,7 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         address: provider.server.clone(),
         namespace: provider.namespace.clone(),
         ca_bundle_pem,
+        read_window: ctx.config.read_window,
         ..ServerConfig::default()
     };
     let fingerprint = format!("{:x}", fingerprint.finalize());

@@ -37,6 +37,10 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long, env = "VAULTSYNC_LOG_JSON")]
         log_json: bool,
+        /// How long one Vault read's answer serves other readers of the same
+        /// secret (Go duration; 0 turns coalescing of finished reads off).
+        #[arg(long, env = "VAULTSYNC_READ_WINDOW", default_value = "1s")]
+        read_window: String,
         /// Compete for a Lease so that only one replica syncs.
         #[arg(long, env = "VAULTSYNC_LEADER_ELECTION")]
         leader_election: bool,
@@ -89,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             default_audience,
             jitter,
             log_json,
+            read_window,
             leader_election,
             leader_election_namespace,
             identity,
@@ -96,7 +101,8 @@ async fn main() -> anyhow::Result<()> {
         } => {
             init_logging(log_json);
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
-            let config = Config { default_audience, jitter, ..Config::default() };
+            let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
+            let config = Config { default_audience, jitter, read_window, ..Config::default() };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
             run(config, health_addr, leadership).await
         }
