@@ -94,6 +94,20 @@ impl Bao {
         self.call(reqwest::Method::DELETE, path, None).await.map(|_| ())
     }
 
+    /// The role ID and a fresh secret ID of an AppRole role.
+    pub async fn approle_credentials(&self, mount: &str, role: &str) -> Result<(String, String)> {
+        let role_id = self.read(&format!("auth/{mount}/role/{role}/role-id")).await?["data"]["role_id"]
+            .as_str()
+            .context("no role_id")?
+            .to_owned();
+        let secret_id =
+            self.write(&format!("auth/{mount}/role/{role}/secret-id"), json!({})).await?["data"]["secret_id"]
+                .as_str()
+                .context("no secret_id")?
+                .to_owned();
+        Ok((role_id, secret_id))
+    }
+
     /// Writes a KV v2 secret at `secret/<path>`; returns its version.
     pub async fn kv2_put(&self, path: &str, data: Value) -> Result<u64> {
         let response = self.write(&format!("secret/data/{path}"), json!({"data": data})).await?;

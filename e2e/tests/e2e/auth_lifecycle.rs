@@ -18,14 +18,7 @@ async fn approle_store(env: &TestEnv, token_ttl: &str, token_max_ttl: &str) -> a
             json!({"token_policies": [env.prefix], "token_ttl": token_ttl, "token_max_ttl": token_max_ttl}),
         )
         .await?;
-    let role_id = env.bao.read(&format!("auth/{mount}/role/app/role-id")).await?["data"]["role_id"]
-        .as_str()
-        .expect("role_id")
-        .to_owned();
-    let secret_id = env.bao.write(&format!("auth/{mount}/role/app/secret-id"), json!({})).await?["data"]["secret_id"]
-        .as_str()
-        .expect("secret_id")
-        .to_owned();
+    let (role_id, secret_id) = env.bao.approle_credentials(&mount, "app").await?;
     env.create_secret("approle", &[("secret-id", &secret_id)]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",

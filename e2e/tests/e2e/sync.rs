@@ -103,15 +103,7 @@ async fn approle_auth_and_data_from_extract() -> anyhow::Result<()> {
             json!({"token_policies": [env.prefix], "token_ttl": "10m"}),
         )
         .await?;
-    let role_id = env.bao.read(&format!("auth/approle/role/{}/role-id", env.prefix)).await?["data"]["role_id"]
-        .as_str()
-        .expect("role_id")
-        .to_owned();
-    let secret_id =
-        env.bao.write(&format!("auth/approle/role/{}/secret-id", env.prefix), json!({})).await?["data"]["secret_id"]
-            .as_str()
-            .expect("secret_id")
-            .to_owned();
+    let (role_id, secret_id) = env.bao.approle_credentials("approle", &env.prefix).await?;
     env.create_secret("approle", &[("secret-id", &secret_id)]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
