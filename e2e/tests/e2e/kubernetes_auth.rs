@@ -68,3 +68,50 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn service_account_token_kept_in_a_secret() -> anyhow::Result<()> {
+    let env = TestEnv::new("k8s-secretref").await?;
+    let value = env.secret_value("k8s-secretref");
+    env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    // A legacy token Secret carries the API server's own audience, so this
+    // role names none.
+    env.bao
+        .write(
+            &format!("auth/kubernetes/role/{}", env.prefix),
+            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
+                   "token_policies": [env.prefix], "token_ttl": "10m"}),
+        )
+        .await?;
+    env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}})).await?;
+    env.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "app-token", "annotations": {"kubernetes.io/service-account.name": "app"}},
+    }))
+    .await?;
+    let secrets = env.secrets();
+    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
+        Ok(secrets.get("app-token").await?.data.is_some_and(|d| d.contains_key("token")))
+    })
+    .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {
+            "server": env.bao.addr, "path": "secret",
+            "auth": {"kubernetes": {"role": env.prefix, "secretRef": {"name": "app-token", "key": "token"}}},
+        }}},
+    }))
+    .await?;
+    env.apply(external_secret(
+        "app",
+        "vault",
+        json!({"data": [{"secretKey": "password", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "password"}}]}),
+    ))
+    .await?;
+    assert_eq!(env.wait_secret("app").await?.get("password"), Some(&value));
+    env.cleanup().await;
+    Ok(())
+}

@@ -37,14 +37,23 @@ async fn private_ca_is_trusted_only_when_configured() -> anyhow::Result<()> {
         json!({"caProvider": {"type": "ConfigMap", "name": "vault-ca", "key": "ca.pem"}}),
     ))
     .await?;
+    env.create_secret("vault-ca-secret", &[("ca.crt", &pem)]).await?;
+    env.apply(tls_store(
+        "provider-secret",
+        &tls.addr,
+        json!({"caProvider": {"type": "Secret", "name": "vault-ca-secret", "key": "ca.crt"}}),
+    ))
+    .await?;
     env.apply(tls_store("untrusted", &tls.addr, json!({}))).await?;
     let data = |store: &str| json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}], "secretStoreRef": {"name": store}});
     env.apply(external_secret("via-bundle", "bundle", data("bundle"))).await?;
     env.apply(external_secret("via-provider", "provider", data("provider"))).await?;
+    env.apply(external_secret("via-provider-secret", "provider-secret", data("provider-secret"))).await?;
     env.apply(external_secret("untrusted", "untrusted", data("untrusted"))).await?;
 
     assert_eq!(env.wait_secret("via-bundle").await?.get("v"), Some(&value));
     assert_eq!(env.wait_secret("via-provider").await?.get("v"), Some(&value));
+    assert_eq!(env.wait_secret("via-provider-secret").await?.get("v"), Some(&value));
     let (_, message) = env.wait_ready("untrusted", "False").await?;
     assert!(message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer"), "{message}");
     assert!(env.secrets().get_opt("untrusted").await?.is_none());
