@@ -100,6 +100,30 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
     ))
     .await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+
+    // The same role with a JWT kept in a Secret (here one minted by the
+    // TokenRequest API for audience vault).
+    let sa: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(env.client.clone(), &env.namespace);
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": ["vault"], "expirationSeconds": 3600}}))?;
+    let minted = sa.create_token_request("app", &Default::default(), &request).await?;
+    let jwt = minted.status.and_then(|s| s.token).expect("token");
+    env.create_secret("app-jwt", &[("jwt", &jwt)]).await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "vault-secret-jwt"},
+        "spec": {"provider": {"vault": {"server": env.bao.addr, "path": "secret",
+            "auth": {"jwt": {"path": mount, "role": "app", "secretRef": {"name": "app-jwt", "key": "jwt"}}}}}},
+    }))
+    .await?;
+    env.apply(external_secret(
+        "app-from-secret-jwt",
+        "vault-secret-jwt",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": format!("{}/app", env.prefix), "property": "v"}}]}),
+    ))
+    .await?;
+    assert_eq!(env.wait_secret("app-from-secret-jwt").await?.get("v"), Some(&value));
     env.cleanup().await;
     Ok(())
 }
