@@ -34,12 +34,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let external_secrets = watcher::watcher(Api::<ExternalSecret>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .inspect_ok({
-            // Ready once the first full list of ExternalSecrets is in.
             let ctx = ctx.clone();
-            move |event| {
-                if matches!(event, watcher::Event::InitDone) {
-                    ctx.set_ready();
-                }
+            move |event| match event {
+                // Ready once the first full list of ExternalSecrets is in.
+                watcher::Event::InitDone => ctx.set_ready(),
+                // Nothing is kept for ExternalSecrets that are gone.
+                watcher::Event::Delete(es) => ctx.forget(&ObjectRef::from_obj(es)),
+                _ => {}
             }
         })
         .reflect(writer)
