@@ -38,9 +38,9 @@ kubectl get secret db-credentials --namespace default -o go-template='{{range $k
 cat <<EOT
 
 The demo keeps running. Try:
-  export KUBECONFIG=$state/kubeconfig
-  kubectl get externalsecrets.vaultsync.dev,secretstores.vaultsync.dev -A
-  BAO_ADDR=$BAO_ADDR BAO_TOKEN=$BAO_TOKEN $(command -v bao) kv put -mount=secret quickstart/db username=app password=rotated
+  source $state/env        # KUBECONFIG, BAO_ADDR, BAO_TOKEN, and kubectl/bao on PATH
+  kubectl get vses,vss -A
+  bao kv put -mount=secret quickstart/db username=app password=rotated
   (the Secret follows within 15s; operator log: $state/logs/operator.log)
 Stop everything with: make demo-down
 KUBECONFIG=$state/kubeconfig
