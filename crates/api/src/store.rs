@@ -71,7 +71,8 @@ pub struct ClusterSecretStoreCondition {
     /// Namespaces allowed by label selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-    /// Namespaces allowed by regular expression on the name.
+    /// Namespaces allowed by regular expression on the name. Unanchored, as
+    /// in ESO: anchor with `^...$` to match whole names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_regexes: Option<Vec<String>>,
 }

@@ -110,8 +110,9 @@ async fn namespace_allowed(
         if let Some(patterns) = &condition.namespace_regexes {
             let mut matched = false;
             for pattern in patterns {
-                // Anchored, as a person reading `^team-.*` or `team-.*` expects.
-                let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::StoreConfig {
+                // Unanchored, as in ESO: `team-` matches `my-team-a`; write
+                // `^team-` to match a prefix.
+                let regex = regex::Regex::new(pattern).map_err(|e| Error::StoreConfig {
                     store: format!("ClusterSecretStore {store}"),
                     reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
                 })?;

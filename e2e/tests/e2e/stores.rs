@@ -27,7 +27,7 @@ async fn cluster_store_serves_only_the_namespaces_its_conditions_allow() -> anyh
                 "auth": {"tokenSecretRef": {"name": "vault-token", "namespace": env.namespace}}}},
             "conditions": [
                 {"namespaces": [env.namespace]},
-                {"namespaceRegexes": [format!("{}-team-.*", env.namespace)]},
+                {"namespaceRegexes": [format!("^{}-team-", env.namespace)]},
                 {"namespaceSelector": {"matchLabels": {"vaultsync-e2e": env.prefix}}},
             ],
         },
