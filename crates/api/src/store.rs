@@ -54,14 +54,14 @@ pub struct SecretStoreSpec {
 pub struct ClusterSecretStoreSpec {
     /// The secret backend. Exactly one provider must be set.
     pub provider: Provider,
-    /// Which namespaces may use this store. An ExternalSecret is allowed when
-    /// any one condition matches its namespace; no conditions allows all.
+    /// Which namespaces may use this store: a namespace is allowed when any
+    /// field of any condition matches it; no conditions allows all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<ClusterSecretStoreCondition>>,
 }
 
-/// One namespace rule of a ClusterSecretStore. Within one condition every set
-/// field must match.
+/// One namespace rule of a ClusterSecretStore. As in ESO, a namespace is
+/// allowed when any field of any condition matches it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSecretStoreCondition {

@@ -100,40 +100,28 @@ async fn namespace_allowed(
     if conditions.is_empty() {
         return Ok(true);
     }
-    let mut labels: Option<BTreeMap<String, String>> = None;
-    for condition in conditions {
-        if let Some(names) = &condition.namespaces
-            && !names.iter().any(|n| n == namespace)
-        {
-            continue;
-        }
-        if let Some(patterns) = &condition.namespace_regexes {
-            let mut matched = false;
-            for pattern in patterns {
-                // Unanchored, as in ESO: `team-` matches `my-team-a`; write
-                // `^team-` to match a prefix.
-                let regex = regex::Regex::new(pattern).map_err(|e| Error::StoreConfig {
-                    store: format!("ClusterSecretStore {store}"),
-                    reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
-                })?;
-                matched |= regex.is_match(namespace);
-            }
-            if !matched {
-                continue;
-            }
-        }
-        if let Some(selector) = &condition.namespace_selector {
-            if labels.is_none() {
-                let ns = Api::<Namespace>::all(ctx.client.clone()).get(namespace).await?;
-                labels = Some(ns.labels().clone());
-            }
-            if !selector_matches(selector, labels.as_ref().expect("just set")) {
-                continue;
-            }
-        }
+    // As in ESO, a namespace is allowed when any field of any condition
+    // matches it.
+    if conditions.iter().flat_map(|c| c.namespaces.iter().flatten()).any(|n| n == namespace) {
         return Ok(true);
     }
-    Ok(false)
+    for pattern in conditions.iter().flat_map(|c| c.namespace_regexes.iter().flatten()) {
+        // Unanchored, as in ESO: `team-` matches `my-team-a`; write `^team-`
+        // for a prefix.
+        let regex = regex::Regex::new(pattern).map_err(|e| Error::StoreConfig {
+            store: format!("ClusterSecretStore {store}"),
+            reason: format!("bad namespaceRegexes entry {pattern:?}: {e}"),
+        })?;
+        if regex.is_match(namespace) {
+            return Ok(true);
+        }
+    }
+    let selectors: Vec<&LabelSelector> = conditions.iter().filter_map(|c| c.namespace_selector.as_ref()).collect();
+    if selectors.is_empty() {
+        return Ok(false);
+    }
+    let labels = Api::<Namespace>::all(ctx.client.clone()).get(namespace).await?.labels().clone();
+    Ok(selectors.iter().any(|selector| selector_matches(selector, &labels)))
 }
 
 /// Label selector semantics of the Kubernetes API.
