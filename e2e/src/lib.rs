@@ -54,6 +54,17 @@ impl TestEnv {
         Ok(env)
     }
 
+    /// An OpenBao policy that may read this test's own KV v2 paths.
+    pub fn read_policy(&self) -> String {
+        format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", self.prefix)
+    }
+
+    /// Writes [`Self::read_policy`] as the policy named after the test.
+    pub async fn write_read_policy(&self) -> Result<()> {
+        self.bao.write(&format!("sys/policies/acl/{}", self.prefix), json!({"policy": self.read_policy()})).await?;
+        Ok(())
+    }
+
     /// A view of the same test in another of its namespaces.
     pub fn in_namespace(&self, namespace: &str) -> TestEnv {
         TestEnv {

@@ -10,8 +10,7 @@ use vaultsync_e2e::{Bao, TestEnv, eventually, external_secret};
 async fn approle_store(env: &TestEnv, token_ttl: &str, token_max_ttl: &str) -> anyhow::Result<String> {
     let mount = format!("approle-{}", env.prefix);
     env.bao.write(&format!("sys/auth/{mount}"), json!({"type": "approle"})).await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.write_read_policy().await?;
     env.bao
         .write(
             &format!("auth/{mount}/role/app"),

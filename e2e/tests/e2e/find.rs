@@ -42,8 +42,7 @@ async fn find_errors_are_clear() -> anyhow::Result<()> {
     let env = TestEnv::new("find-errors").await?;
     env.bao.kv2_put(&format!("{}/x/one", env.prefix), json!({"k": env.secret_value("one")})).await?;
     // May read, may not list.
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    let token = env.bao.token_with_policy(&env.prefix, &policy).await?;
+    let token = env.bao.token_with_policy(&env.prefix, &env.read_policy()).await?;
     env.token_store("vault", &token, json!({})).await?;
     env.apply(external_secret(
         "no-list",

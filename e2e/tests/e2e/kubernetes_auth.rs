@@ -22,8 +22,7 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
     env.create_namespace(&other).await?;
     let value = env.secret_value("k8s");
     env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.write_read_policy().await?;
     env.bao
         .write(
             &format!("auth/kubernetes/role/{}", env.prefix),
@@ -74,8 +73,7 @@ async fn service_account_token_kept_in_a_secret() -> anyhow::Result<()> {
     let env = TestEnv::new("k8s-secretref").await?;
     let value = env.secret_value("k8s-secretref");
     env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.write_read_policy().await?;
     // A legacy token Secret carries the API server's own audience, so this
     // role names none.
     env.bao

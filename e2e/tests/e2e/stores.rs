@@ -71,8 +71,7 @@ async fn jwt_auth_with_a_service_account_token() -> anyhow::Result<()> {
             json!({"jwt_validation_pubkeys": [public_key], "bound_issuer": "https://kubernetes.default.svc"}),
         )
         .await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.write_read_policy().await?;
     env.bao
         .write(
             &format!("auth/{mount}/role/app"),

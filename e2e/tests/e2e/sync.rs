@@ -12,8 +12,7 @@ async fn token_auth_kv2_writes_secret_with_owner_reference() -> anyhow::Result<(
     let password = env.secret_value("password");
     let user = env.secret_value("user");
     env.bao.kv2_put(&format!("{}/db", env.prefix), json!({"username": user, "password": password})).await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    let token = env.bao.token_with_policy(&env.prefix, &policy).await?;
+    let token = env.bao.token_with_policy(&env.prefix, &env.read_policy()).await?;
     env.token_store("vault", &token, json!({})).await?;
     env.apply(external_secret(
         "db",
@@ -95,8 +94,7 @@ async fn approle_auth_and_data_from_extract() -> anyhow::Result<()> {
     let a = env.secret_value("a");
     let b = env.secret_value("b");
     env.bao.kv2_put(&format!("{}/all", env.prefix), json!({"a": a, "b": b, "nested": {"n": 1}})).await?;
-    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.write_read_policy().await?;
     env.bao
         .write(
             &format!("auth/approle/role/{}", env.prefix),
