@@ -17,7 +17,8 @@ helm template vaultsync "$root/charts/vaultsync" --namespace "$namespace" --incl
 kubectl apply --server-side --dry-run=server -f "$state/chart.yaml" >/dev/null
 kubectl apply --server-side --force-conflicts -f "$state/chart.yaml" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
-  crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev >/dev/null
+  crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev \
+  crd/clusterexternalsecrets.vaultsync.dev >/dev/null
 
 token=$(kubectl create token vaultsync --namespace "$namespace" --duration=24h)
 server=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')

@@ -113,7 +113,8 @@ impl TestEnv {
     /// unless it names one.
     pub async fn apply(&self, mut manifest: Value) -> Result<DynamicObject> {
         let ar = api_resource(manifest["kind"].as_str().unwrap_or_default())?;
-        let namespaced = manifest["kind"] != "ClusterSecretStore" && manifest["kind"] != "Namespace";
+        let namespaced = !["ClusterSecretStore", "ClusterExternalSecret", "Namespace"]
+            .contains(&manifest["kind"].as_str().unwrap_or_default());
         if namespaced && manifest["metadata"]["namespace"].is_null() {
             manifest["metadata"]["namespace"] = json!(self.namespace);
         }
@@ -284,6 +285,7 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "SecretStore" => ApiResource::erase::<SecretStore>(&()),
         "ClusterSecretStore" => ApiResource::erase::<ClusterSecretStore>(&()),
         "ExternalSecret" => ApiResource::erase::<ExternalSecret>(&()),
+        "ClusterExternalSecret" => ApiResource::erase::<vaultsync_api::ClusterExternalSecret>(&()),
         other => bail!("the e2e helpers do not know kind {other:?}"),
     })
 }

@@ -5,11 +5,13 @@
 //! This crate holds types and schemas only; it performs no I/O.
 #![forbid(unsafe_code)]
 
+mod cluster_external_secret;
 mod common;
 mod duration;
 mod external_secret;
 mod store;
 
+pub use cluster_external_secret::*;
 pub use common::{Condition, ConditionStatus, SecretKeySelector};
 pub use duration::{DurationError, parse_duration};
 pub use external_secret::*;
@@ -37,7 +39,7 @@ pub fn crds_yaml() -> Result<Vec<(String, String)>, serde_saphyr::SerializeError
 /// All CustomResourceDefinitions, in the order `crdgen` writes them.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![SecretStore::crd(), ClusterSecretStore::crd(), ExternalSecret::crd()]
+    vec![SecretStore::crd(), ClusterSecretStore::crd(), ExternalSecret::crd(), ClusterExternalSecret::crd()]
 }
 
 #[cfg(test)]

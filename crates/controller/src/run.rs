@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
@@ -12,10 +12,16 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
-use vaultsync_api::{ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION, SecretStore, StoreKind};
+use vaultsync_api::{
+    CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION,
+    SecretStore, StoreKind,
+};
 
 use crate::context::Context;
-use crate::{EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, external_secret, secret_store};
+use crate::{
+    EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
+    secret_store,
+};
 
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
@@ -72,9 +78,28 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .graceful_shutdown_on(stopped(&shutdown_tx))
         .run(secret_store::reconcile_store, secret_store::error_policy, ctx.clone())
         .for_each(log_result);
-    let cluster_store_controller = Controller::new(Api::<ClusterSecretStore>::all(client), watcher::Config::default())
+    let cluster_store_controller =
+        Controller::new(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
+            .graceful_shutdown_on(stopped(&shutdown_tx))
+            .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
+            .for_each(log_result);
+
+    let ces_controller = Controller::new(Api::<ClusterExternalSecret>::all(client.clone()), watcher::Config::default());
+    let ces_store = ces_controller.store();
+    let created = watcher::Config::default().labels(CLUSTER_EXTERNAL_SECRET_LABEL);
+    let ces_controller = ces_controller
+        // There are few ClusterExternalSecrets: any namespace change
+        // re-evaluates all of them.
+        .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_| {
+            ces_store.state().iter().map(|ces| ObjectRef::from_obj(&**ces)).collect::<Vec<_>>()
+        })
+        .owns_stream(
+            watcher::watcher(Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()), created)
+                .default_backoff()
+                .touched_objects(),
+        )
         .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
+        .run(cluster_external_secret::reconcile, cluster_external_secret::error_policy, ctx.clone())
         .for_each(log_result);
 
     let tx = shutdown_tx.clone();
@@ -82,7 +107,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         shutdown.await;
         let _ = tx.send(());
     });
-    tokio::join!(es_controller, store_controller, cluster_store_controller);
+    tokio::join!(es_controller, store_controller, cluster_store_controller, ces_controller);
 }
 
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {

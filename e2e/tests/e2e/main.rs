@@ -2,6 +2,7 @@
 //! real control plane and OpenBao that `scripts/e2e.sh` starts.
 
 mod auth_lifecycle;
+mod cluster_external_secret;
 mod examples;
 mod failures;
 mod find;

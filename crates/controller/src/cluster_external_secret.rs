@@ -1,0 +1,134 @@
+//! The ClusterExternalSecret reconciler: one ExternalSecret per selected
+//! namespace, owned by the ClusterExternalSecret so the garbage collector
+//! removes them with it; ones in namespaces no longer selected are deleted.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+use vaultsync_api::{
+    CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterExternalSecretStatus, ExternalSecret, FIELD_MANAGER,
+    FailedNamespace,
+};
+
+use crate::conditions::{apply_status, ready};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::store::{kube_reason, selector_matches};
+
+pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>) -> Result<Action> {
+    if ces.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let name = ces.name_any();
+    let es_name = ces.spec.external_secret_name.clone().unwrap_or_else(|| name.clone());
+    let selected = selected_namespaces(&ctx, &ces).await?;
+
+    // Remove what this object created where it no longer belongs.
+    let ours = Api::<ExternalSecret>::all(ctx.client.clone())
+        .list(&ListParams::default().labels(&format!("{CLUSTER_EXTERNAL_SECRET_LABEL}={name}")))
+        .await?;
+    for es in ours {
+        let namespace = es.namespace().unwrap_or_default();
+        if !selected.contains(&namespace) || es.name_any() != es_name {
+            Api::<ExternalSecret>::namespaced(ctx.client.clone(), &namespace)
+                .delete(&es.name_any(), &DeleteParams::default())
+                .await?;
+        }
+    }
+
+    let mut provisioned = Vec::new();
+    let mut failed = Vec::new();
+    for namespace in &selected {
+        match provision(&ctx, &ces, &es_name, namespace).await {
+            Ok(()) => provisioned.push(namespace.clone()),
+            Err(reason) => failed.push(FailedNamespace { namespace: namespace.clone(), reason }),
+        }
+    }
+
+    let previous = ces.status.clone().unwrap_or_default();
+    let condition = if failed.is_empty() {
+        ready(
+            true,
+            "Provisioned",
+            format!("ExternalSecret {es_name:?} is in {} namespace(s)", provisioned.len()),
+            &previous.conditions,
+        )
+    } else {
+        let list = failed.iter().map(|f| f.namespace.as_str()).collect::<Vec<_>>().join(", ");
+        ready(false, "NotProvisioned", format!("could not provision namespace(s): {list}"), &previous.conditions)
+    };
+    let status = ClusterExternalSecretStatus {
+        conditions: vec![condition],
+        provisioned_namespaces: provisioned,
+        failed_namespaces: failed,
+        observed_generation: ces.meta().generation,
+    };
+    if status != previous {
+        apply_status(&Api::<ClusterExternalSecret>::all(ctx.client.clone()), &*ces, &status).await?;
+    }
+    // Namespace and ExternalSecret watches bring changes sooner; this is
+    // the safety net.
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+pub(crate) fn error_policy(ces: Arc<ClusterExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(clusterexternalsecret = %ces.name_any(), error = %error, "reconcile failed");
+    Action::requeue(ctx.backoff(&format!("ces/{}", ces.name_any())))
+}
+
+async fn selected_namespaces(ctx: &Context, ces: &ClusterExternalSecret) -> Result<BTreeSet<String>> {
+    let names = ces.spec.namespaces.as_deref().unwrap_or_default();
+    let selectors = ces.spec.namespace_selectors.as_deref().unwrap_or_default();
+    let namespaces = Api::<Namespace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
+    Ok(namespaces
+        .into_iter()
+        // A terminating namespace accepts no new objects.
+        .filter(|ns| ns.meta().deletion_timestamp.is_none())
+        .filter(|ns| {
+            let name = ns.name_any();
+            names.contains(&name) || selectors.iter().any(|s| selector_matches(s, ns.labels()))
+        })
+        .map(|ns| ns.name_any())
+        .collect())
+}
+
+/// Applies the ExternalSecret in one namespace; the error is the reason to
+/// report for that namespace.
+async fn provision(ctx: &Context, ces: &ClusterExternalSecret, es_name: &str, namespace: &str) -> Result<(), String> {
+    let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), namespace);
+    let owner = ces.name_any();
+    let existing = api.get_opt(es_name).await.map_err(|e| kube_reason(&e))?;
+    if let Some(existing) = existing
+        && existing.labels().get(CLUSTER_EXTERNAL_SECRET_LABEL) != Some(&owner)
+    {
+        return Err(format!(
+            "an ExternalSecret {es_name:?} exists there and is not managed by this ClusterExternalSecret"
+        ));
+    }
+    let metadata = ces.spec.external_secret_metadata.clone().unwrap_or_default();
+    let mut labels = metadata.labels;
+    labels.insert(CLUSTER_EXTERNAL_SECRET_LABEL.to_owned(), owner);
+    let manifest = json!({
+        "apiVersion": "vaultsync.dev/v1alpha1",
+        "kind": "ExternalSecret",
+        "metadata": {
+            "name": es_name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": metadata.annotations,
+            "ownerReferences": ces.controller_owner_ref(&()).into_iter().collect::<Vec<_>>(),
+        },
+        "spec": ces.spec.external_secret_spec,
+    });
+    api.patch(es_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(manifest))
+        .await
+        .map(|_| ())
+        .map_err(|e| kube_reason(&e))
+}
