@@ -24,6 +24,8 @@ pub struct Config {
     pub store_recheck: Duration,
     /// How long one Vault read serves other readers of the same secret.
     pub read_window: Duration,
+    /// How many ExternalSecrets are reconciled at once.
+    pub concurrency: u16,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             token_expiration: Duration::from_secs(600),
             store_recheck: Duration::from_secs(300),
             read_window: Duration::from_secs(1),
+            concurrency: 16,
         }
     }
 }

@@ -41,6 +41,9 @@ enum Command {
         /// secret (Go duration; 0 turns coalescing of finished reads off).
         #[arg(long, env = "VAULTSYNC_READ_WINDOW", default_value = "1s")]
         read_window: String,
+        /// How many ExternalSecrets are reconciled at once.
+        #[arg(long, env = "VAULTSYNC_CONCURRENCY", default_value_t = 16)]
+        concurrency: u16,
         /// Compete for a Lease so that only one replica syncs.
         #[arg(long, env = "VAULTSYNC_LEADER_ELECTION")]
         leader_election: bool,
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             jitter,
             log_json,
             read_window,
+            concurrency,
             leader_election,
             leader_election_namespace,
             identity,
@@ -102,7 +106,8 @@ async fn main() -> anyhow::Result<()> {
             init_logging(log_json);
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
-            let config = Config { default_audience, jitter, read_window, ..Config::default() };
+            anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
+            let config = Config { default_audience, jitter, read_window, concurrency, ..Config::default() };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
             run(config, health_addr, leadership).await
         }
