@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod gotmpl;
 mod keys;
 mod property;
 
 pub use decode::{Decoding, decode};
+pub use gotmpl::{TemplateError, render_template};
 pub use keys::{path_to_key, rewrite_keys, unescape_unicode};
 pub use property::{extract, select_property};
 

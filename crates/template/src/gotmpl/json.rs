@@ -1,0 +1,143 @@
+//! JSON in and out with Go's `encoding/json` conventions, so `toJson`
+//! output is byte-identical to what ESO would write.
+
+use std::collections::BTreeMap;
+
+use super::value::{Value, decimal_exponent, go_exponent};
+
+pub struct Style {
+    /// `toPrettyJson` indents by two spaces.
+    pub pretty: bool,
+    /// `json.Marshal` escapes `<`, `>` and `&`; `toRawJson` does not.
+    pub escape_html: bool,
+}
+
+pub fn encode(value: &Value, style: &Style) -> Result<String, String> {
+    let mut out = String::new();
+    write(value, style, 0, &mut out)?;
+    Ok(out)
+}
+
+fn newline(out: &mut String, style: &Style, depth: usize) {
+    if style.pretty {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    }
+}
+
+fn write(value: &Value, style: &Style, depth: usize, out: &mut String) -> Result<(), String> {
+    match value {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => out.push_str(&float(*f)?),
+        Value::Str(_) | Value::Bytes(_) => string(&value.as_text().unwrap_or_default(), style, out),
+        Value::List(items) if items.is_empty() => out.push_str("[]"),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, style, depth + 1);
+                write(item, style, depth + 1, out)?;
+            }
+            newline(out, style, depth);
+            out.push(']');
+        }
+        Value::Map(map) if map.is_empty() => out.push_str("{}"),
+        Value::Map(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, style, depth + 1);
+                string(k, style, out);
+                out.push_str(if style.pretty { ": " } else { ":" });
+                write(v, style, depth + 1, out)?;
+            }
+            newline(out, style, depth);
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// Go writes floats without exponent in [1e-6, 1e21), else as `1e-07`
+/// trimmed to `1e-7`.
+fn float(f: f64) -> Result<String, String> {
+    if !f.is_finite() {
+        return Err("unsupported float value".into());
+    }
+    let exp = decimal_exponent(f);
+    if f == 0.0 || (-6..21).contains(&exp) {
+        return Ok(format!("{f}"));
+    }
+    Ok(go_exponent(&format!("{f:e}"), 1))
+}
+
+fn string(s: &str, style: &Style, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' if style.escape_html => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Parses JSON. Integers stay ints (Go would make them float64; they print
+/// the same, and `eq` compares ints with floats by value).
+pub fn decode(text: &str) -> Result<Value, String> {
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|_| "input is not valid JSON".to_string())?;
+    Ok(from_json(json))
+}
+
+fn from_json(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => n.as_i64().map(Value::Int).unwrap_or(Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::Str(s),
+        serde_json::Value::Array(items) => Value::List(items.into_iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => {
+            Value::Map(map.into_iter().map(|(k, v)| (k, from_json(v))).collect::<BTreeMap<_, _>>())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPACT: Style = Style { pretty: false, escape_html: true };
+
+    #[test]
+    fn encodes_like_go() {
+        let v = decode(r#"{"b":[1,2.5,"<&>"],"a":null,"c":{"d":true}}"#).unwrap();
+        assert_eq!(encode(&v, &COMPACT).unwrap(), r#"{"a":null,"b":[1,2.5,"\u003c\u0026\u003e"],"c":{"d":true}}"#);
+        let pretty = Style { pretty: true, escape_html: false };
+        assert_eq!(
+            encode(&v, &pretty).unwrap(),
+            "{\n  \"a\": null,\n  \"b\": [\n    1,\n    2.5,\n    \"<&>\"\n  ],\n  \"c\": {\n    \"d\": true\n  }\n}"
+        );
+    }
+
+    #[test]
+    fn floats_like_go() {
+        assert_eq!(float(1e21).unwrap(), "1e+21");
+        assert_eq!(float(1e-7).unwrap(), "1e-7");
+        assert_eq!(float(0.5).unwrap(), "0.5");
+        assert_eq!(float(3.0).unwrap(), "3");
+        assert_eq!(float(123456.0).unwrap(), "123456");
+    }
+}

@@ -1,0 +1,192 @@
+//! Go's `fmt.Sprintf` for the verbs templates use. Like Go, mistakes are
+//! reported inside the output (`%!d(string=x)`), not as errors.
+
+use super::value::{Value, go_exponent, go_float, go_quote};
+
+#[derive(Default)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    zero: bool,
+    space: bool,
+    width: Option<usize>,
+    precision: Option<usize>,
+}
+
+pub fn sprintf(format: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut next = 0;
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = Spec::default();
+        while let Some(flag) = chars.peek() {
+            match flag {
+                '-' => spec.minus = true,
+                '+' => spec.plus = true,
+                '0' => spec.zero = true,
+                ' ' => spec.space = true,
+                '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let number = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+                chars.next();
+            }
+            n
+        };
+        spec.width = number(&mut chars);
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            spec.precision = Some(number(&mut chars).unwrap_or(0));
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(next) else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        next += 1;
+        let (body, numeric) = verb_body(verb, &spec, arg);
+        out.push_str(&pad(body, &spec, numeric));
+    }
+    if next < args.len() {
+        let extra: Vec<String> = args[next..].iter().map(typed).collect();
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    out
+}
+
+fn typed(arg: &Value) -> String {
+    match arg {
+        Value::Nil => "<nil>".into(),
+        other => format!("{}={other}", other.type_name()),
+    }
+}
+
+fn bad(verb: char, arg: &Value) -> String {
+    format!("%!{verb}({})", typed(arg))
+}
+
+fn signed(s: String, spec: &Spec, negative: bool) -> String {
+    match () {
+        _ if negative => s,
+        _ if spec.plus => format!("+{s}"),
+        _ if spec.space => format!(" {s}"),
+        _ => s,
+    }
+}
+
+/// The formatted argument, and whether zero padding applies to it.
+fn verb_body(verb: char, spec: &Spec, arg: &Value) -> (String, bool) {
+    match (verb, arg) {
+        // `%g` ignores a precision here: templates have no use for it.
+        ('v' | 'g', Value::Float(f)) => (signed(go_float(*f), spec, *f < 0.0), true),
+        ('v', Value::Int(i)) | ('d', Value::Int(i)) => (signed(i.to_string(), spec, *i < 0), true),
+        ('v', _) => (arg.to_string(), false),
+        ('s', Value::Int(_) | Value::Float(_) | Value::Bool(_)) => (bad(verb, arg), false),
+        ('s', _) => {
+            let s = arg.to_string();
+            (spec.precision.map_or(s.clone(), |p| s.chars().take(p).collect()), false)
+        }
+        ('q', Value::Int(i)) => {
+            let c = u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+            let quoted = go_quote(&c.to_string());
+            (format!("'{}'", &quoted[1..quoted.len() - 1].replace("\\\"", "\"").replace('\'', "\\'")), false)
+        }
+        ('q', v) if v.as_text().is_some() => (go_quote(&v.as_text().unwrap_or_default()), false),
+        ('t', Value::Bool(b)) => (b.to_string(), false),
+        ('f' | 'F', Value::Float(f)) => {
+            (signed(format!("{:.*}", spec.precision.unwrap_or(6), f), spec, f.is_sign_negative()), true)
+        }
+        ('e' | 'E', Value::Float(f)) => {
+            let s = go_exponent(&format!("{:.*e}", spec.precision.unwrap_or(6), f), 2);
+            let s = if verb == 'E' { s.to_uppercase() } else { s };
+            (signed(s, spec, f.is_sign_negative()), true)
+        }
+        ('x' | 'X' | 'o' | 'b', Value::Int(i)) => {
+            let magnitude = i.unsigned_abs();
+            let digits = match verb {
+                'x' => format!("{magnitude:x}"),
+                'X' => format!("{magnitude:X}"),
+                'o' => format!("{magnitude:o}"),
+                _ => format!("{magnitude:b}"),
+            };
+            (signed(if *i < 0 { format!("-{digits}") } else { digits }, spec, *i < 0), true)
+        }
+        ('x' | 'X', v) if v.is_stringish() => {
+            let hex: String = v.as_bytes().unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
+            (if verb == 'X' { hex.to_uppercase() } else { hex }, false)
+        }
+        ('c', Value::Int(i)) => {
+            (u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}').to_string(), false)
+        }
+        ('T', v) => (v.type_name().to_string(), false),
+        _ => (bad(verb, arg), false),
+    }
+}
+
+fn pad(body: String, spec: &Spec, numeric: bool) -> String {
+    let len = body.chars().count();
+    let Some(width) = spec.width.filter(|w| *w > len) else { return body };
+    let fill = width - len;
+    if spec.minus {
+        return body + &" ".repeat(fill);
+    }
+    if spec.zero && numeric {
+        let sign_len = usize::from(body.starts_with(['-', '+', ' ']));
+        let (sign, digits) = body.split_at(sign_len);
+        return format!("{sign}{}{digits}", "0".repeat(fill));
+    }
+    " ".repeat(fill) + &body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    #[test]
+    fn verbs() {
+        let args = [s("a\"b"), Value::Int(-42), Value::Float(2.5), Value::Bool(true)];
+        assert_eq!(
+            sprintf("%s|%d|%v|%t|%q", &[s("x"), Value::Int(7), Value::Float(2.5), Value::Bool(true), s("a\"b")]),
+            "x|7|2.5|true|\"a\\\"b\""
+        );
+        assert_eq!(sprintf("%v %v %v %v", &args), "a\"b -42 2.5 true");
+        assert_eq!(
+            sprintf("%5d|%-5d|%05d|%+d", &[Value::Int(42), Value::Int(42), Value::Int(-42), Value::Int(3)]),
+            "   42|42   |-0042|+3"
+        );
+        assert_eq!(
+            sprintf("%.2f %x %X %c %%", &[Value::Float(1.23456), Value::Int(255), s("hi"), Value::Int(65)]),
+            "1.23 ff 6869 A %"
+        );
+        assert_eq!(sprintf("%e", &[Value::Float(1234.5)]), "1.234500e+03");
+        assert_eq!(sprintf("%q", &[Value::Int(120)]), "'x'");
+        assert_eq!(sprintf("%.3s|%6s", &[s("abcdef"), s("ab")]), "abc|    ab");
+    }
+
+    #[test]
+    fn mistakes_show_in_output() {
+        assert_eq!(sprintf("%d %s", &[s("x")]), "%!d(string=x) %!s(MISSING)");
+        assert_eq!(sprintf("%s", &[s("a"), Value::Int(1)]), "a%!(EXTRA int=1)");
+        assert_eq!(sprintf("%z", &[Value::Int(1)]), "%!z(int=1)");
+    }
+}

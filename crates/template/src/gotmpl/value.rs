@@ -1,0 +1,199 @@
+//! The values a template computes with, and how Go's `fmt` prints them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A template value. `Bytes` only exists so that Secret data which is not
+/// UTF-8 (a decoded keystore, say) survives `b64enc` byte for byte; every
+/// other use treats it as a string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
+impl Value {
+    pub fn from_bytes(bytes: &[u8]) -> Value {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => Value::Str(s),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        }
+    }
+
+    /// Go's truthiness: the zero value of any kind is false.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+        }
+    }
+
+    /// The string behind a string-like value. `Nil` counts as "" because a
+    /// missing key is how users spell "empty" (see `exec::fields`).
+    pub fn as_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Value::Nil => Some(Cow::Borrowed("")),
+            Value::Str(s) => Some(Cow::Borrowed(s)),
+            Value::Bytes(b) => Some(String::from_utf8_lossy(b)),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Nil => Some(b""),
+            Value::Str(s) => Some(s.as_bytes()),
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn is_stringish(&self) -> bool {
+        matches!(self, Value::Str(_) | Value::Bytes(_))
+    }
+
+    /// Go's name for the type, used in messages instead of the value itself.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "[]uint8",
+            Value::List(_) => "[]interface {}",
+            Value::Map(_) => "map[string]interface {}",
+        }
+    }
+}
+
+/// Prints like Go's `%v`, except that `Nil` prints nothing: Go would print
+/// `<no value>`, but ESO users expect a missing key to render as "".
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => Ok(()),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => f.write_str(&go_float(*x)),
+            Value::Str(s) => f.write_str(s),
+            Value::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(map) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// Go's `%v` for a float64: shortest digits, exponent form outside
+/// [1e-4, 1e21).
+pub fn go_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let exp = decimal_exponent(x);
+    if x != 0.0 && !(-4..21).contains(&exp) { go_exponent(&format!("{x:e}"), 2) } else { format!("{x}") }
+}
+
+pub fn decimal_exponent(x: f64) -> i32 {
+    let s = format!("{x:e}");
+    s.rsplit('e').next().and_then(|e| e.parse().ok()).unwrap_or(0)
+}
+
+/// Rewrites Rust's `1.5e-7` into Go's `1.5e-07`: a sign always, and at
+/// least `digits` exponent digits.
+pub fn go_exponent(rust: &str, digits: usize) -> String {
+    let Some((mantissa, exp)) = rust.split_once('e') else { return rust.to_string() };
+    let (sign, num) = match exp.strip_prefix('-') {
+        Some(n) => ('-', n),
+        None => ('+', exp),
+    };
+    format!("{mantissa}e{sign}{num:0>digits$}")
+}
+
+/// Go's `strconv.Quote`.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_go() {
+        assert_eq!(go_float(3.0), "3");
+        assert_eq!(go_float(1.5), "1.5");
+        assert_eq!(go_float(1e21), "1e+21");
+        assert_eq!(go_float(0.00001), "1e-05");
+        assert_eq!(go_float(0.0001), "0.0001");
+    }
+
+    #[test]
+    fn quote_escapes_like_strconv() {
+        assert_eq!(go_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\x01\"");
+        assert_eq!(go_quote("é"), "\"é\"");
+    }
+
+    #[test]
+    fn collections_print_like_go() {
+        let list = Value::List(vec![Value::Int(1), Value::Str("a".into())]);
+        assert_eq!(list.to_string(), "[1 a]");
+        let map = Value::Map([("b".to_string(), Value::Bool(true)), ("a".into(), list)].into_iter().collect());
+        assert_eq!(map.to_string(), "map[a:[1 a] b:true]");
+    }
+}
