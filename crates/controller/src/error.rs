@@ -23,6 +23,10 @@ pub enum Error {
         #[source]
         source: vaultsync_template::Error,
     },
+    /// A template that cannot be loaded or rendered; names the template and
+    /// the position, never a value.
+    #[error("target.template: {0}")]
+    Template(String),
     #[error("{0}")]
     Target(String),
     #[error("Kubernetes API: {}", crate::store::kube_reason(.0))]
@@ -38,6 +42,7 @@ impl Error {
             Error::StoreConfig { .. } => "store_config",
             Error::Vault { source, .. } => source.metric_label(),
             Error::Render { .. } => "render",
+            Error::Template(_) => "template",
             Error::Target(_) => "target",
             Error::Kube(_) => "kube",
         }

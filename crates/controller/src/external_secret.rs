@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::render::{self, Rendered};
 use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
 use crate::store::{credentials, resolve};
+use crate::templating::apply_template;
 
 /// What one sync did.
 enum Synced {
@@ -111,7 +112,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         ctx.forget(&memo_key);
         return Ok(Synced::Deleted { gone });
     }
-    let (written, resource_version) = write(&ctx.client, es, &data).await?;
+    let shaped = apply_template(&ctx.client, &namespace, es.spec.target.template.as_ref(), data).await?;
+    let (written, resource_version) = write(&ctx.client, es, &shaped).await?;
+    let data = shaped.data;
     let periodic = es.spec.refresh_policy == RefreshPolicy::Periodic && !interval.is_zero();
     let memo = SyncMemo {
         generation: es.meta().generation,

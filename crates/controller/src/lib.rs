@@ -15,12 +15,14 @@ mod run;
 mod secret_store;
 mod secret_writer;
 mod store;
+mod templating;
 mod vault_cache;
 
 pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use preview::{StoreOverride, preview};
 pub use run::run;
+pub use templating::Shaped;
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

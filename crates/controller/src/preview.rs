@@ -1,8 +1,6 @@
 //! `vaultsync render`: the Secret data an ExternalSecret would produce,
 //! computed exactly as the controller does, with nothing written.
 
-use std::collections::BTreeMap;
-
 use kube::ResourceExt;
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
@@ -10,6 +8,7 @@ use crate::context::{Config, Context};
 use crate::error::{Error, Result};
 use crate::render;
 use crate::store::{ResolvedStore, credentials, resolve};
+use crate::templating::{Shaped, apply_template};
 
 /// A store given on the command line instead of read from the cluster.
 pub enum StoreOverride {
@@ -17,7 +16,7 @@ pub enum StoreOverride {
     Cluster(Box<ClusterSecretStore>),
 }
 
-/// Reads and renders `es` in `namespace` without writing anything. The
+/// Reads, renders and templates `es` in `namespace` without writing anything. The
 /// store comes from the cluster unless `store` is given; credentials
 /// (token Secrets, ServiceAccount tokens) always come from the cluster.
 pub async fn preview(
@@ -25,7 +24,7 @@ pub async fn preview(
     es: &ExternalSecret,
     namespace: &str,
     store: Option<StoreOverride>,
-) -> Result<BTreeMap<String, Vec<u8>>> {
+) -> Result<Shaped> {
     let ctx = Context::new(client, Config::default());
     let store = match store {
         Some(StoreOverride::Namespaced(mut s)) => {
@@ -42,6 +41,7 @@ pub async fn preview(
     let store_name = store.to_string();
     let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
     let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false).await?;
-    tracing::debug!(externalsecret = %es.name_any(), keys = rendered.data.len(), "rendered");
-    Ok(rendered.data)
+    let shaped = apply_template(&ctx.client, namespace, es.spec.target.template.as_ref(), rendered.data).await?;
+    tracing::debug!(externalsecret = %es.name_any(), keys = shaped.data.len(), "rendered");
+    Ok(shaped)
 }

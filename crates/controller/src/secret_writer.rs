@@ -13,6 +13,7 @@ use vaultsync_api::{CreationPolicy, ExternalSecret, FIELD_MANAGER};
 
 use crate::error::{Error, Result};
 use crate::render::SecretData;
+use crate::templating::Shaped;
 use crate::{DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// What a write did.
@@ -98,12 +99,14 @@ pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -
     Ok(secret.is_some_and(|s| s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any())))
 }
 
-/// Applies `data` to the ExternalSecret's target Secret.
+/// Applies the shaped data, labels and annotations to the ExternalSecret's
+/// target Secret.
 pub(crate) async fn write(
     client: &kube::Client,
     es: &ExternalSecret,
-    data: &SecretData,
+    shaped: &Shaped,
 ) -> Result<(Written, Option<String>)> {
+    let data = &shaped.data;
     let policy = es.spec.target.creation_policy;
     if policy == CreationPolicy::None {
         return Ok((Written::Skipped, None));
@@ -137,12 +140,11 @@ pub(crate) async fn write(
     }
 
     let template = es.spec.target.template.clone().unwrap_or_default();
-    let template_metadata = template.metadata.unwrap_or_default();
     // Ours win over the template's: the watch and the takeover guard rely
     // on them.
-    let mut labels = template_metadata.labels;
+    let mut labels = shaped.labels.clone();
     labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
-    let mut annotations = template_metadata.annotations;
+    let mut annotations = shaped.annotations.clone();
     annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
     annotations.insert(DATA_HASH_ANNOTATION.to_owned(), hash.clone());
     // Merge leaves the type to whoever created the Secret.

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine;
 use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
-use vaultsync_controller::{StoreOverride, preview};
+use vaultsync_controller::{Shaped, StoreOverride, preview};
 
 pub async fn run(
     file: &Path,
@@ -23,8 +23,8 @@ pub async fn run(
     )?;
     let namespace =
         namespace.or_else(|| es.metadata.namespace.clone()).unwrap_or_else(|| client.default_namespace().to_owned());
-    let data = preview(client, &es, &namespace, store).await?;
-    print!("{}", serde_saphyr::to_string(&secret_manifest(&es, &namespace, &data, show_values))?);
+    let shaped = preview(client, &es, &namespace, store).await?;
+    print!("{}", serde_saphyr::to_string(&secret_manifest(&es, &namespace, &shaped, show_values))?);
     Ok(())
 }
 
@@ -46,15 +46,24 @@ fn read_store(path: &Path) -> anyhow::Result<StoreOverride> {
     }
 }
 
-/// The Secret as vaultsync would write it. Masked values show only their
-/// size; shown values go to stringData when they are text.
-fn secret_manifest(es: &ExternalSecret, namespace: &str, data: &BTreeMap<String, Vec<u8>>, show_values: bool) -> Value {
+/// The Secret as vaultsync would write it (without vaultsync's own labels
+/// and annotations). Masked values show only their size; shown values go to
+/// stringData when they are text.
+fn secret_manifest(es: &ExternalSecret, namespace: &str, shaped: &Shaped, show_values: bool) -> Value {
+    let secret_type = es.spec.target.template.as_ref().and_then(|t| t.type_.clone());
     let mut manifest = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": es.target_name(), "namespace": namespace},
-        "type": "Opaque",
+        "type": secret_type.unwrap_or_else(|| "Opaque".to_owned()),
     });
+    if !shaped.labels.is_empty() {
+        manifest["metadata"]["labels"] = json!(shaped.labels);
+    }
+    if !shaped.annotations.is_empty() {
+        manifest["metadata"]["annotations"] = json!(shaped.annotations);
+    }
+    let data = &shaped.data;
     if show_values {
         let (text, binary): (Vec<_>, Vec<_>) = data.iter().partition(|(_, v)| std::str::from_utf8(v).is_ok());
         let text: BTreeMap<_, _> =

@@ -1,0 +1,373 @@
+//! `target.template`: turns the fetched data into the Secret's data, labels
+//! and annotations with Go templates, the way ESO's template engine v2 does.
+//!
+//! Loading templates from ConfigMaps and Secrets is the only I/O here; the
+//! rest is `shape`, a pure function. Errors name the template (its key and
+//! where it came from) and a position, never a value: they reach status,
+//! events and logs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
+use vaultsync_template::render_template;
+
+use crate::error::{Error, Result};
+use crate::render::SecretData;
+use crate::store::kube_reason;
+
+/// The Secret's content after templating.
+#[derive(Debug, Default, PartialEq)]
+pub struct Shaped {
+    /// Key to bytes.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Labels from the template (vaultsync adds its own when writing).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations from the template (vaultsync adds its own when writing).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One template from `templateFrom`, with the name errors show.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Source {
+    /// For errors, e.g. `templateFrom[0] ConfigMap "tpl" key "config"`.
+    pub name: String,
+    /// The Secret key (or label, annotation) a `Values` template writes.
+    pub key: String,
+    pub text: String,
+    pub scope: TemplateScope,
+    pub target: TemplateTarget,
+}
+
+/// Applies the ExternalSecret's template to the fetched data, reading
+/// `templateFrom` ConfigMaps and Secrets from `namespace`.
+pub(crate) async fn apply_template(
+    client: &kube::Client,
+    namespace: &str,
+    template: Option<&SecretTemplate>,
+    fetched: SecretData,
+) -> Result<Shaped> {
+    let Some(template) = template else {
+        return Ok(Shaped { data: fetched, ..Shaped::default() });
+    };
+    let sources = load_sources(client, namespace, template).await?;
+    shape(template, &sources, fetched)
+}
+
+/// The templates `templateFrom` names, in order.
+async fn load_sources(client: &kube::Client, namespace: &str, template: &SecretTemplate) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for (index, from) in template.template_from.iter().enumerate() {
+        if let Some(literal) = &from.literal {
+            sources.push(Source {
+                name: format!("templateFrom[{index}].literal"),
+                key: String::new(),
+                text: literal.clone(),
+                scope: TemplateScope::KeysAndValues,
+                target: from.target,
+            });
+        }
+        if let Some(reference) = &from.config_map {
+            let map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+                .get_opt(&reference.name)
+                .await
+                .map_err(|e| source_error(index, "ConfigMap", reference, &kube_reason(&e)))?
+                .ok_or_else(|| source_error(index, "ConfigMap", reference, "not found"))?;
+            let data = map.data.unwrap_or_default();
+            collect(&mut sources, index, "ConfigMap", reference, from.target, |key| data.get(key).cloned())?;
+        }
+        if let Some(reference) = &from.secret {
+            let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+                .get_opt(&reference.name)
+                .await
+                .map_err(|e| source_error(index, "Secret", reference, &kube_reason(&e)))?
+                .ok_or_else(|| source_error(index, "Secret", reference, "not found"))?;
+            let data = secret.data.unwrap_or_default();
+            collect(&mut sources, index, "Secret", reference, from.target, |key| {
+                data.get(key).and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
+            })?;
+        }
+    }
+    Ok(sources)
+}
+
+fn collect(
+    sources: &mut Vec<Source>,
+    index: usize,
+    kind: &str,
+    reference: &TemplateRef,
+    target: TemplateTarget,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<()> {
+    for item in &reference.items {
+        let text = lookup(&item.key).ok_or_else(|| {
+            source_error(index, kind, reference, &format!("has no text key {:?} to use as a template", item.key))
+        })?;
+        sources.push(Source {
+            name: format!("templateFrom[{index}] {kind} {:?} key {:?}", reference.name, item.key),
+            key: item.key.clone(),
+            text,
+            scope: item.template_as,
+            target,
+        });
+    }
+    Ok(())
+}
+
+fn source_error(index: usize, kind: &str, reference: &TemplateRef, reason: &str) -> Error {
+    Error::Template(format!("templateFrom[{index}]: {kind} {:?}: {reason}", reference.name))
+}
+
+/// Renders every template over `fetched`. Order, as in ESO: templateFrom
+/// entries, then `data`, then metadata labels and annotations; a later
+/// template wins a key.
+pub(crate) fn shape(template: &SecretTemplate, sources: &[Source], fetched: SecretData) -> Result<Shaped> {
+    let mut shaped = Shaped::default();
+    let mut templated_data = false;
+    for source in sources {
+        templated_data |= source.target == TemplateTarget::Data;
+        let entries = match source.scope {
+            TemplateScope::Values => vec![(source.key.clone(), render(&source.name, &source.text, &fetched)?)],
+            TemplateScope::KeysAndValues => {
+                key_values(&source.name, &render(&source.name, &source.text, &fetched)?)?.into_iter().collect()
+            }
+        };
+        for (key, value) in entries {
+            match source.target {
+                TemplateTarget::Data => {
+                    shaped.data.insert(key, value.into_bytes());
+                }
+                TemplateTarget::Labels => {
+                    shaped.labels.insert(key, value);
+                }
+                TemplateTarget::Annotations => {
+                    shaped.annotations.insert(key, value);
+                }
+            }
+        }
+    }
+    for (key, text) in &template.data {
+        templated_data = true;
+        shaped.data.insert(key.clone(), render(&format!("data[{key}]"), text, &fetched)?.into_bytes());
+    }
+    let metadata = template.metadata.clone().unwrap_or_default();
+    for (key, text) in &metadata.labels {
+        shaped.labels.insert(key.clone(), render(&format!("metadata.labels[{key}]"), text, &fetched)?);
+    }
+    for (key, text) in &metadata.annotations {
+        shaped.annotations.insert(key.clone(), render(&format!("metadata.annotations[{key}]"), text, &fetched)?);
+    }
+    // ESO keeps the fetched data only when template.data and templateFrom
+    // are both empty, so a templateFrom that only writes labels empties the
+    // Secret. We keep the fetched data whenever no template writes data.
+    if !templated_data || template.merge_policy == TemplateMergePolicy::Merge {
+        for (key, value) in fetched {
+            shaped.data.entry(key).or_insert(value);
+        }
+    }
+    check_keys(&shaped)?;
+    Ok(shaped)
+}
+
+fn render(name: &str, text: &str, data: &SecretData) -> Result<String> {
+    render_template(name, text, data).map_err(|e| Error::Template(e.to_string()))
+}
+
+/// Reads a `KeysAndValues` output: a YAML map of keys to scalar values.
+/// The output holds secret values, so a parse error reports only where it
+/// happened, never the text around it.
+fn key_values(name: &str, output: &str) -> Result<BTreeMap<String, String>> {
+    if output.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let parsed: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(output).map_err(|e| {
+        let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+        Error::Template(format!(
+            "template {name:?}: its output is not a YAML map of key: value{at}; KeysAndValues templates must produce one"
+        ))
+    })?;
+    parsed
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                    return Err(Error::Template(format!(
+                        "template {name:?}: the value of key {key:?} in its output is a list or map; quote it or use toJson"
+                    )));
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+/// Rejects keys the API server would reject, here, because its message
+/// would quote the offending label value (which may be a secret).
+fn check_keys(shaped: &Shaped) -> Result<()> {
+    for key in shaped.data.keys() {
+        if key.is_empty() || key.len() > 253 || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            return Err(Error::Template(format!(
+                "templates produced Secret key {key:?}, which is not valid: use letters, digits, '-', '_' and '.' (at most 253)"
+            )));
+        }
+    }
+    for (key, value) in &shaped.labels {
+        check_qualified_name("label", key)?;
+        if !is_label_value(value) {
+            return Err(Error::Template(format!(
+                "templates produced an invalid value for label {key:?}: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )));
+        }
+    }
+    for key in shaped.annotations.keys() {
+        check_qualified_name("annotation", key)?;
+    }
+    Ok(())
+}
+
+/// A label or annotation key: an optional DNS-subdomain prefix and `/`,
+/// then a name of at most 63 characters.
+fn check_qualified_name(what: &str, key: &str) -> Result<()> {
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            })
+    });
+    if prefix_ok && !name.is_empty() && is_label_value(name) {
+        return Ok(());
+    }
+    Err(Error::Template(format!("templates produced {what} key {key:?}, which is not a valid Kubernetes {what} key")))
+}
+
+fn is_label_value(value: &str) -> bool {
+    let edge_ok = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    value.len() <= 63
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && edge_ok(value.chars().next())
+        && edge_ok(value.chars().last())
+}
+
+#[cfg(test)]
+mod tests {
+    use vaultsync_api::TemplateMetadata;
+
+    use super::*;
+
+    fn fetched() -> SecretData {
+        SecretData::from([("user".into(), b"app".to_vec()), ("pass".into(), b"s3cr3t".to_vec())])
+    }
+
+    fn template(data: &[(&str, &str)]) -> SecretTemplate {
+        SecretTemplate {
+            data: data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..SecretTemplate::default()
+        }
+    }
+
+    fn source(key: &str, text: &str, scope: TemplateScope, target: TemplateTarget) -> Source {
+        Source { name: format!("test {key}"), key: key.into(), text: text.into(), scope, target }
+    }
+
+    fn text(shaped: &Shaped, key: &str) -> String {
+        String::from_utf8(shaped.data[key].clone()).unwrap()
+    }
+
+    #[test]
+    fn replace_writes_only_templated_keys() {
+        let shaped = shape(&template(&[("dsn", "{{ .user }}:{{ .pass }}@db")]), &[], fetched()).unwrap();
+        assert_eq!(shaped.data.keys().collect::<Vec<_>>(), ["dsn"]);
+        assert_eq!(text(&shaped, "dsn"), "app:s3cr3t@db");
+    }
+
+    #[test]
+    fn merge_keeps_fetched_keys_and_templates_win() {
+        let mut tpl = template(&[("user", "{{ .user | upper }}"), ("dsn", "{{ .user }}@db")]);
+        tpl.merge_policy = TemplateMergePolicy::Merge;
+        let shaped = shape(&tpl, &[], fetched()).unwrap();
+        assert_eq!(text(&shaped, "user"), "APP");
+        assert_eq!(text(&shaped, "pass"), "s3cr3t");
+        assert_eq!(text(&shaped, "dsn"), "app@db");
+    }
+
+    #[test]
+    fn without_data_templates_the_fetched_data_is_written() {
+        let mut tpl = template(&[]);
+        tpl.metadata = Some(TemplateMetadata {
+            labels: BTreeMap::from([("owner".into(), "{{ .user }}".into())]),
+            annotations: BTreeMap::new(),
+        });
+        let labels_only = [source("", "team: payments", TemplateScope::KeysAndValues, TemplateTarget::Labels)];
+        let shaped = shape(&tpl, &labels_only, fetched()).unwrap();
+        assert_eq!(shaped.data, fetched());
+        assert_eq!(shaped.labels["owner"], "app");
+        assert_eq!(shaped.labels["team"], "payments");
+    }
+
+    #[test]
+    fn keys_and_values_output_becomes_keys_and_data_wins_over_template_from() {
+        let sources = [
+            source(
+                "",
+                "{{ .user }}-url: postgres://{{ .user }}@db\nport: 5432",
+                TemplateScope::KeysAndValues,
+                TemplateTarget::Data,
+            ),
+            source("conf", "password={{ .pass }}", TemplateScope::Values, TemplateTarget::Data),
+            source("env", "a", TemplateScope::Values, TemplateTarget::Annotations),
+        ];
+        let shaped = shape(&template(&[("conf", "override")]), &sources, fetched()).unwrap();
+        assert_eq!(text(&shaped, "app-url"), "postgres://app@db");
+        assert_eq!(text(&shaped, "port"), "5432");
+        assert_eq!(text(&shaped, "conf"), "override");
+        assert_eq!(shaped.annotations["env"], "a");
+        assert!(!shaped.data.contains_key("user"));
+    }
+
+    #[test]
+    fn errors_name_the_template_and_position_but_no_value() {
+        let error = shape(&template(&[("dsn", "{{ .user }}\n{{ .pass | nosuchfunc }}")]), &[], fetched()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("data[dsn]") && message.contains("2:"), "{message}");
+        assert!(!message.contains("s3cr3t") && !message.contains("app"), "{message}");
+
+        let bad_yaml = [source("", "{{ .pass }}: [unclosed", TemplateScope::KeysAndValues, TemplateTarget::Data)];
+        let message = shape(&template(&[]), &bad_yaml, fetched()).unwrap_err().to_string();
+        assert!(message.contains("not a YAML map"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+
+    #[test]
+    fn invalid_keys_and_label_values_are_refused_without_the_value() {
+        let message = shape(&template(&[("bad key", "x")]), &[], fetched()).unwrap_err().to_string();
+        assert!(message.contains("\"bad key\""), "{message}");
+
+        let mut tpl = template(&[]);
+        tpl.metadata = Some(TemplateMetadata {
+            labels: BTreeMap::from([("pw".into(), "{{ .pass }}!".into())]),
+            annotations: BTreeMap::new(),
+        });
+        let message = shape(&tpl, &[], fetched()).unwrap_err().to_string();
+        assert!(message.contains("label \"pw\"") && !message.contains("s3cr3t"), "{message}");
+
+        assert!(check_qualified_name("label", "example.com/team").is_ok());
+        assert!(check_qualified_name("label", "Example.com/team").is_err());
+        assert!(check_qualified_name("label", "/team").is_err());
+        assert!(
+            is_label_value("")
+                && is_label_value("a.b-c_d")
+                && !is_label_value("-a")
+                && !is_label_value(&"a".repeat(64))
+        );
+    }
+}
