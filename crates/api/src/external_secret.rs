@@ -204,7 +204,7 @@ pub enum TemplateMergePolicy {
 /// One source of templates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.configMap), has(self.secret), has(self.literal)].filter(x, x).size() == 1").message("each templateFrom entry needs exactly one of configMap, secret or literal"))]
+#[x_kube(validation = Rule::new("(has(self.configMap) ? 1 : 0) + (has(self.secret) ? 1 : 0) + (has(self.literal) ? 1 : 0) == 1").message("each templateFrom entry needs exactly one of configMap, secret or literal"))]
 pub struct TemplateFrom {
     /// Templates stored in a ConfigMap in the ExternalSecret's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,6 @@
 //! Every manifest under examples/ is applied here and its Secret checked.
 
+use base64::Engine;
 use serde_json::{Value, json};
 use vaultsync_e2e::TestEnv;
 
@@ -71,9 +72,14 @@ async fn tls_docker_registry_and_extract_examples() -> anyhow::Result<()> {
     env.bao
         .kv2_put(&format!("{}/certificates/web", env.prefix), json!({"certificate": cert, "private_key": key}))
         .await?;
-    let auth = env.secret_value("auth");
-    let docker = json!({"auths": {"registry.example.com": {"auth": auth}}}).to_string();
-    env.bao.kv2_put(&format!("{}/registry/pull", env.prefix), json!({"dockerconfigjson": docker})).await?;
+    // A quote and a backslash: the template must still produce valid JSON.
+    let password = format!("{}\"\\", env.secret_value("registry"));
+    env.bao
+        .kv2_put(
+            &format!("{}/registry/pull", env.prefix),
+            json!({"registry": "registry.example.com", "username": "puller", "password": password}),
+        )
+        .await?;
     let url = env.secret_value("url");
     env.bao.kv2_put(&format!("{}/apps/config", env.prefix), json!({"database-url": url, "log-level": "debug"})).await?;
     let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
@@ -95,7 +101,13 @@ async fn tls_docker_registry_and_extract_examples() -> anyhow::Result<()> {
     );
 
     let registry = env.wait_secret("registry-pull").await?;
-    assert_eq!(registry.get(".dockerconfigjson"), Some(&docker));
+    assert_eq!(registry.keys().collect::<Vec<_>>(), [".dockerconfigjson"], "Replace keeps only templated keys");
+    let config: Value = serde_json::from_str(&registry[".dockerconfigjson"])?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("puller:{password}"));
+    assert_eq!(
+        config,
+        json!({"auths": {"registry.example.com": {"username": "puller", "password": password, "auth": auth}}})
+    );
     assert_eq!(env.secrets().get("registry-pull").await?.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
 
     let config = env.wait_secret("app-config").await?;

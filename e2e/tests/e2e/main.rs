@@ -17,4 +17,5 @@ mod requests;
 mod schema;
 mod stores;
 mod sync;
+mod templates;
 mod tls;

@@ -53,6 +53,27 @@ async fn invalid_manifests_are_rejected_by_the_api_server() -> anyhow::Result<()
     let no_data = external_secret("no-data", "vault", json!({}));
     let error = env.apply(no_data).await.expect_err("an ExternalSecret without data must be rejected").to_string();
     assert!(error.contains("data or dataFrom"), "{error}");
+
+    let two_sources = external_secret(
+        "two-sources",
+        "vault",
+        json!({"target": {"template": {"templateFrom": [
+            {"literal": "a: b", "configMap": {"name": "c", "items": [{"key": "k"}]}},
+        ]}}}),
+    );
+    let error = env.apply(two_sources).await.expect_err("templateFrom with two sources must be rejected").to_string();
+    assert!(error.contains("exactly one of configMap, secret or literal"), "{error}");
+
+    let bad_key = external_secret("bad-key", "vault", json!({"target": {"template": {"data": {"bad key": "x"}}}}));
+    let error = env.apply(bad_key).await.expect_err("an invalid template.data key must be rejected").to_string();
+    assert!(error.contains("valid Secret keys"), "{error}");
+
+    let engine_v1 = external_secret(
+        "engine-v1",
+        "vault",
+        json!({"target": {"template": {"engineVersion": "v1", "data": {"k": "v"}}}}),
+    );
+    assert!(env.apply(engine_v1).await.is_err(), "engineVersion v1 must be rejected");
     env.cleanup().await;
     Ok(())
 }
