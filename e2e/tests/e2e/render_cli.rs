@@ -52,6 +52,27 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
     assert!(shown.contains(&value), "{shown}");
     assert!(env.secrets().get_opt("preview").await?.is_none(), "render must not write the Secret");
 
+    // Templates are applied: this is how a person debugs one.
+    let templated = std::fs::read_to_string(&es_file)?.replace(
+        "spec:\n",
+        "spec:\n  target:\n    template:\n      metadata:\n        labels:\n          size: \"{{ len .password }}\"\n      data:\n        dsn: \"app:{{ .password }}@db\"\n",
+    );
+    let templated_file = dir.join("templated.yaml");
+    std::fs::write(&templated_file, templated)?;
+    let templated = templated_file.to_str().unwrap_or_default();
+    let (ok, shown, stderr) = render(&["-f", templated, "--store", store, "--show-values"]).await?;
+    assert!(ok, "render of a template failed: {stderr}");
+    assert!(shown.contains(&format!("dsn: app:{value}@db")), "{shown}");
+    assert!(
+        shown.contains(&format!("size: '{}'", value.len())) || shown.contains(&format!("size: \"{}\"", value.len())),
+        "{shown}"
+    );
+    let broken = std::fs::read_to_string(&templated_file)?.replace("@db", "@{{ .password | nosuchfunc }}");
+    std::fs::write(&templated_file, broken)?;
+    let (ok, _, stderr) = render(&["-f", templated, "--store", store]).await?;
+    assert!(!ok && stderr.contains("data[dsn]") && stderr.contains("nosuchfunc"), "{stderr}");
+    assert!(!stderr.contains(&value), "{stderr}");
+
     // Without --store, the store is read from the cluster: none exists here.
     let (ok, _, stderr) = render(&["-f", es]).await?;
     assert!(!ok && stderr.contains("local-file-store") && stderr.contains("not found"), "{stderr}");
