@@ -43,6 +43,13 @@ pub struct ClusterExternalSecretSpec {
     /// Namespaces selected by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
+    /// How often to re-check the selected namespaces and the created
+    /// ExternalSecrets, as a Go duration. Default `1m`. Changes to
+    /// namespaces and to the created ExternalSecrets are also watched and
+    /// acted on at once, so this is a safety net; `0` turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"))]
+    pub refresh_time: Option<String>,
 }
 
 /// Labels and annotations added to each created ExternalSecret.

@@ -14,13 +14,16 @@ use serde_json::json;
 use tracing::warn;
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterExternalSecretStatus, ExternalSecret, FIELD_MANAGER,
-    FailedNamespace,
+    FailedNamespace, parse_duration,
 };
 
 use crate::conditions::{apply_status, ready};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::store::{kube_reason, selector_matches};
+
+/// `spec.refreshTime` when unset, as in ESO.
+const DEFAULT_REFRESH_TIME: Duration = Duration::from_secs(60);
 
 pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>) -> Result<Action> {
     if ces.meta().deletion_timestamp.is_some() {
@@ -74,8 +77,13 @@ pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>
         apply_status(&Api::<ClusterExternalSecret>::all(ctx.client.clone()), &*ces, &status).await?;
     }
     // Namespace and ExternalSecret watches bring changes sooner; this is
-    // the safety net.
-    Ok(Action::requeue(Duration::from_secs(300)))
+    // the safety net. The schema checks the duration's syntax, so a parse
+    // error here can only be an overflow: fall back to the default.
+    let recheck = ces.spec.refresh_time.as_deref().map_or(Ok(DEFAULT_REFRESH_TIME), parse_duration);
+    Ok(match recheck.unwrap_or(DEFAULT_REFRESH_TIME) {
+        recheck if recheck.is_zero() => Action::await_change(),
+        recheck => Action::requeue(recheck),
+    })
 }
 
 pub(crate) fn error_policy(ces: Arc<ClusterExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {

@@ -48,6 +48,7 @@ async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<
         "metadata": {"name": name},
         "spec": {
             "externalSecretName": "shared",
+            "refreshTime": "30s",
             "namespaceSelectors": [{"matchLabels": label}],
             "externalSecretSpec": {
                 "secretStoreRef": {"name": store, "kind": "ClusterSecretStore"},
