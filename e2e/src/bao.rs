@@ -23,6 +23,12 @@ impl Bao {
         })
     }
 
+    /// A plain-HTTP server at `addr`, e.g. one a test starts itself.
+    pub fn at(addr: &str, token: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self { addr: addr.to_owned(), token: token.to_owned(), http: reqwest::Client::new() }
+    }
+
     /// The second dev server, which serves TLS with a CA of its own.
     pub fn tls_from_env() -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();

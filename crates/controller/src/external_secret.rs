@@ -21,6 +21,7 @@ use crate::render::{self, Rendered};
 use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
 use crate::store::{credentials, resolve};
 use crate::templating::apply_template;
+use vaultsync_vault::Freshness;
 
 /// What one sync did.
 enum Synced {
@@ -90,7 +91,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     // restart must not cost a Vault read: when the spec, the store and the
     // force-sync request are as they were, the refresh is not due, and the
     // Secret holds what we wrote, there is nothing to do.
-    if let Some(memo) = ctx.memo(&memo_key)
+    let previous = ctx.memo(&memo_key);
+    if let Some(memo) = previous.clone()
         && !memo.stale
         && memo.generation == es.meta().generation
         && memo.force_sync == force_sync(es)
@@ -105,8 +107,15 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let store_name = store.to_string();
     let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
     let deletion = es.spec.target.deletion_policy;
+    // A new force-sync request is a person asking for Vault as it is now:
+    // an answer shared from a read made before the request will not do.
+    let freshness = match previous {
+        Some(memo) if memo.force_sync != force_sync(es) => Freshness::Now,
+        _ => Freshness::Shared,
+    };
+    let tolerate_gone = deletion != DeletionPolicy::Retain;
     let Rendered { data, gone } =
-        render::render(&client, &store.provider, &store_name, &es.spec, deletion != DeletionPolicy::Retain).await?;
+        render::render(&client, &store.provider, &store_name, &es.spec, tolerate_gone, freshness).await?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
         delete_owned(&ctx.client, es).await?;
         ctx.forget(&memo_key);

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::render;
 use crate::store::{ResolvedStore, credentials, resolve};
 use crate::templating::{Shaped, apply_template};
+use vaultsync_vault::Freshness;
 
 /// A store given on the command line instead of read from the cluster.
 pub enum StoreOverride {
@@ -40,7 +41,7 @@ pub async fn preview(
     let creds = credentials(&ctx, &store, namespace).await?;
     let store_name = store.to_string();
     let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
-    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false).await?;
+    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false, Freshness::Now).await?;
     let shaped = apply_template(&ctx.client, namespace, es.spec.target.template.as_ref(), rendered.data).await?;
     tracing::debug!(externalsecret = %es.name_any(), keys = shaped.data.len(), "rendered");
     Ok(shaped)

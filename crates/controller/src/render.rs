@@ -9,7 +9,7 @@ use vaultsync_api::{
 use vaultsync_template::{
     Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
 };
-use vaultsync_vault::{Client, split_mount};
+use vaultsync_vault::{Client, Freshness, split_mount};
 
 use crate::error::{Error, Result};
 
@@ -28,13 +28,15 @@ pub(crate) struct Rendered {
 
 /// Reads the remote secrets and renders the data. With `tolerate_gone`, a
 /// remote secret or property that does not exist leaves its keys out
-/// instead of failing the whole render.
+/// instead of failing the whole render. `freshness` says whether reads
+/// may be shared with ones already made (see [`Freshness`]).
 pub(crate) async fn render(
     client: &Client,
     provider: &VaultProvider,
     store: &str,
     spec: &ExternalSecretSpec,
     tolerate_gone: bool,
+    freshness: Freshness,
 ) -> Result<Rendered> {
     let kv = match provider.version {
         KvVersion::V1 => vaultsync_vault::KvVersion::V1,
@@ -45,7 +47,7 @@ pub(crate) async fn render(
     let fetch = async |remote: &RemoteRef| -> Result<RemoteSecret> {
         let (mount, path) = split_mount(provider.path.as_deref(), &remote.key);
         let secret = match remote.metadata_policy.unwrap_or_default() {
-            MetadataPolicy::None => client.read_kv(&mount, &path, kv, remote.version.as_deref()).await,
+            MetadataPolicy::None => client.read_kv(&mount, &path, kv, remote.version.as_deref(), freshness).await,
             MetadataPolicy::Fetch if kv == vaultsync_vault::KvVersion::V2 => {
                 client.read_custom_metadata(&mount, &path).await
             }
@@ -116,7 +118,7 @@ pub(crate) async fn render(
             let strategy = to_decoding(find.decoding_strategy);
             for path in paths.iter().filter(|p| name.as_ref().is_none_or(|re| re.is_match(p))) {
                 let secret = client
-                    .read_kv(&mount, path, kv, None)
+                    .read_kv(&mount, path, kv, None, freshness)
                     .await
                     .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
                 let value = select_property(&secret.data, None).map_err(render_error(path))?;

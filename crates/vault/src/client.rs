@@ -62,6 +62,18 @@ struct Inner {
 /// One read of a secret, shared by everyone asking within the window.
 type SharedRead = OnceCell<(Instant, Result<KvSecret>)>;
 
+/// Whether a read may be answered by one that is in flight or just done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Freshness {
+    /// Share a read in flight, or one answered within the read window.
+    #[default]
+    Shared,
+    /// Start a new read. For a caller asked to see Vault as it is now (a
+    /// force-sync): a read that began before the request may predate the
+    /// change the person is waiting for. Later callers share this one.
+    Now,
+}
+
 struct TokenState {
     token: Sensitive,
     obtained: Instant,
@@ -136,8 +148,16 @@ impl Client {
     ///
     /// Reads of the same secret are coalesced: callers asking while a read
     /// is in flight, or within `ServerConfig::read_window` of its answer,
-    /// share that one request and its answer (errors included).
-    pub async fn read_kv(&self, mount: &str, path: &str, kv: KvVersion, version: Option<&str>) -> Result<KvSecret> {
+    /// share that one request and its answer (errors included), unless
+    /// `freshness` is [`Freshness::Now`].
+    pub async fn read_kv(
+        &self,
+        mount: &str,
+        path: &str,
+        kv: KvVersion,
+        version: Option<&str>,
+        freshness: Freshness,
+    ) -> Result<KvSecret> {
         let mount = mount.trim_matches('/');
         let path = path.trim_matches('/');
         let api_path = read_path(mount, path, kv, version)?;
@@ -147,7 +167,14 @@ impl Client {
             // Answers older than the window are dropped, so memory holds
             // only what is being or was just read.
             reads.retain(|_, cell| cell.get().is_none_or(|(at, _)| at.elapsed() < window));
-            reads.entry(api_path.clone()).or_default().clone()
+            match freshness {
+                Freshness::Shared => reads.entry(api_path.clone()).or_default().clone(),
+                Freshness::Now => {
+                    let cell = Arc::new(SharedRead::new());
+                    reads.insert(api_path.clone(), cell.clone());
+                    cell
+                }
+            }
         };
         let (_, answer) =
             cell.get_or_init(|| async { (Instant::now(), self.read_uncached(mount, path, kv, &api_path).await) }).await;
@@ -445,7 +472,7 @@ mod tests {
             Auth::Token(Sensitive::new("secret-token")),
         )
         .unwrap();
-        let err = client.read_kv("secret", "a", KvVersion::V2, None).await.unwrap_err().to_string();
+        let err = client.read_kv("secret", "a", KvVersion::V2, None, Freshness::Shared).await.unwrap_err().to_string();
         assert!(err.contains("127.0.0.1:1") && err.contains("unreachable"), "{err}");
         assert!(!err.contains("secret-token"), "{err}");
     }

@@ -14,7 +14,7 @@ mod kv;
 mod sensitive;
 
 pub use auth::{Auth, JwtSource};
-pub use client::{Client, ServerConfig};
+pub use client::{Client, Freshness, ServerConfig};
 pub use error::{Error, Result};
 pub use kv::{KvSecret, KvVersion, split_mount};
 pub use sensitive::Sensitive;
