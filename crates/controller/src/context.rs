@@ -1,11 +1,13 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use vaultsync_api::ExternalSecret;
+use kube::runtime::reflector::{ObjectRef, Store};
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 use crate::metrics::Metrics;
 use crate::vault_cache::VaultCache;
@@ -60,6 +62,18 @@ pub(crate) struct SyncMemo {
     pub stale: bool,
 }
 
+/// Watch caches a reconcile reads before asking the API server. `run` fills
+/// them; `vaultsync render` has none and always asks. A cache that does not
+/// have an object yet (start-up, watch lag) is never trusted for absence:
+/// the reconcile then asks the API server.
+#[derive(Default)]
+pub(crate) struct Caches {
+    /// Metadata of the Secrets vaultsync manages.
+    pub managed_secrets: OnceLock<Store<PartialObjectMeta<Secret>>>,
+    pub secret_stores: OnceLock<Store<SecretStore>>,
+    pub cluster_stores: OnceLock<Store<ClusterSecretStore>>,
+}
+
 /// Shared state of every reconcile.
 pub struct Context {
     pub client: kube::Client,
@@ -67,6 +81,7 @@ pub struct Context {
     pub(crate) recorder: Recorder,
     pub(crate) vault: VaultCache,
     pub(crate) metrics: Metrics,
+    pub(crate) caches: Caches,
     ready: AtomicBool,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -81,6 +96,7 @@ impl Context {
             config,
             vault: VaultCache::default(),
             metrics: Metrics::default(),
+            caches: Caches::default(),
             ready: AtomicBool::new(false),
             memos: Mutex::default(),
             failures: Mutex::default(),

@@ -98,7 +98,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         && memo.force_sync == force_sync(es)
         && memo.store_fingerprint == creds.fingerprint
         && memo.next_refresh.is_none_or(|at| Instant::now() < at)
-        && still_synced(&ctx.client, es, &memo.data_hash, &memo.keys).await?
+        && still_synced(ctx, es, &memo).await?
     {
         return Ok(Synced::Current(memo));
     }

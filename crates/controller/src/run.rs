@@ -56,9 +56,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let (secret_cache, secret_writer) = reflector::store();
     let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed)
         .default_backoff()
+        .reflect(secret_writer)
         .touched_objects();
+    // Stores: cached, and a change re-syncs the ExternalSecrets using them.
+    let (store_cache, store_writer) = reflector::store();
+    let stores = watcher::watcher(Api::<SecretStore>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(store_writer)
+        .touched_objects();
+    let (cluster_store_cache, cluster_store_writer) = reflector::store();
+    let cluster_stores = watcher::watcher(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(cluster_store_writer)
+        .touched_objects();
+    // Set before any reconcile runs; a second `run` keeps the first's.
+    let _ = ctx.caches.managed_secrets.set(secret_cache);
+    let _ = ctx.caches.secret_stores.set(store_cache);
+    let _ = ctx.caches.cluster_stores.set(cluster_store_cache);
 
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
         // Bounded: unbounded reconciles at start-up only pile up requests
@@ -66,11 +83,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         // and faster).
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
         .watches_stream(secrets, secret_to_external_secret)
-        .watches(Api::<SecretStore>::all(client.clone()), watcher::Config::default(), {
+        .watches_stream(stores, {
             let reader = reader.clone();
             move |store: SecretStore| users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace())
         })
-        .watches(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default(), {
+        .watches_stream(cluster_stores, {
             let reader = reader.clone();
             move |store: ClusterSecretStore| users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None)
         })

@@ -7,10 +7,12 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use vaultsync_api::{CreationPolicy, ExternalSecret, FIELD_MANAGER};
 
+use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
 use crate::render::SecretData;
 use crate::templating::Shaped;
@@ -50,23 +52,29 @@ fn stored_hash(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Optio
     Some(data_hash(&data))
 }
 
-/// Whether the Secret still holds exactly what vaultsync last wrote: the
-/// recorded hash and the stored bytes both match `hash`.
-pub(crate) async fn still_synced(
-    client: &kube::Client,
-    es: &ExternalSecret,
-    hash: &str,
-    keys: &[String],
-) -> Result<bool> {
+/// Whether the Secret still holds exactly what vaultsync last wrote or
+/// found: `memo`'s hash, recorded on the Secret and matching its bytes.
+pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &SyncMemo) -> Result<bool> {
     if es.spec.target.creation_policy == CreationPolicy::None {
         return Ok(true);
     }
     let namespace = es.namespace().unwrap_or_default();
-    let Some(secret) = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await? else {
+    // The watch cache answers without a request when the Secret is at the
+    // very resourceVersion we wrote or checked: nothing can have changed.
+    let key = ObjectRef::new(es.target_name()).within(&namespace);
+    if let Some(cached) = ctx.caches.managed_secrets.get().and_then(|c| c.get(&key))
+        && memo.resource_version.is_some()
+        && cached.resource_version() == memo.resource_version
+        && cached.annotations().get(DATA_HASH_ANNOTATION) == Some(&memo.data_hash)
+    {
+        return Ok(true);
+    }
+    let Some(secret) = Api::<Secret>::namespaced(ctx.client.clone(), &namespace).get_opt(es.target_name()).await?
+    else {
         return Ok(false);
     };
-    Ok(secret.annotations().get(DATA_HASH_ANNOTATION).map(String::as_str) == Some(hash)
-        && stored_hash(&secret, keys.iter().cloned()).as_deref() == Some(hash))
+    Ok(secret.annotations().get(DATA_HASH_ANNOTATION) == Some(&memo.data_hash)
+        && stored_hash(&secret, memo.keys.iter().cloned()).as_deref() == Some(memo.data_hash.as_str()))
 }
 
 /// Deletes the target Secret if this ExternalSecret created it (never one

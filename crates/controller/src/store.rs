@@ -12,6 +12,7 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::PostParams;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use sha2::{Digest, Sha256};
 use vaultsync_api::{
@@ -68,20 +69,32 @@ impl ResolvedStore {
 pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespace: &str) -> Result<ResolvedStore> {
     match kind {
         StoreKind::SecretStore => {
-            let store = Api::<SecretStore>::namespaced(ctx.client.clone(), namespace).get_opt(name).await?.ok_or(
-                Error::StoreNotFound {
-                    kind,
-                    name: name.to_owned(),
-                    hint: " in this namespace (set secretStoreRef.kind: ClusterSecretStore for a cluster-wide store)",
-                },
-            )?;
+            let cached = ctx.caches.secret_stores.get().and_then(|c| c.get(&ObjectRef::new(name).within(namespace)));
+            let store = match cached {
+                Some(store) => store,
+                None => Arc::new(
+                    Api::<SecretStore>::namespaced(ctx.client.clone(), namespace).get_opt(name).await?.ok_or(
+                        Error::StoreNotFound {
+                            kind,
+                            name: name.to_owned(),
+                            hint: " in this namespace (set secretStoreRef.kind: ClusterSecretStore for a cluster-wide store)",
+                        },
+                    )?,
+                ),
+            };
             ResolvedStore::from_secret_store(&store)
         }
         StoreKind::ClusterSecretStore => {
-            let store = Api::<ClusterSecretStore>::all(ctx.client.clone())
-                .get_opt(name)
-                .await?
-                .ok_or(Error::StoreNotFound { kind, name: name.to_owned(), hint: "" })?;
+            let cached = ctx.caches.cluster_stores.get().and_then(|c| c.get(&ObjectRef::new(name)));
+            let store = match cached {
+                Some(store) => store,
+                None => Arc::new(
+                    Api::<ClusterSecretStore>::all(ctx.client.clone())
+                        .get_opt(name)
+                        .await?
+                        .ok_or(Error::StoreNotFound { kind, name: name.to_owned(), hint: "" })?,
+                ),
+            };
             let conditions = store.spec.conditions.as_deref().unwrap_or_default();
             if !namespace_allowed(ctx, name, conditions, namespace).await? {
                 return Err(Error::NamespaceNotAllowed { store: name.to_owned(), namespace: namespace.to_owned() });
