@@ -58,16 +58,32 @@ print(n)
 PY
 }
 
-# run LABEL READ_WINDOW: prints "seconds reads logins peak_rss_kib".
+# GET requests the API server answered for Secrets and vaultsync's stores
+# (the operator's reads: the bench itself only lists and applies).
+api_gets() {
+  kubectl get --raw /metrics >"$state/apiserver-metrics.txt"
+  python3 - "$state/apiserver-metrics.txt" <<'PY'
+import re, sys
+total = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    if line.startswith("apiserver_request_total{") and 'verb="GET"' in line and re.search(
+            r'resource="(secrets|secretstores|clustersecretstores)"', line):
+        total += float(line.rsplit(" ", 1)[1])
+print(int(total))
+PY
+}
+
+# run LABEL READ_WINDOW: prints "seconds reads logins peak_rss_kib api_gets".
 run() {
   local label=$1 window=$2 ns="bench-$1"
   kubectl create namespace "$ns" >/dev/null
   VAULTSYNC_READ_WINDOW=$window RUST_LOG=warn bash "$root/scripts/start-operator.sh" "$state" 2>/dev/null
-  local pid addr reads0 logins0 t0 t1 n
+  local pid addr reads0 logins0 gets0 t0 t1 n
   pid=$(cat "$state/pids/operator.pid")
   addr=$(cat "$state/operator-health-addr")
   until curl -fs "http://$addr/ready" >/dev/null; do sleep 0.2; done
   reads0=$(audited secret/data/bench/)
+  gets0=$(api_gets)
   logins0=$(audited auth/token/lookup-self)
   manifests "$ns" >"$state/$label.json"
   t0=$(date +%s.%N)
@@ -79,22 +95,23 @@ run() {
   done
   t1=$(date +%s.%N)
   sleep 2 # let status writes and the reconciles they trigger settle
-  local rss
+  local rss gets
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  gets=$(($(api_gets) - gets0))
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   rm -f "$state/pids/operator.pid"
-  echo "$(python3 -c "print(round($t1 - $t0, 2))") $(($(audited secret/data/bench/) - reads0)) $(($(audited auth/token/lookup-self) - logins0)) $rss"
+  echo "$(python3 -c "print(round($t1 - $t0, 2))") $(($(audited secret/data/bench/) - reads0)) $(($(audited auth/token/lookup-self) - logins0)) $rss $gets"
 }
 
 echo "bench: $count ExternalSecrets x 3 keys over $paths Vault secrets, synced from scratch" >&2
-read -r b_secs b_reads b_logins b_rss <<<"$(run baseline 0s)"
-read -r v_secs v_reads v_logins v_rss <<<"$(run vaultsync 1s)"
-python3 - "$b_secs" "$b_reads" "$b_logins" "$b_rss" "$v_secs" "$v_reads" "$v_logins" "$v_rss" <<'PY'
+read -r b_secs b_reads b_logins b_rss b_gets <<<"$(run baseline 0s)"
+read -r v_secs v_reads v_logins v_rss v_gets <<<"$(run vaultsync 1s)"
+python3 - "$b_secs" "$b_reads" "$b_logins" "$b_rss" "$b_gets" "$v_secs" "$v_reads" "$v_logins" "$v_rss" "$v_gets" <<'PY'
 import sys
-b = [float(x) for x in sys.argv[1:5]]
-v = [float(x) for x in sys.argv[5:9]]
-rows = ["seconds to converge", "Vault reads", "Vault logins", "peak RSS (KiB)"]
+b = [float(x) for x in sys.argv[1:6]]
+v = [float(x) for x in sys.argv[6:11]]
+rows = ["seconds to converge", "Vault reads", "Vault logins", "peak RSS (KiB)", "API GETs"]
 print(f"{'':22}{'baseline':>12}{'vaultsync':>12}{'ratio':>9}")
 for name, x, y in zip(rows, b, v):
     ratio = f"{y / x:.2f}" if x else "-"

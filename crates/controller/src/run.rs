@@ -39,6 +39,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (reader, writer) = reflector::store::<ExternalSecret>();
     let external_secrets = watcher::watcher(Api::<ExternalSecret>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        // managedFields are never read here, and are a large part of each
+        // object kept in memory.
+        .modify(|es| es.managed_fields_mut().clear())
         .inspect_ok({
             let ctx = ctx.clone();
             move |event| match event {
@@ -59,17 +62,20 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (secret_cache, secret_writer) = reflector::store();
     let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed)
         .default_backoff()
+        .modify(|secret| secret.managed_fields_mut().clear())
         .reflect(secret_writer)
         .touched_objects();
     // Stores: cached, and a change re-syncs the ExternalSecrets using them.
     let (store_cache, store_writer) = reflector::store();
     let stores = watcher::watcher(Api::<SecretStore>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .modify(|store| store.managed_fields_mut().clear())
         .reflect(store_writer)
         .touched_objects();
     let (cluster_store_cache, cluster_store_writer) = reflector::store();
     let cluster_stores = watcher::watcher(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .modify(|store| store.managed_fields_mut().clear())
         .reflect(cluster_store_writer)
         .touched_objects();
     // Set before any reconcile runs; a second `run` keeps the first's.
