@@ -121,8 +121,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         ctx.forget(&memo_key);
         return Ok(Synced::Deleted { gone });
     }
-    let shaped = apply_template(&ctx.client, &namespace, es.spec.target.template.as_ref(), data).await?;
-    let (written, resource_version) = write(&ctx.client, es, &shaped).await?;
+    let mut shaped = apply_template(&ctx.client, &namespace, es.spec.target.template.as_ref(), data).await?;
+    let (written, resource_version) = write(&ctx.client, es, &mut shaped).await?;
     let data = shaped.data;
     let periodic = es.spec.refresh_policy == RefreshPolicy::Periodic && !interval.is_zero();
     let memo = SyncMemo {

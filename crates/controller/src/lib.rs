@@ -32,3 +32,5 @@ pub const MANAGED_BY_VALUE: &str = "vaultsync";
 pub const EXTERNAL_SECRET_ANNOTATION: &str = "vaultsync.dev/external-secret";
 /// Annotation holding the hash of the data vaultsync last wrote.
 pub const DATA_HASH_ANNOTATION: &str = "vaultsync.dev/data-hash";
+/// Annotation holding the hash of what a template rendered from.
+pub const TEMPLATE_INPUT_HASH_ANNOTATION: &str = "vaultsync.dev/template-input-hash";

@@ -16,7 +16,10 @@ use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
 use crate::render::SecretData;
 use crate::templating::Shaped;
-use crate::{DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::{
+    DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    TEMPLATE_INPUT_HASH_ANNOTATION,
+};
 
 /// What a write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,14 +45,31 @@ pub(crate) fn data_hash(data: &SecretData) -> String {
     format!("{:x}", digest.finalize())
 }
 
+/// The given keys of a Secret as it is stored now; `None` if one is missing.
+fn stored_data(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Option<SecretData> {
+    let stored = secret.data.as_ref()?;
+    keys.into_iter().map(|key| stored.get(&key).map(|value| (key, value.0.clone()))).collect()
+}
+
 /// Hash of the given keys of a Secret as it is stored now.
 fn stored_hash(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Option<String> {
-    let stored = secret.data.as_ref()?;
-    let mut data = SecretData::new();
-    for key in keys {
-        data.insert(key.clone(), stored.get(&key)?.0.clone());
+    stored_data(secret, keys).map(|data| data_hash(&data))
+}
+
+/// When the template rendered from the same inputs as the last write and
+/// the Secret still holds that write, the stored data stands: re-rendering
+/// a salted PKCS#12 archive must not rewrite (and roll) the Secret at every
+/// refresh.
+fn keep_stored_render(secret: &Secret, shaped: &mut Shaped) {
+    let annotations = secret.annotations();
+    if shaped.input_hash.is_none() || annotations.get(TEMPLATE_INPUT_HASH_ANNOTATION) != shaped.input_hash.as_ref() {
+        return;
     }
-    Some(data_hash(&data))
+    if let Some(stored) = stored_data(secret, shaped.data.keys().cloned())
+        && annotations.get(DATA_HASH_ANNOTATION) == Some(&data_hash(&stored))
+    {
+        shaped.data = stored;
+    }
 }
 
 /// Whether the Secret still holds exactly what vaultsync last wrote or
@@ -112,9 +132,8 @@ pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -
 pub(crate) async fn write(
     client: &kube::Client,
     es: &ExternalSecret,
-    shaped: &Shaped,
+    shaped: &mut Shaped,
 ) -> Result<(Written, Option<String>)> {
-    let data = &shaped.data;
     let policy = es.spec.target.creation_policy;
     if policy == CreationPolicy::None {
         return Ok((Written::Skipped, None));
@@ -124,6 +143,10 @@ pub(crate) async fn write(
     let es_name = es.name_any();
     let api = Api::<Secret>::namespaced(client.clone(), &namespace);
     let existing = api.get_opt(name).await?;
+    if let Some(secret) = &existing {
+        keep_stored_render(secret, shaped);
+    }
+    let data = &shaped.data;
     let hash = data_hash(data);
 
     match (&existing, policy) {
@@ -155,6 +178,9 @@ pub(crate) async fn write(
     let mut annotations = shaped.annotations.clone();
     annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
     annotations.insert(DATA_HASH_ANNOTATION.to_owned(), hash.clone());
+    if let Some(input_hash) = &shaped.input_hash {
+        annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.to_owned(), input_hash.clone());
+    }
     // Merge leaves the type to whoever created the Secret.
     let secret_type = (policy != CreationPolicy::Merge).then(|| template.type_.unwrap_or_else(|| "Opaque".to_owned()));
 
@@ -217,5 +243,45 @@ mod tests {
         assert_ne!(data_hash(&a), data_hash(&b));
         assert_ne!(data_hash(&a), data_hash(&c));
         assert_eq!(data_hash(&a), data_hash(&a.clone()));
+    }
+
+    fn written(data: &SecretData, input_hash: &str) -> Secret {
+        let mut secret = Secret {
+            data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
+            ..Secret::default()
+        };
+        let annotations = secret.metadata.annotations.get_or_insert_default();
+        annotations.insert(DATA_HASH_ANNOTATION.into(), data_hash(data));
+        annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.into(), input_hash.into());
+        secret
+    }
+
+    fn shaped(value: &[u8], input_hash: &str) -> Shaped {
+        Shaped {
+            data: SecretData::from([("keystore.p12".into(), value.to_vec())]),
+            input_hash: Some(input_hash.into()),
+            ..Shaped::default()
+        }
+    }
+
+    #[test]
+    fn same_inputs_keep_the_stored_render() {
+        let stored = SecretData::from([("keystore.p12".into(), b"salt-1".to_vec())]);
+        let secret = written(&stored, "inputs-a");
+
+        let mut same_inputs = shaped(b"salt-2", "inputs-a");
+        keep_stored_render(&secret, &mut same_inputs);
+        assert_eq!(same_inputs.data, stored);
+
+        let mut new_inputs = shaped(b"salt-3", "inputs-b");
+        keep_stored_render(&secret, &mut new_inputs);
+        assert_eq!(new_inputs.data["keystore.p12"], b"salt-3");
+
+        // Someone edited the Secret since: it no longer matches its hash.
+        let mut edited = secret.clone();
+        edited.data.as_mut().unwrap().insert("keystore.p12".into(), ByteString(b"edited".to_vec()));
+        let mut repaired = shaped(b"salt-4", "inputs-a");
+        keep_stored_render(&edited, &mut repaired);
+        assert_eq!(repaired.data["keystore.p12"], b"salt-4");
     }
 }

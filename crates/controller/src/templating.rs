@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
+use sha2::{Digest, Sha256};
 use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
 use vaultsync_template::render_template;
 
@@ -26,6 +27,11 @@ pub struct Shaped {
     pub labels: BTreeMap<String, String>,
     /// Annotations from the template (vaultsync adds its own when writing).
     pub annotations: BTreeMap<String, String>,
+    /// Digest of everything a template rendered from (fetched data,
+    /// template spec, templateFrom texts); `None` without a template. Some
+    /// functions salt their output (`pemToPkcs12`), so equal inputs, not
+    /// equal output, tell that a rewrite is needless.
+    pub input_hash: Option<String>,
 }
 
 /// One template from `templateFrom`, with the name errors show.
@@ -123,40 +129,44 @@ fn source_error(index: usize, kind: &str, reference: &TemplateRef, reason: &str)
 /// entries, then `data`, then metadata labels and annotations; a later
 /// template wins a key.
 pub(crate) fn shape(template: &SecretTemplate, sources: &[Source], fetched: SecretData) -> Result<Shaped> {
-    let mut shaped = Shaped::default();
+    let mut shaped = Shaped { input_hash: Some(input_hash(template, sources, &fetched)), ..Shaped::default() };
     let mut templated_data = false;
     for source in sources {
         templated_data |= source.target == TemplateTarget::Data;
+        let output = render(&source.name, &source.text, &fetched)?;
         let entries = match source.scope {
-            TemplateScope::Values => vec![(source.key.clone(), render(&source.name, &source.text, &fetched)?)],
-            TemplateScope::KeysAndValues => {
-                key_values(&source.name, &render(&source.name, &source.text, &fetched)?)?.into_iter().collect()
-            }
+            TemplateScope::Values => vec![(source.key.clone(), output)],
+            TemplateScope::KeysAndValues => key_values(&source.name, &utf8(&source.name, output)?)?
+                .into_iter()
+                .map(|(key, value)| (key, value.into_bytes()))
+                .collect(),
         };
         for (key, value) in entries {
             match source.target {
                 TemplateTarget::Data => {
-                    shaped.data.insert(key, value.into_bytes());
+                    shaped.data.insert(key, value);
                 }
                 TemplateTarget::Labels => {
-                    shaped.labels.insert(key, value);
+                    shaped.labels.insert(key, utf8(&source.name, value)?);
                 }
                 TemplateTarget::Annotations => {
-                    shaped.annotations.insert(key, value);
+                    shaped.annotations.insert(key, utf8(&source.name, value)?);
                 }
             }
         }
     }
     for (key, text) in &template.data {
         templated_data = true;
-        shaped.data.insert(key.clone(), render(&format!("data[{key}]"), text, &fetched)?.into_bytes());
+        shaped.data.insert(key.clone(), render(&format!("data[{key}]"), text, &fetched)?);
     }
     let metadata = template.metadata.clone().unwrap_or_default();
     for (key, text) in &metadata.labels {
-        shaped.labels.insert(key.clone(), render(&format!("metadata.labels[{key}]"), text, &fetched)?);
+        let name = format!("metadata.labels[{key}]");
+        shaped.labels.insert(key.clone(), utf8(&name, render(&name, text, &fetched)?)?);
     }
     for (key, text) in &metadata.annotations {
-        shaped.annotations.insert(key.clone(), render(&format!("metadata.annotations[{key}]"), text, &fetched)?);
+        let name = format!("metadata.annotations[{key}]");
+        shaped.annotations.insert(key.clone(), utf8(&name, render(&name, text, &fetched)?)?);
     }
     // ESO keeps the fetched data only when template.data and templateFrom
     // are both empty, so a templateFrom that only writes labels empties the
@@ -170,8 +180,39 @@ pub(crate) fn shape(template: &SecretTemplate, sources: &[Source], fetched: Secr
     Ok(shaped)
 }
 
-fn render(name: &str, text: &str, data: &SecretData) -> Result<String> {
+fn input_hash(template: &SecretTemplate, sources: &[Source], fetched: &SecretData) -> String {
+    let mut digest = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        // Lengths keep ("ab","c") and ("a","bc") apart.
+        digest.update((bytes.len() as u64).to_be_bytes());
+        digest.update(bytes);
+    };
+    part(&serde_json::to_vec(template).unwrap_or_default());
+    for source in sources {
+        part(source.name.as_bytes());
+        part(source.text.as_bytes());
+    }
+    for (key, value) in fetched {
+        part(key.as_bytes());
+        part(value);
+    }
+    format!("{:x}", digest.finalize())
+}
+
+fn render(name: &str, text: &str, data: &SecretData) -> Result<Vec<u8>> {
     render_template(name, text, data).map_err(|e| Error::Template(e.to_string()))
+}
+
+/// Labels, annotations and `KeysAndValues` output are text; a Secret value
+/// may be binary.
+fn utf8(name: &str, output: Vec<u8>) -> Result<String> {
+    String::from_utf8(output).map_err(|e| {
+        Error::Template(format!(
+            "template {name:?}: its output is not UTF-8 text (invalid byte at offset {}); \
+             labels, annotations and KeysAndValues output must be text",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// Reads a `KeysAndValues` output: a YAML map of keys to scalar values.

@@ -6,8 +6,8 @@ use super::funcs;
 use super::parser::{Branch, Command, Node, Pipeline, Term, TermKind};
 use super::value::Value;
 
-pub fn render(nodes: &[Node], root: Value) -> Result<String, Failure> {
-    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: String::new(), steps: 0 };
+pub fn render(nodes: &[Node], root: Value) -> Result<Vec<u8>, Failure> {
+    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0 };
     exec.walk(nodes, &root)?;
     Ok(exec.out)
 }
@@ -23,7 +23,9 @@ struct Exec {
     /// Innermost last; blocks truncate back to their length on exit, which
     /// is Go's scoping (a variable lives until the `end` of its block).
     vars: Vec<(String, Value)>,
-    out: String,
+    /// Bytes, not a String: Go strings carry any bytes, and a binary value
+    /// (a keystore) must come out of `{{ .keystore }}` unchanged.
+    out: Vec<u8>,
     /// Nodes run so far: nested ranges can loop for hours without output.
     steps: usize,
 }
@@ -36,13 +38,16 @@ impl Exec {
             self.step()?;
             let flow = match node {
                 Node::Text(text) => {
-                    self.out.push_str(text);
+                    self.out.extend_from_slice(text.as_bytes());
                     Flow::Next
                 }
                 Node::Action(pipe) => {
                     let value = self.pipeline(pipe, dot)?;
                     if pipe.decl.is_empty() {
-                        self.out.push_str(&value.to_string());
+                        match value.as_bytes() {
+                            Some(bytes) => self.out.extend_from_slice(bytes),
+                            None => self.out.extend_from_slice(value.to_string().as_bytes()),
+                        }
                     }
                     Flow::Next
                 }

@@ -5,18 +5,24 @@
 use std::borrow::Cow;
 
 use super::value::Value;
-use super::{builtins, sprig};
+use super::{builtins, pki, sprig};
 
 pub type CallResult = Result<Value, String>;
 
 pub fn exists(name: &str) -> bool {
-    builtins::NAMES.contains(&name) || sprig::NAMES.contains(&name)
+    builtins::NAMES.contains(&name) || sprig::NAMES.contains(&name) || pki::NAMES.contains(&name)
 }
 
 /// `literal_message`: the first argument was a string literal in the
 /// template, so `fail`/`required` may show it.
 pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
-    if builtins::NAMES.contains(&name) { builtins::call(name, args) } else { sprig::call(name, args, literal_message) }
+    if builtins::NAMES.contains(&name) {
+        builtins::call(name, args)
+    } else if pki::NAMES.contains(&name) {
+        pki::call(name, args)
+    } else {
+        sprig::call(name, args, literal_message)
+    }
 }
 
 pub fn arity(args: &[Value], want: usize) -> Result<(), String> {

@@ -3,7 +3,8 @@
 //!
 //! Pipeline: `lexer` (text → tokens) → `parser` (tokens → tree, names and
 //! variables checked) → `exec` (tree + data → string), with functions in
-//! `builtins` (Go's own) and `sprig`, and `printf` for Go's `fmt` verbs.
+//! `builtins` (Go's own), `sprig`, and `pki` (ESO's PEM and PKCS#12
+//! helpers), and `printf` for Go's `fmt` verbs.
 //!
 //! Errors carry positions and template text only, never a data value, since
 //! they end up in events and logs while the data is secret.
@@ -14,6 +15,7 @@ mod funcs;
 mod json;
 mod lexer;
 mod parser;
+mod pki;
 mod printf;
 mod sprig;
 mod value;
@@ -54,7 +56,8 @@ impl Failure {
 
 /// Renders `template`; `.name` is the bytes of Secret key `name` as a
 /// string. A missing key renders as "" (Go would print `<no value>`).
-pub fn render_template(name: &str, template: &str, data: &BTreeMap<String, Vec<u8>>) -> Result<String, TemplateError> {
+/// The output is bytes because a template may pass binary data through.
+pub fn render_template(name: &str, template: &str, data: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, TemplateError> {
     let tree = parser::parse(template).map_err(|f| {
         let (line, column) = line_column(template, f.pos);
         TemplateError::Parse { name: name.to_string(), line, column, reason: f.reason }

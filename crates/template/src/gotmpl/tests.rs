@@ -22,7 +22,8 @@ fn data() -> BTreeMap<String, Vec<u8>> {
 }
 
 fn render(template: &str) -> String {
-    render_template("key", template, &data()).unwrap_or_else(|e| panic!("{template:?}: {e}"))
+    let out = render_template("key", template, &data()).unwrap_or_else(|e| panic!("{template:?}: {e}"));
+    String::from_utf8(out).expect("test templates render text")
 }
 
 fn error(template: &str) -> TemplateError {
@@ -205,7 +206,7 @@ fn encoding_functions() {
     assert_eq!(exec_error("{{ .user | b64dec }}").2, "b64dec: input is not valid base64");
     let mut binary = data();
     binary.insert("bin".into(), vec![0xff, 0x00, 0xfe]);
-    assert_eq!(render_template("k", "{{ .bin | b64enc }}", &binary).unwrap(), "/wD+");
+    assert_eq!(render_template("k", "{{ .bin | b64enc }}", &binary).unwrap(), b"/wD+");
 }
 
 #[test]
@@ -377,7 +378,7 @@ fn keys_that_are_not_identifiers() {
     data.insert("tls.crt".into(), b"CERT".to_vec());
     data.insert("my-key".into(), b"v".to_vec());
     let out = render_template("k", r#"{{ index . "tls.crt" }}/{{ index $ "my-key" | upper }}"#, &data).unwrap();
-    assert_eq!(out, "CERT/V");
+    assert_eq!(out, b"CERT/V");
     assert!(matches!(render_template("k", "{{ .my-key }}", &data), Err(TemplateError::Parse { .. })));
 }
 
@@ -391,4 +392,14 @@ fn dot_and_root_inside_blocks() {
 #[test]
 fn crlf_is_trimmed_too() {
     assert_eq!(render("a\r\n{{- .user -}}\r\nb"), "aadminb");
+}
+
+#[test]
+fn binary_values_pass_through_unchanged() {
+    let keystore = vec![0x30, 0x82, 0xff, 0x00, 0xc3];
+    let data = [("ks".to_string(), keystore.clone())].into_iter().collect();
+    assert_eq!(render_template("key", "{{ .ks }}", &data).unwrap(), keystore);
+    let encoded = render_template("key", "{{ .ks | b64enc }}", &data).unwrap();
+    let data = [("b64".to_string(), encoded)].into_iter().collect();
+    assert_eq!(render_template("key", "{{ .b64 | b64dec }}", &data).unwrap(), keystore);
 }

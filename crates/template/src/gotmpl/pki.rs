@@ -1,0 +1,457 @@
+//! ESO's certificate helpers: pick PEM blocks, split a certificate chain,
+//! and read or write PKCS#12 archives. Argument order is ESO's, so
+//! manifests carry over unchanged.
+//!
+//! Every input here is key material, so no reason ever quotes an input or a
+//! library's own error text (which may show bytes); reasons say what kind
+//! of input was wrong.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, Pkcs12Archive, PrivateKey, PrivateKeyChain};
+use pem::{EncodeConfig, LineEnding, Pem};
+use x509_parser::extensions::ParsedExtension;
+
+use super::funcs::{CallResult, arity, text};
+use super::value::Value;
+
+pub const NAMES: &[&str] = &[
+    "filterPEM",
+    "filterCertChain",
+    "pkcs12key",
+    "pkcs12keyPass",
+    "pkcs12cert",
+    "pkcs12certPass",
+    "pemToPkcs12",
+    "pemToPkcs12Pass",
+    "fullPemToPkcs12",
+    "fullPemToPkcs12Pass",
+];
+
+/// The alias a PKCS#12 entry gets; Java's keytool names an unnamed entry
+/// "1" too, so `keyAlias: "1"` works either way.
+const ALIAS: &str = "1";
+
+pub fn call(name: &str, args: Vec<Value>) -> CallResult {
+    match name {
+        "filterPEM" => {
+            arity(&args, 2)?;
+            filter_pem(&text(&args[0])?, bytes(&args[1])?).map(Value::Str)
+        }
+        "filterCertChain" => {
+            arity(&args, 2)?;
+            filter_cert_chain(&text(&args[0])?, bytes(&args[1])?).map(Value::Str)
+        }
+        "pkcs12key" | "pkcs12cert" => {
+            arity(&args, 1)?;
+            read_archive(name == "pkcs12key", "", bytes(&args[0])?).map(Value::Str)
+        }
+        "pkcs12keyPass" | "pkcs12certPass" => {
+            arity(&args, 2)?;
+            read_archive(name == "pkcs12keyPass", &text(&args[0])?, bytes(&args[1])?).map(Value::Str)
+        }
+        "pemToPkcs12" | "fullPemToPkcs12" => {
+            arity(&args, 2)?;
+            write_archive(bytes(&args[0])?, bytes(&args[1])?, "", name == "fullPemToPkcs12").map(Value::Str)
+        }
+        "pemToPkcs12Pass" | "fullPemToPkcs12Pass" => {
+            arity(&args, 3)?;
+            let full = name == "fullPemToPkcs12Pass";
+            write_archive(bytes(&args[0])?, bytes(&args[1])?, &text(&args[2])?, full).map(Value::Str)
+        }
+        other => Err(format!("function {other:?} not defined")),
+    }
+}
+
+fn bytes(value: &Value) -> Result<&[u8], String> {
+    value.as_bytes().ok_or_else(|| format!("expected string, got {}", value.type_name()))
+}
+
+fn encode(blocks: &[Pem]) -> String {
+    pem::encode_many_config(blocks, EncodeConfig::new().set_line_ending(LineEnding::LF))
+}
+
+fn parse_pem(input: &[u8]) -> Result<Vec<Pem>, String> {
+    let blocks = pem::parse_many(input).map_err(|_| "input holds a malformed PEM block".to_string())?;
+    if blocks.is_empty() {
+        return Err("input holds no PEM block".into());
+    }
+    Ok(blocks)
+}
+
+/// The blocks of type `kind`, in input order; "" when there are none, so a
+/// template can test for them.
+fn filter_pem(kind: &str, input: &[u8]) -> Result<String, String> {
+    let blocks: Vec<Pem> = parse_pem(input)?.into_iter().filter(|block| block.tag() == kind).collect();
+    Ok(encode(&blocks))
+}
+
+fn filter_cert_chain(part: &str, input: &[u8]) -> Result<String, String> {
+    let certs = parse_pem(input)?
+        .into_iter()
+        .filter(|block| block.tag() == "CERTIFICATE")
+        .map(|block| Cert::parse(block.into_contents()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = order_chain(certs);
+    let picked: Vec<&Cert> = match part {
+        "leaf" => chain.first().filter(|cert| !cert.is_root()).into_iter().collect(),
+        "intermediate" => chain.iter().skip(1).take_while(|cert| !cert.is_root()).collect(),
+        "root" => chain.last().filter(|cert| cert.is_root()).into_iter().collect(),
+        _ => return Err("the first argument must be leaf, intermediate or root".into()),
+    };
+    Ok(encode(&picked.iter().map(|cert| cert.pem()).collect::<Vec<_>>()))
+}
+
+/// What chain ordering needs from a certificate.
+struct Cert {
+    der: Vec<u8>,
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+    subject_key_id: Option<Vec<u8>>,
+    authority_key_id: Option<Vec<u8>>,
+}
+
+impl Cert {
+    fn parse(der: Vec<u8>) -> Result<Cert, String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| "a CERTIFICATE block is not a valid X.509 certificate".to_string())?;
+        let mut subject_key_id = None;
+        let mut authority_key_id = None;
+        for extension in cert.extensions() {
+            match extension.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => subject_key_id = Some(id.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    authority_key_id = aki.key_identifier.as_ref().map(|id| id.0.to_vec())
+                }
+                _ => {}
+            }
+        }
+        let subject = cert.subject().as_raw().to_vec();
+        let issuer = cert.issuer().as_raw().to_vec();
+        Ok(Cert { der, subject, issuer, subject_key_id, authority_key_id })
+    }
+
+    /// Names match and, where both key ids exist, they match too: a
+    /// re-keyed CA keeps its name but not its key id.
+    fn issued_by(&self, parent: &Cert) -> bool {
+        self.issuer == parent.subject
+            && match (&self.authority_key_id, &parent.subject_key_id) {
+                (Some(authority), Some(subject)) => authority == subject,
+                _ => true,
+            }
+    }
+
+    fn is_root(&self) -> bool {
+        self.issued_by(self)
+    }
+
+    fn pem(&self) -> Pem {
+        Pem::new("CERTIFICATE", self.der.clone())
+    }
+}
+
+/// Orders certificates leaf first, root last. Certificates that are not
+/// one chain (several leaves, gaps) come back in the order given, as ESO
+/// does, since there is no right order to guess.
+fn order_chain(certs: Vec<Cert>) -> Vec<Cert> {
+    let count = certs.len();
+    let issued_another = |i: usize| (0..count).any(|j| j != i && certs[j].issued_by(&certs[i]));
+    let leaves: Vec<usize> = (0..count).filter(|&i| !issued_another(i)).collect();
+    let [leaf] = leaves[..] else { return certs };
+    let mut order = vec![leaf];
+    while let Some(&current) = order.last() {
+        if certs[current].is_root() {
+            break;
+        }
+        match (0..count).find(|&j| !order.contains(&j) && certs[current].issued_by(&certs[j])) {
+            Some(parent) => order.push(parent),
+            None => break,
+        }
+    }
+    if order.len() != count {
+        return certs;
+    }
+    let mut slots: Vec<Option<Cert>> = certs.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// `pkcs12key`: every private key as PKCS#8 PEM; `pkcs12cert`: every
+/// certificate as PEM, leaf first.
+fn read_archive(keys: bool, password: &str, input: &[u8]) -> Result<String, String> {
+    let archive = Pkcs12Archive::from_pkcs12(input, password).map_err(|e| match e {
+        p12_keystore::error::Error::MacError(_) => {
+            "the PKCS#12 archive's integrity check failed: wrong password, or a damaged archive".to_string()
+        }
+        _ => "input is not a PKCS#12 archive this can read (or the password is wrong)".to_string(),
+    })?;
+    if keys {
+        let blocks: Vec<Pem> =
+            archive.keys.iter().map(|bag| Pem::new("PRIVATE KEY", bag.key.as_der().to_vec())).collect();
+        if blocks.is_empty() {
+            return Err("the PKCS#12 archive holds no private key".into());
+        }
+        return Ok(encode(&blocks));
+    }
+    let certs =
+        archive.certs.iter().map(|bag| Cert::parse(bag.cert.as_der().to_vec())).collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        return Err("the PKCS#12 archive holds no certificate".into());
+    }
+    Ok(encode(&order_chain(certs).iter().map(Cert::pem).collect::<Vec<_>>()))
+}
+
+/// A base64 PKCS#12 archive (as ESO returns it; pipe to `b64dec` for the
+/// binary) holding the key and the first certificate, or with `full` every
+/// certificate in `cert_pem`, leaf first.
+fn write_archive(cert_pem: &[u8], key_pem: &[u8], password: &str, full: bool) -> Result<String, String> {
+    let mut certs = Vec::new();
+    for block in parse_pem(cert_pem)?.into_iter().filter(|block| block.tag() == "CERTIFICATE") {
+        let cert = Certificate::from_der(block.contents())
+            .map_err(|_| "a CERTIFICATE block is not a valid X.509 certificate".to_string())?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err("the certificate input holds no CERTIFICATE block".into());
+    }
+    if !full {
+        certs.truncate(1);
+    }
+    let key = private_key(key_pem)?;
+    let mut store = KeyStore::new();
+    store.add_entry(ALIAS, KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(ALIAS, key, certs)));
+    let archive = store.writer(password).write().map_err(|_| "could not build the PKCS#12 archive".to_string())?;
+    Ok(STANDARD.encode(archive))
+}
+
+/// The first private key in `input`, as PKCS#8. PKCS#1 RSA and SEC1 EC
+/// keys (what `openssl genrsa` and Vault's PKI engine hand out by default)
+/// are wrapped into PKCS#8 first.
+fn private_key(input: &[u8]) -> Result<PrivateKey, String> {
+    let block = parse_pem(input)?
+        .into_iter()
+        .find(|block| block.tag().ends_with("PRIVATE KEY"))
+        .ok_or("the key input holds no PRIVATE KEY block")?;
+    let pkcs8 = match block.tag() {
+        "PRIVATE KEY" => block.into_contents(),
+        "RSA PRIVATE KEY" => der::pkcs8_from_pkcs1(block.contents()),
+        "EC PRIVATE KEY" => der::pkcs8_from_sec1(block.contents())?,
+        "ENCRYPTED PRIVATE KEY" => return Err("the key is encrypted; store it unencrypted in Vault".into()),
+        _ => return Err("unsupported private key type; use PKCS#8 (PRIVATE KEY), RSA or EC".into()),
+    };
+    PrivateKey::from_der(&pkcs8).map_err(|_| "the PRIVATE KEY block is not a valid PKCS#8 key".to_string())
+}
+
+/// Just enough DER to wrap a PKCS#1 or SEC1 key in a PKCS#8 envelope.
+mod der {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    const OCTET_STRING: u8 = 0x04;
+    const NULL: u8 = 0x05;
+    const OID: u8 = 0x06;
+    /// `[0]` in ECPrivateKey: the curve.
+    const EC_PARAMETERS: u8 = 0xa0;
+    /// 1.2.840.113549.1.1.1
+    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    /// 1.2.840.10045.2.1
+    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let digits: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+            out.push(0x80 | digits.len() as u8);
+            out.extend(digits);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn private_key_info(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+        let body = [tlv(INTEGER, &[0]), tlv(SEQUENCE, algorithm), tlv(OCTET_STRING, key)].concat();
+        tlv(SEQUENCE, &body)
+    }
+
+    pub fn pkcs8_from_pkcs1(key: &[u8]) -> Vec<u8> {
+        private_key_info(&[tlv(OID, RSA_ENCRYPTION), tlv(NULL, &[])].concat(), key)
+    }
+
+    pub fn pkcs8_from_sec1(key: &[u8]) -> Result<Vec<u8>, String> {
+        let malformed = || "the EC PRIVATE KEY block is malformed".to_string();
+        let (tag, body, _) = read(key).ok_or_else(malformed)?;
+        if tag != SEQUENCE {
+            return Err(malformed());
+        }
+        // The curve moves to the algorithm identifier and leaves the inner
+        // key, which is the form openssl writes.
+        let mut curve = None;
+        let mut inner = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let (tag, content, next) = read(rest).ok_or_else(malformed)?;
+            if tag == EC_PARAMETERS {
+                let (oid_tag, _, _) = read(content).ok_or_else(malformed)?;
+                if oid_tag != OID {
+                    return Err("the EC key uses explicit curve parameters; only named curves are supported".into());
+                }
+                curve = Some(content);
+            } else {
+                inner.extend_from_slice(&rest[..rest.len() - next.len()]);
+            }
+            rest = next;
+        }
+        let curve = curve.ok_or("the EC PRIVATE KEY names no curve; convert it to PKCS#8 (PRIVATE KEY)")?;
+        Ok(private_key_info(&[tlv(OID, EC_PUBLIC_KEY), curve.to_vec()].concat(), &tlv(SEQUENCE, &inner)))
+    }
+
+    /// One TLV: (tag, content, what follows). Single-byte tags only, which
+    /// is all these structures use.
+    fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let count = (first & 0x7f) as usize;
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let len = rest[..count].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            (len, &rest[count..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEAF: &str = include_str!("../../testdata/leaf.crt");
+    const INTERMEDIATE: &str = include_str!("../../testdata/int.crt");
+    const ROOT: &str = include_str!("../../testdata/root.crt");
+    const CHAIN: &str = include_str!("../../testdata/chain.pem");
+    const LEAF_KEY: &str = include_str!("../../testdata/leaf.key");
+    const LEAF_KEY_PKCS1: &str = include_str!("../../testdata/leaf-pkcs1.key");
+    const EC_KEY_SEC1: &str = include_str!("../../testdata/ec-sec1.key");
+    const EC_KEY_PKCS8: &str = include_str!("../../testdata/ec-pkcs8.key");
+    const EC_CERT: &str = include_str!("../../testdata/ec.crt");
+    /// openssl 3 defaults: PBES2 with AES-256, HMAC-SHA256; password "s3cret".
+    const AES_P12: &[u8] = include_bytes!("../../testdata/aes.p12");
+    /// The legacy 3DES / SHA-1 MAC form older tools write; password "s3cret".
+    const TRIPLE_DES_P12: &[u8] = include_bytes!("../../testdata/3des.p12");
+    /// No password; the chain stored root before intermediate.
+    const NO_PASSWORD_P12: &[u8] = include_bytes!("../../testdata/nopass.p12");
+
+    fn s(value: &str) -> Value {
+        Value::Str(value.into())
+    }
+
+    fn run(name: &str, args: Vec<Value>) -> String {
+        match call(name, args) {
+            Ok(Value::Str(out)) => out,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn fail(name: &str, args: Vec<Value>) -> String {
+        call(name, args).expect_err(name)
+    }
+
+    /// The same PEM, whatever the line endings or surrounding text.
+    fn norm(pem_text: &str) -> Vec<Pem> {
+        pem::parse_many(pem_text).unwrap()
+    }
+
+    #[test]
+    fn filter_pem_keeps_blocks_of_one_type_in_order() {
+        let mixed = format!("{LEAF_KEY}{LEAF}\nsome note\n{INTERMEDIATE}");
+        let certs = run("filterPEM", vec![s("CERTIFICATE"), s(&mixed)]);
+        assert_eq!(norm(&certs), norm(&format!("{LEAF}{INTERMEDIATE}")));
+        assert_eq!(norm(&run("filterPEM", vec![s("PRIVATE KEY"), s(&mixed)])), norm(LEAF_KEY));
+        assert_eq!(run("filterPEM", vec![s("EC PRIVATE KEY"), s(&mixed)]), "");
+        assert_eq!(fail("filterPEM", vec![s("CERTIFICATE"), s("not pem at all")]), "input holds no PEM block");
+    }
+
+    #[test]
+    fn filter_cert_chain_splits_a_shuffled_chain() {
+        let shuffled = format!("{ROOT}{LEAF}{INTERMEDIATE}");
+        assert_eq!(norm(&run("filterCertChain", vec![s("leaf"), s(&shuffled)])), norm(LEAF));
+        assert_eq!(norm(&run("filterCertChain", vec![s("intermediate"), s(&shuffled)])), norm(INTERMEDIATE));
+        assert_eq!(norm(&run("filterCertChain", vec![s("root"), s(&shuffled)])), norm(ROOT));
+        // A chain without its root has no root to give, and a lone root is no leaf.
+        assert_eq!(run("filterCertChain", vec![s("root"), s(&format!("{LEAF}{INTERMEDIATE}"))]), "");
+        assert_eq!(run("filterCertChain", vec![s("leaf"), s(ROOT)]), "");
+        let err = fail("filterCertChain", vec![s("middle"), s(CHAIN)]);
+        assert!(err.contains("leaf, intermediate or root"), "{err}");
+    }
+
+    #[test]
+    fn reads_archives_in_modern_legacy_and_passwordless_forms() {
+        for (archive, password) in [(AES_P12, "s3cret"), (TRIPLE_DES_P12, "s3cret"), (NO_PASSWORD_P12, "")] {
+            let input = Value::Bytes(archive.to_vec());
+            let (key, cert) = if password.is_empty() {
+                (run("pkcs12key", vec![input.clone()]), run("pkcs12cert", vec![input]))
+            } else {
+                (
+                    run("pkcs12keyPass", vec![s(password), input.clone()]),
+                    run("pkcs12certPass", vec![s(password), input]),
+                )
+            };
+            assert_eq!(norm(&key), norm(LEAF_KEY));
+            assert_eq!(norm(&cert), norm(CHAIN), "certificates come leaf first, root last");
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_or_junk_gives_an_error_without_data() {
+        let err = fail("pkcs12keyPass", vec![s("wrong"), Value::Bytes(AES_P12.to_vec())]);
+        assert!(err.contains("wrong password"), "{err}");
+        let err = fail("pkcs12cert", vec![s("-----BEGIN CERTIFICATE-----")]);
+        assert!(err.starts_with("input is not a PKCS#12 archive"), "{err}");
+    }
+
+    fn round_trip(name: &str, cert: &str, key: &str, password: Option<&str>) -> (String, String) {
+        let mut args = vec![s(cert), s(key)];
+        if let Some(password) = password {
+            args.push(s(password));
+        }
+        let archive = STANDARD.decode(run(name, args)).expect("base64 output");
+        let pass = password.unwrap_or("");
+        let input = Value::Bytes(archive);
+        (run("pkcs12keyPass", vec![s(pass), input.clone()]), run("pkcs12certPass", vec![s(pass), input]))
+    }
+
+    #[test]
+    fn writes_archives_that_read_back() {
+        let (key, cert) = round_trip("pemToPkcs12", CHAIN, LEAF_KEY, None);
+        assert_eq!(norm(&key), norm(LEAF_KEY));
+        assert_eq!(norm(&cert), norm(LEAF), "pemToPkcs12 keeps only the first certificate");
+
+        let (key, cert) = round_trip("fullPemToPkcs12Pass", CHAIN, LEAF_KEY, Some("pa55"));
+        assert_eq!(norm(&key), norm(LEAF_KEY));
+        assert_eq!(norm(&cert), norm(CHAIN));
+    }
+
+    #[test]
+    fn pkcs1_and_sec1_keys_are_stored_as_pkcs8() {
+        let (key, _) = round_trip("pemToPkcs12Pass", LEAF, LEAF_KEY_PKCS1, Some("x"));
+        assert_eq!(norm(&key), norm(LEAF_KEY), "openssl's PKCS#8 form of the same RSA key");
+        let (key, _) = round_trip("pemToPkcs12", EC_CERT, EC_KEY_SEC1, None);
+        assert_eq!(norm(&key), norm(EC_KEY_PKCS8), "openssl's PKCS#8 form of the same EC key");
+    }
+
+    #[test]
+    fn bad_pem_input_is_named_by_kind() {
+        let err = fail("pemToPkcs12", vec![s(LEAF_KEY), s(LEAF_KEY)]);
+        assert_eq!(err, "the certificate input holds no CERTIFICATE block");
+        let err = fail("pemToPkcs12", vec![s(LEAF), s(LEAF)]);
+        assert_eq!(err, "the key input holds no PRIVATE KEY block");
+        let broken = LEAF.replacen("MII", "MIX", 1);
+        let err = fail("pemToPkcs12", vec![s(&broken), s(LEAF_KEY)]);
+        assert!(err.contains("not a valid X.509 certificate"), "{err}");
+        assert!(!err.contains("MIX"), "{err}");
+    }
+}
