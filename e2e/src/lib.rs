@@ -100,13 +100,18 @@ impl TestEnv {
     /// never reaches the operator's output.
     pub fn secret_value(&self, label: &str) -> String {
         let value = format!("{label}-{:016x}", rand::random::<u64>());
+        self.record_secret(&value);
+        value
+    }
+
+    /// Records a fixed value (a line of a test key, say) for the same check.
+    pub fn record_secret(&self, value: &str) {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.state.join("seeded-values"))
             .expect("seeded-values file");
         writeln!(file, "{value}").expect("record seeded value");
-        value
     }
 
     /// Server-side applies a manifest (a JSON object) in the test namespace

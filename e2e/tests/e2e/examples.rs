@@ -168,3 +168,114 @@ async fn cluster_store_example_serves_labelled_namespaces() -> anyhow::Result<()
     env.cleanup().await;
     Ok(())
 }
+
+/// Test certificates from crates/template/testdata (made with openssl).
+mod pki {
+    pub const LEAF: &str = include_str!("../../../crates/template/testdata/leaf.crt");
+    pub const INTERMEDIATE: &str = include_str!("../../../crates/template/testdata/int.crt");
+    pub const ROOT: &str = include_str!("../../../crates/template/testdata/root.crt");
+    pub const KEY: &str = include_str!("../../../crates/template/testdata/leaf.key");
+    /// PBES2/AES, password "s3cret".
+    pub const ARCHIVE: &[u8] = include_bytes!("../../../crates/template/testdata/aes.p12");
+}
+
+/// The keystore.p12 of a Secret, opened with `password`: (key DER, certificate DERs).
+fn open_keystore(archive: &[u8], password: &str) -> anyhow::Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(archive, password)?;
+    let key = archive.keys.first().ok_or_else(|| anyhow::anyhow!("no key in keystore"))?.key.as_der().to_vec();
+    Ok((key, archive.certs.iter().map(|bag| bag.cert.as_der().to_vec()).collect()))
+}
+
+fn der(pem_text: &str) -> Vec<u8> {
+    let body: String = pem_text.lines().filter(|line| !line.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("test PEM")
+}
+
+#[tokio::test]
+async fn tls_keystore_example_splits_a_bundle_and_builds_a_stable_keystore() -> anyhow::Result<()> {
+    use pki::*;
+    let env = TestEnv::new("examples-keystore").await?;
+    quickstart_store(&env).await?;
+    env.record_secret(KEY.lines().nth(1).unwrap_or_default());
+    let password = env.secret_value("keystore");
+    // Out of order on purpose: the template puts the chain right.
+    let bundle = format!("{ROOT}{KEY}{INTERMEDIATE}{LEAF}");
+    let path = format!("{}/certificates/api", env.prefix);
+    env.bao.kv2_put(&path, json!({"bundle": bundle, "keystore-password": password})).await?;
+    let (addr, prefix, ns) = (env.bao.addr.clone(), env.prefix.clone(), env.namespace.clone());
+    env.apply_file("examples/tls-keystore/tls-keystore.yaml", |doc| {
+        localize(doc, &addr, &prefix, &ns);
+        // Refresh every second, so that the keystore's stability is tested.
+        doc["spec"]["refreshInterval"] = json!("1s");
+    })
+    .await?;
+
+    let data = env.wait_secret("api-tls").await?;
+    assert_eq!(data["tls.crt"], format!("{LEAF}{INTERMEDIATE}"));
+    assert_eq!(data["tls.key"], KEY);
+    assert_eq!(data["ca.crt"], ROOT);
+    let secret = env.secrets().get("api-tls").await?;
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let keystore = secret.data.as_ref().and_then(|d| d.get("keystore.p12")).map(|b| b.0.clone()).unwrap_or_default();
+    let (key, certs) = open_keystore(&keystore, &password)?;
+    assert_eq!(key, der(KEY));
+    assert_eq!(certs, [der(LEAF), der(INTERMEDIATE), der(ROOT)]);
+
+    // Each render salts the keystore afresh, yet refreshes with unchanged
+    // inputs leave the Secret alone.
+    let before = secret.metadata.resource_version.clone();
+    let refreshed = |es: &vaultsync_api::ExternalSecret| es.status.as_ref().and_then(|s| s.refresh_time.clone());
+    let first_refresh = refreshed(&env.external_secrets().get("api-tls").await?);
+    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
+        Ok(refreshed(&env.external_secrets().get("api-tls").await?) != first_refresh)
+    })
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(env.secrets().get("api-tls").await?.metadata.resource_version, before, "keystore rewritten");
+
+    // A new password is a new input: the keystore is rebuilt with it.
+    let new_password = env.secret_value("keystore-rotated");
+    env.bao.kv2_put(&path, json!({"bundle": bundle, "keystore-password": new_password})).await?;
+    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
+        let data = env.secrets().get("api-tls").await?.data.unwrap_or_default();
+        let keystore = data.get("keystore.p12").map(|b| b.0.clone()).unwrap_or_default();
+        Ok(open_keystore(&keystore, &new_password).is_ok())
+    })
+    .await?;
+
+    // An archive kept in Vault as base64: read back as PEM, and passed
+    // through byte for byte.
+    let archive = base64::engine::general_purpose::STANDARD.encode(ARCHIVE);
+    let legacy = format!("{}/certificates/legacy", env.prefix);
+    env.bao.kv2_put(&legacy, json!({"keystore": archive, "password": "s3cret"})).await?;
+    let from_archive = |password_template: &str| {
+        let spec = json!({
+            "data": [
+                {"secretKey": "keystore", "remoteRef": {"key": legacy, "property": "keystore", "decodingStrategy": "Base64"}},
+                {"secretKey": "password", "remoteRef": {"key": legacy, "property": "password"}},
+            ],
+            "target": {"template": {"type": "kubernetes.io/tls", "data": {
+                "tls.crt": format!("{{{{ .keystore | pkcs12certPass {password_template} }}}}"),
+                "tls.key": format!("{{{{ .keystore | pkcs12keyPass {password_template} }}}}"),
+                "copy.p12": "{{ .keystore }}",
+            }}},
+        });
+        vaultsync_e2e::external_secret("from-archive", "openbao", spec)
+    };
+    env.apply(from_archive(".password")).await?;
+    let data = env.wait_secret("from-archive").await?;
+    assert_eq!(data["tls.crt"], format!("{LEAF}{INTERMEDIATE}{ROOT}"));
+    assert_eq!(data["tls.key"], KEY);
+    let secret = env.secrets().get("from-archive").await?;
+    let copy = secret.data.as_ref().and_then(|d| d.get("copy.p12")).map(|b| b.0.as_slice());
+    assert_eq!(copy, Some(ARCHIVE), "binary data must pass through a template unchanged");
+
+    // A wrong password: Ready=False naming the template, Secret kept.
+    env.apply(from_archive("\"not-the-password\"")).await?;
+    let (_, message) = env.wait_ready("from-archive", "False").await?;
+    assert!(message.contains("data[tls.") && message.contains("wrong password"), "{message}");
+    let after = env.secrets().get("from-archive").await?;
+    assert_eq!(after.metadata.resource_version, secret.metadata.resource_version);
+    env.cleanup().await;
+    Ok(())
+}

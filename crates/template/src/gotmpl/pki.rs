@@ -67,8 +67,11 @@ fn bytes(value: &Value) -> Result<&[u8], String> {
     value.as_bytes().ok_or_else(|| format!("expected string, got {}", value.type_name()))
 }
 
+/// Blocks back to back, as Go's `pem.Encode` writes them (`encode_many`
+/// would put a blank line between them).
 fn encode(blocks: &[Pem]) -> String {
-    pem::encode_many_config(blocks, EncodeConfig::new().set_line_ending(LineEnding::LF))
+    let config = EncodeConfig::new().set_line_ending(LineEnding::LF);
+    blocks.iter().map(|block| pem::encode_config(block, config)).collect()
 }
 
 fn parse_pem(input: &[u8]) -> Result<Vec<Pem>, String> {
@@ -201,21 +204,25 @@ fn read_archive(keys: bool, password: &str, input: &[u8]) -> Result<String, Stri
 }
 
 /// A base64 PKCS#12 archive (as ESO returns it; pipe to `b64dec` for the
-/// binary) holding the key and the first certificate, or with `full` every
-/// certificate in `cert_pem`, leaf first.
+/// binary) holding the key and the leaf certificate, or with `full` every
+/// certificate in `cert_pem`. Certificates that form one chain are put leaf
+/// first whatever their order in the input, since readers take the first
+/// one as the key's certificate.
 fn write_archive(cert_pem: &[u8], key_pem: &[u8], password: &str, full: bool) -> Result<String, String> {
-    let mut certs = Vec::new();
-    for block in parse_pem(cert_pem)?.into_iter().filter(|block| block.tag() == "CERTIFICATE") {
-        let cert = Certificate::from_der(block.contents())
-            .map_err(|_| "a CERTIFICATE block is not a valid X.509 certificate".to_string())?;
-        certs.push(cert);
-    }
-    if certs.is_empty() {
+    let blocks = parse_pem(cert_pem)?.into_iter().filter(|block| block.tag() == "CERTIFICATE");
+    let parsed = blocks.map(|block| Cert::parse(block.into_contents())).collect::<Result<Vec<_>, _>>()?;
+    if parsed.is_empty() {
         return Err("the certificate input holds no CERTIFICATE block".into());
     }
+    let mut chain = order_chain(parsed);
     if !full {
-        certs.truncate(1);
+        chain.truncate(1);
     }
+    let certs = chain
+        .iter()
+        .map(|cert| Certificate::from_der(&cert.der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "a CERTIFICATE block is not a valid X.509 certificate".to_string())?;
     let key = private_key(key_pem)?;
     let mut store = KeyStore::new();
     store.add_entry(ALIAS, KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(ALIAS, key, certs)));
@@ -369,7 +376,7 @@ mod tests {
     fn filter_pem_keeps_blocks_of_one_type_in_order() {
         let mixed = format!("{LEAF_KEY}{LEAF}\nsome note\n{INTERMEDIATE}");
         let certs = run("filterPEM", vec![s("CERTIFICATE"), s(&mixed)]);
-        assert_eq!(norm(&certs), norm(&format!("{LEAF}{INTERMEDIATE}")));
+        assert_eq!(certs, format!("{LEAF}{INTERMEDIATE}"), "openssl's own framing, block after block");
         assert_eq!(norm(&run("filterPEM", vec![s("PRIVATE KEY"), s(&mixed)])), norm(LEAF_KEY));
         assert_eq!(run("filterPEM", vec![s("EC PRIVATE KEY"), s(&mixed)]), "");
         assert_eq!(fail("filterPEM", vec![s("CERTIFICATE"), s("not pem at all")]), "input holds no PEM block");
@@ -433,6 +440,11 @@ mod tests {
         let (key, cert) = round_trip("fullPemToPkcs12Pass", CHAIN, LEAF_KEY, Some("pa55"));
         assert_eq!(norm(&key), norm(LEAF_KEY));
         assert_eq!(norm(&cert), norm(CHAIN));
+
+        // A bundle in any order still makes the leaf the key's certificate.
+        let shuffled = format!("{ROOT}{INTERMEDIATE}{LEAF}");
+        let (_, cert) = round_trip("pemToPkcs12", &shuffled, LEAF_KEY, None);
+        assert_eq!(norm(&cert), norm(LEAF));
     }
 
     #[test]
