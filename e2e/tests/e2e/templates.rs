@@ -76,12 +76,19 @@ async fn templates_build_data_labels_and_annotations() -> anyhow::Result<()> {
         "vault",
         json!({
             "dataFrom": [{"extract": {"key": path}}],
-            "target": {"template": {"mergePolicy": "Merge", "data": {"user": "{{ .user | upper }}", "port": "5432"}}},
+            "target": {"template": {"mergePolicy": "Merge", "data": {
+                "user": "{{ .user | upper }}",
+                "port": "5432",
+                "app.yaml": "{{ dict \"db\" (dict \"user\" .user \"host\" .host) | toYaml }}",
+                "from-yaml": "{{ (printf \"h: %s\" .host | fromYaml).h }}",
+            }}},
         }),
     ))
     .await?;
     let data = env.wait_secret("db-merged").await?;
-    assert_eq!(data.keys().collect::<Vec<_>>(), ["host", "password", "port", "user"]);
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["app.yaml", "from-yaml", "host", "password", "port", "user"]);
+    assert_eq!(data["app.yaml"], "db:\n  host: db.internal\n  user: app");
+    assert_eq!(data["from-yaml"], "db.internal");
     assert_eq!((data["user"].as_str(), data["password"].as_str()), ("APP", password.as_str()));
 
     // A template needs no remote data at all.

@@ -102,7 +102,7 @@ pub fn decode(text: &str) -> Result<Value, String> {
     Ok(from_json(json))
 }
 
-fn from_json(json: serde_json::Value) -> Value {
+pub fn from_json(json: serde_json::Value) -> Value {
     match json {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(b),

@@ -19,6 +19,7 @@ mod pki;
 mod printf;
 mod sprig;
 mod value;
+mod yaml;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::funcs::{CallResult, arity, at_least, int, text, to_string};
 use super::json::{self, Style};
 use super::value::{Value, go_quote};
+use super::yaml;
 
 pub const NAMES: &[&str] = &[
     "b64enc",
@@ -17,6 +18,8 @@ pub const NAMES: &[&str] = &[
     "toPrettyJson",
     "toRawJson",
     "fromJson",
+    "toYaml",
+    "fromYaml",
     "upper",
     "lower",
     "trim",
@@ -105,6 +108,14 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "fromJson" => {
             one(&args)?;
             json::decode(&text(&args[0])?)
+        }
+        "toYaml" => {
+            one(&args)?;
+            string(yaml::encode(&args[0])?)
+        }
+        "fromYaml" => {
+            one(&args)?;
+            yaml::decode(&text(&args[0])?)
         }
         "upper" => {
             one(&args)?;

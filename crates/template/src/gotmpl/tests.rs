@@ -403,3 +403,13 @@ fn binary_values_pass_through_unchanged() {
     let data = [("b64".to_string(), encoded)].into_iter().collect();
     assert_eq!(render_template("key", "{{ .b64 | b64dec }}", &data).unwrap(), keystore);
 }
+
+#[test]
+fn yaml_functions_read_and_write_config_files() {
+    let config = "db:\n  host: db.internal\n  port: 5432\n".as_bytes().to_vec();
+    let data = [("config".to_string(), config)].into_iter().collect();
+    let port = render_template("key", "{{ (fromYaml .config).db.port }}", &data).unwrap();
+    assert_eq!(port, b"5432");
+    let nested = render_template("key", "app:\n  {{- .config | fromYaml | toYaml | nindent 2 }}", &data).unwrap();
+    assert_eq!(String::from_utf8(nested).unwrap(), "app:\n  db:\n    host: db.internal\n    port: 5432");
+}
