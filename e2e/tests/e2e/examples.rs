@@ -177,6 +177,10 @@ mod pki {
     pub const KEY: &str = include_str!("../../../crates/template/testdata/leaf.key");
     /// PBES2/AES, password "s3cret".
     pub const ARCHIVE: &[u8] = include_bytes!("../../../crates/template/testdata/aes.p12");
+    /// The EC key of ec-pkcs8.key as a JWK, and openssl's public key PEM of it.
+    pub const EC_JWK: &str = include_str!("../../../crates/template/testdata/ec-p-256.jwk.json");
+    pub const EC_KEY: &str = include_str!("../../../crates/template/testdata/ec-pkcs8.key");
+    pub const EC_PUBLIC: &str = include_str!("../../../crates/template/testdata/ec.pub.pem");
 }
 
 /// The keystore.p12 of a Secret, opened with `password`: (key DER, certificate DERs).
@@ -197,6 +201,7 @@ async fn tls_keystore_example_splits_a_bundle_and_builds_a_stable_keystore() -> 
     let env = TestEnv::new("examples-keystore").await?;
     quickstart_store(&env).await?;
     env.record_secret(KEY.lines().nth(1).unwrap_or_default());
+    env.record_secret(EC_KEY.lines().nth(1).unwrap_or_default());
     let password = env.secret_value("keystore");
     // Out of order on purpose: the template puts the chain right.
     let bundle = format!("{ROOT}{KEY}{INTERMEDIATE}{LEAF}");
@@ -269,6 +274,20 @@ async fn tls_keystore_example_splits_a_bundle_and_builds_a_stable_keystore() -> 
     let secret = env.secrets().get("from-archive").await?;
     let copy = secret.data.as_ref().and_then(|d| d.get("copy.p12")).map(|b| b.0.as_slice());
     assert_eq!(copy, Some(ARCHIVE), "binary data must pass through a template unchanged");
+
+    // A JSON Web Key kept in Vault, as PEM keys.
+    let jwk_path = format!("{}/keys/signing", env.prefix);
+    env.bao.kv2_put(&jwk_path, json!({"jwk": EC_JWK})).await?;
+    let spec = json!({
+        "data": [{"secretKey": "jwk", "remoteRef": {"key": jwk_path, "property": "jwk"}}],
+        "target": {"template": {"data": {
+            "public.pem": "{{ .jwk | jwkPublicKeyPem }}",
+            "private.pem": "{{ .jwk | jwkPrivateKeyPem }}",
+        }}},
+    });
+    env.apply(vaultsync_e2e::external_secret("from-jwk", "openbao", spec)).await?;
+    let data = env.wait_secret("from-jwk").await?;
+    assert_eq!((data["public.pem"].as_str(), data["private.pem"].as_str()), (EC_PUBLIC, EC_KEY));
 
     // A wrong password: Ready=False naming the template, Secret kept.
     env.apply(from_archive("\"not-the-password\"")).await?;

@@ -3,16 +3,19 @@
 //!
 //! Pipeline: `lexer` (text → tokens) → `parser` (tokens → tree, names and
 //! variables checked) → `exec` (tree + data → string), with functions in
-//! `builtins` (Go's own), `sprig`, and `pki` (ESO's PEM and PKCS#12
-//! helpers), and `printf` for Go's `fmt` verbs.
+//! `builtins` (Go's own), `sprig`, `yaml`, and `pki` with `jwk` (ESO's
+//! PEM, PKCS#12 and JWK helpers, over `der`), and `printf` for Go's `fmt`
+//! verbs.
 //!
 //! Errors carry positions and template text only, never a data value, since
 //! they end up in events and logs while the data is secret.
 
 mod builtins;
+mod der;
 mod exec;
 mod funcs;
 mod json;
+mod jwk;
 mod lexer;
 mod parser;
 mod pki;

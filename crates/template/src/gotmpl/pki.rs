@@ -1,6 +1,6 @@
 //! ESO's certificate helpers: pick PEM blocks, split a certificate chain,
-//! and read or write PKCS#12 archives. Argument order is ESO's, so
-//! manifests carry over unchanged.
+//! read or write PKCS#12 archives, turn JWKs into PEM (`jwk`). Argument
+//! order is ESO's, so manifests carry over unchanged.
 //!
 //! Every input here is key material, so no reason ever quotes an input or a
 //! library's own error text (which may show bytes); reasons say what kind
@@ -14,6 +14,7 @@ use x509_parser::extensions::ParsedExtension;
 
 use super::funcs::{CallResult, arity, text};
 use super::value::Value;
+use super::{der, jwk};
 
 pub const NAMES: &[&str] = &[
     "filterPEM",
@@ -26,6 +27,8 @@ pub const NAMES: &[&str] = &[
     "pemToPkcs12Pass",
     "fullPemToPkcs12",
     "fullPemToPkcs12Pass",
+    "jwkPublicKeyPem",
+    "jwkPrivateKeyPem",
 ];
 
 /// The alias a PKCS#12 entry gets; Java's keytool names an unnamed entry
@@ -58,6 +61,14 @@ pub fn call(name: &str, args: Vec<Value>) -> CallResult {
             arity(&args, 3)?;
             let full = name == "fullPemToPkcs12Pass";
             write_archive(bytes(&args[0])?, bytes(&args[1])?, &text(&args[2])?, full).map(Value::Str)
+        }
+        "jwkPublicKeyPem" => {
+            arity(&args, 1)?;
+            jwk::public_key_pem(&text(&args[0])?).map(Value::Str)
+        }
+        "jwkPrivateKeyPem" => {
+            arity(&args, 1)?;
+            jwk::private_key_pem(&text(&args[0])?).map(Value::Str)
         }
         other => Err(format!("function {other:?} not defined")),
     }
@@ -246,90 +257,6 @@ fn private_key(input: &[u8]) -> Result<PrivateKey, String> {
         _ => return Err("unsupported private key type; use PKCS#8 (PRIVATE KEY), RSA or EC".into()),
     };
     PrivateKey::from_der(&pkcs8).map_err(|_| "the PRIVATE KEY block is not a valid PKCS#8 key".to_string())
-}
-
-/// Just enough DER to wrap a PKCS#1 or SEC1 key in a PKCS#8 envelope.
-mod der {
-    const SEQUENCE: u8 = 0x30;
-    const INTEGER: u8 = 0x02;
-    const OCTET_STRING: u8 = 0x04;
-    const NULL: u8 = 0x05;
-    const OID: u8 = 0x06;
-    /// `[0]` in ECPrivateKey: the curve.
-    const EC_PARAMETERS: u8 = 0xa0;
-    /// 1.2.840.113549.1.1.1
-    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    /// 1.2.840.10045.2.1
-    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = content.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let digits: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
-            out.push(0x80 | digits.len() as u8);
-            out.extend(digits);
-        }
-        out.extend_from_slice(content);
-        out
-    }
-
-    fn private_key_info(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
-        let body = [tlv(INTEGER, &[0]), tlv(SEQUENCE, algorithm), tlv(OCTET_STRING, key)].concat();
-        tlv(SEQUENCE, &body)
-    }
-
-    pub fn pkcs8_from_pkcs1(key: &[u8]) -> Vec<u8> {
-        private_key_info(&[tlv(OID, RSA_ENCRYPTION), tlv(NULL, &[])].concat(), key)
-    }
-
-    pub fn pkcs8_from_sec1(key: &[u8]) -> Result<Vec<u8>, String> {
-        let malformed = || "the EC PRIVATE KEY block is malformed".to_string();
-        let (tag, body, _) = read(key).ok_or_else(malformed)?;
-        if tag != SEQUENCE {
-            return Err(malformed());
-        }
-        // The curve moves to the algorithm identifier and leaves the inner
-        // key, which is the form openssl writes.
-        let mut curve = None;
-        let mut inner = Vec::new();
-        let mut rest = body;
-        while !rest.is_empty() {
-            let (tag, content, next) = read(rest).ok_or_else(malformed)?;
-            if tag == EC_PARAMETERS {
-                let (oid_tag, _, _) = read(content).ok_or_else(malformed)?;
-                if oid_tag != OID {
-                    return Err("the EC key uses explicit curve parameters; only named curves are supported".into());
-                }
-                curve = Some(content);
-            } else {
-                inner.extend_from_slice(&rest[..rest.len() - next.len()]);
-            }
-            rest = next;
-        }
-        let curve = curve.ok_or("the EC PRIVATE KEY names no curve; convert it to PKCS#8 (PRIVATE KEY)")?;
-        Ok(private_key_info(&[tlv(OID, EC_PUBLIC_KEY), curve.to_vec()].concat(), &tlv(SEQUENCE, &inner)))
-    }
-
-    /// One TLV: (tag, content, what follows). Single-byte tags only, which
-    /// is all these structures use.
-    fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (first as usize, rest)
-        } else {
-            let count = (first & 0x7f) as usize;
-            if count == 0 || count > 4 || rest.len() < count {
-                return None;
-            }
-            let len = rest[..count].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
-            (len, &rest[count..])
-        };
-        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-    }
 }
 
 #[cfg(test)]
