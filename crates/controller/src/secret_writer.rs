@@ -31,18 +31,21 @@ pub(crate) enum Written {
     Skipped,
 }
 
+/// SHA-256 over length-prefixed parts: the lengths keep ("ab", "c") and
+/// ("a", "bc") apart.
+pub(crate) fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part);
+    }
+    format!("{:x}", digest.finalize())
+}
+
 /// A stable digest of the data, recorded on the Secret so an unchanged
 /// refresh writes nothing.
 pub(crate) fn data_hash(data: &SecretData) -> String {
-    let mut digest = Sha256::new();
-    for (key, value) in data {
-        // Lengths keep ("ab","c") and ("a","bc") apart.
-        digest.update((key.len() as u64).to_be_bytes());
-        digest.update(key.as_bytes());
-        digest.update((value.len() as u64).to_be_bytes());
-        digest.update(value);
-    }
-    format!("{:x}", digest.finalize())
+    digest(data.iter().flat_map(|(key, value)| [key.as_bytes(), value.as_slice()]))
 }
 
 /// The given keys of a Secret as it is stored now; `None` if one is missing.

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use sha2::{Digest, Sha256};
 use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
 use vaultsync_template::render_template;
 
 use crate::error::{Error, Result};
 use crate::render::SecretData;
+use crate::secret_writer::digest;
 use crate::store::kube_reason;
 
 /// The Secret's content after templating.
@@ -181,22 +181,10 @@ pub(crate) fn shape(template: &SecretTemplate, sources: &[Source], fetched: Secr
 }
 
 fn input_hash(template: &SecretTemplate, sources: &[Source], fetched: &SecretData) -> String {
-    let mut digest = Sha256::new();
-    let mut part = |bytes: &[u8]| {
-        // Lengths keep ("ab","c") and ("a","bc") apart.
-        digest.update((bytes.len() as u64).to_be_bytes());
-        digest.update(bytes);
-    };
-    part(&serde_json::to_vec(template).unwrap_or_default());
-    for source in sources {
-        part(source.name.as_bytes());
-        part(source.text.as_bytes());
-    }
-    for (key, value) in fetched {
-        part(key.as_bytes());
-        part(value);
-    }
-    format!("{:x}", digest.finalize())
+    let spec = serde_json::to_vec(template).unwrap_or_default();
+    let texts = sources.iter().flat_map(|source| [source.name.as_bytes(), source.text.as_bytes()]);
+    let data = fetched.iter().flat_map(|(key, value)| [key.as_bytes(), value.as_slice()]);
+    digest(std::iter::once(spec.as_slice()).chain(texts).chain(data))
 }
 
 fn render(name: &str, text: &str, data: &SecretData) -> Result<Vec<u8>> {
