@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
+use serde::de::DeserializeOwned;
 use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
 use vaultsync_template::render_template;
 
@@ -75,27 +77,30 @@ async fn load_sources(client: &kube::Client, namespace: &str, template: &SecretT
             });
         }
         if let Some(reference) = &from.config_map {
-            let map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
-                .get_opt(&reference.name)
-                .await
-                .map_err(|e| source_error(index, "ConfigMap", reference, &kube_reason(&e)))?
-                .ok_or_else(|| source_error(index, "ConfigMap", reference, "not found"))?;
-            let data = map.data.unwrap_or_default();
+            let data = fetch::<ConfigMap>(client, namespace, index, reference).await?.data.unwrap_or_default();
             collect(&mut sources, index, "ConfigMap", reference, from.target, |key| data.get(key).cloned())?;
         }
         if let Some(reference) = &from.secret {
-            let secret = Api::<Secret>::namespaced(client.clone(), namespace)
-                .get_opt(&reference.name)
-                .await
-                .map_err(|e| source_error(index, "Secret", reference, &kube_reason(&e)))?
-                .ok_or_else(|| source_error(index, "Secret", reference, "not found"))?;
-            let data = secret.data.unwrap_or_default();
+            let data = fetch::<Secret>(client, namespace, index, reference).await?.data.unwrap_or_default();
             collect(&mut sources, index, "Secret", reference, from.target, |key| {
                 data.get(key).and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
             })?;
         }
     }
     Ok(sources)
+}
+
+/// The ConfigMap or Secret a templateFrom entry names.
+async fn fetch<K>(client: &kube::Client, namespace: &str, index: usize, reference: &TemplateRef) -> Result<K>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    Api::<K>::namespaced(client.clone(), namespace)
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| source_error(index, &kind, reference, &kube_reason(&e)))?
+        .ok_or_else(|| source_error(index, &kind, reference, "not found"))
 }
 
 fn collect(
