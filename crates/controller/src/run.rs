@@ -1,16 +1,18 @@
 //! Wires the watches and reconcilers together.
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION,
@@ -22,6 +24,24 @@ use crate::{
     EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
     secret_store,
 };
+
+/// A watch that fills a cache (without managedFields, which reconciles
+/// never read) and yields each object it sees, for `watches_stream`.
+fn cached_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (cache, writer) = reflector::store();
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (cache, stream)
+}
 
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
@@ -59,25 +79,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let (secret_cache, secret_writer) = reflector::store();
-    let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed)
-        .default_backoff()
-        .modify(|secret| secret.managed_fields_mut().clear())
-        .reflect(secret_writer)
-        .touched_objects();
+    let (secret_cache, secrets) = cached_watch(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed);
     // Stores: cached, and a change re-syncs the ExternalSecrets using them.
-    let (store_cache, store_writer) = reflector::store();
-    let stores = watcher::watcher(Api::<SecretStore>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(|store| store.managed_fields_mut().clear())
-        .reflect(store_writer)
-        .touched_objects();
-    let (cluster_store_cache, cluster_store_writer) = reflector::store();
-    let cluster_stores = watcher::watcher(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(|store| store.managed_fields_mut().clear())
-        .reflect(cluster_store_writer)
-        .touched_objects();
+    let (store_cache, stores) = cached_watch(Api::<SecretStore>::all(client.clone()), watcher::Config::default());
+    let (cluster_store_cache, cluster_stores) =
+        cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default());
     // Set before any reconcile runs; a second `run` keeps the first's.
     let _ = ctx.caches.managed_secrets.set(secret_cache);
     let _ = ctx.caches.secret_stores.set(store_cache);
