@@ -11,6 +11,8 @@
 #                VAULTSYNC_STATE and PATH (tools first)
 #   kubeconfig   admin (system:masters) client-cert kubeconfig
 #   pki/         CA, serving/client certs, ServiceAccount signing keys
+#   logs/kube-audit.log  the API server's audit log (JSON lines, metadata
+#                of requests by ServiceAccounts of vaultsync-system)
 #   logs/NAME.log, pids/NAME.pid   of etcd, kube-apiserver,
 #                kube-controller-manager, openbao (other scripts add theirs,
 #                e.g. operator.pid; `down` stops those too)
@@ -179,7 +181,22 @@ cmd_up() {
   # kube-apiserver. The endpoint reconciler would publish 127.0.0.1 as the
   # endpoint of Service default/kubernetes, which validation refuses
   # (loopback), so it is off: nothing in this environment runs in a pod.
+  # Audit log of every request by a ServiceAccount of vaultsync-system (the
+  # operator's identity), metadata only: tests read it to see which rights
+  # the operator uses and which writes of a fenced-off leader were accepted.
+  cat >"$state/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:vaultsync-system"]
+  - level: None
+POLICY
   start_bg kube-apiserver kube-apiserver \
+    --audit-policy-file="$state/audit-policy.yaml" \
+    --audit-log-path="$state/logs/kube-audit.log" \
+    --audit-log-format=json \
     --bind-address=127.0.0.1 \
     --secure-port="$api_port" \
     --advertise-address=127.0.0.1 \
