@@ -28,6 +28,10 @@ pub struct Config {
     pub read_window: Duration,
     /// How many ExternalSecrets are reconciled at once.
     pub concurrency: u16,
+    /// Set for a namespace-scoped install: only this namespace is watched,
+    /// and cluster-scoped kinds are not served (the install's RBAC grants
+    /// nothing outside it).
+    pub namespace: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             store_recheck: Duration::from_secs(300),
             read_window: Duration::from_secs(1),
             concurrency: 16,
+            namespace: None,
         }
     }
 }

@@ -8,6 +8,10 @@ pub enum Error {
     StoreNotFound { kind: StoreKind, name: String, hint: &'static str },
     #[error("ClusterSecretStore {store:?} does not allow namespace {namespace:?} (see its spec.conditions)")]
     NamespaceNotAllowed { store: String, namespace: String },
+    #[error(
+        "ClusterSecretStore {store:?} is not available: this vaultsync install is scoped to namespace {namespace:?} and serves no cluster stores; use a SecretStore in this namespace"
+    )]
+    ClusterStoreOutOfScope { store: String, namespace: String },
     #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },
     #[error("{store}: {source}")]
@@ -39,6 +43,7 @@ impl Error {
         match self {
             Error::StoreNotFound { .. } => "store_not_found",
             Error::NamespaceNotAllowed { .. } => "namespace_not_allowed",
+            Error::ClusterStoreOutOfScope { .. } => "cluster_store_out_of_scope",
             Error::StoreConfig { .. } => "store_config",
             Error::Vault { source, .. } => source.metric_label(),
             Error::Render { .. } => "render",

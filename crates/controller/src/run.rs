@@ -43,9 +43,23 @@ where
     (cache, stream)
 }
 
+/// All objects of a kind, or those of one namespace in a namespace-scoped
+/// install (whose RBAC grants nothing elsewhere).
+fn scoped_api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
+    let scope = ctx.config.namespace.clone();
+    let scope = scope.as_deref();
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
         let mut rx = tx.subscribe();
@@ -57,7 +71,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // ExternalSecrets: reconcile on spec changes only; our own status
     // writes must not trigger another Vault read.
     let (reader, writer) = reflector::store::<ExternalSecret>();
-    let external_secrets = watcher::watcher(Api::<ExternalSecret>::all(client.clone()), watcher::Config::default())
+    let external_secrets = watcher::watcher(scoped_api::<ExternalSecret>(&client, scope), watcher::Config::default())
         .default_backoff()
         // managedFields are never read here, and are a large part of each
         // object kept in memory.
@@ -79,15 +93,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let (secret_cache, secrets) = cached_watch(Api::<PartialObjectMeta<Secret>>::all(client.clone()), managed);
+    let (secret_cache, secrets) = cached_watch(scoped_api::<PartialObjectMeta<Secret>>(&client, scope), managed);
     // Stores: cached, and a change re-syncs the ExternalSecrets using them.
-    let (store_cache, stores) = cached_watch(Api::<SecretStore>::all(client.clone()), watcher::Config::default());
-    let (cluster_store_cache, cluster_stores) =
-        cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default());
+    let (store_cache, stores) = cached_watch(scoped_api::<SecretStore>(&client, scope), watcher::Config::default());
     // Set before any reconcile runs; a second `run` keeps the first's.
     let _ = ctx.caches.managed_secrets.set(secret_cache);
     let _ = ctx.caches.secret_stores.set(store_cache);
-    let _ = ctx.caches.cluster_stores.set(cluster_store_cache);
 
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
         // Bounded: unbounded reconciles at start-up only pile up requests
@@ -98,49 +109,71 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .watches_stream(stores, {
             let reader = reader.clone();
             move |store: SecretStore| users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace())
-        })
-        .watches_stream(cluster_stores, {
-            let reader = reader.clone();
-            move |store: ClusterSecretStore| users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None)
-        })
+        });
+    // A namespace-scoped install serves no cluster-scoped kinds: its RBAC
+    // cannot read them, and an ExternalSecret naming a ClusterSecretStore
+    // is told so by the reconcile.
+    let es_controller = match scope {
+        Some(_) => es_controller,
+        None => {
+            let (cluster_store_cache, cluster_stores) =
+                cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default());
+            let _ = ctx.caches.cluster_stores.set(cluster_store_cache);
+            es_controller.watches_stream(cluster_stores, {
+                let reader = reader.clone();
+                move |store: ClusterSecretStore| {
+                    users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None)
+                }
+            })
+        }
+    };
+    let es_controller = es_controller
         .graceful_shutdown_on(stopped(&shutdown_tx))
         .run(external_secret::reconcile, external_secret::error_policy, ctx.clone())
         .for_each(log_result);
 
-    let store_controller = Controller::new(Api::<SecretStore>::all(client.clone()), watcher::Config::default())
+    let store_controller = Controller::new(scoped_api::<SecretStore>(&client, scope), watcher::Config::default())
         .graceful_shutdown_on(stopped(&shutdown_tx))
         .run(secret_store::reconcile_store, secret_store::error_policy, ctx.clone())
         .for_each(log_result);
-    let cluster_store_controller =
-        Controller::new(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
-            .graceful_shutdown_on(stopped(&shutdown_tx))
-            .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
-            .for_each(log_result);
+    let cluster_controllers = scope.is_none().then(|| {
+        let cluster_store_controller =
+            Controller::new(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
+                .graceful_shutdown_on(stopped(&shutdown_tx))
+                .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
+                .for_each(log_result);
 
-    let ces_controller = Controller::new(Api::<ClusterExternalSecret>::all(client.clone()), watcher::Config::default());
-    let ces_store = ces_controller.store();
-    let created = watcher::Config::default().labels(CLUSTER_EXTERNAL_SECRET_LABEL);
-    let ces_controller = ces_controller
-        // There are few ClusterExternalSecrets: any namespace change
-        // re-evaluates all of them.
-        .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_| {
-            ces_store.state().iter().map(|ces| ObjectRef::from_obj(&**ces)).collect::<Vec<_>>()
-        })
-        .owns_stream(
-            watcher::watcher(Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()), created)
-                .default_backoff()
-                .touched_objects(),
-        )
-        .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(cluster_external_secret::reconcile, cluster_external_secret::error_policy, ctx.clone())
-        .for_each(log_result);
+        let ces_controller =
+            Controller::new(Api::<ClusterExternalSecret>::all(client.clone()), watcher::Config::default());
+        let ces_store = ces_controller.store();
+        let created = watcher::Config::default().labels(CLUSTER_EXTERNAL_SECRET_LABEL);
+        let ces_controller = ces_controller
+            // There are few ClusterExternalSecrets: any namespace change
+            // re-evaluates all of them.
+            .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_| {
+                ces_store.state().iter().map(|ces| ObjectRef::from_obj(&**ces)).collect::<Vec<_>>()
+            })
+            .owns_stream(
+                watcher::watcher(Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()), created)
+                    .default_backoff()
+                    .touched_objects(),
+            )
+            .graceful_shutdown_on(stopped(&shutdown_tx))
+            .run(cluster_external_secret::reconcile, cluster_external_secret::error_policy, ctx.clone())
+            .for_each(log_result);
+        futures::future::join(cluster_store_controller, ces_controller)
+    });
 
     let tx = shutdown_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(());
     });
-    tokio::join!(es_controller, store_controller, cluster_store_controller, ces_controller);
+    tokio::join!(es_controller, store_controller, async {
+        if let Some(controllers) = cluster_controllers {
+            controllers.await;
+        }
+    });
 }
 
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {

@@ -85,6 +85,9 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
             ResolvedStore::from_secret_store(&store)
         }
         StoreKind::ClusterSecretStore => {
+            if let Some(scope) = &ctx.config.namespace {
+                return Err(Error::ClusterStoreOutOfScope { store: name.to_owned(), namespace: scope.clone() });
+            }
             let cached = ctx.caches.cluster_stores.get().and_then(|c| c.get(&ObjectRef::new(name)));
             let store = match cached {
                 Some(store) => store,

@@ -44,6 +44,11 @@ enum Command {
         /// How many ExternalSecrets are reconciled at once.
         #[arg(long, env = "VAULTSYNC_CONCURRENCY", default_value_t = 16)]
         concurrency: u16,
+        /// Watch and sync only this namespace (a namespace-scoped install,
+        /// whose RBAC is a Role there); ClusterSecretStores and
+        /// ClusterExternalSecrets are then not served.
+        #[arg(long, env = "VAULTSYNC_NAMESPACE")]
+        namespace: Option<String>,
         /// Compete for a Lease so that only one replica syncs.
         #[arg(long, env = "VAULTSYNC_LEADER_ELECTION")]
         leader_election: bool,
@@ -98,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             log_json,
             read_window,
             concurrency,
+            namespace,
             leader_election,
             leader_election_namespace,
             identity,
@@ -107,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
-            let config = Config { default_audience, jitter, read_window, concurrency, ..Config::default() };
+            // An empty value (an unset chart value passed through) means
+            // every namespace.
+            let namespace = namespace.filter(|ns| !ns.is_empty());
+            let config = Config { default_audience, jitter, read_window, concurrency, namespace, ..Config::default() };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
             run(config, health_addr, leadership).await
         }
@@ -139,7 +148,8 @@ async fn run(
     let client = kube::Client::try_default()
         .await
         .context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "vaultsync starting");
+    let scope = config.namespace.clone().unwrap_or_else(|| "all namespaces".into());
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), %scope, "vaultsync starting");
     let ctx = Arc::new(Context::new(client.clone(), config));
     let bound = health::serve(health_addr, ctx.clone())
         .await

@@ -15,6 +15,7 @@ mod remote_ref;
 mod render_cli;
 mod requests;
 mod schema;
+mod scoped;
 mod sealed;
 mod stores;
 mod sync;

@@ -1,0 +1,196 @@
+//! A namespace-scoped install: the chart rendered with `scope.namespace`,
+//! and an operator running with that release's ServiceAccount and
+//! `--namespace`. It syncs in its namespace, serves no ClusterSecretStore,
+//! holds no right elsewhere, and never asks for anything outside.
+//!
+//! Ignored in the shared run: the shared operator syncs every namespace, so
+//! it would answer for this one too. `scripts/e2e.sh` runs it with
+//! `--ignored` after stopping the shared operator.
+
+use std::time::Duration;
+
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use vaultsync_e2e::{TestEnv, external_secret};
+
+const RELEASE_NAMESPACE: &str = "vaultsync-system";
+const SERVICE_ACCOUNT: &str = "vaultsync-scoped";
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.unwrap_or_default().as_bytes()).await?;
+    drop(input);
+    let output = child.wait_with_output().await?;
+    anyhow::ensure!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Whether the scoped release's ServiceAccount may do `verb` on `resource`
+/// in `namespace` ("" = cluster-wide), as the API server's RBAC decides.
+async fn allowed(env: &TestEnv, verb: &str, resource: &str, subresource: Option<&str>, namespace: &str) -> bool {
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(format!("system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}")),
+            // What the API server gives every ServiceAccount token.
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{RELEASE_NAMESPACE}"),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                subresource: subresource.map(Into::into),
+                namespace: (!namespace.is_empty()).then(|| namespace.into()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(env.client.clone());
+    let answer = api.create(&PostParams::default(), &review).await.expect("SubjectAccessReview");
+    answer.status.is_some_and(|s| s.allowed)
+}
+
+#[tokio::test]
+#[ignore = "needs the shared operator stopped; scripts/e2e.sh runs it after the suite"]
+async fn namespace_scoped_install() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("scoped").await?;
+    let other = format!("{}-other", env.namespace);
+    env.create_namespace(&other).await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+
+    // The chart, as a second release scoped to the test namespace.
+    let chart = root().join("charts/vaultsync");
+    let scope = format!("scope.namespace={}", env.namespace);
+    let account = format!("serviceAccount.name={SERVICE_ACCOUNT}");
+    let rendered = run(
+        "helm",
+        &[
+            "template",
+            "scoped",
+            chart.to_str().unwrap_or_default(),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--set",
+            &scope,
+            "--set",
+            &account,
+        ],
+        None,
+    )
+    .await?;
+    assert!(rendered.contains("name: VAULTSYNC_NAMESPACE"), "the Deployment passes the scope");
+    run("kubectl", &["apply", "--server-side", "-f", "-"], Some(&rendered)).await?;
+
+    let token =
+        run("kubectl", &["create", "token", SERVICE_ACCOUNT, "--namespace", RELEASE_NAMESPACE, "--duration=1h"], None)
+            .await?;
+    let shared = std::fs::read_to_string(format!("{state}/operator.kubeconfig"))?;
+    let kubeconfig: String =
+        shared
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with("token:") {
+                    format!("    token: {}", token.trim())
+                } else {
+                    line.into()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    let kubeconfig_path = format!("{state}/scoped-operator.kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig)?;
+
+    // RBAC: everything in the namespace, nothing elsewhere.
+    let ns = env.namespace.clone();
+    assert!(allowed(&env, "create", "serviceaccounts", Some("token"), &ns).await);
+    assert!(allowed(&env, "patch", "secrets", None, &ns).await);
+    assert!(!allowed(&env, "create", "serviceaccounts", Some("token"), &other).await);
+    assert!(!allowed(&env, "create", "serviceaccounts", Some("token"), "kube-system").await);
+    assert!(!allowed(&env, "get", "secrets", None, &other).await);
+    assert!(!allowed(&env, "list", "secrets", None, "").await);
+    assert!(!allowed(&env, "list", "namespaces", None, "").await);
+
+    let log = std::fs::File::create(format!("{state}/logs/scoped-operator.log"))?;
+    let binary = root().join("target/debug/vaultsync");
+    let mut operator = tokio::process::Command::new(binary)
+        .args(["run", "--namespace", &ns])
+        .env("KUBECONFIG", &kubeconfig_path)
+        .env("VAULTSYNC_HEALTH_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("VAULTSYNC_LEADER_ELECTION")
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+
+    let value = env.secret_value("scoped");
+    let path = format!("{}/db", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    let data = json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]});
+    let elsewhere = env.in_namespace(&other);
+    for target in [&env, &elsewhere] {
+        target.token_store("vault", "root", json!({})).await?;
+        target.apply(external_secret("db", "vault", data.clone())).await?;
+    }
+    env.apply(external_secret(
+        "cluster",
+        "shared",
+        json!({"secretStoreRef": {"kind": "ClusterSecretStore"}, "data": data["data"]}),
+    ))
+    .await?;
+
+    // Syncs in its namespace...
+    assert_eq!(env.wait_secret("db").await?.get("v"), Some(&value));
+    env.wait_ready("db", "True").await?;
+    env.wait_store_ready("vault", "True").await?;
+    // ...says why a cluster store will not do...
+    let (reason, message) = env.wait_ready("cluster", "False").await?;
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(message.contains("scoped to namespace"), "{message}");
+    // ...and leaves every other namespace alone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(elsewhere.secrets().get_opt("db").await?.is_none());
+    assert!(elsewhere.external_secrets().get("db").await?.status.is_none());
+    assert!(operator.try_wait()?.is_none(), "the scoped operator keeps running");
+    operator.start_kill()?;
+    operator.wait().await?;
+
+    // It never even asked: every request of its ServiceAccount (the API
+    // server's audit log) was about its namespace, and none was refused.
+    let audit = std::fs::read_to_string(format!("{state}/logs/kube-audit.log"))?;
+    let user = format!("system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}");
+    let mut requests = 0;
+    for line in audit.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        if event["user"]["username"] != user.as_str() || !event["impersonatedUser"].is_null() {
+            continue;
+        }
+        requests += 1;
+        let what =
+            format!("{} {} in {}", event["verb"], event["objectRef"]["resource"], event["objectRef"]["namespace"]);
+        assert_ne!(event["responseStatus"]["code"], 403, "refused: {what}");
+        let namespaced = event["objectRef"]["namespace"] == ns.as_str();
+        // TokenReviews are cluster-scoped and reveal nothing of other
+        // namespaces.
+        let review = event["objectRef"]["resource"] == "tokenreviews";
+        assert!(namespaced || review, "a request outside its namespace: {what}");
+    }
+    assert!(requests > 5, "the audit log shows the scoped operator's requests ({requests})");
+    env.cleanup().await;
+    Ok(())
+}
