@@ -45,14 +45,14 @@ python3 "$root/e2e/leak_check.py" "$state/seeded-values" \
 python3 "$root/e2e/rbac_check.py" ${E2E_FILTER:+--partial} "$root/e2e/rbac-used.txt" \
   "$state/logs/kube-audit.log" vaultsync-system vaultsync
 
-# A namespace-scoped install (chart value scope.namespace) and its own
-# operator. The shared operator syncs every namespace, so it is stopped
-# first, or it would answer for the scoped one.
-if [[ scoped::namespace_scoped_install == *"${E2E_FILTER:-}"* ]]; then
+# Restricted installs (chart values scope.namespace, tokenNamespaces), each
+# with its own operator. The shared operator syncs every namespace, so it is
+# stopped first, or it would answer too.
+if [[ scoped:: == *"${E2E_FILTER:-}"* || ${E2E_FILTER:-} == scoped::* ]]; then
   operator_pid=$(cat "$state/pids/operator.pid")
   kill "$operator_pid"
   for _ in $(seq 50); do kill -0 "$operator_pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$state/pids/operator.pid"
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --exact scoped::namespace_scoped_install
-  python3 "$root/e2e/leak_check.py" "$state/seeded-values" "$state/logs/scoped-operator.log"
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 scoped::
+  python3 "$root/e2e/leak_check.py" "$state/seeded-values" "$state"/logs/*-operator.log
 fi

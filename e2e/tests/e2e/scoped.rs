@@ -1,10 +1,13 @@
-//! A namespace-scoped install: the chart rendered with `scope.namespace`,
-//! and an operator running with that release's ServiceAccount and
-//! `--namespace`. It syncs in its namespace, serves no ClusterSecretStore,
-//! holds no right elsewhere, and never asks for anything outside.
+//! Restricted installs, each the chart rendered as a second release and an
+//! operator running with that release's ServiceAccount:
+//! - `scope.namespace`: it syncs in its namespace, serves no
+//!   ClusterSecretStore, holds no right elsewhere, and never asks for
+//!   anything outside;
+//! - `tokenNamespaces`: the API server refuses it tokens for ServiceAccounts
+//!   of other namespaces, whatever a ClusterSecretStore names.
 //!
 //! Ignored in the shared run: the shared operator syncs every namespace, so
-//! it would answer for this one too. `scripts/e2e.sh` runs it with
+//! it would answer too. `scripts/e2e.sh` runs them one at a time with
 //! `--ignored` after stopping the shared operator.
 
 use std::time::Duration;
@@ -17,6 +20,7 @@ use vaultsync_e2e::{TestEnv, external_secret};
 
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
 const SERVICE_ACCOUNT: &str = "vaultsync-scoped";
+const TOKENS_SERVICE_ACCOUNT: &str = "vaultsync-tokens";
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -38,12 +42,83 @@ async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Resul
     Ok(String::from_utf8(output.stdout)?)
 }
 
+/// Renders the chart as release `release` with ServiceAccount `account` and
+/// one more `--set`, applies it (the CRDs are in place already), and writes
+/// a kubeconfig with a token of that ServiceAccount. Returns the rendered
+/// manifests and the kubeconfig's path.
+async fn install_release(state: &str, release: &str, account: &str, set: &str) -> anyhow::Result<(String, String)> {
+    let chart = root().join("charts/vaultsync");
+    let account_value = format!("serviceAccount.name={account}");
+    let rendered = run(
+        "helm",
+        &[
+            "template",
+            release,
+            chart.to_str().unwrap_or_default(),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--set",
+            &account_value,
+            "--set",
+            set,
+        ],
+        None,
+    )
+    .await?;
+    run("kubectl", &["apply", "--server-side", "-f", "-"], Some(&rendered)).await?;
+    let token =
+        run("kubectl", &["create", "token", account, "--namespace", RELEASE_NAMESPACE, "--duration=1h"], None).await?;
+    let shared = std::fs::read_to_string(format!("{state}/operator.kubeconfig"))?;
+    let kubeconfig: String =
+        shared
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with("token:") {
+                    format!("    token: {}", token.trim())
+                } else {
+                    line.into()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    let path = format!("{state}/{release}-operator.kubeconfig");
+    std::fs::write(&path, kubeconfig)?;
+    Ok((rendered, path))
+}
+
+/// Starts `vaultsync run` with `kubeconfig` and `args`, logging to
+/// `STATE/logs/NAME-operator.log`.
+fn start_operator(state: &str, name: &str, kubeconfig: &str, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
+    let log = std::fs::File::create(format!("{state}/logs/{name}-operator.log"))?;
+    Ok(tokio::process::Command::new(root().join("target/debug/vaultsync"))
+        .arg("run")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("VAULTSYNC_HEALTH_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("VAULTSYNC_LEADER_ELECTION")
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
 /// Whether the scoped release's ServiceAccount may do `verb` on `resource`
 /// in `namespace` ("" = cluster-wide), as the API server's RBAC decides.
 async fn allowed(env: &TestEnv, verb: &str, resource: &str, subresource: Option<&str>, namespace: &str) -> bool {
+    allowed_for(env, SERVICE_ACCOUNT, verb, resource, subresource, namespace).await
+}
+
+async fn allowed_for(
+    env: &TestEnv,
+    account: &str,
+    verb: &str,
+    resource: &str,
+    subresource: Option<&str>,
+    namespace: &str,
+) -> bool {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
-            user: Some(format!("system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}")),
+            user: Some(format!("system:serviceaccount:{RELEASE_NAMESPACE}:{account}")),
             // What the API server gives every ServiceAccount token.
             groups: Some(vec![
                 "system:serviceaccounts".into(),
@@ -75,46 +150,9 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
     let state = std::env::var("VAULTSYNC_STATE")?;
 
     // The chart, as a second release scoped to the test namespace.
-    let chart = root().join("charts/vaultsync");
     let scope = format!("scope.namespace={}", env.namespace);
-    let account = format!("serviceAccount.name={SERVICE_ACCOUNT}");
-    let rendered = run(
-        "helm",
-        &[
-            "template",
-            "scoped",
-            chart.to_str().unwrap_or_default(),
-            "--namespace",
-            RELEASE_NAMESPACE,
-            "--set",
-            &scope,
-            "--set",
-            &account,
-        ],
-        None,
-    )
-    .await?;
+    let (rendered, kubeconfig_path) = install_release(&state, "scoped", SERVICE_ACCOUNT, &scope).await?;
     assert!(rendered.contains("name: VAULTSYNC_NAMESPACE"), "the Deployment passes the scope");
-    run("kubectl", &["apply", "--server-side", "-f", "-"], Some(&rendered)).await?;
-
-    let token =
-        run("kubectl", &["create", "token", SERVICE_ACCOUNT, "--namespace", RELEASE_NAMESPACE, "--duration=1h"], None)
-            .await?;
-    let shared = std::fs::read_to_string(format!("{state}/operator.kubeconfig"))?;
-    let kubeconfig: String =
-        shared
-            .lines()
-            .map(|line| {
-                if line.trim_start().starts_with("token:") {
-                    format!("    token: {}", token.trim())
-                } else {
-                    line.into()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-    let kubeconfig_path = format!("{state}/scoped-operator.kubeconfig");
-    std::fs::write(&kubeconfig_path, kubeconfig)?;
 
     // RBAC: everything in the namespace, nothing elsewhere.
     let ns = env.namespace.clone();
@@ -126,17 +164,7 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
     assert!(!allowed(&env, "list", "secrets", None, "").await);
     assert!(!allowed(&env, "list", "namespaces", None, "").await);
 
-    let log = std::fs::File::create(format!("{state}/logs/scoped-operator.log"))?;
-    let binary = root().join("target/debug/vaultsync");
-    let mut operator = tokio::process::Command::new(binary)
-        .args(["run", "--namespace", &ns])
-        .env("KUBECONFIG", &kubeconfig_path)
-        .env("VAULTSYNC_HEALTH_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env_remove("VAULTSYNC_LEADER_ELECTION")
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut operator = start_operator(&state, "scoped", &kubeconfig_path, &["--namespace", &ns])?;
 
     let value = env.secret_value("scoped");
     let path = format!("{}/db", env.prefix);
@@ -191,6 +219,81 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
         assert!(namespaced || review, "a request outside its namespace: {what}");
     }
     assert!(requests > 5, "the audit log shows the scoped operator's requests ({requests})");
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the shared operator stopped; scripts/e2e.sh runs it after the suite"]
+async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("token-namespaces").await?;
+    let other = format!("{}-other", env.namespace);
+    env.create_namespace(&other).await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let only = format!("tokenNamespaces={{{}}}", env.namespace);
+    let (_, kubeconfig) = install_release(&state, "tokens", TOKENS_SERVICE_ACCOUNT, &only).await?;
+
+    let ns = env.namespace.clone();
+    let token = |namespace: String| {
+        let env = &env;
+        async move { allowed_for(env, TOKENS_SERVICE_ACCOUNT, "create", "serviceaccounts", Some("token"), &namespace).await }
+    };
+    assert!(token(ns.clone()).await);
+    assert!(!token(other.clone()).await);
+    assert!(!token("kube-system".into()).await);
+    assert!(!token(String::new()).await, "not cluster-wide");
+    // The rest of the cluster-wide rights stay.
+    assert!(allowed_for(&env, TOKENS_SERVICE_ACCOUNT, "get", "secrets", None, &other).await);
+
+    // Vault would accept ServiceAccount `app` of both namespaces; only the
+    // API server's refusal keeps the other one out.
+    let value = env.secret_value("tokens");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.write_read_policy().await?;
+    env.bao
+        .write(
+            &format!("auth/kubernetes/role/{}", env.prefix),
+            json!({
+                "bound_service_account_names": ["app"],
+                "bound_service_account_namespaces": [ns, other],
+                "audience": "vault",
+                "token_policies": [env.prefix],
+                "token_ttl": "10m",
+            }),
+        )
+        .await?;
+    let store = format!("{}-k8s", env.prefix);
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
+        "metadata": {"name": store},
+        "spec": {"provider": {"vault": {"server": env.bao.addr, "path": "secret",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": env.prefix, "serviceAccountRef": {"name": "app"}}}}}},
+    }))
+    .await?;
+    let elsewhere = env.in_namespace(&other);
+    for target in [&env, &elsewhere] {
+        target.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}})).await?;
+        target
+            .apply(external_secret(
+                "app",
+                &store,
+                json!({"secretStoreRef": {"kind": "ClusterSecretStore"},
+                       "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+            ))
+            .await?;
+    }
+
+    let mut operator = start_operator(&state, "tokens", &kubeconfig, &[])?;
+    let synced = env.wait_secret("app").await;
+    let refused = elsewhere.wait_ready("app", "False").await;
+    operator.start_kill()?;
+    operator.wait().await?;
+    let _ = env.cluster_stores().delete(&store, &Default::default()).await;
+    assert_eq!(synced?.get("v"), Some(&value));
+    let (_, message) = refused?;
+    assert!(message.contains("cannot create resource \"serviceaccounts/token\""), "{message}");
+    assert!(elsewhere.secrets().get_opt("app").await?.is_none());
     env.cleanup().await;
     Ok(())
 }
