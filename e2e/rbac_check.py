@@ -1,10 +1,13 @@
 """Least privilege: the rights the chart gives the operator are exactly the
 rights its code uses, and each of them was exercised during the e2e run.
 
-usage: rbac_check.py [--partial] USED_FILE AUDIT_LOG SERVICE_ACCOUNT_NAMESPACE SERVICE_ACCOUNT_NAME
+usage: rbac_check.py [--partial] [--scoped NAMESPACE] USED_FILE AUDIT_LOG
+                     SERVICE_ACCOUNT_NAMESPACE SERVICE_ACCOUNT_NAME
 
 --partial: only part of the suite ran, so a right never exercised is not
 reported (the other checks still apply).
+--scoped NAMESPACE: the release is a namespace-scoped install
+(scope.namespace=NAMESPACE): check the second SCOPE column of USED_FILE.
 
 Runs kubectl with the admin kubeconfig of $KUBECONFIG. Fails when:
   - the ServiceAccount holds a right, in some namespace or cluster-wide, that
@@ -30,8 +33,9 @@ NOWHERE = "rbac-check-no-such-namespace"
 BASELINE_SA = ("rbac-check-baseline", "nobody")
 
 
-def parse_used(path):
-    """{(scope, group, resource, verb, name): (line number, uncovered reason)}"""
+def parse_used(path, scoped):
+    """{(scope, group, resource, verb, name): (line number, uncovered reason)}
+    for the cluster-wide install, or the scoped one when `scoped`."""
     used = {}
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -43,9 +47,14 @@ def parse_used(path):
                 raise SystemExit(f"{path}:{number}: say where the code uses it, after ' -- '")
             _, _, uncovered = where.partition("| uncovered:")
             fields = spec.split()
-            if len(fields) not in (4, 5) or fields[0] not in ("cluster", "release-ns"):
-                raise SystemExit(f"{path}:{number}: expected SCOPE GROUP RESOURCE VERBS [names=...]")
-            scope, group, resource, verbs = fields[:4]
+            scopes = fields[0].split("/") if fields else []
+            known = {"cluster", "release-ns", "scope-ns", "-"}
+            if len(fields) not in (4, 5) or len(scopes) != 2 or not set(scopes) <= known:
+                raise SystemExit(f"{path}:{number}: expected WIDE/SCOPED GROUP RESOURCE VERBS [names=...]")
+            scope = scopes[1] if scoped else scopes[0]
+            if scope == "-":
+                continue
+            group, resource, verbs = fields[1:4]
             names = [""]
             if len(fields) == 5:
                 if not fields[4].startswith("names="):
@@ -107,8 +116,14 @@ def show(right):
 def main() -> int:
     args = sys.argv[1:]
     partial = "--partial" in args
-    used_path, audit_path, sa_namespace, sa_name = [a for a in args if a != "--partial"]
-    used = parse_used(used_path)
+    args = [a for a in args if a != "--partial"]
+    scoped = None
+    if "--scoped" in args:
+        at = args.index("--scoped")
+        scoped = args[at + 1]
+        del args[at : at + 2]
+    used_path, audit_path, sa_namespace, sa_name = args
+    used = parse_used(used_path, scoped)
     user = f"system:serviceaccount:{sa_namespace}:{sa_name}"
     baseline = "system:serviceaccount:{}:{}".format(*BASELINE_SA)
     failures = []
@@ -128,6 +143,8 @@ def main() -> int:
         for r in sorted(held - cluster):
             if namespace == sa_namespace:
                 granted.add(("release-ns", *r))
+            elif namespace == scoped:
+                granted.add(("scope-ns", *r))
             else:
                 failures.append(f"granted in namespace {namespace} only: {show(r)}; no code uses it there")
 
@@ -166,10 +183,15 @@ def main() -> int:
                 continue
             if not resource or decision != "allow":
                 continue
-            scope = "release-ns" if ref.get("namespace") == sa_namespace else "cluster"
+            namespace = ref.get("namespace")
+            # Which grant could have allowed it: a cluster-wide install's
+            # ClusterRole allows it in any namespace.
+            scopes = {"release-ns" if namespace == sa_namespace else "scope-ns" if namespace == scoped else "cluster"}
+            if not scoped:
+                scopes.add("cluster")
             verbs = [verb] + (["create"] if verb == "patch" and code == 201 else [])
             for v in verbs:
-                for s in {scope, "cluster"}:
+                for s in scopes:
                     for name in {ref.get("name", ""), ""}:
                         exercised[(s, ref.get("apiGroup", ""), resource, v, name)] += 1
     for what in sorted(set(refused)):

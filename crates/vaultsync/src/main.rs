@@ -113,8 +113,8 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
-            // An empty value (an unset chart value passed through) means
-            // every namespace.
+            // VAULTSYNC_NAMESPACE set to "" (a templated env left blank)
+            // means every namespace, not a namespace named "".
             let namespace = namespace.filter(|ns| !ns.is_empty());
             let config = Config { default_audience, jitter, read_window, concurrency, namespace, ..Config::default() };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
