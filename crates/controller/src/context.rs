@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -9,6 +9,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
+use crate::audiences::ApiAudiences;
 use crate::metrics::Metrics;
 use crate::vault_cache::VaultCache;
 
@@ -82,6 +83,7 @@ pub struct Context {
     pub(crate) vault: VaultCache,
     pub(crate) metrics: Metrics,
     pub(crate) caches: Caches,
+    pub(crate) api_audiences: Arc<ApiAudiences>,
     ready: AtomicBool,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -97,6 +99,7 @@ impl Context {
             vault: VaultCache::default(),
             metrics: Metrics::default(),
             caches: Caches::default(),
+            api_audiences: Arc::default(),
             ready: AtomicBool::new(false),
             memos: Mutex::default(),
             failures: Mutex::default(),

@@ -10,6 +10,8 @@ pub enum Error {
     NamespaceNotAllowed { store: String, namespace: String },
     #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },
+    #[error("{store}: refused to request a token for ServiceAccount {service_account}: {reason}")]
+    RefusedAudience { store: String, service_account: String, reason: String },
     #[error("{store}: {source}")]
     Vault {
         store: String,
@@ -40,6 +42,7 @@ impl Error {
             Error::StoreNotFound { .. } => "store_not_found",
             Error::NamespaceNotAllowed { .. } => "namespace_not_allowed",
             Error::StoreConfig { .. } => "store_config",
+            Error::RefusedAudience { .. } => "refused_audience",
             Error::Vault { source, .. } => source.metric_label(),
             Error::Render { .. } => "render",
             Error::Template(_) => "template",

@@ -2,6 +2,7 @@
 //! client cache and the Secret writer.
 #![forbid(unsafe_code)]
 
+mod audiences;
 mod cluster_external_secret;
 mod conditions;
 mod context;

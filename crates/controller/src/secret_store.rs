@@ -100,6 +100,7 @@ where
         Err(error) => {
             let reason = match &error {
                 Error::StoreConfig { .. } => "InvalidProviderConfig",
+                Error::RefusedAudience { .. } => "RefusedAudience",
                 _ => "ValidationFailed",
             };
             warn!(store = %key, reason, error = %error, "store not ready");

@@ -282,8 +282,16 @@ async fn jwt_source(
         let audiences = audiences_override
             .or_else(|| sa.audiences.clone())
             .unwrap_or_else(|| vec![ctx.config.default_audience.clone()]);
+        // Checked before anything is requested: a token the Kubernetes API
+        // accepts must never be sent to a server the store author chose.
+        ctx.api_audiences.check(&ctx.client, &audiences).await.map_err(|reason| Error::RefusedAudience {
+            store: store.to_string(),
+            service_account: format!("{namespace}/{}", sa.name),
+            reason,
+        })?;
         let identity = format!("sa:{namespace}/{}:{}", sa.name, audiences.join(","));
         let api = Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace);
+        let client = ctx.client.clone();
         let name = sa.name.clone();
         let expiration = i64::try_from(ctx.config.token_expiration.as_secs()).unwrap_or(600);
         let source: JwtSource = Arc::new(move || {
@@ -291,6 +299,7 @@ async fn jwt_source(
             let name = name.clone();
             let audiences = audiences.clone();
             let namespace = namespace.clone();
+            let client = client.clone();
             async move {
                 let request = TokenRequest {
                     spec: Some(TokenRequestSpec {
@@ -304,11 +313,12 @@ async fn jwt_source(
                     api.create_token_request(&name, &PostParams::default(), &request).await.map_err(|e| {
                         format!("cannot get a token for ServiceAccount {namespace}/{name}: {}", kube_reason(&e))
                     })?;
-                response
-                    .status
-                    .and_then(|s| s.token)
-                    .map(Sensitive::new)
-                    .ok_or_else(|| format!("TokenRequest for ServiceAccount {namespace}/{name} returned no token"))
+                let token =
+                    response.status.and_then(|s| s.token).map(Sensitive::new).ok_or_else(|| {
+                        format!("TokenRequest for ServiceAccount {namespace}/{name} returned no token")
+                    })?;
+                crate::audiences::ensure_not_api_token(&client, &token).await?;
+                Ok(token)
             }
             .boxed()
         });

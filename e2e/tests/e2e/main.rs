@@ -16,6 +16,7 @@ mod render_cli;
 mod requests;
 mod schema;
 mod sealed;
+mod security;
 mod stores;
 mod sync;
 mod templates;
