@@ -223,3 +223,46 @@ async fn keys_never_leave_the_mount() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn merge_writers_share_a_secret_without_fighting() -> anyhow::Result<()> {
+    let env = TestEnv::new("comerge").await?;
+    env.token_store("vault", "root", json!({})).await?;
+    let (a, b, c) = (env.secret_value("a"), env.secret_value("b"), env.secret_value("c"));
+    env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"a": a, "b": b, "c": c})).await?;
+    env.create_secret("shared", &[("base", "kept")]).await?;
+    let merge = |key: &str, property: &str| {
+        json!({
+            "refreshInterval": "2s",
+            "target": {"name": "shared", "creationPolicy": "Merge"},
+            "data": [{"secretKey": key, "remoteRef": {"key": format!("{}/app", env.prefix), "property": property}}],
+        })
+    };
+    env.apply(external_secret("writer-a", "vault", merge("a", "a"))).await?;
+    env.apply(external_secret("writer-b", "vault", merge("b", "b"))).await?;
+    let expected = |data: &std::collections::BTreeMap<String, String>| {
+        data.get("a") == Some(&a) && data.get("b") == Some(&b) && data.get("base").map(String::as_str) == Some("kept")
+    };
+    vaultsync_e2e::eventually(Duration::from_secs(60), || async { Ok(expected(&env.secret_data("shared").await?)) })
+        .await
+        .context("both writers' keys and the creator's key must be present")?;
+    env.wait_ready("writer-a", "True").await?;
+    env.wait_ready("writer-b", "True").await?;
+
+    // A third writer of key `a` is refused and told who writes it.
+    env.apply(external_secret("writer-c", "vault", merge("a", "c"))).await?;
+    let (_, message) = env.wait_ready("writer-c", "False").await?;
+    assert!(message.contains(&format!("vaultsync/{}/writer-a", env.namespace)), "{message}");
+
+    // Converged: every refresh (every 2s) finds the Secret as it should be
+    // and writes nothing.
+    let version = env.secrets().get("shared").await?.metadata.resource_version;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let secret = env.secrets().get("shared").await?;
+        assert_eq!(secret.metadata.resource_version, version, "no write after convergence");
+    }
+    assert!(expected(&env.secret_data("shared").await?));
+    env.cleanup().await;
+    Ok(())
+}
