@@ -116,6 +116,12 @@ pub struct VaultProvider {
     /// Address of the server, e.g. `https://vault.example.com:8200`.
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("server must be an http:// or https:// URL"))]
     pub server: String,
+    /// vaultsync extension: acknowledge that `server` is a plain `http://`
+    /// address. Without it, such a store works but carries the condition
+    /// `InsecureTransport` and a Warning Event: Vault tokens, login
+    /// credentials and secret values would cross the network unencrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
     /// Mount path of the KV engine, e.g. `secret`. When unset, the first
     /// segment of each `remoteRef.key` is taken as the mount. Never a system
     /// mount (`auth`, `sys`, `identity`, `cubbyhole`); a mount that Vault

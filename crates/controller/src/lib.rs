@@ -7,6 +7,7 @@ mod cluster_external_secret;
 mod conditions;
 mod context;
 mod error;
+mod events;
 mod external_secret;
 pub mod leader;
 mod metrics;

@@ -266,3 +266,44 @@ async fn merge_writers_share_a_secret_without_fighting() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn plain_http_is_flagged_and_long_warnings_still_arrive() -> anyhow::Result<()> {
+    let env = TestEnv::new("plainhttp").await?;
+    env.token_store("plain", "root", json!({})).await?;
+    env.token_store("acknowledged", "root", json!({"allowInsecureHttp": true})).await?;
+    env.wait_store_ready("plain", "True").await?;
+    env.wait_store_ready("acknowledged", "True").await?;
+    let insecure = |name: &'static str| {
+        let stores = env.stores();
+        async move {
+            let store = stores.get(name).await?;
+            Ok::<_, anyhow::Error>(
+                store.status.unwrap_or_default().conditions.into_iter().find(|c| c.type_ == "InsecureTransport"),
+            )
+        }
+    };
+    let condition = insecure("plain").await?.context("a plain http:// store carries InsecureTransport")?;
+    assert_eq!(condition.reason.as_deref(), Some("PlainHTTP"));
+    assert!(condition.message.unwrap_or_default().contains("allowInsecureHttp"));
+    let warning = env.wait_warning("plain").await?;
+    assert!(warning.contains("plain http://"), "{warning}");
+    assert!(insecure("acknowledged").await?.is_none(), "an acknowledged http:// store carries no warning");
+
+    // An error longer than an Event may be: the Event is cut to the API
+    // server's limit, the status keeps every word.
+    let key = format!("{}/{}", env.prefix, "missing".repeat(70));
+    env.apply(external_secret(
+        "long",
+        "plain",
+        json!({"data": [{"secretKey": "x", "remoteRef": {"key": key, "property": "x"}}]}),
+    ))
+    .await?;
+    let (_, message) = env.wait_ready("long", "False").await?;
+    assert!(message.len() > 1024 && message.contains(&key), "status keeps the full message ({} bytes)", message.len());
+    let notes = env.wait_warning("long").await?;
+    let note = notes.lines().next().unwrap_or_default();
+    assert!(note.len() <= 1024 && note.ends_with("(cut; the full text is in the status condition)"), "{note}");
+    env.cleanup().await;
+    Ok(())
+}
