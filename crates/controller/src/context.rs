@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -29,6 +30,9 @@ pub struct Config {
     pub read_window: Duration,
     /// How many ExternalSecrets are reconciled at once.
     pub concurrency: u16,
+    /// When set, ServiceAccount tokens are requested only for
+    /// ServiceAccounts in namespaces whose labels match.
+    pub token_namespace_selector: Option<LabelSelector>,
 }
 
 impl Default for Config {
@@ -40,6 +44,7 @@ impl Default for Config {
             store_recheck: Duration::from_secs(300),
             read_window: Duration::from_secs(1),
             concurrency: 16,
+            token_namespace_selector: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use preview::{StoreOverride, preview};
 pub use run::run;
+pub use store::parse_label_selector;
 pub use templating::Shaped;
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.

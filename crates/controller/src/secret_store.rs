@@ -122,6 +122,7 @@ where
             let reason = match &error {
                 Error::StoreConfig { .. } => "InvalidProviderConfig",
                 Error::RefusedAudience { .. } => "RefusedAudience",
+                Error::ServiceAccountNotAllowed { .. } => "ServiceAccountNotAllowed",
                 _ => "ValidationFailed",
             };
             warn!(store = %key, reason, error = %error, "store not ready");

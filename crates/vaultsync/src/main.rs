@@ -55,6 +55,11 @@ enum Command {
         /// name and process id).
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
+        /// Request ServiceAccount tokens only for ServiceAccounts in
+        /// namespaces with these labels (`key=value`, `key!=value`, `key`,
+        /// `!key`, comma-separated). Default: any namespace.
+        #[arg(long, env = "VAULTSYNC_TOKEN_NAMESPACE_SELECTOR")]
+        token_namespace_selector: Option<String>,
         /// Address of the /live, /ready and /metrics endpoints.
         #[arg(long, env = "VAULTSYNC_HEALTH_ADDR", default_value = "127.0.0.1:8080")]
         health_addr: std::net::SocketAddr,
@@ -101,13 +106,27 @@ async fn main() -> anyhow::Result<()> {
             leader_election,
             leader_election_namespace,
             identity,
+            token_namespace_selector,
             health_addr,
         } => {
             init_logging(log_json);
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
-            let config = Config { default_audience, jitter, read_window, concurrency, ..Config::default() };
+            let token_namespace_selector = token_namespace_selector
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| vaultsync_controller::parse_label_selector(&s))
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--token-namespace-selector")?;
+            let config = Config {
+                default_audience,
+                jitter,
+                read_window,
+                concurrency,
+                token_namespace_selector,
+                ..Config::default()
+            };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
             run(config, health_addr, leadership).await
         }

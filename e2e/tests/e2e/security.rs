@@ -307,3 +307,33 @@ async fn plain_http_is_flagged_and_long_warnings_still_arrive() -> anyhow::Resul
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn token_requests_follow_the_namespace_selector() -> anyhow::Result<()> {
+    // The e2e operator runs with --token-namespace-selector
+    // '!vaultsync-e2e/no-tokens' (scripts/start-operator.sh).
+    let mut env = TestEnv::new("nstokens").await?;
+    let fenced = format!("{}-fenced", env.namespace);
+    env.create_labelled_namespace(&fenced, json!({"vaultsync-e2e/no-tokens": "true"})).await?;
+    let fenced_env = env.in_namespace(&fenced);
+    fenced_env
+        .apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": fenced}}))
+        .await?;
+    fenced_env
+        .apply(json!({
+            "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+            "metadata": {"name": "vault", "namespace": fenced},
+            "spec": {"provider": {"vault": {
+                "server": env.bao.addr, "path": "secret",
+                "auth": {"kubernetes": {"role": "x", "serviceAccountRef": {"name": "app"}}},
+            }}},
+        }))
+        .await?;
+    let (reason, message) = fenced_env.wait_store_ready("vault", "False").await?;
+    assert_eq!(reason, "ServiceAccountNotAllowed", "{message}");
+    assert!(message.contains(&format!("{fenced}/app")), "{message}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(audited_token_requests(&fenced, "app")?, 0, "no token may be requested in a fenced namespace");
+    env.cleanup().await;
+    Ok(())
+}
