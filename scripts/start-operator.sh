@@ -12,6 +12,7 @@ health_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "127.0.0.1:$health_port" >"$state/operator-health-addr"
 KUBECONFIG="$state/operator.kubeconfig" VAULTSYNC_HEALTH_ADDR="127.0.0.1:$health_port" \
   VAULTSYNC_LEADER_ELECTION=true POD_NAME=operator-e2e \
+  VAULTSYNC_TOKEN_NAMESPACE_SELECTOR="!vaultsync-e2e/no-tokens" \
   RUST_LOG=${RUST_LOG:-info,vaultsync=debug,vaultsync_controller=debug,vaultsync_vault=debug} \
   setsid "$root/target/debug/vaultsync" run </dev/null >"$state/logs/operator.log" 2>&1 &
 echo $! >"$state/pids/operator.pid"

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::Condition;
+use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, KEY_MESSAGE, KEY_RULE, MAX_PATH};
 
 /// Condition reason: the Secret matches the remote values.
 pub const REASON_SYNCED: &str = "SecretSynced";
@@ -49,11 +50,15 @@ pub struct ExternalSecretSpec {
     /// The Secret to write.
     #[serde(default)]
     pub target: ExternalSecretTarget,
-    /// Single values, each written to one key of the Secret.
+    /// Single values, each written to one key of the Secret (at most 1000;
+    /// the bound lets the API server check every key's path rule).
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub data: Vec<ExternalSecretData>,
-    /// Whole remote secrets, each of their keys written to the Secret.
+    /// Whole remote secrets, each of their keys written to the Secret (at
+    /// most 100).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub data_from: Vec<ExternalSecretDataFrom>,
 }
 
@@ -307,11 +312,17 @@ pub enum DecodingStrategy {
 }
 
 /// A secret (and optionally one property of it) in the store.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteRef {
-    /// Path of the secret inside the store's mount, e.g. `app/db`.
-    #[schemars(length(min = 1))]
+    /// Path of the secret inside the store's mount, e.g. `app/db`. It must
+    /// stay inside the mount: no leading or trailing `/`, no empty, `.` or
+    /// `..` segments (in any encoding), no `?`, `#`, `\` or control
+    /// characters. When the store sets no `path`, the first segment is the
+    /// mount, which must be a KV secrets engine (never `auth`, `sys`,
+    /// `identity` or `cubbyhole`).
+    #[schemars(length(min = 1, max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(KEY_RULE).message(KEY_MESSAGE))]
     pub key: String,
     /// A property of the secret. A dotted path (`a.b.c`) walks into nested
     /// JSON; a property whose literal name contains dots wins over the path.
@@ -376,7 +387,10 @@ pub struct ExternalSecretDataFrom {
 #[x_kube(validation = Rule::new("has(self.path) || has(self.name)").message("find needs a path, a name regexp, or both"))]
 pub struct FindRef {
     /// Only secrets under this folder of the mount (searched recursively).
+    /// The same rules as `remoteRef.key`, except that it may end with `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
     pub path: Option<String>,
     /// Only secrets whose path (relative to the mount) matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ mod common;
 mod duration;
 mod external_secret;
 mod store;
+mod vault_path;
 
 pub use cluster_external_secret::*;
 pub use common::{Condition, ConditionStatus, SecretKeySelector};

@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, SecretKeySelector};
+use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, MAX_PATH, MOUNT_MESSAGE, MOUNT_RULE};
 
 /// Where secrets come from and how vaultsync authenticates there.
 ///
@@ -115,9 +116,20 @@ pub struct VaultProvider {
     /// Address of the server, e.g. `https://vault.example.com:8200`.
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("server must be an http:// or https:// URL"))]
     pub server: String,
-    /// Mount path of the KV engine, e.g. `secret`. When unset, the first
-    /// segment of each `remoteRef.key` is taken as the mount.
+    /// vaultsync extension: acknowledge that `server` is a plain `http://`
+    /// address. Without it, such a store works but carries the condition
+    /// `InsecureTransport` and a Warning Event: Vault tokens, login
+    /// credentials and secret values would cross the network unencrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
+    /// Mount path of the KV engine, e.g. `secret`. When unset, the first
+    /// segment of each `remoteRef.key` is taken as the mount. Never a system
+    /// mount (`auth`, `sys`, `identity`, `cubbyhole`); a mount that Vault
+    /// reports as another engine than KV is refused at sync time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    #[x_kube(validation = Rule::new(MOUNT_RULE).message(MOUNT_MESSAGE))]
     pub path: Option<String>,
     /// KV engine version: `v1` or `v2` (default).
     #[serde(default)]
@@ -185,6 +197,8 @@ pub struct VaultAuth {
 pub struct KubernetesAuth {
     /// Mount path of the auth method (default `kubernetes`).
     #[serde(default = "default_kubernetes_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
     pub mount_path: String,
     /// Vault role to log in as.
     #[schemars(length(min = 1))]
@@ -226,6 +240,8 @@ pub struct ServiceAccountSelector {
 pub struct AppRoleAuth {
     /// Mount path of the AppRole auth method (default `approle`).
     #[serde(default = "default_approle_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
     pub path: String,
     /// The role ID, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,6 +264,8 @@ fn default_approle_mount() -> String {
 pub struct JwtAuth {
     /// Mount path of the JWT auth method (default `jwt`).
     #[serde(default = "default_jwt_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
     pub path: String,
     /// Vault role to log in as.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,14 +1,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
+use crate::audiences::ApiAudiences;
 use crate::metrics::Metrics;
 use crate::vault_cache::VaultCache;
 
@@ -32,6 +34,9 @@ pub struct Config {
     /// and cluster-scoped kinds are not served (the install's RBAC grants
     /// nothing outside it).
     pub namespace: Option<String>,
+    /// When set, ServiceAccount tokens are requested only for
+    /// ServiceAccounts in namespaces whose labels match.
+    pub token_namespace_selector: Option<LabelSelector>,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             read_window: Duration::from_secs(1),
             concurrency: 16,
             namespace: None,
+            token_namespace_selector: None,
         }
     }
 }
@@ -87,6 +93,7 @@ pub struct Context {
     pub(crate) vault: VaultCache,
     pub(crate) metrics: Metrics,
     pub(crate) caches: Caches,
+    pub(crate) api_audiences: Arc<ApiAudiences>,
     ready: AtomicBool,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -102,6 +109,7 @@ impl Context {
             vault: VaultCache::default(),
             metrics: Metrics::default(),
             caches: Caches::default(),
+            api_audiences: Arc::default(),
             ready: AtomicBool::new(false),
             memos: Mutex::default(),
             failures: Mutex::default(),

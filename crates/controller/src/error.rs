@@ -14,6 +14,13 @@ pub enum Error {
     ClusterStoreOutOfScope { store: String, namespace: String },
     #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },
+    #[error(
+        "{store}: refused to request a token for ServiceAccount {service_account}: its namespace does not match \
+         the operator's --token-namespace-selector"
+    )]
+    ServiceAccountNotAllowed { store: String, service_account: String },
+    #[error("{store}: refused to request a token for ServiceAccount {service_account}: {reason}")]
+    RefusedAudience { store: String, service_account: String, reason: String },
     #[error("{store}: {source}")]
     Vault {
         store: String,
@@ -45,6 +52,8 @@ impl Error {
             Error::NamespaceNotAllowed { .. } => "namespace_not_allowed",
             Error::ClusterStoreOutOfScope { .. } => "cluster_store_out_of_scope",
             Error::StoreConfig { .. } => "store_config",
+            Error::RefusedAudience { .. } => "refused_audience",
+            Error::ServiceAccountNotAllowed { .. } => "service_account_not_allowed",
             Error::Vault { source, .. } => source.metric_label(),
             Error::Render { .. } => "render",
             Error::Template(_) => "template",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
@@ -17,6 +17,7 @@ use vaultsync_api::{
 use crate::conditions::{apply_status, now, ready};
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
+use crate::events;
 use crate::render::{self, Rendered};
 use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
 use crate::store::{credentials, resolve};
@@ -262,8 +263,5 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&event, &es.object_ref(&())).await {
-        warn!(externalsecret = %object_key(es), error = %e, "cannot publish event");
-    }
+    events::publish(ctx, &es.object_ref(&()), type_, reason, "Sync", note).await;
 }

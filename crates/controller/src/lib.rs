@@ -2,10 +2,12 @@
 //! client cache and the Secret writer.
 #![forbid(unsafe_code)]
 
+mod audiences;
 mod cluster_external_secret;
 mod conditions;
 mod context;
 mod error;
+mod events;
 mod external_secret;
 pub mod leader;
 mod metrics;
@@ -22,6 +24,7 @@ pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use preview::{StoreOverride, preview};
 pub use run::run;
+pub use store::parse_label_selector;
 pub use templating::Shaped;
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.

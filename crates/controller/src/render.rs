@@ -9,7 +9,7 @@ use vaultsync_api::{
 use vaultsync_template::{
     Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
 };
-use vaultsync_vault::{Client, Freshness, split_mount};
+use vaultsync_vault::{Client, Freshness, locate, locate_folder};
 
 use crate::error::{Error, Result};
 
@@ -44,8 +44,12 @@ pub(crate) async fn render(
     };
     // The client coalesces reads of one secret, so keys sharing a path
     // cost one request.
-    let fetch = async |remote: &RemoteRef| -> Result<RemoteSecret> {
-        let (mount, path) = split_mount(provider.path.as_deref(), &remote.key);
+    let vault_error = |source| Error::Vault { store: store.to_owned(), source };
+    let fetch = async |remote: &RemoteRef, field: &'static str| -> Result<RemoteSecret> {
+        // The key is checked before any request: it must name a secret
+        // inside a KV mount and nothing else.
+        let location = locate(provider.path.as_deref(), &remote.key, field).map_err(vault_error)?;
+        let (mount, path) = (location.mount, location.path);
         let secret = match remote.metadata_policy.unwrap_or_default() {
             MetadataPolicy::None => client.read_kv(&mount, &path, kv, remote.version.as_deref(), freshness).await,
             MetadataPolicy::Fetch if kv == vaultsync_vault::KvVersion::V2 => {
@@ -81,7 +85,7 @@ pub(crate) async fn render(
         if let Some(remote) = &from.extract {
             keep_or_fail(
                 async {
-                    let secret = fetch(remote).await?;
+                    let secret = fetch(remote, "dataFrom.extract.key").await?;
                     for (key, value) in
                         extract(&secret, remote.property.as_deref()).map_err(render_error(&remote.key))?
                     {
@@ -97,7 +101,10 @@ pub(crate) async fn render(
             )?;
         }
         if let Some(find) = &from.find {
-            let (mount, prefix) = split_mount(provider.path.as_deref(), find.path.as_deref().unwrap_or_default());
+            let location =
+                locate_folder(provider.path.as_deref(), find.path.as_deref().unwrap_or_default(), "find.path")
+                    .map_err(vault_error)?;
+            let (mount, prefix) = (location.mount, location.path);
             let name = find
                 .name
                 .as_ref()
@@ -135,7 +142,7 @@ pub(crate) async fn render(
         keep_or_fail(
             async {
                 let remote = &item.remote_ref;
-                let secret = fetch(remote).await?;
+                let secret = fetch(remote, "remoteRef.key").await?;
                 let render_error =
                     |source| Error::Render { secret_key: item.secret_key.clone(), key: remote.key.clone(), source };
                 let value = select_property(&secret, remote.property.as_deref()).map_err(render_error)?;

@@ -20,6 +20,7 @@ use vaultsync_api::{
 };
 
 use crate::context::Context;
+use crate::secret_writer::MERGE_HASH_PREFIX;
 use crate::{
     EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
     secret_store,
@@ -193,9 +194,17 @@ fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
     Some(hasher.finish())
 }
 
-fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<ExternalSecret>> {
-    let owner = secret.annotations().get(EXTERNAL_SECRET_ANNOTATION)?;
-    Some(ObjectRef::new(owner).within(&secret.namespace()?))
+/// The ExternalSecrets writing a Secret: the one that manages it, and
+/// every `creationPolicy: Merge` writer, each recorded by its hash
+/// annotation.
+fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Vec<ObjectRef<ExternalSecret>> {
+    let Some(namespace) = secret.namespace() else {
+        return Vec::new();
+    };
+    let annotations = secret.annotations();
+    let manager = annotations.get(EXTERNAL_SECRET_ANNOTATION).map(String::as_str);
+    let mergers = annotations.keys().filter_map(|key| key.strip_prefix(MERGE_HASH_PREFIX));
+    manager.into_iter().chain(mergers).map(|name| ObjectRef::new(name).within(&namespace)).collect()
 }
 
 fn users_of(

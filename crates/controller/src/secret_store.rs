@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultProvider};
@@ -10,6 +11,7 @@ use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultPro
 use crate::conditions::{apply_status, ready};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::store::{ResolvedStore, credentials};
 
 pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action> {
@@ -19,7 +21,8 @@ pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) 
         Err(e) => Err(e),
     };
     let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome).await
+    let insecure = store.spec.provider.vault().and_then(insecure_transport);
+    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure).await
 }
 
 pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action> {
@@ -33,7 +36,8 @@ pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx:
         Err(e) => Err(e),
     };
     let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome).await
+    let insecure = store.spec.provider.vault().and_then(insecure_transport);
+    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure).await
 }
 
 pub(crate) fn error_policy<K: ResourceExt>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -46,6 +50,22 @@ async fn check(ctx: &Context, store: &ResolvedStore, namespace: Option<&str>) ->
     let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store.to_string(), source })?;
     client.ensure_token().await.map_err(|source| Error::Vault { store: store.to_string(), source })?;
     Ok(format!("logged in to {} with {} auth", store.provider.server, auth_method(&store.provider)))
+}
+
+/// Condition type of the warning about a plain `http://` Vault address.
+const INSECURE_TRANSPORT: &str = "InsecureTransport";
+
+/// A warning for a store that talks to Vault in clear text without saying
+/// it means to.
+fn insecure_transport(provider: &VaultProvider) -> Option<String> {
+    let plain = provider.server.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    (plain && provider.allow_insecure_http != Some(true)).then(|| {
+        format!(
+            "server {} is plain http://: Vault tokens, login credentials and secret values cross the network \
+             unencrypted. Use https://, or set allowInsecureHttp: true to acknowledge (e.g. a Vault on the same host)",
+            provider.server
+        )
+    })
 }
 
 fn auth_method(provider: &VaultProvider) -> &'static str {
@@ -85,6 +105,7 @@ async fn report<K>(
     store: &K,
     previous: Option<&SecretStoreStatus>,
     outcome: Result<String>,
+    insecure: Option<String>,
 ) -> Result<Action>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -100,14 +121,33 @@ where
         Err(error) => {
             let reason = match &error {
                 Error::StoreConfig { .. } => "InvalidProviderConfig",
+                Error::RefusedAudience { .. } => "RefusedAudience",
+                Error::ServiceAccountNotAllowed { .. } => "ServiceAccountNotAllowed",
                 _ => "ValidationFailed",
             };
             warn!(store = %key, reason, error = %error, "store not ready");
             (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
+    let mut conditions = vec![condition];
+    if let Some(message) = insecure {
+        let was_warned = previous.conditions.iter().any(|c| c.type_ == INSECURE_TRANSPORT);
+        let mut warning = ready(true, "PlainHTTP", message.clone(), &previous.conditions);
+        warning.type_ = INSECURE_TRANSPORT.into();
+        warning.last_transition_time = previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == INSECURE_TRANSPORT)
+            .and_then(|c| c.last_transition_time.clone())
+            .or(warning.last_transition_time);
+        conditions.push(warning);
+        if !was_warned {
+            events::publish(ctx, &store.object_ref(&()), EventType::Warning, INSECURE_TRANSPORT, "Validate", message)
+                .await;
+        }
+    }
     let status = SecretStoreStatus {
-        conditions: vec![condition],
+        conditions,
         capabilities: Some("ReadOnly".into()),
         observed_generation: store.meta().generation,
     };

@@ -59,6 +59,56 @@ fn stored_hash(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Optio
     stored_data(secret, keys).map(|data| data_hash(&data))
 }
 
+/// Prefix of the annotation in which each `creationPolicy: Merge` writer
+/// records the hash of its own keys; the rest of the key names the writer.
+pub(crate) const MERGE_HASH_PREFIX: &str = "merge.vaultsync.dev/";
+
+/// Longest name part of an annotation key.
+const ANNOTATION_NAME_MAX: usize = 63;
+
+/// Who writes for `es`, and where its data hash is recorded. Owner and
+/// Orphan Secrets have one writer, the shared `vaultsync` manager. Merge
+/// writers each get a field manager and a hash annotation of their own, so
+/// server-side apply keeps every writer's keys instead of each apply
+/// removing the others' (two Merge ExternalSecrets on one Secret used to
+/// delete each other's keys at every write).
+pub(crate) struct Writer {
+    pub field_manager: String,
+    pub hash_annotation: String,
+}
+
+impl Writer {
+    pub fn of(es: &ExternalSecret) -> Writer {
+        if es.spec.target.creation_policy != CreationPolicy::Merge {
+            return Writer {
+                field_manager: FIELD_MANAGER.to_owned(),
+                hash_annotation: DATA_HASH_ANNOTATION.to_owned(),
+            };
+        }
+        let namespace = es.namespace().unwrap_or_default();
+        let name = es.name_any();
+        let short = |limit: usize, text: &str| -> String {
+            if text.len() <= limit {
+                return text.to_owned();
+            }
+            // Too long for the field: a readable start and a hash of the whole.
+            let hash = digest([text.as_bytes()]);
+            let head: String = text.chars().take(limit - 17).collect();
+            format!("{}-{}", head.trim_end_matches(['-', '.']), &hash[..16])
+        };
+        Writer {
+            // Field managers are limited to 128 characters.
+            field_manager: short(128, &format!("{FIELD_MANAGER}/{namespace}/{name}")),
+            hash_annotation: format!("{MERGE_HASH_PREFIX}{}", short(ANNOTATION_NAME_MAX, &name)),
+        }
+    }
+
+    /// Whether a field manager is vaultsync's, for any ExternalSecret.
+    fn is_vaultsync(manager: &str) -> bool {
+        manager == FIELD_MANAGER || manager.starts_with(&format!("{FIELD_MANAGER}/"))
+    }
+}
+
 /// When the template rendered from the same inputs as the last write and
 /// the Secret still holds that write, the stored data stands: re-rendering
 /// a salted PKCS#12 archive must not rewrite (and roll) the Secret at every
@@ -82,13 +132,14 @@ pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &Sync
         return Ok(true);
     }
     let namespace = es.namespace().unwrap_or_default();
+    let hash_annotation = Writer::of(es).hash_annotation;
     // The watch cache answers without a request when the Secret is at the
     // very resourceVersion we wrote or checked: nothing can have changed.
     let key = ObjectRef::new(es.target_name()).within(&namespace);
     if let Some(cached) = ctx.caches.managed_secrets.get().and_then(|c| c.get(&key))
         && memo.resource_version.is_some()
         && cached.resource_version() == memo.resource_version
-        && cached.annotations().get(DATA_HASH_ANNOTATION) == Some(&memo.data_hash)
+        && cached.annotations().get(&hash_annotation) == Some(&memo.data_hash)
     {
         return Ok(true);
     }
@@ -96,7 +147,7 @@ pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &Sync
     else {
         return Ok(false);
     };
-    Ok(secret.annotations().get(DATA_HASH_ANNOTATION) == Some(&memo.data_hash)
+    Ok(secret.annotations().get(&hash_annotation) == Some(&memo.data_hash)
         && stored_hash(&secret, memo.keys.iter().cloned()).as_deref() == Some(memo.data_hash.as_str()))
 }
 
@@ -127,7 +178,10 @@ pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> 
 pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
     let namespace = es.namespace().unwrap_or_default();
     let secret = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await?;
-    Ok(secret.is_some_and(|s| s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any())))
+    Ok(secret.is_some_and(|s| match es.spec.target.creation_policy {
+        CreationPolicy::Merge => s.annotations().contains_key(&Writer::of(es).hash_annotation),
+        _ => s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any()),
+    }))
 }
 
 /// Applies the shaped data, labels and annotations to the ExternalSecret's
@@ -146,7 +200,10 @@ pub(crate) async fn write(
     let es_name = es.name_any();
     let api = Api::<Secret>::namespaced(client.clone(), &namespace);
     let existing = api.get_opt(name).await?;
-    if let Some(secret) = &existing {
+    let writer = Writer::of(es);
+    if let Some(secret) = &existing
+        && policy != CreationPolicy::Merge
+    {
         keep_stored_render(secret, shaped);
     }
     let data = &shaped.data;
@@ -179,10 +236,14 @@ pub(crate) async fn write(
     let mut labels = shaped.labels.clone();
     labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
     let mut annotations = shaped.annotations.clone();
-    annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
-    annotations.insert(DATA_HASH_ANNOTATION.to_owned(), hash.clone());
-    if let Some(input_hash) = &shaped.input_hash {
-        annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.to_owned(), input_hash.clone());
+    annotations.insert(writer.hash_annotation.clone(), hash.clone());
+    // A Merge writer claims only its keys and its own hash: the Secret
+    // belongs to whoever created it, and several Merge writers share it.
+    if policy != CreationPolicy::Merge {
+        annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
+        if let Some(input_hash) = &shaped.input_hash {
+            annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.to_owned(), input_hash.clone());
+        }
     }
     // Merge leaves the type to whoever created the Secret.
     let secret_type = (policy != CreationPolicy::Merge).then(|| template.type_.unwrap_or_else(|| "Opaque".to_owned()));
@@ -228,15 +289,57 @@ pub(crate) async fn write(
     let mut patch = serde_json::to_value(&desired).map_err(|e| Error::Target(format!("cannot encode Secret: {e}")))?;
     patch["apiVersion"] = "v1".into();
     patch["kind"] = "Secret".into();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let applied = api.patch(name, &params, &Patch::Apply(patch)).await?;
+    let applied = match policy {
+        CreationPolicy::Merge => apply_merge(&api, name, &writer, &patch).await?,
+        _ => api.patch(name, &PatchParams::apply(&writer.field_manager).force(), &Patch::Apply(patch)).await?,
+    };
     let written = if existing.is_some() { Written::Updated } else { Written::Created };
     Ok((written, applied.resource_version()))
+}
+
+/// A Merge write. Without force first: a key another ExternalSecret
+/// already writes is a conflict reported here, on the later writer, instead
+/// of a tug of war between the two. A key owned by anyone else (whoever
+/// created the Secret) is taken over, as Merge promises.
+async fn apply_merge(api: &Api<Secret>, name: &str, writer: &Writer, patch: &serde_json::Value) -> Result<Secret> {
+    let polite = PatchParams::apply(&writer.field_manager);
+    match api.patch(name, &polite, &Patch::Apply(patch)).await {
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let rivals: Vec<&str> = conflicting_managers(&status.message)
+                .into_iter()
+                .filter(|manager| Writer::is_vaultsync(manager))
+                .collect();
+            if !rivals.is_empty() {
+                return Err(Error::Target(format!(
+                    "Secret {name:?}: a key this ExternalSecret merges is already written by {}; two ExternalSecrets \
+                     may not write the same key ({})",
+                    rivals.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
+                    status.message.chars().take(300).collect::<String>()
+                )));
+            }
+            Ok(api.patch(name, &polite.force(), &Patch::Apply(patch)).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The field managers a server-side apply conflict names: the API server
+/// says `conflict with "MANAGER"` for each contested field.
+fn conflicting_managers(message: &str) -> Vec<&str> {
+    message.split("conflict with \"").skip(1).filter_map(|rest| rest.split('"').next()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_managers_of_an_apply_conflict() {
+        let message = r#"Apply failed with 2 conflicts: conflict with "vaultsync/ns/a": .data.password, conflict with "kubectl-create" using v1: .data.user"#;
+        assert_eq!(conflicting_managers(message), vec!["vaultsync/ns/a", "kubectl-create"]);
+        assert!(Writer::is_vaultsync("vaultsync/ns/a") && Writer::is_vaultsync("vaultsync"));
+        assert!(!Writer::is_vaultsync("vaultsync-other"));
+    }
 
     #[test]
     fn hash_depends_on_key_boundaries_and_values() {

@@ -157,6 +157,41 @@ pub(crate) fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<Strin
     labels_ok && expressions_ok
 }
 
+/// Parses an equality-based label selector as `kubectl -l` writes it:
+/// `key=value`, `key==value`, `key!=value`, `key` (exists) and `!key` (does
+/// not exist), joined by commas, all of which must hold.
+pub fn parse_label_selector(text: &str) -> std::result::Result<LabelSelector, String> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let mut selector = LabelSelector::default();
+    let requirement = |key: &str, operator: &str, values: Option<Vec<String>>| LabelSelectorRequirement {
+        key: key.to_owned(),
+        operator: operator.to_owned(),
+        values,
+    };
+    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let valid_key =
+            |key: &str| !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        let expression = if let Some((key, value)) = term.split_once("!=") {
+            requirement(key.trim(), "NotIn", Some(vec![value.trim().to_owned()]))
+        } else if let Some((key, value)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            selector.match_labels.get_or_insert_default().insert(key.trim().to_owned(), value.trim().to_owned());
+            if !valid_key(key.trim()) {
+                return Err(format!("bad label key in {term:?}"));
+            }
+            continue;
+        } else if let Some(key) = term.strip_prefix('!') {
+            requirement(key.trim(), "DoesNotExist", None)
+        } else {
+            requirement(term, "Exists", None)
+        };
+        if !valid_key(&expression.key) {
+            return Err(format!("bad label selector term {term:?} (use key=value, key!=value, key or !key)"));
+        }
+        selector.match_expressions.get_or_insert_default().push(expression);
+    }
+    Ok(selector)
+}
+
 /// Everything needed to build a Vault client, plus a fingerprint that
 /// changes whenever the server settings or the credential material change.
 pub(crate) struct Credentials {
@@ -285,8 +320,25 @@ async fn jwt_source(
         let audiences = audiences_override
             .or_else(|| sa.audiences.clone())
             .unwrap_or_else(|| vec![ctx.config.default_audience.clone()]);
+        // Checked before anything is requested: a token the Kubernetes API
+        // accepts must never be sent to a server the store author chose.
+        ctx.api_audiences.check(&ctx.client, &audiences).await.map_err(|reason| Error::RefusedAudience {
+            store: store.to_string(),
+            service_account: format!("{namespace}/{}", sa.name),
+            reason,
+        })?;
+        if let Some(selector) = &ctx.config.token_namespace_selector {
+            let labels = Api::<Namespace>::all(ctx.client.clone()).get(&namespace).await?.labels().clone();
+            if !selector_matches(selector, &labels) {
+                return Err(Error::ServiceAccountNotAllowed {
+                    store: store.to_string(),
+                    service_account: format!("{namespace}/{}", sa.name),
+                });
+            }
+        }
         let identity = format!("sa:{namespace}/{}:{}", sa.name, audiences.join(","));
         let api = Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace);
+        let client = ctx.client.clone();
         let name = sa.name.clone();
         let expiration = i64::try_from(ctx.config.token_expiration.as_secs()).unwrap_or(600);
         let source: JwtSource = Arc::new(move || {
@@ -294,6 +346,7 @@ async fn jwt_source(
             let name = name.clone();
             let audiences = audiences.clone();
             let namespace = namespace.clone();
+            let client = client.clone();
             async move {
                 let request = TokenRequest {
                     spec: Some(TokenRequestSpec {
@@ -307,11 +360,12 @@ async fn jwt_source(
                     api.create_token_request(&name, &PostParams::default(), &request).await.map_err(|e| {
                         format!("cannot get a token for ServiceAccount {namespace}/{name}: {}", kube_reason(&e))
                     })?;
-                response
-                    .status
-                    .and_then(|s| s.token)
-                    .map(Sensitive::new)
-                    .ok_or_else(|| format!("TokenRequest for ServiceAccount {namespace}/{name} returned no token"))
+                let token =
+                    response.status.and_then(|s| s.token).map(Sensitive::new).ok_or_else(|| {
+                        format!("TokenRequest for ServiceAccount {namespace}/{name} returned no token")
+                    })?;
+                crate::audiences::ensure_not_api_token(&client, &token).await?;
+                Ok(token)
             }
             .boxed()
         });
@@ -389,5 +443,19 @@ mod tests {
         assert!(!selector_matches(&selector, &labels(&[("team", "a"), ("env", "dev")])));
         assert!(!selector_matches(&selector, &labels(&[("env", "prod")])));
         assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
+    }
+
+    #[test]
+    fn parses_equality_based_selectors() {
+        let selector = parse_label_selector("vault-tokens=allowed, tier!=sandbox,!frozen,team").unwrap();
+        assert!(selector_matches(&selector, &labels(&[("vault-tokens", "allowed"), ("team", "a")])));
+        assert!(!selector_matches(&selector, &labels(&[("vault-tokens", "allowed")])));
+        assert!(!selector_matches(
+            &selector,
+            &labels(&[("vault-tokens", "allowed"), ("team", "a"), ("tier", "sandbox")])
+        ));
+        assert!(!selector_matches(&selector, &labels(&[("vault-tokens", "allowed"), ("team", "a"), ("frozen", "")])));
+        assert!(parse_label_selector("a b").is_err());
+        assert!(parse_label_selector("").unwrap() == LabelSelector::default());
     }
 }

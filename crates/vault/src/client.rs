@@ -10,6 +10,7 @@ use tracing::debug;
 
 use crate::error::vault_errors;
 use crate::kv::{parse_read, read_path};
+use crate::path::{check_auth_mount, check_in_mount, check_mount, encode};
 use crate::{Auth, Error, KvSecret, KvVersion, Result, Sensitive};
 
 /// Where the server is and how to reach it.
@@ -57,6 +58,8 @@ struct Inner {
     requests: AtomicU64,
     read_window: Duration,
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
+    /// Mounts already checked to be KV (or that Vault would not describe).
+    kv_mounts: std::sync::Mutex<HashMap<String, Result<()>>>,
 }
 
 /// One read of a secret, shared by everyone asking within the window.
@@ -123,6 +126,7 @@ impl Client {
                 requests: AtomicU64::new(0),
                 read_window: server.read_window,
                 reads: std::sync::Mutex::default(),
+                kv_mounts: std::sync::Mutex::default(),
             }),
         })
     }
@@ -158,8 +162,10 @@ impl Client {
         version: Option<&str>,
         freshness: Freshness,
     ) -> Result<KvSecret> {
-        let mount = mount.trim_matches('/');
-        let path = path.trim_matches('/');
+        let mount = mount.trim_end_matches('/');
+        check_mount("mount", mount)?;
+        check_in_mount(path, false)?;
+        self.check_kv_mount(mount).await?;
         let api_path = read_path(mount, path, kv, version)?;
         let window = self.inner.read_window;
         let cell = {
@@ -183,10 +189,13 @@ impl Client {
 
     /// The KV v2 `custom_metadata` of a secret, as a secret of its own.
     pub async fn read_custom_metadata(&self, mount: &str, path: &str) -> Result<KvSecret> {
-        let mount = mount.trim_matches('/');
-        let path = path.trim_matches('/');
+        let mount = mount.trim_end_matches('/');
+        check_mount("mount", mount)?;
+        check_in_mount(path, false)?;
+        self.check_kv_mount(mount).await?;
         let shown = format!("{mount}/metadata/{path}");
-        let (status, body) = self.authenticated(Method::GET, &shown, &shown).await?;
+        let api_path = format!("{}/metadata/{}", encode(mount), encode(path));
+        let (status, body) = self.authenticated(Method::GET, &api_path, &shown).await?;
         match status {
             StatusCode::OK => {
                 let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {
@@ -210,16 +219,22 @@ impl Client {
         // A bound on the walk, so a mount with millions of secrets fails
         // clearly instead of exhausting memory.
         const MAX_SECRETS: usize = 10_000;
-        let mount = mount.trim_matches('/');
-        let mut folders = vec![prefix.trim_matches('/').to_owned()];
+        let mount = mount.trim_end_matches('/');
+        check_mount("mount", mount)?;
+        check_in_mount(prefix, true)?;
+        self.check_kv_mount(mount).await?;
+        let mut folders = vec![prefix.trim_end_matches('/').to_owned()];
         let mut found = Vec::new();
         while let Some(folder) = folders.pop() {
-            let base = match kv {
-                KvVersion::V1 => format!("{mount}/{folder}"),
-                KvVersion::V2 => format!("{mount}/metadata/{folder}"),
+            let (shown, api_path) = match kv {
+                KvVersion::V1 => (format!("{mount}/{folder}"), format!("{}/{}", encode(mount), encode(&folder))),
+                KvVersion::V2 => {
+                    (format!("{mount}/metadata/{folder}"), format!("{}/metadata/{}", encode(mount), encode(&folder)))
+                }
             };
-            let shown = base.trim_end_matches('/').to_owned();
-            let (status, body) = self.authenticated(Method::GET, &format!("{shown}?list=true"), &shown).await?;
+            let shown = shown.trim_end_matches('/').to_owned();
+            let api_path = format!("{}?list=true", api_path.trim_end_matches('/'));
+            let (status, body) = self.authenticated(Method::GET, &api_path, &shown).await?;
             let keys = match status {
                 StatusCode::OK => serde_json::from_str::<Value>(&body)
                     .ok()
@@ -234,6 +249,8 @@ impl Client {
             };
             for key in keys.iter().filter_map(Value::as_str) {
                 let full = if folder.is_empty() { key.to_owned() } else { format!("{folder}/{key}") };
+                // Names come from Vault, but they become request paths too.
+                check_in_mount(&full, true)?;
                 match full.strip_suffix('/') {
                     Some(sub) => folders.push(sub.to_owned()),
                     None => found.push(full),
@@ -247,6 +264,40 @@ impl Client {
         }
         found.sort();
         Ok(found)
+    }
+
+    /// Refuses a mount that Vault reports as something other than KV (a
+    /// database, PKI or transit engine: reading those "as KV" issues
+    /// credentials or exposes keys). Asked once per mount and client,
+    /// through the endpoint Vault's own CLI uses to learn a mount's type,
+    /// which needs no right beyond some access to the mount. When Vault
+    /// will not say (403, older servers), the static checks of
+    /// [`crate::locate`] are what protects.
+    async fn check_kv_mount(&self, mount: &str) -> Result<()> {
+        if let Some(known) = self.inner.kv_mounts.lock().expect("mount cache lock").get(mount) {
+            return known.clone();
+        }
+        let token = self.token().await?;
+        let api_path = format!("sys/internal/ui/mounts/{}", encode(mount));
+        // Not `authenticated`: a 403 here is an answer, not a reason to
+        // log in again.
+        let (status, body) = self.send(Method::GET, &api_path, Some(&token), None).await?;
+        let verdict = match status {
+            StatusCode::OK => {
+                let kind = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["data"]["type"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                match kind.as_str() {
+                    "kv" | "generic" | "" => Ok(()),
+                    _ => Err(Error::NotKv { mount: mount.to_owned(), kind }),
+                }
+            }
+            StatusCode::SERVICE_UNAVAILABLE => return Err(self.unexpected(status, &body, api_path)),
+            _ => Ok(()),
+        };
+        self.inner.kv_mounts.lock().expect("mount cache lock").insert(mount.to_owned(), verdict.clone());
+        verdict
     }
 
     async fn read_uncached(&self, mount: &str, path: &str, kv: KvVersion, api_path: &str) -> Result<KvSecret> {
@@ -316,7 +367,10 @@ impl Client {
     async fn login(&self) -> Result<TokenState> {
         let auth = &self.inner.auth;
         let method = auth.method();
-        let mount = auth.mount().to_owned();
+        let mount = auth.mount().trim_end_matches('/').to_owned();
+        if !matches!(auth, Auth::Token(_)) {
+            check_auth_mount("auth mount path", &mount)?;
+        }
         let (path, body) = match auth {
             Auth::Token(token) => {
                 // Nothing to log in to; look the token up so a bad token is
@@ -337,10 +391,10 @@ impl Client {
             }
             Auth::Kubernetes { role, jwt, .. } | Auth::Jwt { role, jwt, .. } => {
                 let jwt = jwt().await.map_err(|reason| Error::Credential { method, mount: mount.clone(), reason })?;
-                (format!("auth/{mount}/login"), json!({"role": role, "jwt": jwt.expose()}))
+                (format!("auth/{}/login", encode(&mount)), json!({"role": role, "jwt": jwt.expose()}))
             }
             Auth::AppRole { role_id, secret_id, .. } => {
-                (format!("auth/{mount}/login"), json!({"role_id": role_id, "secret_id": secret_id.expose()}))
+                (format!("auth/{}/login", encode(&mount)), json!({"role_id": role_id, "secret_id": secret_id.expose()}))
             }
         };
         let (status, response) = self.send(Method::POST, &path, None, Some(body)).await?;

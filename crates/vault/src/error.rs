@@ -16,6 +16,10 @@ pub enum Error {
     Login { method: &'static str, mount: String, status: u16, detail: String },
     #[error("{method} login at auth/{mount} failed: {reason}")]
     Credential { method: &'static str, mount: String, reason: String },
+    #[error("{field} {value:?} is refused: it {reason}")]
+    InvalidPath { field: &'static str, value: String, reason: &'static str },
+    #[error("mount {mount:?} is a {kind} engine, not a KV secrets engine; vaultsync reads KV mounts only")]
+    NotKv { mount: String, kind: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("TLS configuration: {0}")]
@@ -32,6 +36,7 @@ impl Error {
             Error::Unreachable { .. } => "unreachable",
             Error::BadResponse { .. } => "bad_response",
             Error::Login { .. } | Error::Credential { .. } => "login",
+            Error::InvalidPath { .. } | Error::NotKv { .. } => "invalid_path",
             Error::InvalidRequest(_) => "invalid_request",
             Error::Tls(_) => "tls",
         }

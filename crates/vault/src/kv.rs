@@ -1,5 +1,6 @@
 use serde_json::{Map, Value};
 
+use crate::path::encode;
 use crate::{Error, Result};
 
 /// KV secrets engine version.
@@ -26,26 +27,9 @@ impl std::fmt::Debug for KvSecret {
     }
 }
 
-/// Splits a store's `path` and a `remoteRef.key` into (mount, path in
-/// mount). With a store path, a key that repeats the mount (as some ESO
-/// manifests do) has it stripped; without one, the key's first segment is
-/// the mount.
-pub fn split_mount(store_path: Option<&str>, key: &str) -> (String, String) {
-    let key = key.trim_matches('/');
-    match store_path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
-        Some(mount) => {
-            let path = key.strip_prefix(mount).and_then(|rest| rest.strip_prefix('/')).unwrap_or(key);
-            (mount.to_owned(), path.to_owned())
-        }
-        None => match key.split_once('/') {
-            Some((mount, path)) => (mount.to_owned(), path.to_owned()),
-            None => (key.to_owned(), String::new()),
-        },
-    }
-}
-
-/// The API path of a read.
+/// The API path of a read, from a checked mount and path.
 pub(crate) fn read_path(mount: &str, path: &str, kv: KvVersion, version: Option<&str>) -> Result<String> {
+    let (mount, path) = (encode(mount), encode(path));
     match (kv, version) {
         (KvVersion::V1, Some(_)) => Err(Error::InvalidRequest(format!(
             "remoteRef.version is only supported on KV v2 mounts, and {mount} is KV v1"
@@ -99,20 +83,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_mount_and_path() {
-        assert_eq!(split_mount(Some("secret"), "app/db"), ("secret".into(), "app/db".into()));
-        assert_eq!(split_mount(Some("/secret/"), "secret/app/db"), ("secret".into(), "app/db".into()));
-        assert_eq!(split_mount(Some("secret"), "secretive/x"), ("secret".into(), "secretive/x".into()));
-        assert_eq!(split_mount(None, "kv/app/db"), ("kv".into(), "app/db".into()));
-    }
-
-    #[test]
     fn builds_read_paths() {
         assert_eq!(read_path("secret", "a", KvVersion::V2, None).unwrap(), "secret/data/a");
         assert_eq!(read_path("secret", "a", KvVersion::V2, Some("3")).unwrap(), "secret/data/a?version=3");
         assert_eq!(read_path("kv", "a", KvVersion::V1, None).unwrap(), "kv/a");
         assert!(read_path("kv", "a", KvVersion::V1, Some("3")).is_err());
         assert!(read_path("secret", "a", KvVersion::V2, Some("x&y=1")).is_err());
+        assert_eq!(read_path("secret", "a b/c", KvVersion::V2, None).unwrap(), "secret/data/a%20b/c");
     }
 
     #[test]

@@ -11,10 +11,12 @@ mod auth;
 mod client;
 mod error;
 mod kv;
+mod path;
 mod sensitive;
 
 pub use auth::{Auth, JwtSource};
 pub use client::{Client, Freshness, ServerConfig};
 pub use error::{Error, Result};
-pub use kv::{KvSecret, KvVersion, split_mount};
+pub use kv::{KvSecret, KvVersion};
+pub use path::{Location, check_auth_mount, check_mount, locate, locate_folder};
 pub use sensitive::Sensitive;

@@ -60,6 +60,11 @@ enum Command {
         /// name and process id).
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
+        /// Request ServiceAccount tokens only for ServiceAccounts in
+        /// namespaces with these labels (`key=value`, `key!=value`, `key`,
+        /// `!key`, comma-separated). Default: any namespace.
+        #[arg(long, env = "VAULTSYNC_TOKEN_NAMESPACE_SELECTOR")]
+        token_namespace_selector: Option<String>,
         /// Address of the /live, /ready and /metrics endpoints.
         #[arg(long, env = "VAULTSYNC_HEALTH_ADDR", default_value = "127.0.0.1:8080")]
         health_addr: std::net::SocketAddr,
@@ -107,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
             leader_election,
             leader_election_namespace,
             identity,
+            token_namespace_selector,
             health_addr,
         } => {
             init_logging(log_json);
@@ -116,7 +122,27 @@ async fn main() -> anyhow::Result<()> {
             // VAULTSYNC_NAMESPACE set to "" (a templated env left blank)
             // means every namespace, not a namespace named "".
             let namespace = namespace.filter(|ns| !ns.is_empty());
-            let config = Config { default_audience, jitter, read_window, concurrency, namespace, ..Config::default() };
+            let token_namespace_selector = token_namespace_selector
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| vaultsync_controller::parse_label_selector(&s))
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--token-namespace-selector")?;
+            // A scoped install's RBAC has no namespaces right, and only ever
+            // grants tokens in its own namespace anyway.
+            anyhow::ensure!(
+                namespace.is_none() || token_namespace_selector.is_none(),
+                "--token-namespace-selector is for cluster-wide installs; with --namespace, tokens are only requested in that namespace"
+            );
+            let config = Config {
+                default_audience,
+                jitter,
+                read_window,
+                concurrency,
+                namespace,
+                token_namespace_selector,
+                ..Config::default()
+            };
             let leadership = leader_election.then_some((leader_election_namespace, identity));
             run(config, health_addr, leadership).await
         }

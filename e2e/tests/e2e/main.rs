@@ -17,6 +17,7 @@ mod requests;
 mod schema;
 mod scoped;
 mod sealed;
+mod security;
 mod stores;
 mod sync;
 mod templates;
