@@ -1,6 +1,8 @@
 //! Lease-based leadership: only one replica syncs. Every write to the
 //! Lease carries the resourceVersion it read, so two replicas can never
-//! both believe they won.
+//! both believe they won. The leader's writes are fenced by its own clock
+//! (see [`crate::fence`]): it stops at the renew deadline, before another
+//! replica can take the Lease at the end of the lease duration.
 
 use std::time::Duration;
 
@@ -9,7 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 use kube::api::PostParams;
+use tokio::time::Instant;
 use tracing::{info, warn};
+
+use crate::fence::Fence;
 
 /// Who competes for which Lease, and how long a claim lasts.
 #[derive(Clone, Debug)]
@@ -17,19 +22,34 @@ pub struct LeaderConfig {
     pub namespace: String,
     pub lease_name: String,
     pub identity: String,
+    /// How long another replica waits after the last renewal before it
+    /// takes over.
     pub lease_duration: Duration,
-    pub renew_every: Duration,
+    /// How long after sending its last successful claim the leader may
+    /// still write; shorter than `lease_duration`, so the leader stops
+    /// before anyone else can start.
+    pub renew_deadline: Duration,
+    /// Pause between attempts to claim or renew.
+    pub retry_period: Duration,
 }
 
-/// Waits until this replica holds the Lease.
-pub async fn acquire(client: &kube::Client, config: &LeaderConfig) {
+/// Waits until this replica holds the Lease, then opens `fence` until the
+/// renew deadline.
+pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence) {
     let api = Api::<Lease>::namespaced(client.clone(), &config.namespace);
     let mut announced = false;
     loop {
+        let sent = Instant::now();
         match try_claim(&api, config).await {
-            Ok(true) => {
+            Ok(true) if fence.extend(sent + config.renew_deadline) => {
                 info!(lease = %config.lease_name, identity = %config.identity, "became leader");
                 return;
+            }
+            Ok(true) => {
+                // Only a fence closed for good refuses to open; waiting
+                // would never help.
+                warn!(lease = %config.lease_name, "won the Lease but the fence is closed for good");
+                std::future::pending::<()>().await;
             }
             Ok(false) if !announced => {
                 info!(lease = %config.lease_name, "another replica leads; standing by");
@@ -38,29 +58,52 @@ pub async fn acquire(client: &kube::Client, config: &LeaderConfig) {
             Ok(false) => {}
             Err(e) => warn!(lease = %config.lease_name, error = %e, "cannot read or claim the Lease"),
         }
-        tokio::time::sleep(config.renew_every).await;
+        tokio::time::sleep(config.retry_period).await;
     }
 }
 
-/// Renews the Lease until a renewal fails for a whole lease duration;
-/// returns when leadership is lost, so the caller stops writing.
-pub async fn hold(client: kube::Client, config: LeaderConfig) {
+/// Renews the Lease, moving `fence` on with each success. Returns when
+/// leadership is lost: another replica took the Lease, or the renew
+/// deadline passed without a successful renewal (however long the pending
+/// request may still hang). The fence is closed for good by then.
+pub async fn hold(client: kube::Client, config: LeaderConfig, fence: Fence) {
     let api = Api::<Lease>::namespaced(client, &config.namespace);
-    let mut last_renewal = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(config.renew_every).await;
-        match try_claim(&api, &config).await {
-            Ok(true) => last_renewal = tokio::time::Instant::now(),
-            Ok(false) => {
-                warn!(lease = %config.lease_name, "another replica took the Lease");
+        let Some(deadline) = fence.valid_until() else {
+            warn!(lease = %config.lease_name, "leadership deadline passed without a renewal; writes stopped");
+            return;
+        };
+        let renewal = async {
+            tokio::time::sleep(config.retry_period).await;
+            // The deadline counts from when the claim was sent, not
+            // answered: the Lease's renewTime is no later than this.
+            let sent = Instant::now();
+            (sent, try_claim(&api, &config).await)
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                fence.revoke();
+                warn!(
+                    lease = %config.lease_name,
+                    renew_deadline = ?config.renew_deadline,
+                    "leadership deadline passed without a renewal; writes stopped"
+                );
                 return;
             }
-            Err(e) => {
-                warn!(lease = %config.lease_name, error = %e, "cannot renew the Lease");
-                if last_renewal.elapsed() >= config.lease_duration {
+            (sent, outcome) = renewal => match outcome {
+                Ok(true) => {
+                    if !fence.extend(sent + config.renew_deadline) {
+                        warn!(lease = %config.lease_name, "renewed too late: the leadership deadline had passed; writes stopped");
+                        return;
+                    }
+                }
+                Ok(false) => {
+                    fence.revoke();
+                    warn!(lease = %config.lease_name, "another replica took the Lease; writes stopped");
                     return;
                 }
-            }
+                Err(e) => warn!(lease = %config.lease_name, error = %e, "cannot renew the Lease"),
+            },
         }
     }
 }
@@ -69,7 +112,10 @@ pub async fn hold(client: kube::Client, config: LeaderConfig) {
 /// one. `Ok(false)`: someone else holds it.
 async fn try_claim(api: &Api<Lease>, config: &LeaderConfig) -> kube::Result<bool> {
     let now = MicroTime(Timestamp::now());
-    let duration_secs = i32::try_from(config.lease_duration.as_secs()).unwrap_or(15);
+    // The Lease keeps whole seconds; rounding up only makes others wait longer.
+    let duration_secs =
+        i32::try_from(config.lease_duration.as_secs() + u64::from(config.lease_duration.subsec_nanos() > 0))
+            .unwrap_or(i32::MAX);
     let Some(mut lease) = api.get_opt(&config.lease_name).await? else {
         let lease = Lease {
             metadata: ObjectMeta { name: Some(config.lease_name.clone()), ..ObjectMeta::default() },

@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod events;
 mod external_secret;
+pub mod fence;
 pub mod leader;
 mod metrics;
 mod preview;

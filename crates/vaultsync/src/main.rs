@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use vaultsync_controller::fence::{Fence, GuardLayer};
 use vaultsync_controller::leader::{self, LeaderConfig};
 use vaultsync_controller::{Config, Context};
 
@@ -65,6 +66,17 @@ enum Command {
         /// `!key`, comma-separated). Default: any namespace.
         #[arg(long, env = "VAULTSYNC_TOKEN_NAMESPACE_SELECTOR")]
         token_namespace_selector: Option<String>,
+        /// How long a Lease claim lasts: another replica takes over when the
+        /// leader has not renewed for this long (Go duration).
+        #[arg(long, env = "VAULTSYNC_LEASE_DURATION", default_value = "15s")]
+        lease_duration: String,
+        /// How long the leader keeps writing after sending its last
+        /// successful renewal; must be shorter than --lease-duration.
+        #[arg(long, env = "VAULTSYNC_RENEW_DEADLINE", default_value = "10s")]
+        renew_deadline: String,
+        /// Pause between attempts to claim or renew the Lease.
+        #[arg(long, env = "VAULTSYNC_RETRY_PERIOD", default_value = "2s")]
+        retry_period: String,
         /// Address of the /live, /ready and /metrics endpoints.
         #[arg(long, env = "VAULTSYNC_HEALTH_ADDR", default_value = "127.0.0.1:8080")]
         health_addr: std::net::SocketAddr,
@@ -113,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
             leader_election_namespace,
             identity,
             token_namespace_selector,
+            lease_duration,
+            renew_deadline,
+            retry_period,
             health_addr,
         } => {
             init_logging(log_json);
@@ -143,8 +158,13 @@ async fn main() -> anyhow::Result<()> {
                 token_namespace_selector,
                 ..Config::default()
             };
-            let leadership = leader_election.then_some((leader_election_namespace, identity));
-            run(config, health_addr, leadership).await
+            let timings = LeaseTimings::parse(&lease_duration, &renew_deadline, &retry_period)?;
+            let leadership = leader_election.then_some(Leadership {
+                namespace: leader_election_namespace,
+                identity,
+                timings: timings.clone(),
+            });
+            run(config, health_addr, timings.request_timeout(), leadership).await
         }
     }
 }
@@ -163,17 +183,70 @@ fn crdgen(out: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lease timings from the command line, validated.
+#[derive(Clone, Debug)]
+struct LeaseTimings {
+    lease_duration: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
+}
+
+impl LeaseTimings {
+    fn parse(lease_duration: &str, renew_deadline: &str, retry_period: &str) -> anyhow::Result<Self> {
+        let lease_duration = vaultsync_api::parse_duration(lease_duration).context("--lease-duration")?;
+        let renew_deadline = vaultsync_api::parse_duration(renew_deadline).context("--renew-deadline")?;
+        let retry_period = vaultsync_api::parse_duration(retry_period).context("--retry-period")?;
+        anyhow::ensure!(
+            renew_deadline < lease_duration,
+            "--renew-deadline ({renew_deadline:?}) must be shorter than --lease-duration ({lease_duration:?})"
+        );
+        anyhow::ensure!(
+            !retry_period.is_zero() && retry_period < renew_deadline,
+            "--retry-period ({retry_period:?}) must be above zero and shorter than --renew-deadline ({renew_deadline:?})"
+        );
+        Ok(Self { lease_duration, renew_deadline, retry_period })
+    }
+
+    /// Timeout of every non-watch API request: a renewal stuck on a dead
+    /// connection must fail in time for a retry before the renew deadline.
+    fn request_timeout(&self) -> Duration {
+        Duration::from_secs(5).min(self.renew_deadline / 2)
+    }
+}
+
+struct Leadership {
+    namespace: Option<String>,
+    identity: Option<String>,
+    timings: LeaseTimings,
+}
+
+/// A client whose every non-watch request has `request_timeout`, and whose
+/// writes, given a fence, stop when leadership lapses.
+fn guarded_client(
+    config: &kube::Config,
+    request_timeout: Duration,
+    fence: Option<Fence>,
+) -> anyhow::Result<kube::Client> {
+    let builder =
+        kube::client::ClientBuilder::try_from(config.clone()).context("cannot build the Kubernetes client")?;
+    Ok(builder.with_layer(&GuardLayer::new(request_timeout, fence)).build())
+}
+
 async fn run(
     config: Config,
     health_addr: std::net::SocketAddr,
-    leadership: Option<(Option<String>, Option<String>)>,
+    request_timeout: Duration,
+    leadership: Option<Leadership>,
 ) -> anyhow::Result<()> {
     // kube and reqwest are both built on rustls with ring; one process-wide
     // provider serves both.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
+    let kube_config =
+        kube::Config::infer().await.context("cannot reach the Kubernetes API (set KUBECONFIG or run in a cluster)")?;
+    // Only a leader writes, so only a leader's writes are fenced; the Lease
+    // has a client of its own, unfenced, or it could never be renewed.
+    let fence = leadership.as_ref().map(|_| Fence::new());
+    let client = guarded_client(&kube_config, request_timeout, fence.clone())?;
     let scope = config.namespace.clone().unwrap_or_else(|| "all namespaces".into());
     tracing::info!(version = env!("CARGO_PKG_VERSION"), %scope, "vaultsync starting");
     let ctx = Arc::new(Context::new(client.clone(), config));
@@ -182,30 +255,32 @@ async fn run(
         .with_context(|| format!("cannot serve /live, /ready and /metrics on {health_addr}"))?;
     tracing::info!(address = %bound, "serving /live, /ready and /metrics");
 
-    let Some((namespace, identity)) = leadership else {
+    let (Some(leadership), Some(fence)) = (leadership, fence) else {
         vaultsync_controller::run(ctx, shutdown_signal()).await;
         tracing::info!("vaultsync stopped");
         return Ok(());
     };
+    let lease_client = guarded_client(&kube_config, request_timeout, None)?;
     let leader = LeaderConfig {
-        namespace: namespace.unwrap_or_else(|| client.default_namespace().to_owned()),
+        namespace: leadership.namespace.unwrap_or_else(|| client.default_namespace().to_owned()),
         lease_name: "vaultsync-leader".into(),
-        identity: identity.unwrap_or_else(default_identity),
-        lease_duration: Duration::from_secs(15),
-        renew_every: Duration::from_secs(5),
+        identity: leadership.identity.unwrap_or_else(default_identity),
+        lease_duration: leadership.timings.lease_duration,
+        renew_deadline: leadership.timings.renew_deadline,
+        retry_period: leadership.timings.retry_period,
     };
     tokio::select! {
-        _ = leader::acquire(&client, &leader) => {}
-        _ = shutdown_signal() => return Ok(()),
+        () = leader::acquire(&lease_client, &leader, &fence) => {}
+        () = shutdown_signal() => return Ok(()),
     }
     tokio::select! {
-        _ = vaultsync_controller::run(ctx, shutdown_signal()) => {
+        () = vaultsync_controller::run(ctx, shutdown_signal()) => {
             tracing::info!("vaultsync stopped");
             Ok(())
         }
-        // Another replica may be writing now: stop at once, and let the
-        // restarted process compete again.
-        _ = leader::hold(client, leader) => anyhow::bail!("lost the leader Lease; exiting"),
+        // The fence already stops every write; exiting drops what is still
+        // in flight, and the restarted process competes again.
+        () = leader::hold(lease_client, leader, fence) => anyhow::bail!("lost the leader Lease; exiting"),
     }
 }
 
