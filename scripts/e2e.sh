@@ -56,3 +56,11 @@ if [[ scoped:: == *"${E2E_FILTER:-}"* || ${E2E_FILTER:-} == scoped::* ]]; then
   VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 scoped::
   python3 "$root/e2e/leak_check.py" "$state/seeded-values" "$state"/logs/*-operator.log
 fi
+
+# The fenced-leadership partition: two replicas of its own per trial, so the
+# shared operator (if the restricted installs did not already stop it) is
+# stopped first and the trial replicas are the only writers.
+if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} == *fencing* || ${E2E_FILTER:-} == *leader* ]]; then
+  kill "$(cat "$state/pids/operator.pid" 2>/dev/null)" 2>/dev/null || true
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 fencing::
+fi

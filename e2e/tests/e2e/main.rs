@@ -5,6 +5,7 @@ mod auth_lifecycle;
 mod cluster_external_secret;
 mod examples;
 mod failures;
+mod fencing;
 mod find;
 mod health;
 mod kubernetes_auth;
