@@ -8,6 +8,11 @@
 //! ExternalSecret in the cluster next to the shared operator. `scripts/e2e.sh`
 //! runs it with `--ignored` once the main suite is done and the shared
 //! operator is stopped.
+//!
+//! FENCING_TRIALS changes the number of trials (default 5),
+//! FENCING_RUST_LOG the replicas' RUST_LOG, VAULTSYNC_E2E_BINARY the
+//! operator build under test (run against a build without the fence, the
+//! old leader's writes land after the heal and the test fails).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -33,12 +38,13 @@ const RENEW_DEADLINE: Duration = Duration::from_secs(4);
 const RETRY_PERIOD: &str = "1s";
 const OPERATOR_USER: &str = "system:serviceaccount:vaultsync-system:vaultsync";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "starts operators of its own; run by scripts/e2e.sh after the main suite"]
 async fn a_frozen_leader_writes_nothing_after_its_deadline() -> Result<()> {
     let mut env = TestEnv::new("fencing").await?;
     let mut failures = Vec::new();
-    for trial in 1..=TRIALS {
+    let trials = std::env::var("FENCING_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(TRIALS);
+    for trial in 1..=trials {
         let outcome = run_trial(&mut env, trial).await.with_context(|| format!("trial {trial}"))?;
         eprintln!(
             "trial {trial}: old leader wrote {} times before the freeze, {} times accepted after its deadline \
@@ -75,16 +81,6 @@ async fn run_trial(env: &mut TestEnv, trial: u8) -> Result<Outcome> {
     let path = format!("{}/t{trial}", env.prefix);
     env.bao.kv2_put(&path, json!({"value": "0"})).await?;
     trial_env.token_store("vault", "root", json!({})).await?;
-    let busy = 8;
-    for i in 0..busy {
-        trial_env.apply(synced(&format!("busy-{i}"), &path, "1s")).await?;
-    }
-    // Refreshes that fall due only after the partition heals: with the
-    // busy ones stuck on frozen connections, these are the writes an
-    // unfenced old leader would still send over fresh connections.
-    for (i, every) in ["24s", "27s", "30s", "33s", "36s", "39s", "42s", "45s"].iter().enumerate() {
-        trial_env.apply(synced(&format!("sleeper-{i}"), &path, every)).await?;
-    }
     let changer = {
         let bao = env.bao.clone();
         let path = path.clone();
@@ -117,11 +113,31 @@ async fn run_trial(env: &mut TestEnv, trial: u8) -> Result<Outcome> {
     };
     let old_id = format!("fence-old-{trial}");
     let new_id = format!("fence-new-{trial}");
+    let audit_path = format!("{state}/logs/kube-audit.log");
+    let audit = Audit { offset: std::fs::metadata(&audit_path)?.len(), path: audit_path };
     let started = Timestamp::now();
     let mut old = replica(&proxied, &old_id, &namespace, &format!("{state}/logs/fencing-{old_id}.log"))?;
     eventually(Duration::from_secs(30), || async { Ok(holder().await?.as_deref() == Some(old_id.as_str())) })
         .await
         .context("the proxied replica never led")?;
+    // One at a time, after the old leader leads: a burst would open many
+    // connections, and an unfenced leader's later writes would wait on
+    // those, frozen and idle, instead of opening fresh ones after the heal.
+    // The busy ones refresh often, so each is stuck on a frozen connection
+    // soon after the freeze, using up the idle ones.
+    let busy = 16;
+    for i in 0..busy {
+        trial_env.apply(synced(&format!("busy-{i}"), &path, "2s")).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Refreshes that fall due only after the partition heals (created
+    // just before the freeze, due 21 to 30 seconds after it): the writes an
+    // unfenced old leader would still send, over fresh connections.
+    for i in 0..24 {
+        let every = format!("{}ms", 24_000 + 250 * i);
+        trial_env.apply(synced(&format!("sleeper-{i}"), &path, &every)).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut new = replica(
         &format!("{state}/operator.kubeconfig"),
         &new_id,
@@ -130,9 +146,11 @@ async fn run_trial(env: &mut TestEnv, trial: u8) -> Result<Outcome> {
     )?;
     // The old leader is writing before the partition, or the test proves
     // nothing.
-    eventually(Duration::from_secs(30), || async { Ok(audited_writes(source, started, None)?.len() >= 2 * busy + 4) })
-        .await
-        .context("the leader never wrote through the proxy")?;
+    eventually(Duration::from_secs(30), || async {
+        Ok(audited_writes(&audit, source, started, None)?.len() >= 2 * busy + 24)
+    })
+    .await
+    .context("the leader never wrote through the proxy")?;
 
     let frozen_at = Timestamp::now();
     proxy.freeze();
@@ -140,12 +158,12 @@ async fn run_trial(env: &mut TestEnv, trial: u8) -> Result<Outcome> {
         .await
         .context("the other replica never took the Lease")?;
     let taken_at = Timestamp::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The heal comes when the sleepers' refreshes start to fall due (see
+    // above), and never before the other replica leads.
+    let heal_at = (frozen_at + SignedDuration::from_secs(21)).max(taken_at + SignedDuration::from_secs(1));
+    sleep_until(heal_at).await;
     proxy.heal();
-    // Long enough for every sleeper's refresh to fall due after the heal.
-    let end = frozen_at + SignedDuration::from_secs(50);
-    tokio::time::sleep(end.duration_since(Timestamp::now()).try_into().unwrap_or_default()).await;
-
+    sleep_until(heal_at + SignedDuration::from_secs(12)).await;
     let old_leader_exited = old.try_wait()?.is_some();
     stop(&mut old).await;
     stop(&mut new).await;
@@ -155,15 +173,19 @@ async fn run_trial(env: &mut TestEnv, trial: u8) -> Result<Outcome> {
 
     let deadline = frozen_at + SignedDuration::try_from(RENEW_DEADLINE)?;
     let synced_here = |w: &String| w.contains(&namespace) && !w.contains(" leases/");
-    let before = audited_writes(source, started, Some(frozen_at))?.into_iter().filter(synced_here).count();
-    let late = audited_writes(source, deadline, None)?;
+    let before = audited_writes(&audit, source, started, Some(frozen_at))?.into_iter().filter(synced_here).count();
+    let late = audited_writes(&audit, source, deadline, None)?;
     let new_leader_writes =
-        audited_writes(Ipv4Addr::LOCALHOST, taken_at, None)?.iter().filter(|w| synced_here(w)).count();
+        audited_writes(&audit, Ipv4Addr::LOCALHOST, taken_at, None)?.iter().filter(|w| synced_here(w)).count();
     // Later trials' replicas would sync this trial's ExternalSecrets too.
     let _ = Api::<Namespace>::all(env.client.clone()).delete(&namespace, &DeleteParams::default()).await;
     ensure!(before > 0, "no write of the old leader before the freeze");
     ensure!(new_leader_writes > 0, "the new leader wrote nothing");
     Ok(Outcome { writes_before: before, late_writes: late, new_leader_writes, old_leader_exited })
+}
+
+async fn sleep_until(at: Timestamp) {
+    tokio::time::sleep(at.duration_since(Timestamp::now()).try_into().unwrap_or_default()).await;
 }
 
 fn synced(name: &str, path: &str, every: &str) -> Value {
@@ -208,7 +230,9 @@ fn replica(kubeconfig: &str, identity: &str, lease_namespace: &str, log: &str) -
         .env("VAULTSYNC_RENEW_DEADLINE", format!("{}s", RENEW_DEADLINE.as_secs()))
         .env("VAULTSYNC_RETRY_PERIOD", RETRY_PERIOD)
         .env("VAULTSYNC_HEALTH_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
+        // Room for every ExternalSecret of the trial at once, stuck or not.
+        .env("VAULTSYNC_CONCURRENCY", "64")
+        .env("RUST_LOG", std::env::var("FENCING_RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
@@ -220,12 +244,21 @@ async fn stop(child: &mut Child) {
     let _ = child.wait().await;
 }
 
+/// The API server's audit log, from where a trial began.
+struct Audit {
+    path: String,
+    offset: u64,
+}
+
 /// Writes (create, update, patch, delete) by the operator's ServiceAccount
 /// from `source` that the API server accepted (2xx) and received at or
 /// after `from` (and before `until`), one line each.
-fn audited_writes(source: Ipv4Addr, from: Timestamp, until: Option<Timestamp>) -> Result<Vec<String>> {
-    let state = std::env::var("VAULTSYNC_STATE")?;
-    let text = std::fs::read_to_string(format!("{state}/logs/kube-audit.log")).context("kube-audit.log")?;
+fn audited_writes(log: &Audit, source: Ipv4Addr, from: Timestamp, until: Option<Timestamp>) -> Result<Vec<String>> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(&log.path).context("kube-audit.log")?;
+    file.seek(std::io::SeekFrom::Start(log.offset))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
     let source = source.to_string();
     let mut writes = Vec::new();
     for entry in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
@@ -267,38 +300,53 @@ struct Proxy {
     /// Connections numbered below this stay frozen after a heal.
     frozen_below: Arc<AtomicU64>,
     next_id: Arc<AtomicU64>,
-    accept: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proxy {
+    /// Runs on a thread and runtime of its own: the test's runtime also
+    /// parses the audit log, and a stalled proxy would look like a
+    /// partition before the freeze.
     async fn start(upstream: SocketAddr, source: Ipv4Addr) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let frozen = Arc::new(AtomicBool::new(false));
         let frozen_below = Arc::new(AtomicU64::new(0));
         let next_id = Arc::new(AtomicU64::new(0));
-        let accept = {
-            let (frozen, frozen_below, next_id) = (frozen.clone(), frozen_below.clone(), next_id.clone());
-            tokio::spawn(async move {
-                while let Ok((client, _)) = listener.accept().await {
-                    let id = next_id.fetch_add(1, Ordering::SeqCst);
-                    let is_frozen = {
-                        let (frozen, frozen_below) = (frozen.clone(), frozen_below.clone());
-                        Arc::new(move || frozen.load(Ordering::SeqCst) || id < frozen_below.load(Ordering::SeqCst))
-                    };
-                    tokio::spawn(async move {
-                        let Ok(server) = connect_from(source, upstream).await else { return };
-                        let (client_read, client_write) = client.into_split();
-                        let (server_read, server_write) = server.into_split();
-                        tokio::join!(
-                            pump(client_read, server_write, is_frozen.clone()),
-                            pump(server_read, client_write, is_frozen),
-                        );
-                    });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (flags, below, ids) = (frozen.clone(), frozen_below.clone(), next_id.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("proxy runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("proxy listener");
+                let accept = async {
+                    while let Ok((client, _)) = listener.accept().await {
+                        let id = ids.fetch_add(1, Ordering::SeqCst);
+                        let is_frozen: Arc<dyn Fn() -> bool + Send + Sync> = {
+                            let (flags, below) = (flags.clone(), below.clone());
+                            Arc::new(move || flags.load(Ordering::SeqCst) || id < below.load(Ordering::SeqCst))
+                        };
+                        tokio::spawn(async move {
+                            let Ok(server) = connect_from(source, upstream).await else { return };
+                            let (client_read, client_write) = client.into_split();
+                            let (server_read, server_write) = server.into_split();
+                            tokio::join!(
+                                pump(client_read, server_write, is_frozen.clone()),
+                                pump(server_read, client_write, is_frozen),
+                            );
+                        });
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
                 }
-            })
-        };
-        Ok(Self { addr, frozen, frozen_below, next_id, accept })
+            });
+            // Dropping the runtime closes every connection, frozen or not.
+        });
+        Ok(Self { addr, frozen, frozen_below, next_id, stop: Some(stop), thread: Some(thread) })
     }
 
     fn freeze(&self) {
@@ -313,7 +361,12 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.accept.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
