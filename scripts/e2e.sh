@@ -62,5 +62,5 @@ fi
 # stopped first and the trial replicas are the only writers.
 if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} == *fencing* || ${E2E_FILTER:-} == *leader* ]]; then
   kill "$(cat "$state/pids/operator.pid" 2>/dev/null)" 2>/dev/null || true
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 fencing::
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture fencing::
 fi
