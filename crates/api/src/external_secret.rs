@@ -82,6 +82,10 @@ pub enum RefreshPolicy {
 /// `kubectl annotate vses NAME vaultsync.dev/force-sync=$(date +%s) --overwrite`.
 pub const FORCE_SYNC_ANNOTATION: &str = "vaultsync.dev/force-sync";
 
+/// ESO's annotation of the same meaning, which Argo CD's ESO refresh action,
+/// ESO's docs and migrating users' automation set; honoured as well.
+pub const ESO_FORCE_SYNC_ANNOTATION: &str = "force-sync";
+
 /// Kind of the referenced store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum StoreKind {
@@ -459,5 +463,17 @@ impl ExternalSecret {
     /// Name of the Secret this ExternalSecret writes.
     pub fn target_name(&self) -> &str {
         self.spec.target.name.as_deref().or(self.metadata.name.as_deref()).unwrap_or_default()
+    }
+
+    /// The force-sync request this object carries: the values of both
+    /// force-sync annotations; a change of either asks for a fresh read.
+    pub fn force_sync_request(&self) -> Option<String> {
+        let annotations = self.metadata.annotations.as_ref()?;
+        let ours = annotations.get(FORCE_SYNC_ANNOTATION);
+        let eso = annotations.get(ESO_FORCE_SYNC_ANNOTATION);
+        match (ours, eso) {
+            (None, None) => None,
+            (ours, eso) => Some(format!("{}|{}", ours.map_or("", String::as_str), eso.map_or("", String::as_str))),
+        }
     }
 }

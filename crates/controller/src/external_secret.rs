@@ -10,8 +10,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    DeletionPolicy, ExternalSecret, ExternalSecretStatus, FORCE_SYNC_ANNOTATION, REASON_DELETED, REASON_SYNC_ERROR,
-    REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
+    DeletionPolicy, ExternalSecret, ExternalSecretStatus, REASON_DELETED, REASON_SYNC_ERROR, REASON_SYNCED,
+    RefreshPolicy, SecretBinding, parse_duration,
 };
 
 use crate::conditions::{apply_status, now, ready};
@@ -74,7 +74,7 @@ fn object_key(es: &ExternalSecret) -> String {
 }
 
 fn force_sync(es: &ExternalSecret) -> Option<String> {
-    es.annotations().get(FORCE_SYNC_ANNOTATION).cloned()
+    es.force_sync_request()
 }
 
 /// Brings the Secret up to date.

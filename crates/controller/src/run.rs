@@ -15,8 +15,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 use vaultsync_api::{
-    CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, FORCE_SYNC_ANNOTATION,
-    SecretStore, StoreKind,
+    CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
 };
 
 use crate::context::Context;
@@ -190,7 +189,7 @@ fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     es.metadata.generation.hash(&mut hasher);
-    es.annotations().get(FORCE_SYNC_ANNOTATION).hash(&mut hasher);
+    es.force_sync_request().hash(&mut hasher);
     Some(hasher.finish())
 }
 

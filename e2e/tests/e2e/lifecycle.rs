@@ -22,8 +22,8 @@ async fn wait_value(env: &TestEnv, secret: &str, expected: &str) -> anyhow::Resu
         .await
 }
 
-async fn force_sync(env: &TestEnv, name: &str, token: &str) -> anyhow::Result<()> {
-    let patch = json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": token}}});
+async fn force_sync(env: &TestEnv, name: &str, annotation: &str, token: &str) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": {annotation: token}}});
     env.external_secrets().patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
@@ -59,9 +59,9 @@ async fn refresh_policies_and_force_sync() -> anyhow::Result<()> {
         assert_eq!(value_of(&env, name).await?.as_ref(), Some(&first), "{name} must not refresh by itself");
     }
 
-    // A force-sync request reads again.
-    force_sync(&env, "on-change", "1").await?;
-    force_sync(&env, "zero", "1").await?;
+    // A force-sync request reads again; ESO's plain annotation too.
+    force_sync(&env, "on-change", "vaultsync.dev/force-sync", "1").await?;
+    force_sync(&env, "zero", "force-sync", "1").await?;
     wait_value(&env, "on-change", &second).await?;
     wait_value(&env, "zero", &second).await?;
 

@@ -23,3 +23,4 @@ mod stores;
 mod sync;
 mod templates;
 mod tls;
+mod user_roles;
