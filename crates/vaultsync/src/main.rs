@@ -15,8 +15,11 @@ use vaultsync_controller::{Config, Context};
 mod health;
 mod render;
 
+/// The release and the git commit it was built from (see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("VAULTSYNC_GIT_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "vaultsync", version, about = "Keeps Kubernetes Secrets in sync with HashiCorp Vault and OpenBao")]
+#[command(name = "vaultsync", version = VERSION, about = "Keeps Kubernetes Secrets in sync with HashiCorp Vault and OpenBao")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -248,7 +251,7 @@ async fn run(
     let fence = leadership.as_ref().map(|_| Fence::new());
     let client = guarded_client(&kube_config, request_timeout, fence.clone())?;
     let scope = config.namespace.clone().unwrap_or_else(|| "all namespaces".into());
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), %scope, "vaultsync starting");
+    tracing::info!(version = VERSION, %scope, "vaultsync starting");
     let ctx = Arc::new(Context::new(client.clone(), config));
     let bound = health::serve(health_addr, ctx.clone())
         .await

@@ -80,3 +80,16 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn version_names_the_commit_it_was_built_from() -> anyhow::Result<()> {
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let output = tokio::process::Command::new(binary).arg("--version").output().await?;
+    let version = String::from_utf8_lossy(&output.stdout).into_owned();
+    let head = tokio::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().await?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert!(output.status.success());
+    assert!(!head.is_empty() && version.contains(&format!("(commit {head})")), "{version:?} should name commit {head}");
+    assert!(version.starts_with(&format!("vaultsync {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    Ok(())
+}
