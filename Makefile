@@ -33,6 +33,7 @@ check-crds: crds
 
 helm-lint: tools
 	"$$(bash scripts/tools.sh --print)/helm" lint --strict charts/vaultsync
+	bash scripts/chart-values-check.sh
 
 e2e: tools
 	bash scripts/e2e.sh
