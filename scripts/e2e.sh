@@ -20,6 +20,14 @@ finish() {
 }
 trap finish EXIT
 
+# Debian packages the scenarios run: lua5.4 (the Argo CD health checks).
+if ! command -v lua5.4 >/dev/null; then
+  [ "$(id -u)" -eq 0 ] || { echo "e2e: needs lua5.4 (apt-get install lua5.4), or run as root" >&2; exit 1; }
+  echo "e2e: installing lua5.4 from Debian's packages" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null
+fi
+
 # Build first, so the control plane is not idle while cargo compiles.
 (cd "$root" && cargo build -q -p vaultsync && cargo test -q -p vaultsync-e2e --no-run)
 

@@ -1,6 +1,7 @@
 //! The e2e scenarios, one module per area. Run by `make e2e` against the
 //! real control plane and OpenBao that `scripts/e2e.sh` starts.
 
+mod argocd;
 mod auth_lifecycle;
 mod cluster_external_secret;
 mod examples;
