@@ -16,16 +16,42 @@ pub async fn run(
     show_values: bool,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let es: ExternalSecret = read_yaml(file)?;
-    let store = store.map(read_store).transpose()?;
+    let external_secrets = read_external_secrets(file)?;
     let client = kube::Client::try_default().await.context(
         "cannot reach the Kubernetes API (set KUBECONFIG); render reads stores and credentials from the cluster",
     )?;
-    let namespace =
-        namespace.or_else(|| es.metadata.namespace.clone()).unwrap_or_else(|| client.default_namespace().to_owned());
-    let shaped = preview(client, &es, &namespace, store).await?;
-    print!("{}", serde_saphyr::to_string(&secret_manifest(&es, &namespace, &shaped, show_values))?);
+    for es in &external_secrets {
+        let store = store.map(read_store).transpose()?;
+        let namespace = namespace
+            .clone()
+            .or_else(|| es.metadata.namespace.clone())
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let shaped = preview(client.clone(), es, &namespace, store).await?;
+        print!("---\n{}", serde_saphyr::to_string(&secret_manifest(es, &namespace, &shaped, show_values))?);
+    }
     Ok(())
+}
+
+/// Every ExternalSecret in a file of one or more YAML documents; other
+/// kinds (the store, a Namespace) are skipped, so a whole example file can
+/// be rendered as it is.
+fn read_external_secrets(path: &Path) -> anyhow::Result<Vec<ExternalSecret>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(&text).with_context(|| format!("{} is not valid YAML", path.display()))?;
+    let found: Vec<ExternalSecret> = documents
+        .into_iter()
+        .filter(|doc| doc["kind"] == "ExternalSecret")
+        .map(|doc| {
+            let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            serde_json::from_value(doc)
+                .with_context(|| format!("{}: ExternalSecret {name:?} is not valid", path.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if found.is_empty() {
+        bail!("{} holds no ExternalSecret", path.display());
+    }
+    Ok(found)
 }
 
 fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {

@@ -73,6 +73,22 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
     assert!(!ok && stderr.contains("data[dsn]") && stderr.contains("nosuchfunc"), "{stderr}");
     assert!(!stderr.contains(&value), "{stderr}");
 
+    // A whole example file: other kinds are skipped, the ExternalSecret is
+    // rendered; a file without one says so.
+    let multi_file = dir.join("multi.yaml");
+    let store_text = std::fs::read_to_string(&store_file)?;
+    std::fs::write(
+        &multi_file,
+        format!(
+            "{store_text}---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+            std::fs::read_to_string(&es_file)?
+        ),
+    )?;
+    let (ok, masked, stderr) = render(&["-f", multi_file.to_str().unwrap_or_default(), "--store", store]).await?;
+    assert!(ok && masked.contains("password") && !masked.contains(&value), "{stderr}{masked}");
+    let (ok, _, stderr) = render(&["-f", store, "--store", store]).await?;
+    assert!(!ok && stderr.contains("holds no ExternalSecret"), "{stderr}");
+
     // Without --store, the store is read from the cluster: none exists here.
     let (ok, _, stderr) = render(&["-f", es]).await?;
     assert!(!ok && stderr.contains("local-file-store") && stderr.contains("not found"), "{stderr}");
