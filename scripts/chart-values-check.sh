@@ -11,6 +11,8 @@ err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
 render || { cat "$err" >&2; echo "chart values: the defaults do not render" >&2; exit 1; }
+render -f "$chart/ci/all-options.yaml" ||
+  { cat "$err" >&2; echo "chart values: ci/all-options.yaml does not render" >&2; exit 1; }
 render --set scope.namespace=team-a --set userRoles.aggregate=false --set replicaCount=2 --set-json jitter=0.5 ||
   { cat "$err" >&2; echo "chart values: documented options do not render" >&2; exit 1; }
 for bad in replicaCount=two nosuchKey=1 image.tagg=x jitter=2 logJson=maybe image.pullPolicy=Sometimes; do

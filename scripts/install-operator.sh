@@ -13,8 +13,12 @@ namespace=vaultsync-system
 
 kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 helm template vaultsync "$root/charts/vaultsync" --namespace "$namespace" --include-crds >"$state/chart.yaml"
-# Server-side validation of every manifest the chart renders.
+# Server-side validation of every manifest the chart renders, with the
+# defaults and with every option set (charts/vaultsync/ci/all-options.yaml).
 kubectl apply --server-side --dry-run=server -f "$state/chart.yaml" >/dev/null
+helm template all-options "$root/charts/vaultsync" --namespace "$namespace" \
+  -f "$root/charts/vaultsync/ci/all-options.yaml" >"$state/chart-all-options.yaml"
+kubectl apply --server-side --dry-run=server -f "$state/chart-all-options.yaml" >/dev/null
 kubectl apply --server-side --force-conflicts -f "$state/chart.yaml" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
   crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev \
