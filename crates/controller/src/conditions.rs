@@ -9,14 +9,20 @@ use vaultsync_api::{Condition, ConditionStatus, FIELD_MANAGER};
 /// The `Ready` condition, keeping the previous transition time when the
 /// status and reason did not change.
 pub(crate) fn ready(ok: bool, reason: &str, message: String, previous: &[Condition]) -> Condition {
+    condition("Ready", ok, reason, message, previous)
+}
+
+/// A condition of type `type_`, keeping the previous transition time when
+/// the status and reason did not change.
+pub(crate) fn condition(type_: &str, ok: bool, reason: &str, message: String, previous: &[Condition]) -> Condition {
     let status = if ok { ConditionStatus::True } else { ConditionStatus::False };
     let last_transition_time = previous
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == status && c.reason.as_deref() == Some(reason))
+        .find(|c| c.type_ == type_ && c.status == status && c.reason.as_deref() == Some(reason))
         .and_then(|c| c.last_transition_time.clone())
         .unwrap_or_else(now);
     Condition {
-        type_: "Ready".into(),
+        type_: type_.into(),
         status,
         reason: Some(reason.into()),
         message: Some(message),

@@ -8,7 +8,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultProvider};
 
-use crate::conditions::{apply_status, ready};
+use crate::conditions::{apply_status, condition, ready};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events;
@@ -112,7 +112,7 @@ where
 {
     let previous = previous.cloned().unwrap_or_default();
     let key = format!("store/{}", store.meta().name.clone().unwrap_or_default());
-    let (condition, action) = match outcome {
+    let (ready_condition, action) = match outcome {
         Ok(message) => {
             ctx.reset_backoff(&key);
             (ready(true, "Valid", message, &previous.conditions), Action::requeue(ctx.config.store_recheck))
@@ -129,18 +129,10 @@ where
             (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
-    let mut conditions = vec![condition];
+    let mut conditions = vec![ready_condition];
     if let Some(message) = insecure {
         let was_warned = previous.conditions.iter().any(|c| c.type_ == INSECURE_TRANSPORT);
-        let mut warning = ready(true, "PlainHTTP", message.clone(), &previous.conditions);
-        warning.type_ = INSECURE_TRANSPORT.into();
-        warning.last_transition_time = previous
-            .conditions
-            .iter()
-            .find(|c| c.type_ == INSECURE_TRANSPORT)
-            .and_then(|c| c.last_transition_time.clone())
-            .or(warning.last_transition_time);
-        conditions.push(warning);
+        conditions.push(condition(INSECURE_TRANSPORT, true, "PlainHTTP", message.clone(), &previous.conditions));
         if !was_warned {
             events::publish(ctx, &store.object_ref(&()), EventType::Warning, INSECURE_TRANSPORT, "Validate", message)
                 .await;
