@@ -65,6 +65,24 @@ impl TestEnv {
         Ok(())
     }
 
+    /// A Kubernetes auth role named after the test: ServiceAccount `app` of
+    /// `namespaces`, audience `vault`, the test's read policy.
+    pub async fn write_kubernetes_role(&self, namespaces: &[&str]) -> Result<()> {
+        self.bao
+            .write(
+                &format!("auth/kubernetes/role/{}", self.prefix),
+                json!({
+                    "bound_service_account_names": ["app"],
+                    "bound_service_account_namespaces": namespaces,
+                    "audience": "vault",
+                    "token_policies": [self.prefix],
+                    "token_ttl": "10m",
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A view of the same test in another of its namespaces.
     pub fn in_namespace(&self, namespace: &str) -> TestEnv {
         TestEnv {

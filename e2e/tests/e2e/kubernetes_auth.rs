@@ -23,18 +23,7 @@ async fn bound_service_account_syncs_and_other_namespace_is_refused() -> anyhow:
     let value = env.secret_value("k8s");
     env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
     env.write_read_policy().await?;
-    env.bao
-        .write(
-            &format!("auth/kubernetes/role/{}", env.prefix),
-            json!({
-                "bound_service_account_names": ["app"],
-                "bound_service_account_namespaces": [env.namespace],
-                "audience": "vault",
-                "token_policies": [env.prefix],
-                "token_ttl": "10m",
-            }),
-        )
-        .await?;
+    env.write_kubernetes_role(&[&env.namespace]).await?;
 
     let es = external_secret(
         "app",

@@ -284,18 +284,7 @@ async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::R
     let path = format!("{}/app", env.prefix);
     env.bao.kv2_put(&path, json!({"v": value})).await?;
     env.write_read_policy().await?;
-    env.bao
-        .write(
-            &format!("auth/kubernetes/role/{}", env.prefix),
-            json!({
-                "bound_service_account_names": ["app"],
-                "bound_service_account_namespaces": [ns, other],
-                "audience": "vault",
-                "token_policies": [env.prefix],
-                "token_ttl": "10m",
-            }),
-        )
-        .await?;
+    env.write_kubernetes_role(&[&ns, &other]).await?;
     let store = format!("{}-k8s", env.prefix);
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
