@@ -25,12 +25,18 @@ lint:
 unit:
 	$(CARGO) test --workspace --exclude vaultsync-e2e
 
+# crds/ is the generated source of truth; the chart ships copies (its
+# templates/crds.yaml renders them, so helm upgrade upgrades them).
 crds:
 	$(CARGO) run -q -p vaultsync -- crdgen --out crds
+	rm -f charts/vaultsync/files/crds/*.yaml
+	cp crds/*.yaml charts/vaultsync/files/crds/
 
 check-crds: crds
-	@if [ -n "$$(git status --porcelain -- crds)" ]; then \
-	  git status --short -- crds; echo "crds/ is stale: run 'make crds' and commit the result"; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- crds charts/vaultsync/files/crds)" ]; then \
+	  git status --short -- crds charts/vaultsync/files/crds; \
+	  echo "CRDs are stale: run 'make crds' and commit the result"; exit 1; fi
+	diff -r crds charts/vaultsync/files/crds
 
 helm-lint: tools
 	"$$(bash scripts/tools.sh --print)/helm" lint --strict charts/vaultsync

@@ -1,13 +1,15 @@
 """Least privilege: the rights the chart gives the operator are exactly the
 rights its code uses, and each of them was exercised during the e2e run.
 
-usage: rbac_check.py [--partial] [--scoped NAMESPACE] USED_FILE AUDIT_LOG
-                     SERVICE_ACCOUNT_NAMESPACE SERVICE_ACCOUNT_NAME
+usage: rbac_check.py [--partial] [--scoped NAMESPACE] [--lease NAME] USED_FILE
+                     AUDIT_LOG SERVICE_ACCOUNT_NAMESPACE SERVICE_ACCOUNT_NAME
 
 --partial: only part of the suite ran, so a right never exercised is not
 reported (the other checks still apply).
 --scoped NAMESPACE: the release is a namespace-scoped install
 (scope.namespace=NAMESPACE): check the second SCOPE column of USED_FILE.
+--lease NAME: the release's leader Lease (`names=<lease>` in USED_FILE);
+default vaultsync-leader, release `vaultsync`'s.
 
 Runs kubectl with the admin kubeconfig of $KUBECONFIG. Fails when:
   - the ServiceAccount holds a right, in some namespace or cluster-wide, that
@@ -33,7 +35,7 @@ NOWHERE = "rbac-check-no-such-namespace"
 BASELINE_SA = ("rbac-check-baseline", "nobody")
 
 
-def parse_used(path, scoped):
+def parse_used(path, scoped, lease):
     """{(scope, group, resource, verb, name): (line number, uncovered reason)}
     for the cluster-wide install, or the scoped one when `scoped`."""
     used = {}
@@ -59,7 +61,7 @@ def parse_used(path, scoped):
             if len(fields) == 5:
                 if not fields[4].startswith("names="):
                     raise SystemExit(f"{path}:{number}: fifth field must be names=...")
-                names = fields[4][len("names=") :].split(",")
+                names = fields[4][len("names=") :].replace("<lease>", lease).split(",")
             group = "" if group == "core" else group
             for verb in verbs.split(","):
                 for name in names:
@@ -122,8 +124,13 @@ def main() -> int:
         at = args.index("--scoped")
         scoped = args[at + 1]
         del args[at : at + 2]
+    lease = "vaultsync-leader"
+    if "--lease" in args:
+        at = args.index("--lease")
+        lease = args[at + 1]
+        del args[at : at + 2]
     used_path, audit_path, sa_namespace, sa_name = args
-    used = parse_used(used_path, scoped)
+    used = parse_used(used_path, scoped, lease)
     user = f"system:serviceaccount:{sa_namespace}:{sa_name}"
     baseline = "system:serviceaccount:{}:{}".format(*BASELINE_SA)
     failures = []

@@ -23,4 +23,33 @@ for bad in replicaCount=two nosuchKey=1 image.tagg=x jitter=2 logJson=maybe imag
   grep -q "values don't meet the specifications of the schema" "$err" ||
     { cat "$err" >&2; echo "chart values: --set $bad failed, but not by the schema" >&2; exit 1; }
 done
-echo "chart values: defaults and options render; 6 wrong values rejected by values.schema.json"
+
+# Names: two releases in one namespace share no object name (the second
+# leaves the CRDs to the first), and the name overrides and an existing
+# ServiceAccount are honoured.
+names() { # KIND/NAME of every object rendered for release $1 with the rest as flags
+  local release=$1
+  shift
+  "$helm" template "$release" "$chart" --namespace vaultsync-system "$@" |
+    awk '/^kind: /{kind=$2} /^metadata:/{meta=1; next} meta && /^  name: /{print kind "/" $2; meta=0} /^[a-z]/{meta=0}'
+}
+first=$(names vaultsync)
+second=$(names team-b --set crds.install=false)
+shared=$(comm -12 <(sort <<<"$first") <(sort <<<"$second"))
+[ -z "$shared" ] || { echo "chart values: two releases share object names: $shared" >&2; exit 1; }
+grep -qx 'Deployment/vaultsync' <<<"$first" && grep -qx 'Deployment/team-b-vaultsync' <<<"$second" ||
+  { echo "chart values: unexpected release-derived names: $first $second" >&2; exit 1; }
+grep -qx 'Deployment/platform' <(names x --set fullnameOverride=platform) ||
+  { echo "chart values: fullnameOverride is not honoured" >&2; exit 1; }
+grep -qx 'Deployment/x-secrets' <(names x --set nameOverride=secrets) ||
+  { echo "chart values: nameOverride is not honoured" >&2; exit 1; }
+existing=$("$helm" template x "$chart" --set serviceAccount.create=false --set serviceAccount.name=existing)
+if grep -q '^kind: ServiceAccount' <<<"$existing" || ! grep -q 'serviceAccountName: existing' <<<"$existing"; then
+  echo "chart values: serviceAccount.create=false must render no ServiceAccount and use the named one" >&2
+  exit 1
+fi
+if render --set serviceAccount.create=false; then
+  echo "chart values: serviceAccount.create=false without a name must fail" >&2
+  exit 1
+fi
+echo "chart values: defaults and options render; 6 wrong values rejected by values.schema.json; names derived from the release"

@@ -43,6 +43,9 @@ kubectl get externalsecrets.vaultsync.dev --namespace default
 echo
 echo "Secret default/db-credentials, decoded:"
 kubectl get secret db-credentials --namespace default -o go-template='{{range $k, $v := .data}}  {{$k}}: {{$v | base64decode}}{{"\n"}}{{end}}'
+echo
+echo "==> README.md \"A first sync\", as written (namespace my-app)"
+bash "$root/scripts/readme-block.sh" first-sync | bash -euo pipefail
 cat <<EOT
 
 The demo keeps running. Try:

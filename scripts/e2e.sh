@@ -54,14 +54,15 @@ python3 "$root/e2e/rbac_check.py" ${E2E_FILTER:+--partial} "$root/e2e/rbac-used.
   "$state/logs/kube-audit.log" vaultsync-system vaultsync
 
 # Restricted installs (chart values scope.namespace, tokenNamespaces), each
-# with its own operator. The shared operator syncs every namespace, so it is
-# stopped first, or it would answer too.
-if [[ scoped:: == *"${E2E_FILTER:-}"* || ${E2E_FILTER:-} == scoped::* ]]; then
+# a release of its own with its own operator, and a chart upgrade that
+# changes a CRD. The shared operator syncs every namespace, so it is stopped
+# first, or it would answer too.
+if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} == scoped::* || ${E2E_FILTER:-} == chart::* ]]; then
   operator_pid=$(cat "$state/pids/operator.pid")
   kill "$operator_pid"
   for _ in $(seq 50); do kill -0 "$operator_pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$state/pids/operator.pid"
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 scoped::
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 ${E2E_FILTER:-scoped:: chart::}
   python3 "$root/e2e/leak_check.py" "$state/seeded-values" "$state"/logs/*-operator.log
 fi
 
@@ -71,4 +72,33 @@ fi
 if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} == *fencing* || ${E2E_FILTER:-} == *leader* ]]; then
   kill "$(cat "$state/pids/operator.pid" 2>/dev/null)" 2>/dev/null || true
   VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture fencing::
+fi
+
+# Last, as it removes the operator's rights: `helm uninstall` leaves the
+# CRDs (helm.sh/resource-policy: keep), and with them users' objects.
+if [ -z "${E2E_FILTER:-}" ]; then
+  kubectl create namespace uninstall-check >/dev/null
+  kubectl apply -n uninstall-check -f - >/dev/null <<'MANIFEST'
+apiVersion: vaultsync.dev/v1alpha1
+kind: SecretStore
+metadata:
+  name: kept
+spec:
+  provider:
+    vault:
+      server: http://127.0.0.1:1
+      auth:
+        tokenSecretRef:
+          name: absent
+          key: token
+MANIFEST
+  helm uninstall vaultsync --namespace vaultsync-system --wait >/dev/null
+  kubectl get crd externalsecrets.vaultsync.dev secretstores.vaultsync.dev clustersecretstores.vaultsync.dev \
+    clusterexternalsecrets.vaultsync.dev >/dev/null
+  kubectl get secretstore.vaultsync.dev kept -n uninstall-check >/dev/null
+  if kubectl get deployment vaultsync -n vaultsync-system >/dev/null 2>&1; then
+    echo "e2e: helm uninstall left the Deployment" >&2
+    exit 1
+  fi
+  echo "e2e: helm uninstall removed the release and kept the CRDs and the objects"
 fi

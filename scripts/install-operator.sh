@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
-# Installs the Helm chart (CRDs, ServiceAccount, RBAC, Deployment) into the
-# cluster of $KUBECONFIG, validating it server-side first, and writes
+# Installs the Helm chart with the real `helm install` into the cluster of
+# $KUBECONFIG, the way a user would, and writes
 # STATE_DIR/operator.kubeconfig: a kubeconfig carrying a token of the
-# chart's ServiceAccount, so a locally run operator has exactly the chart's
-# RBAC.
+# chart's ServiceAccount, so a locally run operator (scripts/start-operator.sh)
+# has exactly the chart's RBAC.
 #
 #   scripts/install-operator.sh STATE_DIR
+#
+# 1. release `vaultsync` with the chart's defaults (CRDs included);
+# 2. release `all-options` with charts/vaultsync/ci/all-options.yaml (every
+#    value set), in a namespace of its own: every object it renders must be
+#    accepted by the API server; then uninstalled again;
+# 3. `helm upgrade` of release `vaultsync` to e2e/chart-values.yaml and a
+#    free containerPort, which the local operator then serves on.
 set -euo pipefail
 state=${1:?usage: install-operator.sh STATE_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
+chart=$root/charts/vaultsync
 namespace=vaultsync-system
 
-kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-helm template vaultsync "$root/charts/vaultsync" --namespace "$namespace" --include-crds >"$state/chart.yaml"
-# Server-side validation of every manifest the chart renders, with the
-# defaults and with every option set (charts/vaultsync/ci/all-options.yaml).
-kubectl apply --server-side --dry-run=server -f "$state/chart.yaml" >/dev/null
-helm template all-options "$root/charts/vaultsync" --namespace "$namespace" \
-  -f "$root/charts/vaultsync/ci/all-options.yaml" >"$state/chart-all-options.yaml"
-kubectl apply --server-side --dry-run=server -f "$state/chart-all-options.yaml" >/dev/null
-kubectl apply --server-side --force-conflicts -f "$state/chart.yaml" >/dev/null
+helm install vaultsync "$chart" --namespace "$namespace" --create-namespace >"$state/helm-install.log"
 kubectl wait --for=condition=Established --timeout=60s \
   crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev \
   crd/clusterexternalsecrets.vaultsync.dev >/dev/null
+
+# The ServiceMonitor and PrometheusRule kinds the all-options release
+# renders: our own minimal CRDs stand in for the Prometheus Operator's.
+if [ -f "$root/e2e/crds/monitoring.coreos.com.yaml" ]; then
+  kubectl apply --server-side -f "$root/e2e/crds/monitoring.coreos.com.yaml" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$root/e2e/crds/monitoring.coreos.com.yaml" >/dev/null
+fi
+helm install all-options "$chart" --namespace vaultsync-all-options --create-namespace \
+  -f "$chart/ci/all-options.yaml" >"$state/helm-install-all-options.log"
+helm get manifest all-options --namespace vaultsync-all-options >"$state/chart-all-options.yaml"
+helm uninstall all-options --namespace vaultsync-all-options --wait >/dev/null
+kubectl delete namespace vaultsync-all-options --wait=false >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+helm upgrade vaultsync "$chart" --namespace "$namespace" -f "$root/e2e/chart-values.yaml" \
+  --set containerPort="$port" >"$state/helm-upgrade.log"
+helm get manifest vaultsync --namespace "$namespace" >"$state/chart.yaml"
+echo "127.0.0.1:$port" >"$state/operator-health-addr"
 
 token=$(kubectl create token vaultsync --namespace "$namespace" --duration=24h)
 server=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
@@ -48,4 +66,4 @@ contexts:
     namespace: $namespace
 current-context: vaultsync
 KUBECONFIG
-echo "installed the chart into namespace $namespace; operator kubeconfig: $state/operator.kubeconfig" >&2
+echo "installed the chart (release vaultsync, namespace $namespace); operator kubeconfig: $state/operator.kubeconfig" >&2

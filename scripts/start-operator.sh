@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# Starts the operator built by cargo as a local process with the chart's
-# ServiceAccount token, logging to STATE_DIR/logs/operator.log.
+# Starts the operator built by cargo as a local process, run exactly as the
+# chart's Deployment runs it in a pod (its args and env, read from the
+# Deployment scripts/install-operator.sh installed; see
+# e2e/run_as_deployment.py), with the chart's ServiceAccount token. Logs to
+# STATE_DIR/logs/operator.log.
 #
-#   scripts/start-operator.sh STATE_DIR
+#   scripts/start-operator.sh STATE_DIR [NAME=VALUE...]
+#
+# NAME=VALUE overrides one of the Deployment's variables (the benchmark
+# turns read coalescing off that way).
 set -euo pipefail
-state=${1:?usage: start-operator.sh STATE_DIR}
+state=${1:?usage: start-operator.sh STATE_DIR [NAME=VALUE...]}
+shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$state/logs" "$state/pids"
 (cd "$root" && cargo build -q -p vaultsync)
-health_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-echo "127.0.0.1:$health_port" >"$state/operator-health-addr"
-KUBECONFIG="$state/operator.kubeconfig" VAULTSYNC_HEALTH_ADDR="127.0.0.1:$health_port" \
-  VAULTSYNC_LEADER_ELECTION=true POD_NAME=operator-e2e \
-  VAULTSYNC_TOKEN_NAMESPACE_SELECTOR="!vaultsync-e2e/no-tokens" \
-  RUST_LOG=${RUST_LOG:-info,vaultsync=debug,vaultsync_controller=debug,vaultsync_vault=debug} \
-  setsid "$root/target/debug/vaultsync" run </dev/null >"$state/logs/operator.log" 2>&1 &
+overrides=()
+for assignment in "$@"; do overrides+=(--set "$assignment"); done
+setsid python3 "$root/e2e/run_as_deployment.py" --namespace vaultsync-system --deployment vaultsync \
+  --kubeconfig "$state/operator.kubeconfig" --pod-name operator-e2e "${overrides[@]}" \
+  "$root/target/debug/vaultsync" </dev/null >"$state/logs/operator.log" 2>&1 &
 echo $! >"$state/pids/operator.pid"
-sleep 1
-if ! kill -0 "$(cat "$state/pids/operator.pid")" 2>/dev/null; then
-  echo "operator exited at once:" >&2
-  tail -20 "$state/logs/operator.log" >&2
-  exit 1
-fi
-echo "operator running (pid $(cat "$state/pids/operator.pid")), log: $state/logs/operator.log, health: http://127.0.0.1:$health_port/ready" >&2
+health=$(cat "$state/operator-health-addr")
+for _ in $(seq 50); do
+  curl -fsS -o /dev/null "http://$health/live" 2>/dev/null && break
+  if ! kill -0 "$(cat "$state/pids/operator.pid")" 2>/dev/null; then
+    echo "operator exited at once:" >&2
+    tail -20 "$state/logs/operator.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "operator running (pid $(cat "$state/pids/operator.pid")), log: $state/logs/operator.log, health: http://$health/ready" >&2

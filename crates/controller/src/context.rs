@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -74,15 +74,55 @@ pub(crate) struct SyncMemo {
 }
 
 /// Watch caches a reconcile reads before asking the API server. `run` fills
-/// them; `vaultsync render` has none and always asks. A cache that does not
-/// have an object yet (start-up, watch lag) is never trusted for absence:
-/// the reconcile then asks the API server.
+/// them, anew for each term of leadership (the previous term's watches are
+/// gone); `vaultsync render` has none and always asks. A cache that does
+/// not have an object yet (start-up, watch lag) is never trusted for
+/// absence: the reconcile then asks the API server.
 #[derive(Default)]
 pub(crate) struct Caches {
     /// Metadata of the Secrets vaultsync manages.
-    pub managed_secrets: OnceLock<Store<PartialObjectMeta<Secret>>>,
-    pub secret_stores: OnceLock<Store<SecretStore>>,
-    pub cluster_stores: OnceLock<Store<ClusterSecretStore>>,
+    pub managed_secrets: CacheSlot<PartialObjectMeta<Secret>>,
+    pub secret_stores: CacheSlot<SecretStore>,
+    pub cluster_stores: CacheSlot<ClusterSecretStore>,
+}
+
+/// The current watch cache of one kind, if any.
+pub(crate) struct CacheSlot<K: kube::Resource + Clone + 'static>(RwLock<Option<Store<K>>>)
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone;
+
+impl<K: kube::Resource + Clone + 'static> Default for CacheSlot<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    fn default() -> Self {
+        Self(RwLock::new(None))
+    }
+}
+
+impl<K: kube::Resource + Clone + 'static> CacheSlot<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    pub fn set(&self, store: Store<K>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(store);
+    }
+
+    pub fn get(&self) -> Option<Store<K>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// Where this replica stands in leader election, for `/ready` and the
+/// leader metric.
+#[derive(Default)]
+struct Standing {
+    /// Leader election is on: a replica that is not leading is a standby.
+    election: AtomicBool,
+    leading: AtomicBool,
+    /// Until when the last successful look at the Lease vouches for a
+    /// standby's health.
+    standby_healthy_until: Mutex<Option<Instant>>,
 }
 
 /// Shared state of every reconcile.
@@ -95,6 +135,7 @@ pub struct Context {
     pub(crate) caches: Caches,
     pub(crate) api_audiences: Arc<ApiAudiences>,
     ready: AtomicBool,
+    standing: Standing,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -102,24 +143,66 @@ pub struct Context {
 impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
         let reporter = Reporter { controller: "vaultsync".into(), instance: std::env::var("POD_NAME").ok() };
+        let metrics = Metrics::default();
+        // Without leader election the one replica leads.
+        metrics.set_leader(true);
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
             vault: VaultCache::default(),
-            metrics: Metrics::default(),
+            metrics,
             caches: Caches::default(),
             api_audiences: Arc::default(),
             ready: AtomicBool::new(false),
+            standing: Standing::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
         }
     }
 
-    /// Ready once the ExternalSecret cache holds the cluster's state, so a
-    /// new replica does not take traffic before it knows what to sync.
+    /// `/ready`: the process is healthy and either syncing with its caches
+    /// filled (the first full list of ExternalSecrets is in, so it knows
+    /// what to sync), or a healthy standby: it read the Lease recently.
+    /// Never "is leader": a Deployment's rolling update must be able to
+    /// start a new replica while the old one still leads.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        let standing = &self.standing;
+        if !standing.election.load(Ordering::Relaxed) || standing.leading.load(Ordering::Relaxed) {
+            return self.ready.load(Ordering::Relaxed);
+        }
+        let until = *standing.standby_healthy_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Whether this replica leads (always, without leader election).
+    pub fn is_leading(&self) -> bool {
+        !self.standing.election.load(Ordering::Relaxed) || self.standing.leading.load(Ordering::Relaxed)
+    }
+
+    /// Leader election is on; this replica starts as a standby.
+    pub fn enable_leader_election(&self) {
+        self.standing.election.store(true, Ordering::Relaxed);
+        self.metrics.set_leader(false);
+    }
+
+    /// A standby read the Lease: it is healthy for `valid_for`.
+    pub fn standby_contact(&self, valid_for: Duration) {
+        *self.standing.standby_healthy_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + valid_for);
+    }
+
+    /// A term of leadership begins or ends. A new term starts as a
+    /// restarted process would: caches not yet synced, nothing remembered
+    /// of syncs another leader may have redone since.
+    pub fn set_leading(&self, leading: bool) {
+        if leading {
+            self.ready.store(false, Ordering::Relaxed);
+            self.memos.lock().expect("memo lock").clear();
+            self.failures.lock().expect("failure lock").clear();
+        }
+        self.standing.leading.store(leading, Ordering::Relaxed);
+        self.metrics.set_leader(leading);
     }
 
     pub(crate) fn set_ready(&self) {

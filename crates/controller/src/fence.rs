@@ -22,8 +22,11 @@ use tokio::time::{Instant, Sleep};
 use tower::{BoxError, Layer, Service};
 
 /// The local deadline of this replica's leadership. Starts closed; once it
-/// lapses it stays closed for the life of the process, so a late renewal
-/// can never re-open writes after another replica may have taken over.
+/// lapses it stays closed for the rest of that term of leadership, so a
+/// late renewal can never re-open writes after another replica may have
+/// taken over. Only a new claim of the Lease ([`Fence::begin_term`]) opens
+/// it again, which the caller does only once every controller of the
+/// previous term has stopped.
 #[derive(Clone, Debug, Default)]
 pub struct Fence {
     state: Arc<Mutex<FenceState>>,
@@ -53,7 +56,20 @@ impl Fence {
         true
     }
 
-    /// Closes the fence for good.
+    /// Opens a new term of leadership, until `until`, after the Lease was
+    /// claimed anew. Unlike [`Fence::extend`] this re-opens a lapsed fence:
+    /// call it only when nothing of the previous term still runs (every
+    /// write of that term was refused or abandoned at its deadline anyway).
+    pub fn begin_term(&self, until: Instant) -> bool {
+        let mut state = self.lock();
+        if until <= Instant::now() {
+            return false;
+        }
+        *state = FenceState { deadline: Some(until), lapsed: false };
+        true
+    }
+
+    /// Closes the fence until the next term.
     pub fn revoke(&self) {
         self.lock().lapsed = true;
     }
@@ -284,10 +300,15 @@ mod tests {
         assert_eq!(send(&mut service, Method::POST, "/api/v1/namespaces/a/events").await.as_deref(), Ok("ok"));
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert!(send(&mut service, Method::DELETE, "/api/v1/namespaces/a/secrets/s").await.is_err());
-        assert!(!fence.extend(Instant::now() + Duration::from_secs(10)), "a lapsed fence never re-opens");
+        assert!(!fence.extend(Instant::now() + Duration::from_secs(10)), "a lapsed fence is not renewed");
         assert!(send(&mut service, Method::PUT, "/api/v1/namespaces/a/secrets/s").await.is_err());
         assert_eq!(send(&mut service, Method::GET, "/api/v1/namespaces/a/secrets").await.as_deref(), Ok("ok"));
-        assert_eq!(*reached.lock().unwrap(), [Method::GET, Method::POST, Method::GET]);
+        // A new claim of the Lease starts a new term.
+        assert!(fence.begin_term(Instant::now() + Duration::from_secs(10)));
+        assert_eq!(send(&mut service, Method::PUT, "/api/v1/namespaces/a/secrets/s").await.as_deref(), Ok("ok"));
+        fence.revoke();
+        assert!(send(&mut service, Method::PUT, "/api/v1/namespaces/a/secrets/s").await.is_err());
+        assert_eq!(*reached.lock().unwrap(), [Method::GET, Method::POST, Method::GET, Method::PUT]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,6 +3,11 @@
 //! both believe they won. The leader's writes are fenced by its own clock
 //! (see [`crate::fence`]): it stops at the renew deadline, before another
 //! replica can take the Lease at the end of the lease duration.
+//!
+//! A replica that loses the Lease (or cannot renew it, the API server being
+//! unreachable) stops its controllers and competes again; one shut down
+//! releases the Lease, so its successor takes over at its next attempt
+//! instead of waiting out the lease duration.
 
 use std::time::Duration;
 
@@ -14,6 +19,7 @@ use kube::api::PostParams;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::context::Context;
 use crate::fence::Fence;
 
 /// Who competes for which Lease, and how long a claim lasts.
@@ -33,32 +39,56 @@ pub struct LeaderConfig {
     pub retry_period: Duration,
 }
 
-/// Waits until this replica holds the Lease, then opens `fence` until the
-/// renew deadline.
-pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence) {
+/// Waits until this replica holds the Lease, then opens `fence` for a new
+/// term, until the renew deadline. Each successful look at the Lease
+/// tells `ctx` that this standby is healthy. Call it only while no
+/// controller of an earlier term runs.
+pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence, ctx: &Context) {
     let api = Api::<Lease>::namespaced(client.clone(), &config.namespace);
     let mut announced = false;
     loop {
         let sent = Instant::now();
         match try_claim(&api, config).await {
-            Ok(true) if fence.extend(sent + config.renew_deadline) => {
+            Ok(true) if fence.begin_term(sent + config.renew_deadline) => {
                 info!(lease = %config.lease_name, identity = %config.identity, "became leader");
                 return;
             }
-            Ok(true) => {
-                // Only a fence closed for good refuses to open; waiting
-                // would never help.
-                warn!(lease = %config.lease_name, "won the Lease but the fence is closed for good");
-                std::future::pending::<()>().await;
+            // The claim took longer than the renew deadline: too late to
+            // write anything under it; the next attempt renews it.
+            Ok(true) => ctx.standby_contact(config.lease_duration),
+            Ok(false) => {
+                ctx.standby_contact(config.lease_duration);
+                if !announced {
+                    info!(lease = %config.lease_name, "another replica leads; standing by");
+                    announced = true;
+                }
             }
-            Ok(false) if !announced => {
-                info!(lease = %config.lease_name, "another replica leads; standing by");
-                announced = true;
-            }
-            Ok(false) => {}
             Err(e) => warn!(lease = %config.lease_name, error = %e, "cannot read or claim the Lease"),
         }
         tokio::time::sleep(config.retry_period).await;
+    }
+}
+
+/// Gives the Lease up, if this replica still holds it, so that a standby
+/// takes over at its next attempt. Guarded by resourceVersion like every
+/// Lease write: a Lease someone else took meanwhile is left alone.
+pub async fn release(client: &kube::Client, config: &LeaderConfig) {
+    let api = Api::<Lease>::namespaced(client.clone(), &config.namespace);
+    let released = async {
+        let Some(mut lease) = api.get_opt(&config.lease_name).await? else { return Ok(false) };
+        let Some(spec) = lease.spec.as_mut() else { return Ok(false) };
+        if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
+            return Ok(false);
+        }
+        spec.holder_identity = None;
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        spec.lease_duration_seconds = Some(1);
+        api.replace(&config.lease_name, &PostParams::default(), &lease).await.map(|_| true)
+    };
+    match released.await {
+        Ok(true) => info!(lease = %config.lease_name, "released the Lease"),
+        Ok(false) => {}
+        Err(e) => warn!(lease = %config.lease_name, error = %e, "cannot release the Lease; it expires on its own"),
     }
 }
 
@@ -136,7 +166,9 @@ async fn try_claim(api: &Api<Lease>, config: &LeaderConfig) -> kube::Result<bool
     };
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let ours = spec.holder_identity.as_deref() == Some(config.identity.as_str());
-    let expired = spec.renew_time.as_ref().is_none_or(|renewed| {
+    // A released Lease has no holder: free at once.
+    let released = spec.holder_identity.as_deref().is_none_or(str::is_empty);
+    let expired = released || spec.renew_time.as_ref().is_none_or(|renewed| {
         let held_for =
             SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(duration_secs).max(1)));
         Timestamp::now().duration_since(renewed.0) > held_for

@@ -26,6 +26,7 @@ pub struct Metrics {
     vault_logins: Counter,
     vault_reads: Counter,
     vault_clients: Gauge,
+    leader: Gauge,
     // What the Vault clients had counted at the last scrape, so the
     // counters above only ever grow by the difference.
     exported: Mutex<(u64, u64)>,
@@ -46,13 +47,23 @@ impl Default for Metrics {
         registry.register("vault_logins", "Logins to Vault or OpenBao", vault_logins.clone());
         registry.register("vault_reads", "KV read requests sent to Vault or OpenBao", vault_reads.clone());
         registry.register("vault_clients", "Authenticated Vault clients in the cache", vault_clients.clone());
-        Self { registry, syncs, sync_errors, vault_logins, vault_reads, vault_clients, exported: Mutex::default() }
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads and syncs (always, without leader election), 0 on standby",
+            leader.clone(),
+        );
+        Self { registry, syncs, sync_errors, vault_logins, vault_reads, vault_clients, leader, exported: Mutex::default() }
     }
 }
 
 impl Metrics {
     pub(crate) fn sync(&self, outcome: &'static str) {
         self.syncs.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub(crate) fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     pub(crate) fn sync_error(&self, reason: &'static str) {

@@ -96,9 +96,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (secret_cache, secrets) = cached_watch(scoped_api::<PartialObjectMeta<Secret>>(&client, scope), managed);
     // Stores: cached, and a change re-syncs the ExternalSecrets using them.
     let (store_cache, stores) = cached_watch(scoped_api::<SecretStore>(&client, scope), watcher::Config::default());
-    // Set before any reconcile runs; a second `run` keeps the first's.
-    let _ = ctx.caches.managed_secrets.set(secret_cache);
-    let _ = ctx.caches.secret_stores.set(store_cache);
+    // Set before any reconcile runs; a later `run` (a new term of
+    // leadership) replaces them with its own.
+    ctx.caches.managed_secrets.set(secret_cache);
+    ctx.caches.secret_stores.set(store_cache);
 
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
         // Bounded: unbounded reconciles at start-up only pile up requests
@@ -118,7 +119,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         None => {
             let (cluster_store_cache, cluster_stores) =
                 cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default());
-            let _ = ctx.caches.cluster_stores.set(cluster_store_cache);
+            ctx.caches.cluster_stores.set(cluster_store_cache);
             es_controller.watches_stream(cluster_stores, {
                 let reader = reader.clone();
                 move |store: ClusterSecretStore| {

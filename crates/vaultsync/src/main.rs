@@ -25,6 +25,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up; the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or
@@ -56,6 +58,10 @@ enum Command {
         /// Compete for a Lease so that only one replica syncs.
         #[arg(long, env = "VAULTSYNC_LEADER_ELECTION")]
         leader_election: bool,
+        /// Name of the Lease the replicas compete for (the chart sets one per
+        /// release, so two releases never share it).
+        #[arg(long, env = "VAULTSYNC_LEASE_NAME", default_value = "vaultsync-leader")]
+        lease_name: String,
         /// Namespace of the Lease (default: the kubeconfig's or the pod's
         /// namespace).
         #[arg(long, env = "POD_NAMESPACE")]
@@ -125,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             namespace,
             leader_election,
+            lease_name,
             leader_election_namespace,
             identity,
             token_namespace_selector,
@@ -163,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let timings = LeaseTimings::parse(&lease_duration, &renew_deadline, &retry_period)?;
             let leadership = leader_election.then_some(Leadership {
+                lease_name,
                 namespace: leader_election_namespace,
                 identity,
                 timings: timings.clone(),
@@ -218,6 +226,7 @@ impl LeaseTimings {
 }
 
 struct Leadership {
+    lease_name: String,
     namespace: Option<String>,
     identity: Option<String>,
     timings: LeaseTimings,
@@ -258,33 +267,78 @@ async fn run(
         .with_context(|| format!("cannot serve /live, /ready and /metrics on {health_addr}"))?;
     tracing::info!(address = %bound, "serving /live, /ready and /metrics");
 
+    // One watch of the shutdown signals for the life of the process, so a
+    // SIGTERM between two terms of leadership is not missed.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the syncs in flight");
+        let _ = stop_tx.send(true);
+    });
+
     let (Some(leadership), Some(fence)) = (leadership, fence) else {
-        vaultsync_controller::run(ctx, shutdown_signal()).await;
+        vaultsync_controller::run(ctx, stopped(stop)).await;
         tracing::info!("vaultsync stopped");
         return Ok(());
     };
+    ctx.enable_leader_election();
     let lease_client = guarded_client(&kube_config, request_timeout, None)?;
     let leader = LeaderConfig {
         namespace: leadership.namespace.unwrap_or_else(|| client.default_namespace().to_owned()),
-        lease_name: "vaultsync-leader".into(),
+        lease_name: leadership.lease_name,
         identity: leadership.identity.unwrap_or_else(default_identity),
         lease_duration: leadership.timings.lease_duration,
         renew_deadline: leadership.timings.renew_deadline,
         retry_period: leadership.timings.retry_period,
     };
-    tokio::select! {
-        () = leader::acquire(&lease_client, &leader, &fence) => {}
-        () = shutdown_signal() => return Ok(()),
-    }
-    tokio::select! {
-        () = vaultsync_controller::run(ctx, shutdown_signal()) => {
-            tracing::info!("vaultsync stopped");
-            Ok(())
+    loop {
+        tokio::select! {
+            () = leader::acquire(&lease_client, &leader, &fence, &ctx) => {}
+            () = stopped(stop.clone()) => return Ok(()),
         }
-        // The fence already stops every write; exiting drops what is still
-        // in flight, and the restarted process competes again.
-        () = leader::hold(lease_client, leader, fence) => anyhow::bail!("lost the leader Lease; exiting"),
+        ctx.set_leading(true);
+        let (term_over_tx, term_over) = tokio::sync::watch::channel(false);
+        let mut stop_term = stop.clone();
+        let controllers = vaultsync_controller::run(ctx.clone(), async move {
+            let mut term_over = term_over;
+            tokio::select! {
+                _ = stop_term.wait_for(|stop| *stop) => {}
+                _ = term_over.wait_for(|over| *over) => {}
+            }
+        });
+        tokio::pin!(controllers);
+        let shutting_down = tokio::select! {
+            () = &mut controllers => true,
+            () = stopped(stop.clone()) => {
+                // Let the syncs in flight finish under the fence, then stop
+                // writing and hand the Lease over.
+                let _ = tokio::time::timeout(leader.renew_deadline, &mut controllers).await;
+                true
+            }
+            // The fence already refuses every write; what is still running
+            // fails fast or is abandoned at the deadline.
+            () = leader::hold(lease_client.clone(), leader.clone(), fence.clone()) => {
+                let _ = term_over_tx.send(true);
+                if tokio::time::timeout(leader.lease_duration, &mut controllers).await.is_err() {
+                    tracing::warn!("controllers of the lost term did not stop in time; dropped");
+                }
+                false
+            }
+        };
+        fence.revoke();
+        ctx.set_leading(false);
+        if shutting_down {
+            leader::release(&lease_client, &leader).await;
+            tracing::info!("vaultsync stopped");
+            return Ok(());
+        }
+        tracing::info!(lease = %leader.lease_name, "no longer leading; competing for the Lease again");
     }
+}
+
+/// Resolves once `stop` says true.
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn default_identity() -> String {
@@ -298,8 +352,6 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    // Give in-flight reconciles a moment; the controller stops taking new ones.
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 fn init_logging(json: bool) {

@@ -3,6 +3,7 @@
 
 mod argocd;
 mod auth_lifecycle;
+mod chart;
 mod cluster_external_secret;
 mod examples;
 mod failures;
@@ -13,6 +14,7 @@ mod kubernetes_auth;
 mod leader;
 mod lifecycle;
 mod policies;
+mod readme;
 mod remote_ref;
 mod render_cli;
 mod requests;

@@ -42,30 +42,27 @@ async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Resul
     Ok(String::from_utf8(output.stdout)?)
 }
 
-/// Renders the chart as release `release` with ServiceAccount `account` and
-/// one more `--set`, applies it (the CRDs are in place already), and writes
-/// a kubeconfig with a token of that ServiceAccount. Returns the rendered
-/// manifests and the kubeconfig's path.
+/// Installs the chart with `helm install` as release `release` in the
+/// release namespace (the CRDs belong to the main release), with
+/// ServiceAccount `account`, a free containerPort and one more `--set`, and
+/// writes a kubeconfig with a token of that ServiceAccount. Returns the
+/// release's manifests and the kubeconfig's path.
 async fn install_release(state: &str, release: &str, account: &str, set: &str) -> anyhow::Result<(String, String)> {
     let chart = root().join("charts/vaultsync");
-    let account_value = format!("serviceAccount.name={account}");
-    let rendered = run(
-        "helm",
-        &[
-            "template",
-            release,
-            chart.to_str().unwrap_or_default(),
-            "--namespace",
-            RELEASE_NAMESPACE,
-            "--set",
-            &account_value,
-            "--set",
-            set,
-        ],
-        None,
-    )
-    .await?;
-    run("kubectl", &["apply", "--server-side", "-f", "-"], Some(&rendered)).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let values = [
+        format!("serviceAccount.name={account}"),
+        format!("containerPort={port}"),
+        "crds.install=false".into(),
+        "logLevel=info".into(),
+        set.into(),
+    ];
+    let mut args = vec!["install", release, chart.to_str().unwrap_or_default(), "--namespace", RELEASE_NAMESPACE];
+    for value in &values {
+        args.extend(["--set", value.as_str()]);
+    }
+    run("helm", &args, None).await?;
+    let rendered = run("helm", &["get", "manifest", release, "--namespace", RELEASE_NAMESPACE], None).await?;
     let token =
         run("kubectl", &["create", "token", account, "--namespace", RELEASE_NAMESPACE, "--duration=1h"], None).await?;
     let shared = std::fs::read_to_string(format!("{state}/operator.kubeconfig"))?;
@@ -86,17 +83,22 @@ async fn install_release(state: &str, release: &str, account: &str, set: &str) -
     Ok((rendered, path))
 }
 
-/// Starts `vaultsync run` with `kubeconfig` and `args`, logging to
-/// `STATE/logs/NAME-operator.log`.
-fn start_operator(state: &str, name: &str, kubeconfig: &str, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
-    let log = std::fs::File::create(format!("{state}/logs/{name}-operator.log"))?;
-    Ok(tokio::process::Command::new(root().join("target/debug/vaultsync"))
-        .arg("run")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("VAULTSYNC_HEALTH_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env_remove("VAULTSYNC_LEADER_ELECTION")
+/// Removes release `release` again, so a rerun against the same
+/// environment can install it anew.
+async fn uninstall_release(release: &str) {
+    let _ = run("helm", &["uninstall", release, "--namespace", RELEASE_NAMESPACE], None).await;
+}
+
+/// Starts the operator exactly as release `release`'s Deployment runs it
+/// (its args and env, e2e/run_as_deployment.py) with `kubeconfig`, logging
+/// to `STATE/logs/RELEASE-operator.log`.
+fn start_operator(state: &str, release: &str, kubeconfig: &str) -> anyhow::Result<tokio::process::Child> {
+    let log = std::fs::File::create(format!("{state}/logs/{release}-operator.log"))?;
+    Ok(tokio::process::Command::new("python3")
+        .arg(root().join("e2e/run_as_deployment.py"))
+        .args(["--namespace", RELEASE_NAMESPACE, "--deployment", &format!("{release}-vaultsync")])
+        .args(["--kubeconfig", kubeconfig, "--pod-name", &format!("{release}-e2e")])
+        .arg(root().join("target/debug/vaultsync"))
         .stderr(log)
         .kill_on_drop(true)
         .spawn()?)
@@ -108,7 +110,7 @@ async fn rbac_check(state: &str, scope: &str) -> anyhow::Result<(bool, String)> 
     let audit = format!("{state}/logs/kube-audit.log");
     let output = tokio::process::Command::new("python3")
         .arg(root().join("e2e/rbac_check.py"))
-        .args(["--partial", "--scoped", scope])
+        .args(["--partial", "--scoped", scope, "--lease", "scoped-vaultsync-leader"])
         .arg(root().join("e2e/rbac-used.txt"))
         .args([audit.as_str(), RELEASE_NAMESPACE, SERVICE_ACCOUNT])
         .output()
@@ -167,6 +169,7 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
 
     // The chart, as a second release scoped to the test namespace.
     let scope = format!("scope.namespace={}", env.namespace);
+    uninstall_release("scoped").await;
     let (rendered, kubeconfig_path) = install_release(&state, "scoped", SERVICE_ACCOUNT, &scope).await?;
     assert!(rendered.contains("name: VAULTSYNC_NAMESPACE"), "the Deployment passes the scope");
 
@@ -180,7 +183,7 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
     assert!(!allowed(&env, "list", "secrets", None, "").await);
     assert!(!allowed(&env, "list", "namespaces", None, "").await);
 
-    let mut operator = start_operator(&state, "scoped", &kubeconfig_path, &["--namespace", &ns])?;
+    let mut operator = start_operator(&state, "scoped", &kubeconfig_path)?;
 
     let value = env.secret_value("scoped");
     let path = format!("{}/db", env.prefix);
@@ -233,9 +236,10 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
         assert_ne!(event["responseStatus"]["code"], 403, "refused: {what}");
         let namespaced = event["objectRef"]["namespace"] == ns.as_str();
         // TokenReviews are cluster-scoped and reveal nothing of other
-        // namespaces.
+        // namespaces; the leader Lease lives in the release namespace.
         let review = event["objectRef"]["resource"] == "tokenreviews";
-        assert!(namespaced || review, "a request outside its namespace: {what}");
+        let lease = event["objectRef"]["resource"] == "leases" && event["objectRef"]["namespace"] == RELEASE_NAMESPACE;
+        assert!(namespaced || review || lease, "a request outside its namespace: {what}");
     }
     assert!(requests > 5, "the audit log shows the scoped operator's requests ({requests})");
 
@@ -252,6 +256,20 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
         .await?;
     let (passed, report) = rbac_check(&state, &ns).await?;
     assert!(!passed && report.contains("granted but not used by the code: scope-ns core secrets update"), "{report}");
+
+    // Last, as it leaves a refusal in the audit log: with its own
+    // credentials, a Secret of another namespace cannot be read; the API
+    // server refuses.
+    env.in_namespace(&other)
+        .apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "neighbour"}, "stringData": {"k": "v"}}))
+        .await?;
+    let read = tokio::process::Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig_path, "get", "secret", "neighbour", "--namespace", &other])
+        .output()
+        .await?;
+    let refusal = String::from_utf8_lossy(&read.stderr);
+    assert!(!read.status.success() && refusal.contains("Forbidden"), "{refusal}");
+    uninstall_release("scoped").await;
     env.cleanup().await;
     Ok(())
 }
@@ -264,6 +282,7 @@ async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::R
     env.create_namespace(&other).await?;
     let state = std::env::var("VAULTSYNC_STATE")?;
     let only = format!("tokenNamespaces={{{}}}", env.namespace);
+    uninstall_release("tokens").await;
     let (_, kubeconfig) = install_release(&state, "tokens", TOKENS_SERVICE_ACCOUNT, &only).await?;
 
     let ns = env.namespace.clone();
@@ -306,7 +325,7 @@ async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::R
             .await?;
     }
 
-    let mut operator = start_operator(&state, "tokens", &kubeconfig, &[])?;
+    let mut operator = start_operator(&state, "tokens", &kubeconfig)?;
     let synced = env.wait_secret("app").await;
     let refused = elsewhere.wait_ready("app", "False").await;
     operator.start_kill()?;
@@ -316,6 +335,7 @@ async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::R
     let (_, message) = refused?;
     assert!(message.contains("cannot create resource \"serviceaccounts/token\""), "{message}");
     assert!(elsewhere.secrets().get_opt("app").await?.is_none());
+    uninstall_release("tokens").await;
     env.cleanup().await;
     Ok(())
 }
