@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint workflow-lint image e2e build
+.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
@@ -42,6 +42,11 @@ helm-lint: tools
 	"$$(bash scripts/tools.sh --print)/helm" lint --strict charts/vaultsync
 	bash scripts/chart-values-check.sh
 
+# Alert rules (promtool: checked and unit-tested), the PrometheusRule,
+# ServiceMonitor and dashboard the chart renders, the dashboard's metrics.
+monitoring-check: tools
+	bash scripts/monitoring-check.sh
+
 # The release workflow cannot run here; actionlint at least proves it well-formed.
 workflow-lint: tools
 	"$$(bash scripts/tools.sh --print)/actionlint" .github/workflows/*.yaml
@@ -52,7 +57,7 @@ image:
 e2e: tools
 	bash scripts/e2e.sh
 
-test: tools lint unit check-crds helm-lint workflow-lint image e2e
+test: tools lint unit check-crds helm-lint monitoring-check workflow-lint image e2e
 
 demo: tools
 	bash scripts/demo.sh

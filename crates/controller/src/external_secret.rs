@@ -10,8 +10,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    DeletionPolicy, ExternalSecret, ExternalSecretStatus, REASON_DELETED, REASON_SYNC_ERROR, REASON_SYNCED,
-    RefreshPolicy, SecretBinding, parse_duration,
+    ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, REASON_DELETED, REASON_SYNC_ERROR,
+    REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
 };
 
 use crate::conditions::{apply_status, now, ready};
@@ -42,6 +42,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     if es.meta().deletion_timestamp.is_some() {
         // The garbage collector removes an owned Secret; nothing to do here.
         ctx.forget(&memo_key);
+        ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
         return Ok(Action::await_change());
     }
     let key = object_key(&es);
@@ -195,6 +196,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
             (!interval.is_zero()).then(|| Instant::now() + ctx.jittered(interval)),
         ),
     };
+    ctx.metrics.ready(&es.namespace().unwrap_or_default(), &es.name_any(), condition.status == ConditionStatus::True);
     ctx.metrics.sync(match &synced {
         Synced::Current(_) | Synced::CreatedOnce => "current",
         Synced::Refreshed { written: Written::Created, .. } => "created",
@@ -240,6 +242,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
     let message = error.to_string();
     warn!(externalsecret = %key, reason = error.metric_label(), error = %message, "sync failed");
     ctx.metrics.sync_error(error.metric_label());
+    ctx.metrics.ready(&es.namespace().unwrap_or_default(), &es.name_any(), false);
     let memo_key = ObjectRef::from_obj(es);
     ctx.mark_stale(&memo_key);
     let memo = ctx.memo(&memo_key);

@@ -1,5 +1,6 @@
-//! Prometheus metrics. Labels carry outcomes and error kinds, never names
-//! of secrets or values.
+//! Prometheus metrics. Labels carry outcomes and error kinds, never values;
+//! the status gauge names ExternalSecrets (namespace and name), as ESO's
+//! `externalsecret_status_condition` does.
 
 use std::sync::Mutex;
 
@@ -19,6 +20,15 @@ pub(crate) struct ErrorLabels {
     pub reason: &'static str,
 }
 
+/// One series of `externalsecret_status_condition`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StatusLabels {
+    pub namespace: String,
+    pub name: String,
+    pub condition: &'static str,
+    pub status: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     syncs: Family<OutcomeLabels, Counter>,
@@ -27,6 +37,7 @@ pub struct Metrics {
     vault_reads: Counter,
     vault_clients: Gauge,
     leader: Gauge,
+    status_condition: Family<StatusLabels, Gauge>,
     // What the Vault clients had counted at the last scrape, so the
     // counters above only ever grow by the difference.
     exported: Mutex<(u64, u64)>,
@@ -53,7 +64,23 @@ impl Default for Metrics {
             "1 while this replica leads and syncs (always, without leader election), 0 on standby",
             leader.clone(),
         );
-        Self { registry, syncs, sync_errors, vault_logins, vault_reads, vault_clients, leader, exported: Mutex::default() }
+        let status_condition = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "externalsecret_status_condition",
+            "Condition of each ExternalSecret: 1 on the series of its current status, 0 on the other",
+            status_condition.clone(),
+        );
+        Self {
+            registry,
+            syncs,
+            sync_errors,
+            vault_logins,
+            vault_reads,
+            vault_clients,
+            leader,
+            status_condition,
+            exported: Mutex::default(),
+        }
     }
 }
 
@@ -62,12 +89,32 @@ impl Metrics {
         self.syncs.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
+    /// A standby reports no ExternalSecret status: the leader does, and a
+    /// former leader's last values would go stale.
     pub(crate) fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
+        if !leading {
+            self.status_condition.clear();
+        }
     }
 
     pub(crate) fn sync_error(&self, reason: &'static str) {
         self.sync_errors.get_or_create(&ErrorLabels { reason }).inc();
+    }
+
+    /// Records the Ready condition of an ExternalSecret: its current status
+    /// series is 1, the other 0.
+    pub(crate) fn ready(&self, namespace: &str, name: &str, ready: bool) {
+        for (status, current) in [("True", ready), ("False", !ready)] {
+            self.status_condition.get_or_create(&status_labels(namespace, name, status)).set(i64::from(current));
+        }
+    }
+
+    /// Drops the status series of an ExternalSecret that is gone.
+    pub(crate) fn forget(&self, namespace: &str, name: &str) {
+        for status in ["True", "False"] {
+            self.status_condition.remove(&status_labels(namespace, name, status));
+        }
     }
 
     /// The text exposition, with Vault request totals brought up to date.
@@ -83,5 +130,86 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+fn status_labels(namespace: &str, name: &str, status: &'static str) -> StatusLabels {
+    StatusLabels { namespace: namespace.to_owned(), name: name.to_owned(), condition: "Ready", status }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRUE: &str =
+        r#"vaultsync_externalsecret_status_condition{namespace="team-a",name="db",condition="Ready",status="True"}"#;
+    const FALSE: &str =
+        r#"vaultsync_externalsecret_status_condition{namespace="team-a",name="db",condition="Ready",status="False"}"#;
+
+    #[test]
+    fn status_condition_is_one_on_the_current_status() {
+        let metrics = Metrics::default();
+        metrics.ready("team-a", "db", true);
+        let text = metrics.encode(0, 0, 0);
+        assert!(text.contains("# TYPE vaultsync_externalsecret_status_condition gauge"), "{text}");
+        assert!(text.contains(&format!("{TRUE} 1\n")), "{text}");
+        assert!(text.contains(&format!("{FALSE} 0\n")), "{text}");
+
+        metrics.ready("team-a", "db", false);
+        let text = metrics.encode(0, 0, 0);
+        assert!(text.contains(&format!("{TRUE} 0\n")), "{text}");
+        assert!(text.contains(&format!("{FALSE} 1\n")), "{text}");
+    }
+
+    #[test]
+    fn forget_removes_both_series() {
+        let metrics = Metrics::default();
+        metrics.ready("team-a", "db", false);
+        metrics.ready("team-a", "other", true);
+        metrics.forget("team-a", "db");
+        let text = metrics.encode(0, 0, 0);
+        assert!(!text.contains(r#"name="db""#), "{text}");
+        assert!(text.contains(r#"name="other""#), "{text}");
+        // prometheus-client leaves a family with no series out of the
+        // exposition altogether, TYPE line included.
+        metrics.forget("team-a", "other");
+        let text = metrics.encode(0, 0, 0);
+        assert!(!text.contains("vaultsync_externalsecret_status_condition"), "{text}");
+    }
+
+    #[test]
+    fn existing_families_keep_their_names() {
+        let metrics = Metrics::default();
+        metrics.sync("created");
+        metrics.sync_error("sealed");
+        let text = metrics.encode(1, 2, 3);
+        for series in [
+            r#"vaultsync_syncs_total{outcome="created"} 1"#,
+            r#"vaultsync_sync_errors_total{reason="sealed"} 1"#,
+            "vaultsync_vault_logins_total 1",
+            "vaultsync_vault_reads_total 2",
+            "vaultsync_vault_clients 3",
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
+    }
+
+    /// e2e/monitoring/metrics-sample.txt stands in for a scrape when
+    /// scripts/monitoring-check.sh checks the dashboard's and the alert
+    /// rules' metric names: it must declare what the operator declares.
+    #[test]
+    fn monitoring_sample_declares_the_exported_families() {
+        let types = |text: &str| {
+            let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with("# TYPE ")).map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let sample = include_str!("../../../e2e/monitoring/metrics-sample.txt");
+        // Families with no series yet are not exported: give each one.
+        let metrics = Metrics::default();
+        metrics.sync("created");
+        metrics.sync_error("sealed");
+        metrics.ready("team-a", "db", true);
+        assert_eq!(types(sample), types(&metrics.encode(1, 1, 1)));
     }
 }

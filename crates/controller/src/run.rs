@@ -82,7 +82,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 // Ready once the first full list of ExternalSecrets is in.
                 watcher::Event::InitDone => ctx.set_ready(),
                 // Nothing is kept for ExternalSecrets that are gone.
-                watcher::Event::Delete(es) => ctx.forget(&ObjectRef::from_obj(es)),
+                watcher::Event::Delete(es) => {
+                    ctx.forget(&ObjectRef::from_obj(es));
+                    ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
+                }
                 _ => {}
             }
         })
