@@ -168,11 +168,12 @@ async fn try_claim(api: &Api<Lease>, config: &LeaderConfig) -> kube::Result<bool
     let ours = spec.holder_identity.as_deref() == Some(config.identity.as_str());
     // A released Lease has no holder: free at once.
     let released = spec.holder_identity.as_deref().is_none_or(str::is_empty);
-    let expired = released || spec.renew_time.as_ref().is_none_or(|renewed| {
-        let held_for =
-            SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(duration_secs).max(1)));
-        Timestamp::now().duration_since(renewed.0) > held_for
-    });
+    let expired = released
+        || spec.renew_time.as_ref().is_none_or(|renewed| {
+            let held_for =
+                SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(duration_secs).max(1)));
+            Timestamp::now().duration_since(renewed.0) > held_for
+        });
     if !ours && !expired {
         return Ok(false);
     }

@@ -46,11 +46,8 @@ async fn helm_upgrade_applies_crd_changes() -> anyhow::Result<()> {
     let chart = std::path::Path::new(&state).join("chart-next/vaultsync");
     let _ = std::fs::remove_dir_all(&chart);
     std::fs::create_dir_all(chart.parent().unwrap_or(&chart))?;
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(root().join("charts/vaultsync"))
-        .arg(&chart)
-        .status()?;
+    let copied =
+        std::process::Command::new("cp").arg("-r").arg(root().join("charts/vaultsync")).arg(&chart).status()?;
     anyhow::ensure!(copied.success(), "cp -r charts/vaultsync");
     let file = chart.join(format!("files/crds/{CRD}.yaml"));
     let mut crd: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&file)?)?;

@@ -261,7 +261,9 @@ async fn namespace_scoped_install() -> anyhow::Result<()> {
     // credentials, a Secret of another namespace cannot be read; the API
     // server refuses.
     env.in_namespace(&other)
-        .apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "neighbour"}, "stringData": {"k": "v"}}))
+        .apply(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "neighbour"}, "stringData": {"k": "v"}}),
+        )
         .await?;
     let read = tokio::process::Command::new("kubectl")
         .args(["--kubeconfig", &kubeconfig_path, "get", "secret", "neighbour", "--namespace", &other])
