@@ -68,7 +68,8 @@ for check in "kubectl version --client:$KUBERNETES_VERSION" "kube-apiserver --ve
   "helm version --short:$HELM_VERSION"; do
   command=${check%%:*} want=${check##*:}
   # shellcheck disable=SC2086
-  got=$("$bin/"$command 2>&1 | head -1)
+  got=$("$bin/"$command 2>&1)
+  got=${got%%$'\n'*}
   [[ $got == *"$want"* ]] || { log "$command says '$got', expected $want"; exit 1; }
 done
 
