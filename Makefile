@@ -4,12 +4,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down bench tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build
+.PHONY: help test demo demo-down bench chaos tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
 	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, e2e suite"
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
+	@echo "make chaos  - leadership handover and a 60s API server outage; prints the figures"
 	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
 
 tools:
@@ -64,6 +65,11 @@ demo: tools
 
 bench: tools
 	bash scripts/bench.sh
+
+# The long versions of the day-2 scenarios `make test` runs short: the
+# leadership handover, and an API server outage of 60s (figures printed).
+chaos: tools
+	VAULTSYNC_OUTAGE_SECS=60 E2E_FILTER=handover:: bash scripts/e2e.sh
 
 demo-down:
 	bash e2e/env.sh down .state/demo

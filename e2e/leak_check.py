@@ -1,15 +1,23 @@
 """Fails when any value the e2e tests seeded into OpenBao appears in the given files.
 
-usage: leak_check.py SEEDED_VALUES_FILE FILE...
+usage: leak_check.py [--partial] SEEDED_VALUES_FILE FILE...
+
+--partial: only some tests ran (E2E_FILTER), so few or no seeded values is
+no sign that the suite misbehaved.
 """
 import sys
 
 
 def main() -> int:
-    seeded_path, *files = sys.argv[1:]
-    with open(seeded_path, encoding="utf-8") as f:
-        seeded = sorted({line.strip() for line in f if line.strip()})
-    if len(seeded) < 5:
+    args = sys.argv[1:]
+    partial = "--partial" in args
+    seeded_path, *files = [a for a in args if a != "--partial"]
+    try:
+        with open(seeded_path, encoding="utf-8") as f:
+            seeded = sorted({line.strip() for line in f if line.strip()})
+    except FileNotFoundError:
+        seeded = []
+    if len(seeded) < 5 and not partial:
         print(f"leak check: only {len(seeded)} seeded values recorded; the tests did not run as expected")
         return 1
     leaks = []

@@ -45,7 +45,7 @@ VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --test-threads="${E2E_TH
 kubectl get externalsecrets.vaultsync.dev,secretstores.vaultsync.dev,clustersecretstores.vaultsync.dev -A -o yaml >"$state/custom-resources.yaml"
 kubectl get events -A -o yaml >"$state/events.yaml"
 curl -fsS "http://$(cat "$state/operator-health-addr")/metrics" >"$state/metrics.txt"
-python3 "$root/e2e/leak_check.py" "$state/seeded-values" \
+python3 "$root/e2e/leak_check.py" ${E2E_FILTER:+--partial} "$state/seeded-values" \
   "$state/logs/operator.log" "$state/custom-resources.yaml" "$state/events.yaml" "$state/metrics.txt"
 # The dashboard and the alert rules use only metrics the operator exports
 # (a filtered run may not have made every labelled family appear yet).
@@ -58,16 +58,17 @@ python3 "$root/e2e/rbac_check.py" ${E2E_FILTER:+--partial} "$root/e2e/rbac-used.
   "$state/logs/kube-audit.log" vaultsync-system vaultsync
 
 # Restricted installs (chart values scope.namespace, tokenNamespaces), each
-# a release of its own with its own operator, and a chart upgrade that
-# changes a CRD. The shared operator syncs every namespace, so it is stopped
-# first, or it would answer too.
-if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} == scoped::* || ${E2E_FILTER:-} == chart::* ]]; then
+# a release of its own with its own operator, a chart upgrade that changes a
+# CRD, leadership handover and an API server outage with operators of their
+# own. The shared operator syncs every namespace, so it is stopped first, or
+# it would answer too.
+if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} =~ ^(scoped|chart|handover):: ]]; then
   operator_pid=$(cat "$state/pids/operator.pid")
   kill "$operator_pid"
   for _ in $(seq 50); do kill -0 "$operator_pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$state/pids/operator.pid"
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 ${E2E_FILTER:-scoped:: chart::}
-  python3 "$root/e2e/leak_check.py" "$state/seeded-values" "$state"/logs/*-operator.log
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture ${E2E_FILTER:-scoped:: chart:: handover::}
+  python3 "$root/e2e/leak_check.py" ${E2E_FILTER:+--partial} "$state/seeded-values" "$state"/logs/*-operator.log
 fi
 
 # The fenced-leadership partition: two replicas of its own per trial, so the

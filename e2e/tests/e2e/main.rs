@@ -9,6 +9,7 @@ mod examples;
 mod failures;
 mod fencing;
 mod find;
+mod handover;
 mod health;
 mod kubernetes_auth;
 mod leader;

@@ -1,0 +1,240 @@
+//! Leadership as a Deployment lives it, with operators of the test's own
+//! (scoped to its namespace, competing for the release's Lease, the only
+//! one the chart's RBAC lets them write, while the shared operator is
+//! stopped):
+//! - every healthy replica is Ready, leader or standby, so a rolling
+//!   replacement can bring up a new pod while the old one leads;
+//! - SIGTERM hands over: the leader finishes, releases the Lease, exits 0,
+//!   and a standby takes over at its next attempt (the handover time is
+//!   printed);
+//! - the API server going away ends nothing: the operator stays up, and
+//!   what changed in Vault meanwhile arrives once the API server is back.
+//!
+//! Ignored in the shared run: the shared operator syncs every namespace and
+//! would answer too, and the outage stops the API server for everyone.
+//! `scripts/e2e.sh` runs them after the suite with the shared operator
+//! stopped. `VAULTSYNC_OUTAGE_SECS` (default 15) sets the outage's length.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
+use vaultsync_e2e::{TestEnv, eventually, external_secret};
+
+const RELEASE_NAMESPACE: &str = "vaultsync-system";
+/// Release `vaultsync`'s Lease.
+const LEASE: &str = "vaultsync-leader";
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One operator process, as one replica of a Deployment.
+struct Replica {
+    name: String,
+    health: String,
+    child: tokio::process::Child,
+}
+
+impl Replica {
+    fn start(state: &str, name: &str, namespace: &str, lease: &str) -> anyhow::Result<Replica> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(format!("{state}/logs/handover-{name}-operator.log"))?;
+        let child = tokio::process::Command::new(root().join("target/debug/vaultsync"))
+            .arg("run")
+            .env_clear()
+            .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
+            .env("VAULTSYNC_LEADER_ELECTION", "true")
+            .env("VAULTSYNC_LEASE_NAME", lease)
+            .env("POD_NAME", name)
+            .env("POD_NAMESPACE", RELEASE_NAMESPACE)
+            .env("VAULTSYNC_NAMESPACE", namespace)
+            .env("VAULTSYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Replica { name: name.into(), health: format!("127.0.0.1:{port}"), child })
+    }
+
+    async fn ready(&self) -> bool {
+        reqwest::get(format!("http://{}/ready", self.health)).await.is_ok_and(|r| r.status() == 200)
+    }
+
+    /// `vaultsync_leader` from its /metrics.
+    async fn leading(&self) -> anyhow::Result<bool> {
+        let metrics = reqwest::get(format!("http://{}/metrics", self.health)).await?.text().await?;
+        let value = metrics.lines().find_map(|l| l.strip_prefix("vaultsync_leader ")).map(str::trim);
+        Ok(value == Some("1"))
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("{} has exited", self.name))?;
+        let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid}");
+        Ok(())
+    }
+}
+
+async fn holder(leases: &Api<Lease>, name: &str) -> Option<String> {
+    leases.get_opt(name).await.ok().flatten()?.spec?.holder_identity
+}
+
+async fn synced_store(env: &TestEnv, name: &str) -> anyhow::Result<String> {
+    env.token_store("vault", "root", json!({})).await?;
+    let path = format!("{}/{name}", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": env.secret_value(name)})).await?;
+    Ok(path)
+}
+
+fn one_key(path: &str) -> serde_json::Value {
+    json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]})
+}
+
+#[tokio::test]
+#[ignore = "needs the shared operator stopped; scripts/e2e.sh runs it after the suite"]
+async fn every_replica_is_ready_and_sigterm_hands_over() -> anyhow::Result<()> {
+    let env = TestEnv::new("handover").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let lease = LEASE.to_owned();
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+
+    let mut replicas = vec![
+        Replica::start(&state, "a", &env.namespace, &lease)?,
+        Replica::start(&state, "b", &env.namespace, &lease)?,
+    ];
+    let path = synced_store(&env, "first").await?;
+    env.apply(external_secret("first", "vault", one_key(&path))).await?;
+    env.wait_secret("first").await?;
+
+    // Both Ready: one leading, one standing by.
+    eventually(Duration::from_secs(30), || async {
+        Ok(replicas[0].ready().await && replicas[1].ready().await)
+    })
+    .await?;
+    let leader_name = holder(&leases, &lease).await.ok_or_else(|| anyhow::anyhow!("no holder of {lease}"))?;
+    for replica in &replicas {
+        assert_eq!(replica.leading().await?, replica.name == leader_name, "vaultsync_leader of {}", replica.name);
+    }
+
+    // A rolling update's new pod, started while the leader still leads,
+    // becomes Ready too.
+    replicas.push(Replica::start(&state, "c", &env.namespace, &lease)?);
+    eventually(Duration::from_secs(30), || async { Ok(replicas[2].ready().await) }).await?;
+    assert_eq!(holder(&leases, &lease).await.as_deref(), Some(leader_name.as_str()), "the leader keeps leading");
+    let transitions = leases.get(&lease).await?.spec.and_then(|s| s.lease_transitions).unwrap_or_default();
+
+    // SIGTERM to the leader: it releases the Lease and a standby takes over.
+    let at = replicas.iter().position(|r| r.name == leader_name).unwrap_or_default();
+    let mut old = replicas.remove(at);
+    let sent = Instant::now();
+    old.signal("TERM")?;
+    let mut successor = None;
+    while sent.elapsed() < Duration::from_secs(30) {
+        if let Some(now) = holder(&leases, &lease).await.filter(|h| !h.is_empty() && *h != leader_name) {
+            successor = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let handover = sent.elapsed();
+    let successor = successor.ok_or_else(|| anyhow::anyhow!("no replica took over from {leader_name}"))?;
+    let exit = tokio::time::timeout(Duration::from_secs(20), old.child.wait()).await??;
+    println!(
+        "handover: SIGTERM to {leader_name} -> {successor} holds the Lease after {handover:?} \
+         (lease duration 15s, retry period 2s); {leader_name} exited with {exit}"
+    );
+    assert!(exit.success(), "a graceful shutdown exits 0: {exit}");
+    let after = leases.get(&lease).await?.spec.unwrap_or_default();
+    assert_eq!(after.lease_transitions, Some(transitions + 1), "exactly one change of holder");
+    assert!(handover < Duration::from_secs(10), "the successor did not wait out the lease: {handover:?}");
+    let log = std::fs::read_to_string(format!("{state}/logs/handover-{leader_name}-operator.log"))?;
+    assert!(log.contains("released the Lease"), "{log}");
+
+    // The successor syncs what comes next.
+    let path = synced_store(&env, "second").await?;
+    env.apply(external_secret("second", "vault", one_key(&path))).await?;
+    env.wait_secret("second").await?;
+    println!("handover: a new ExternalSecret synced {:?} after the SIGTERM", sent.elapsed());
+    for replica in &replicas {
+        assert_eq!(replica.leading().await?, replica.name == successor, "vaultsync_leader of {}", replica.name);
+    }
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "stops the API server for everyone; scripts/e2e.sh runs it after the suite"]
+async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
+    let env = TestEnv::new("outage").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let outage = Duration::from_secs(
+        std::env::var("VAULTSYNC_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(15),
+    );
+    let lease = LEASE.to_owned();
+    let mut replica = Replica::start(&state, "outage", &env.namespace, &lease)?;
+    let path = synced_store(&env, "db").await?;
+    env.apply(external_secret(
+        "db",
+        "vault",
+        json!({"refreshInterval": "2s", "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+    ))
+    .await?;
+    env.wait_secret("db").await?;
+
+    // Stop the API server (the real process, not a proxy), and restart it
+    // later with the same command line.
+    let pid_file = format!("{state}/pids/kube-apiserver.pid");
+    let pid = std::fs::read_to_string(&pid_file)?.trim().to_owned();
+    let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))?
+        .split(|b| *b == 0)
+        .filter(|part| !part.is_empty())
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect();
+    anyhow::ensure!(argv.first().is_some_and(|a| a.contains("kube-apiserver")), "pid {pid} is not kube-apiserver");
+    std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+    // Gone, or a zombie nobody reaps (no init in a container); KILL if it
+    // lingers in its graceful shutdown.
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut killed = false;
+    while !gone(&pid) {
+        anyhow::ensure!(Instant::now() < deadline, "kube-apiserver {pid} does not stop");
+        if !killed && deadline - Instant::now() < Duration::from_secs(50) {
+            std::process::Command::new("kill").args(["-KILL", &pid]).status()?;
+            killed = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stopped = Instant::now();
+
+    // Vault changes while Kubernetes is away.
+    let rotated = env.secret_value("rotated");
+    env.bao.kv2_put(&path, json!({"v": rotated})).await?;
+    tokio::time::sleep(outage).await;
+    assert!(replica.child.try_wait()?.is_none(), "the operator exited while the API server was away");
+
+    let log = std::fs::OpenOptions::new().append(true).open(format!("{state}/logs/kube-apiserver.log"))?;
+    let restarted = std::process::Command::new("setsid")
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    std::fs::write(&pid_file, restarted.id().to_string())?;
+    let back = Instant::now();
+    eventually(Duration::from_secs(60), || async { Ok(env.client.apiserver_version().await.is_ok()) }).await?;
+    println!("outage: API server down {:?}, answering again {:?} after its restart", back - stopped, back.elapsed());
+
+    eventually(Duration::from_secs(90), || async { Ok(env.secret_data("db").await?.get("v") == Some(&rotated)) })
+        .await?;
+    println!("outage: the Vault change made during the outage reached its Secret {:?} after the restart", back.elapsed());
+    assert!(replica.child.try_wait()?.is_none(), "the operator keeps running");
+    assert!(replica.leading().await?, "and leads again");
+    env.cleanup().await;
+    Ok(())
+}
