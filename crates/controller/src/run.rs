@@ -1,5 +1,6 @@
 //! Wires the watches and reconcilers together.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -157,11 +158,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_| {
                 ces_store.state().iter().map(|ces| ObjectRef::from_obj(&**ces)).collect::<Vec<_>>()
             })
-            .owns_stream(
+            .owns_stream(owned_changes(
                 watcher::watcher(Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()), created)
-                    .default_backoff()
-                    .touched_objects(),
-            )
+                    .default_backoff(),
+            ))
             .graceful_shutdown_on(stopped(&shutdown_tx))
             .run(cluster_external_secret::reconcile, cluster_external_secret::error_policy, ctx.clone())
             .for_each(log_result);
@@ -178,6 +178,33 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             controllers.await;
         }
     });
+}
+
+/// The ExternalSecrets a ClusterExternalSecret made, as its controller needs
+/// them: new, changed in spec (generation), or deleted. Their status changes
+/// with every sync, and passing those on re-ran the ClusterExternalSecret,
+/// which re-applied every ExternalSecret it owns: a loop of hundreds of
+/// applies a minute.
+fn owned_changes(
+    events: impl Stream<Item = Result<watcher::Event<PartialObjectMeta<ExternalSecret>>, watcher::Error>>,
+) -> impl Stream<Item = Result<PartialObjectMeta<ExternalSecret>, watcher::Error>> {
+    let mut generations: HashMap<ObjectRef<PartialObjectMeta<ExternalSecret>>, Option<i64>> = HashMap::new();
+    events.filter_map(move |event| {
+        let change = match event {
+            Ok(watcher::Event::Apply(es) | watcher::Event::InitApply(es)) => {
+                let generation = es.metadata.generation;
+                let previous = generations.insert(ObjectRef::from_obj(&es), generation);
+                (previous != Some(generation)).then_some(Ok(es))
+            }
+            Ok(watcher::Event::Delete(es)) => {
+                generations.remove(&ObjectRef::from_obj(&es));
+                Some(Ok(es))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(change)
+    })
 }
 
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
@@ -225,4 +252,51 @@ fn users_of(
         })
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use kube::api::ObjectMeta;
+    use kube::core::PartialObjectMetaExt;
+
+    use super::*;
+
+    fn es(name: &str, generation: i64) -> PartialObjectMeta<ExternalSecret> {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("team-a".into()),
+            generation: Some(generation),
+            ..ObjectMeta::default()
+        }
+        .into_response_partial()
+    }
+
+    #[tokio::test]
+    async fn owned_external_secrets_pass_on_spec_changes_and_deletions_only() {
+        use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
+        let events = vec![
+            Init,
+            InitApply(es("a", 1)),
+            InitDone,
+            // Status writes: resourceVersion moves, generation does not.
+            Apply(es("a", 1)),
+            Apply(es("a", 1)),
+            Apply(es("a", 2)),
+            Apply(es("b", 1)),
+            Apply(es("b", 1)),
+            Delete(es("b", 1)),
+            // Recreated with the same generation: new again.
+            Apply(es("b", 1)),
+        ];
+        let passed: Vec<(String, i64)> = owned_changes(futures::stream::iter(events.into_iter().map(Ok)))
+            .map(|es| {
+                let es = es.expect("no errors here");
+                (es.name_any(), es.metadata.generation.unwrap_or_default())
+            })
+            .collect()
+            .await;
+        let expected = [("a", 1), ("a", 2), ("b", 1), ("b", 1), ("b", 1)];
+        assert_eq!(passed, expected.map(|(n, g)| (n.to_owned(), g)));
+    }
 }

@@ -81,6 +81,32 @@ async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<
     assert_eq!(foreign.spec.secret_store_ref.name, "elsewhere", "the foreign ExternalSecret is untouched");
     assert!(env.in_namespace(&plain).external_secrets().get_opt("shared").await?.is_none());
 
+    // Settled, it stays quiet: the syncs of its ExternalSecrets (status
+    // writes) do not make it re-apply them. The API server's audit log
+    // counts the operator's applies of them over a window (after the last
+    // namespace and status events of the fan-out have passed).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let window_start = k8s_openapi::jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let audit = std::fs::read_to_string(format!("{}/logs/kube-audit.log", std::env::var("VAULTSYNC_STATE")?))?;
+    let applies = audit
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            let at =
+                event["requestReceivedTimestamp"].as_str().and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+            let object = &event["objectRef"];
+            at.is_some_and(|at| at >= window_start)
+                && event["verb"] == "patch"
+                && object["resource"] == "externalsecrets"
+                && object["subresource"].is_null()
+                && object["name"] == "shared"
+                && (object["namespace"] == a.as_str() || object["namespace"] == b.as_str())
+        })
+        .count();
+    // At most one periodic round (refreshTime 30s) of two applies.
+    assert!(applies <= 2, "{applies} applies of settled ExternalSecrets in 10s");
+
     // Unlabelled: its ExternalSecret (and the Secret it owns) go away.
     kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
         .patch(&a, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"vaultsync-e2e-ces": null}}})))

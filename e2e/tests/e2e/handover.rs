@@ -109,10 +109,8 @@ async fn every_replica_is_ready_and_sigterm_hands_over() -> anyhow::Result<()> {
     env.wait_secret("first").await?;
 
     // Both Ready: one leading, one standing by.
-    eventually(Duration::from_secs(30), || async {
-        Ok(replicas[0].ready().await && replicas[1].ready().await)
-    })
-    .await?;
+    eventually(Duration::from_secs(30), || async { Ok(replicas[0].ready().await && replicas[1].ready().await) })
+        .await?;
     let leader_name = holder(&leases, &lease).await.ok_or_else(|| anyhow::anyhow!("no holder of {lease}"))?;
     for replica in &replicas {
         assert_eq!(replica.leading().await?, replica.name == leader_name, "vaultsync_leader of {}", replica.name);
@@ -169,9 +167,8 @@ async fn every_replica_is_ready_and_sigterm_hands_over() -> anyhow::Result<()> {
 async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
     let env = TestEnv::new("outage").await?;
     let state = std::env::var("VAULTSYNC_STATE")?;
-    let outage = Duration::from_secs(
-        std::env::var("VAULTSYNC_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(15),
-    );
+    let outage =
+        Duration::from_secs(std::env::var("VAULTSYNC_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(15));
     let lease = LEASE.to_owned();
     let mut replica = Replica::start(&state, "outage", &env.namespace, &lease)?;
     let path = synced_store(&env, "db").await?;
@@ -232,7 +229,10 @@ async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
 
     eventually(Duration::from_secs(90), || async { Ok(env.secret_data("db").await?.get("v") == Some(&rotated)) })
         .await?;
-    println!("outage: the Vault change made during the outage reached its Secret {:?} after the restart", back.elapsed());
+    println!(
+        "outage: the Vault change made during the outage reached its Secret {:?} after the restart",
+        back.elapsed()
+    );
     assert!(replica.child.try_wait()?.is_none(), "the operator keeps running");
     assert!(replica.leading().await?, "and leads again");
     env.cleanup().await;
