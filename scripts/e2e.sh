@@ -47,6 +47,8 @@ kubectl get events -A -o yaml >"$state/events.yaml"
 curl -fsS "http://$(cat "$state/operator-health-addr")/metrics" >"$state/metrics.txt"
 python3 "$root/e2e/leak_check.py" ${E2E_FILTER:+--partial} "$state/seeded-values" \
   "$state/logs/operator.log" "$state/custom-resources.yaml" "$state/events.yaml" "$state/metrics.txt"
+# The chart logs JSON (logJson): one object per line, fields at the top.
+python3 "$root/e2e/log_check.py" "$state/logs/operator.log"
 # The dashboard and the alert rules use only metrics the operator exports
 # (a filtered run may not have made every labelled family appear yet).
 [ -n "${E2E_FILTER:-}" ] || python3 "$root/e2e/dashboard_check.py" "$root/charts/vaultsync/files/dashboard.json" \

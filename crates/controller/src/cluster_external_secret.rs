@@ -88,7 +88,7 @@ pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>
 
 pub(crate) fn error_policy(ces: Arc<ClusterExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(clusterexternalsecret = %ces.name_any(), error = %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&format!("ces/{}", ces.name_any())))
+    Action::requeue(ctx.backoff(&crate::context::backoff_key(&*ces)))
 }
 
 async fn selected_namespaces(ctx: &Context, ces: &ClusterExternalSecret) -> Result<BTreeSet<String>> {

@@ -235,7 +235,7 @@ impl Context {
         }
     }
 
-    /// Delay before retrying an object that failed: 5s doubling to 5m, so a
+    /// Delay before retrying an object that failed (`key`: [`backoff_key`]): 5s doubling to 5m, so a
     /// broken store does not hammer Vault, and a fixed one recovers fast.
     pub(crate) fn backoff(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().expect("failure lock");
@@ -253,5 +253,27 @@ impl Context {
     pub(crate) fn jittered(&self, interval: Duration) -> Duration {
         let extra = interval.mul_f64(self.config.jitter * rand::random::<f64>());
         interval + extra
+    }
+}
+
+/// The key of an object's backoff: kind, namespace and name, so that a
+/// SecretStore, a ClusterSecretStore and an ExternalSecret that share a name
+/// (or a namespace that shares a kind's name) never share a backoff.
+pub(crate) fn backoff_key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
+    let meta = object.meta();
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// How logs name an object: namespace/name, or the name of a cluster-scoped one.
+pub(crate) fn object_ref<K: kube::Resource>(object: &K) -> String {
+    let meta = object.meta();
+    match &meta.namespace {
+        Some(namespace) => format!("{namespace}/{}", meta.name.as_deref().unwrap_or_default()),
+        None => meta.name.clone().unwrap_or_default(),
     }
 }

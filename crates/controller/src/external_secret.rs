@@ -66,12 +66,12 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
 }
 
 pub(crate) fn error_policy(es: Arc<ExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(externalsecret = %object_key(&es), error = %error, "reconcile failed");
+    warn!(externalsecret = %crate::context::object_ref(&*es), error = %error, "reconcile failed");
     Action::requeue(ctx.backoff(&object_key(&es)))
 }
 
 fn object_key(es: &ExternalSecret) -> String {
-    format!("{}/{}", es.namespace().unwrap_or_default(), es.name_any())
+    crate::context::backoff_key(es)
 }
 
 fn force_sync(es: &ExternalSecret) -> Option<String> {
@@ -215,11 +215,11 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
     match &synced {
         Synced::Refreshed { written: written @ (Written::Created | Written::Updated), .. } => {
             let verb = if *written == Written::Created { "Created" } else { "Updated" };
-            info!(externalsecret = %object_key(es), secret = %target, "{verb} Secret");
+            info!(externalsecret = %crate::context::object_ref(es), secret = %target, "{verb} Secret");
             publish(ctx, es, EventType::Normal, verb, format!("{verb} Secret {target:?}")).await;
         }
         Synced::Deleted { .. } if previous.conditions.iter().all(|c| c.reason.as_deref() != Some(REASON_DELETED)) => {
-            info!(externalsecret = %object_key(es), secret = %target, "deleted Secret: remote secrets are gone");
+            info!(externalsecret = %crate::context::object_ref(es), secret = %target, "deleted Secret: remote secrets are gone");
             publish(
                 ctx,
                 es,
@@ -240,7 +240,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
 
 async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Result<Action> {
     let message = error.to_string();
-    warn!(externalsecret = %key, reason = error.metric_label(), error = %message, "sync failed");
+    warn!(externalsecret = %crate::context::object_ref(es), reason = error.metric_label(), error = %message, "sync failed");
     ctx.metrics.sync_error(error.metric_label());
     ctx.metrics.ready(&es.namespace().unwrap_or_default(), &es.name_any(), false);
     let memo_key = ObjectRef::from_obj(es);

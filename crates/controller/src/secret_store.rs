@@ -40,9 +40,9 @@ pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx:
     report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure).await
 }
 
-pub(crate) fn error_policy<K: ResourceExt>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(store = %store.name_any(), error = %error, "store reconcile failed");
-    Action::requeue(ctx.backoff(&format!("store/{}", store.name_any())))
+pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(store = %crate::context::object_ref(&*store), error = %error, "store reconcile failed");
+    Action::requeue(ctx.backoff(&crate::context::backoff_key(&*store)))
 }
 
 async fn check(ctx: &Context, store: &ResolvedStore, namespace: Option<&str>) -> Result<String> {
@@ -111,7 +111,7 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let previous = previous.cloned().unwrap_or_default();
-    let key = format!("store/{}", store.meta().name.clone().unwrap_or_default());
+    let key = crate::context::backoff_key(store);
     let (ready_condition, action) = match outcome {
         Ok(message) => {
             ctx.reset_backoff(&key);
@@ -125,7 +125,7 @@ where
                 Error::ServiceAccountNotAllowed { .. } => "ServiceAccountNotAllowed",
                 _ => "ValidationFailed",
             };
-            warn!(store = %key, reason, error = %error, "store not ready");
+            warn!(store = %crate::context::object_ref(store), reason, error = %error, "store not ready");
             (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };

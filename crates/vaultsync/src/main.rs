@@ -355,11 +355,17 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never in a log file.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
-        builder.json().init();
+        // Fields at the top level of each line, where log pipelines look.
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
     } else {
         builder.init();
     }
