@@ -113,6 +113,12 @@ where
     }
 }
 
+/// Senders into the store controllers' reconcile queues, one set per run.
+pub(crate) struct StoreRecheck {
+    pub stores: futures::channel::mpsc::UnboundedSender<ObjectRef<SecretStore>>,
+    pub cluster_stores: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<ClusterSecretStore>>>,
+}
+
 /// Where this replica stands in leader election, for `/ready` and the
 /// leader metric.
 #[derive(Default)]
@@ -136,6 +142,9 @@ pub struct Context {
     pub(crate) api_audiences: Arc<ApiAudiences>,
     ready: AtomicBool,
     standing: Standing,
+    /// Where to ask for a store to be checked again: an ExternalSecret that
+    /// just synced through a store reported not Ready proves it works.
+    recheck: Mutex<Option<StoreRecheck>>,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -156,6 +165,7 @@ impl Context {
             api_audiences: Arc::default(),
             ready: AtomicBool::new(false),
             standing: Standing::default(),
+            recheck: Mutex::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
         }
@@ -207,6 +217,43 @@ impl Context {
 
     pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_store_recheck(&self, recheck: StoreRecheck) {
+        *self.recheck.lock().expect("recheck lock") = Some(recheck);
+    }
+
+    /// `es` just synced through its store: if the store's cached status
+    /// still says it does not work, have the store controller look again
+    /// now instead of at its next backoff.
+    pub(crate) fn store_proven(&self, es: &ExternalSecret) {
+        let store_ref = &es.spec.secret_store_ref;
+        let failing = |status: Option<&vaultsync_api::SecretStoreStatus>| {
+            status.is_some_and(|s| {
+                s.conditions.iter().any(|c| c.type_ == "Ready" && c.status != vaultsync_api::ConditionStatus::True)
+            })
+        };
+        let recheck = self.recheck.lock().expect("recheck lock");
+        let Some(recheck) = recheck.as_ref() else { return };
+        match store_ref.kind {
+            vaultsync_api::StoreKind::SecretStore => {
+                let Some(namespace) = es.metadata.namespace.as_deref() else { return };
+                let key = ObjectRef::new(&store_ref.name).within(namespace);
+                let cached = self.caches.secret_stores.get().and_then(|c| c.get(&key));
+                if cached.is_some_and(|store| failing(store.status.as_ref())) {
+                    let _ = recheck.stores.unbounded_send(key);
+                }
+            }
+            vaultsync_api::StoreKind::ClusterSecretStore => {
+                let key = ObjectRef::new(&store_ref.name);
+                let cached = self.caches.cluster_stores.get().and_then(|c| c.get(&key));
+                if let (Some(sender), true) =
+                    (&recheck.cluster_stores, cached.is_some_and(|s| failing(s.status.as_ref())))
+                {
+                    let _ = sender.unbounded_send(key);
+                }
+            }
+        }
     }
 
     /// Prometheus text exposition of the operator's metrics.

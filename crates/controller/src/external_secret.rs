@@ -55,6 +55,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     match sync(&es, &ctx, interval).await {
         Ok(synced) => {
             ctx.reset_backoff(&key);
+            ctx.store_proven(&es);
             let next = succeed(&es, &ctx, synced, interval).await?;
             Ok(match next {
                 Some(at) => Action::requeue(at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))),

@@ -19,7 +19,7 @@ use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
 };
 
-use crate::context::Context;
+use crate::context::{Context, StoreRecheck};
 use crate::secret_writer::MERGE_HASH_PREFIX;
 use crate::{
     EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
@@ -137,13 +137,23 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .run(external_secret::reconcile, external_secret::error_policy, ctx.clone())
         .for_each(log_result);
 
+    // An ExternalSecret that syncs through a store reported not Ready has
+    // the store checked again at once (Context::store_proven).
+    let (store_recheck, stores_to_recheck) = futures::channel::mpsc::unbounded();
+    let (cluster_store_recheck, cluster_stores_to_recheck) = futures::channel::mpsc::unbounded();
+    ctx.set_store_recheck(StoreRecheck {
+        stores: store_recheck,
+        cluster_stores: scope.is_none().then_some(cluster_store_recheck),
+    });
     let store_controller = Controller::new(scoped_api::<SecretStore>(&client, scope), watcher::Config::default())
+        .reconcile_on(stores_to_recheck)
         .graceful_shutdown_on(stopped(&shutdown_tx))
         .run(secret_store::reconcile_store, secret_store::error_policy, ctx.clone())
         .for_each(log_result);
     let cluster_controllers = scope.is_none().then(|| {
         let cluster_store_controller =
             Controller::new(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
+                .reconcile_on(cluster_stores_to_recheck)
                 .graceful_shutdown_on(stopped(&shutdown_tx))
                 .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
                 .for_each(log_result);

@@ -23,6 +23,7 @@ mod schema;
 mod scoped;
 mod sealed;
 mod security;
+mod store_events;
 mod stores;
 mod sync;
 mod templates;
