@@ -13,6 +13,7 @@ pub mod fence;
 pub mod leader;
 mod metrics;
 mod preview;
+mod process_metrics;
 mod render;
 mod run;
 mod secret_store;

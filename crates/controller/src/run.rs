@@ -134,7 +134,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     };
     let es_controller = es_controller
         .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(external_secret::reconcile, external_secret::error_policy, ctx.clone())
+        .run(timed("ExternalSecret", external_secret::reconcile), external_secret::error_policy, ctx.clone())
         .for_each(log_result);
 
     // An ExternalSecret that syncs through a store reported not Ready has
@@ -148,14 +148,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let store_controller = Controller::new(scoped_api::<SecretStore>(&client, scope), watcher::Config::default())
         .reconcile_on(stores_to_recheck)
         .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(secret_store::reconcile_store, secret_store::error_policy, ctx.clone())
+        .run(timed("SecretStore", secret_store::reconcile_store), secret_store::error_policy, ctx.clone())
         .for_each(log_result);
     let cluster_controllers = scope.is_none().then(|| {
         let cluster_store_controller =
             Controller::new(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default())
                 .reconcile_on(cluster_stores_to_recheck)
                 .graceful_shutdown_on(stopped(&shutdown_tx))
-                .run(secret_store::reconcile_cluster_store, secret_store::error_policy, ctx.clone())
+                .run(
+                    timed("ClusterSecretStore", secret_store::reconcile_cluster_store),
+                    secret_store::error_policy,
+                    ctx.clone(),
+                )
                 .for_each(log_result);
 
         let ces_controller =
@@ -173,7 +177,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                     .default_backoff(),
             ))
             .graceful_shutdown_on(stopped(&shutdown_tx))
-            .run(cluster_external_secret::reconcile, cluster_external_secret::error_policy, ctx.clone())
+            .run(
+                timed("ClusterExternalSecret", cluster_external_secret::reconcile),
+                cluster_external_secret::error_policy,
+                ctx.clone(),
+            )
             .for_each(log_result);
         futures::future::join(cluster_store_controller, ces_controller)
     });
@@ -188,6 +196,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             controllers.await;
         }
     });
+}
+
+/// `reconcile`, counted in the in-flight gauge and timed into the duration
+/// histogram of `controller`.
+fn timed<K, F, Fut, T>(
+    controller: &'static str,
+    reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, T>
+where
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    K: Send + Sync + 'static,
+{
+    move |object, ctx| {
+        let reconcile = reconcile.clone();
+        Box::pin(async move {
+            let _timer = ctx.metrics.reconcile_started(controller);
+            reconcile(object, ctx.clone()).await
+        })
+    }
 }
 
 /// The ExternalSecrets a ClusterExternalSecret made, as its controller needs

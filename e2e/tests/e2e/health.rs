@@ -22,11 +22,40 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
     assert_eq!(get("/live").await?.status(), 200);
     assert_eq!(get("/ready").await?.status(), 200);
     let metrics = get("/metrics").await?.text().await?;
-    for name in
-        ["vaultsync_syncs_total{outcome=\"created\"}", "vaultsync_vault_logins_total", "vaultsync_vault_reads_total"]
-    {
+    let status = format!(
+        "vaultsync_externalsecret_status_condition{{namespace=\"{}\",name=\"app\",condition=\"Ready\",status=\"True\"}} 1",
+        env.namespace
+    );
+    for name in [
+        "vaultsync_syncs_total{outcome=\"created\"}",
+        "vaultsync_vault_logins_total",
+        "vaultsync_vault_reads_total",
+        "vaultsync_leader 1",
+        status.as_str(),
+        "vaultsync_reconcile_duration_seconds_count{controller=\"ExternalSecret\"}",
+        "vaultsync_reconcile_duration_seconds_count{controller=\"SecretStore\"}",
+        "vaultsync_reconciles_in_flight{controller=\"ExternalSecret\"}",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+    ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
+    // A failing ExternalSecret is identifiable by its gauge.
+    env.apply(external_secret(
+        "broken",
+        "vault",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": format!("{}/absent", env.prefix), "property": "v"}}]}),
+    ))
+    .await?;
+    env.wait_ready("broken", "False").await?;
+    let failing = format!(
+        "vaultsync_externalsecret_status_condition{{namespace=\"{}\",name=\"broken\",condition=\"Ready\",status=\"False\"}} 1",
+        env.namespace
+    );
+    let metrics = get("/metrics").await?.text().await?;
+    assert!(metrics.contains(&failing), "{failing} missing from:\n{metrics}");
     let logins: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("vaultsync_vault_logins_total "))
