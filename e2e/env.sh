@@ -140,6 +140,11 @@ cmd_up() {
   # 2. Ports.
   local ports etcd_port etcd_peer_port api_port kcm_port bao_tls_port bao_port
   ports=$(free_ports 6)
+  # Test hook: the first attempt's etcd port, e.g. one held by another
+  # process, to prove the retry below (scripts/e2e.sh uses it).
+  if [ -n "${VAULTSYNC_ENV_FIRST_ETCD_PORT:-}" ] && [ "${envsh_attempt:-1}" -eq 1 ]; then
+    ports="$VAULTSYNC_ENV_FIRST_ETCD_PORT"$'\n'"${ports#*$'\n'}"
+  fi
   { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_tls_port; read -r bao_port; } <<<"$ports"
   if [ -n "${BAO_PORT:-}" ]; then
     # The dev server also listens on BAO_PORT+1 (cluster address).
@@ -414,9 +419,35 @@ cmd_down() {
   log "stopped the environment in $state (logs kept in $state/logs)"
 }
 
+# up_with_retries DIR: a port chosen free can be taken by someone else
+# before our server binds it (seen on busy machines: etcd died with
+# "address already in use"); then the whole environment starts again with
+# new ports, up to 3 times.
+up_with_retries() {
+  local rc
+  for envsh_attempt in 1 2 3; do
+    export envsh_attempt
+    set +e
+    (
+      set -e
+      cmd_up "$1"
+    )
+    rc=$?
+    set -e
+    [ "$rc" -ne 0 ] || return 0
+    if [ "$envsh_attempt" -lt 3 ] && grep -qs "address already in use" "$1"/logs/*.log; then
+      mkdir -p "$1/logs/attempt-$envsh_attempt"
+      mv "$1"/logs/*.log "$1/logs/attempt-$envsh_attempt/" 2>/dev/null || true
+      log "a port was taken between choosing it and binding it; starting again with new ports (attempt $((envsh_attempt + 1)) of 3)"
+      continue
+    fi
+    return "$rc"
+  done
+}
+
 [ $# -eq 2 ] || usage
 case $1 in
-  up) cmd_up "$2" ;;
+  up) up_with_retries "$2" ;;
   down) cmd_down "$2" ;;
   *) usage ;;
 esac

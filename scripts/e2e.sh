@@ -11,6 +11,7 @@ mkdir -p "$state"
 
 finish() {
   rc=$?
+  [ -z "${HOLDER_PID:-}" ] || kill "$HOLDER_PID" 2>/dev/null || true
   if [ "$rc" -ne 0 ] && [ -f "$state/logs/operator.log" ]; then
     echo "--- last lines of the operator log ($state/logs/operator.log) ---" >&2
     tail -40 "$state/logs/operator.log" >&2
@@ -31,7 +32,17 @@ fi
 # Build first, so the control plane is not idle while cargo compiles.
 (cd "$root" && cargo build -q -p vaultsync && cargo test -q -p vaultsync-e2e --no-run)
 
-bash "$root/e2e/env.sh" up "$state"
+# env.sh starts again with new ports when one it chose is taken before its
+# server binds it (busy machines); every run proves it by handing etcd a
+# port held by another process on the first attempt.
+coproc HOLDER { python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(600)' 2>/dev/null; }
+read -r held_port <&"${HOLDER[0]}"
+VAULTSYNC_ENV_FIRST_ETCD_PORT=$held_port bash "$root/e2e/env.sh" up "$state"
+kill "$HOLDER_PID" 2>/dev/null || true
+grep -qs "address already in use" "$state"/logs/attempt-1/etcd.log ||
+  { echo "e2e: etcd was not refused the held port $held_port; the retry went unproven" >&2; exit 1; }
 # shellcheck disable=SC1091
 source "$state/env"
 bash "$root/scripts/install-operator.sh" "$state"
