@@ -11,6 +11,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tracing::warn;
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterExternalSecretStatus, ExternalSecret, FIELD_MANAGER,
@@ -109,11 +110,15 @@ async fn selected_namespaces(ctx: &Context, ces: &ClusterExternalSecret) -> Resu
 
 /// Applies the ExternalSecret in one namespace; the error is the reason to
 /// report for that namespace.
+/// On each ExternalSecret a ClusterExternalSecret made: the hash of the
+/// manifest last applied.
+const APPLIED_HASH_ANNOTATION: &str = "vaultsync.dev/applied-hash";
+
 async fn provision(ctx: &Context, ces: &ClusterExternalSecret, es_name: &str, namespace: &str) -> Result<(), String> {
     let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), namespace);
     let owner = ces.name_any();
     let existing = api.get_opt(es_name).await.map_err(|e| kube_reason(&e))?;
-    if let Some(existing) = existing
+    if let Some(existing) = &existing
         && existing.labels().get(CLUSTER_EXTERNAL_SECRET_LABEL) != Some(&owner)
     {
         return Err(format!(
@@ -123,18 +128,31 @@ async fn provision(ctx: &Context, ces: &ClusterExternalSecret, es_name: &str, na
     let metadata = ces.spec.external_secret_metadata.clone().unwrap_or_default();
     let mut labels = metadata.labels;
     labels.insert(CLUSTER_EXTERNAL_SECRET_LABEL.to_owned(), owner);
-    let manifest = json!({
+    let mut annotations = metadata.annotations;
+    let mut manifest = json!({
         "apiVersion": "vaultsync.dev/v1alpha1",
         "kind": "ExternalSecret",
         "metadata": {
             "name": es_name,
             "namespace": namespace,
             "labels": labels,
-            "annotations": metadata.annotations,
+            "annotations": annotations,
             "ownerReferences": ces.controller_owner_ref(&()).into_iter().collect::<Vec<_>>(),
         },
         "spec": ces.spec.external_secret_spec,
     });
+    // Already as it should be (what was last applied is what would be
+    // applied now, and nobody changed the spec since): write nothing.
+    // Namespace events re-run every ClusterExternalSecret, and each no-op
+    // apply is still a write.
+    let hash = format!("{:x}", Sha256::digest(manifest.to_string().as_bytes()));
+    if existing.as_ref().is_some_and(|es| {
+        es.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&hash) && es.spec == ces.spec.external_secret_spec
+    }) {
+        return Ok(());
+    }
+    annotations.insert(APPLIED_HASH_ANNOTATION.to_owned(), hash);
+    manifest["metadata"]["annotations"] = json!(annotations);
     api.patch(es_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(manifest))
         .await
         .map(|_| ())
