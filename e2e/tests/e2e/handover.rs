@@ -235,6 +235,17 @@ async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
     );
     assert!(replica.child.try_wait()?.is_none(), "the operator keeps running");
     assert!(replica.leading().await?, "and leads again");
+
+    // Leave the environment as found: the controller manager, cut off too,
+    // serves new namespaces again (the tests after this one need their
+    // default ServiceAccounts).
+    let probe = format!("{}-after", env.namespace);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    namespaces.create(&Default::default(), &serde_json::from_value(json!({"metadata": {"name": probe}}))?).await?;
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(env.client.clone(), &probe);
+    eventually(Duration::from_secs(180), || async { Ok(accounts.get_opt("default").await?.is_some()) }).await?;
+    println!("outage: the controller manager serves new namespaces again {:?} after the restart", back.elapsed());
+    let _ = namespaces.delete(&probe, &Default::default()).await;
     env.cleanup().await;
     Ok(())
 }
