@@ -120,3 +120,9 @@ MANIFEST
   fi
   echo "e2e: helm uninstall removed the release and kept the CRDs and the objects"
 fi
+
+# What the scenarios measured (handover, outages, recovery times).
+if [ -s "$state/figures.txt" ]; then
+  echo "--- figures measured by the e2e scenarios ---"
+  cat "$state/figures.txt"
+fi

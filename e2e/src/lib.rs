@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 mod bao;
+mod private_bao;
 pub use bao::Bao;
+pub use private_bao::PrivateBao;
 
 /// One test's slice of the shared environment.
 pub struct TestEnv {
@@ -237,6 +239,13 @@ impl TestEnv {
         .await
     }
 
+    /// The ExternalSecret's Ready status now ("True", "False", "Unknown"),
+    /// or "" before it has one.
+    pub async fn ready_status(&self, name: &str) -> Result<String> {
+        let es = self.external_secrets().get(name).await?;
+        Ok(ready_condition(es.status.as_ref().map(|s| s.conditions.as_slice())).map(|c| c.0).unwrap_or_default())
+    }
+
     /// Same as [`Self::wait_ready`] for a SecretStore.
     pub async fn wait_store_ready(&self, name: &str, status: &str) -> Result<(String, String)> {
         let api = self.stores();
@@ -323,6 +332,19 @@ pub fn merge(base: &mut Value, extra: Value) {
             }
         }
         (base, extra) => *base = extra,
+    }
+}
+
+/// Prints a measured figure and keeps it in `$VAULTSYNC_STATE/figures.txt`,
+/// which `scripts/e2e.sh` shows at the end of the run (test output is
+/// captured unless a test fails).
+pub fn report(line: &str) {
+    println!("{line}");
+    if let Ok(state) = std::env::var("VAULTSYNC_STATE") {
+        let path = std::path::Path::new(&state).join("figures.txt");
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{line}");
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 use crate::audiences::ApiAudiences;
 use crate::metrics::Metrics;
+use crate::outage::Outages;
 use crate::vault_cache::VaultCache;
 
 /// Settings of a controller process.
@@ -137,6 +138,7 @@ pub struct Context {
     pub config: Config,
     pub(crate) recorder: Recorder,
     pub(crate) vault: VaultCache,
+    pub(crate) outages: Arc<Outages>,
     pub(crate) metrics: Metrics,
     pub(crate) caches: Caches,
     pub(crate) api_audiences: Arc<ApiAudiences>,
@@ -160,6 +162,7 @@ impl Context {
             client,
             config,
             vault: VaultCache::default(),
+            outages: Arc::default(),
             metrics,
             caches: Caches::default(),
             api_audiences: Arc::default(),
@@ -259,6 +262,7 @@ impl Context {
     /// Prometheus text exposition of the operator's metrics.
     pub fn metrics_text(&self) -> String {
         let (logins, reads, clients) = self.vault.totals();
+        self.metrics.set_servers_down(self.outages.down_count());
         self.metrics.encode(logins, reads, clients)
     }
 

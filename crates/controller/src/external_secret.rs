@@ -109,6 +109,17 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let fingerprint = creds.fingerprint.clone();
     let store_name = store.to_string();
     let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
+    // Its Vault is down: wait for the server's one probe instead of asking
+    // again (see crate::outage).
+    if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key) {
+        let address = client.address().to_owned();
+        let source = if waiting.sealed {
+            vaultsync_vault::Error::Sealed { address }
+        } else {
+            vaultsync_vault::Error::Unreachable { address, reason: waiting.reason }
+        };
+        return Err(Error::Vault { store: store_name, source });
+    }
     let deletion = es.spec.target.deletion_policy;
     // A new force-sync request is a person asking for Vault as it is now:
     // an answer shared from a read made before the request will not do.
@@ -117,8 +128,16 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         _ => Freshness::Shared,
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
-    let Rendered { data, gone } =
-        render::render(&client, &store.provider, &store_name, &es.spec, tolerate_gone, freshness).await?;
+    let rendered = render::render(&client, &store.provider, &store_name, &es.spec, tolerate_gone, freshness).await;
+    if let Err(Error::Vault { source, .. }) = &rendered {
+        let sealed = matches!(source, vaultsync_vault::Error::Sealed { .. });
+        if (sealed || matches!(source, vaultsync_vault::Error::Unreachable { .. }))
+            && ctx.outages.report_down(&client, sealed, source.to_string(), &memo_key)
+        {
+            tokio::spawn(ctx.outages.clone().probe(client.clone()));
+        }
+    }
+    let Rendered { data, gone } = rendered?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
         delete_owned(&ctx.client, es).await?;
         ctx.forget(&memo_key);

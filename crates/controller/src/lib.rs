@@ -12,6 +12,7 @@ mod external_secret;
 pub mod fence;
 pub mod leader;
 mod metrics;
+mod outage;
 mod preview;
 mod process_metrics;
 mod render;

@@ -47,6 +47,7 @@ pub struct Metrics {
     status_condition: Family<StatusLabels, Gauge>,
     reconcile_duration: Family<ControllerLabels, Histogram>,
     reconciles_in_flight: Family<ControllerLabels, Gauge>,
+    servers_down: Gauge,
     // What the Vault clients had counted at the last scrape, so the
     // counters above only ever grow by the difference.
     exported: Mutex<(u64, u64)>,
@@ -95,6 +96,12 @@ impl Default for Metrics {
             "Reconciles running now, by controller (at most --concurrency for ExternalSecrets)",
             reconciles_in_flight.clone(),
         );
+        let servers_down = Gauge::default();
+        registry.register(
+            "vault_servers_down",
+            "Vault servers found unreachable or sealed and not answering since (their ExternalSecrets wait)",
+            servers_down.clone(),
+        );
         Self {
             registry,
             syncs,
@@ -106,6 +113,7 @@ impl Default for Metrics {
             status_condition,
             reconcile_duration,
             reconciles_in_flight,
+            servers_down,
             exported: Mutex::default(),
         }
     }
@@ -114,6 +122,10 @@ impl Default for Metrics {
 impl Metrics {
     pub(crate) fn sync(&self, outcome: &'static str) {
         self.syncs.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub(crate) fn set_servers_down(&self, count: usize) {
+        self.servers_down.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// A standby reports no ExternalSecret status: the leader does, and a

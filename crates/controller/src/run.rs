@@ -105,7 +105,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     ctx.caches.managed_secrets.set(secret_cache);
     ctx.caches.secret_stores.set(store_cache);
 
+    // ExternalSecrets that waited for a Vault server to come back.
+    let (recovered_tx, recovered) = futures::channel::mpsc::unbounded();
+    ctx.outages.set_requeue(recovered_tx);
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
+        .reconcile_on(recovered)
         // Bounded: unbounded reconciles at start-up only pile up requests
         // in memory (make bench: peak RSS 51 MB unbounded, 40 MB at 16,
         // and faster).

@@ -131,6 +131,28 @@ impl Client {
         })
     }
 
+    /// The server this client talks to: an outage is the server's, not one
+    /// store's or one ExternalSecret's.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// Whether the server serves: `GET sys/health`, which needs no token
+    /// and so costs no login. Ok when it answers as active or standby,
+    /// [`Error::Sealed`] when sealed, [`Error::Unreachable`] otherwise.
+    pub async fn probe(&self) -> Result<()> {
+        let url = format!("{}/v1/sys/health?standbyok=true&perfstandbyok=true", self.inner.address);
+        let response = self.inner.http.get(&url).send().await.map_err(|e| self.unreachable(&e))?;
+        match response.status() {
+            status if status.is_success() || status == StatusCode::TOO_MANY_REQUESTS => Ok(()),
+            StatusCode::SERVICE_UNAVAILABLE => Err(Error::Sealed { address: self.inner.address.clone() }),
+            status => Err(Error::Unreachable {
+                address: self.inner.address.clone(),
+                reason: format!("sys/health answered HTTP {}", status.as_u16()),
+            }),
+        }
+    }
+
     /// Number of read and list requests sent so far.
     pub fn read_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)

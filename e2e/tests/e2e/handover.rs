@@ -139,10 +139,10 @@ async fn every_replica_is_ready_and_sigterm_hands_over() -> anyhow::Result<()> {
     let handover = sent.elapsed();
     let successor = successor.ok_or_else(|| anyhow::anyhow!("no replica took over from {leader_name}"))?;
     let exit = tokio::time::timeout(Duration::from_secs(20), old.child.wait()).await??;
-    println!(
+    vaultsync_e2e::report(&format!(
         "handover: SIGTERM to {leader_name} -> {successor} holds the Lease after {handover:?} \
          (lease duration 15s, retry period 2s); {leader_name} exited with {exit}"
-    );
+    ));
     assert!(exit.success(), "a graceful shutdown exits 0: {exit}");
     let after = leases.get(&lease).await?.spec.unwrap_or_default();
     assert_eq!(after.lease_transitions, Some(transitions + 1), "exactly one change of holder");
@@ -154,7 +154,7 @@ async fn every_replica_is_ready_and_sigterm_hands_over() -> anyhow::Result<()> {
     let path = synced_store(&env, "second").await?;
     env.apply(external_secret("second", "vault", one_key(&path))).await?;
     env.wait_secret("second").await?;
-    println!("handover: a new ExternalSecret synced {:?} after the SIGTERM", sent.elapsed());
+    vaultsync_e2e::report(&format!("handover: a new ExternalSecret synced {:?} after the SIGTERM", sent.elapsed()));
     for replica in &replicas {
         assert_eq!(replica.leading().await?, replica.name == successor, "vaultsync_leader of {}", replica.name);
     }
@@ -225,14 +225,18 @@ async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
     std::fs::write(&pid_file, restarted.id().to_string())?;
     let back = Instant::now();
     eventually(Duration::from_secs(60), || async { Ok(env.client.apiserver_version().await.is_ok()) }).await?;
-    println!("outage: API server down {:?}, answering again {:?} after its restart", back - stopped, back.elapsed());
+    vaultsync_e2e::report(&format!(
+        "outage: API server down {:?}, answering again {:?} after its restart",
+        back - stopped,
+        back.elapsed()
+    ));
 
     eventually(Duration::from_secs(90), || async { Ok(env.secret_data("db").await?.get("v") == Some(&rotated)) })
         .await?;
-    println!(
+    vaultsync_e2e::report(&format!(
         "outage: the Vault change made during the outage reached its Secret {:?} after the restart",
         back.elapsed()
-    );
+    ));
     assert!(replica.child.try_wait()?.is_none(), "the operator keeps running");
     assert!(replica.leading().await?, "and leads again");
 
@@ -244,7 +248,10 @@ async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
     namespaces.create(&Default::default(), &serde_json::from_value(json!({"metadata": {"name": probe}}))?).await?;
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(env.client.clone(), &probe);
     eventually(Duration::from_secs(180), || async { Ok(accounts.get_opt("default").await?.is_some()) }).await?;
-    println!("outage: the controller manager serves new namespaces again {:?} after the restart", back.elapsed());
+    vaultsync_e2e::report(&format!(
+        "outage: the controller manager serves new namespaces again {:?} after the restart",
+        back.elapsed()
+    ));
     let _ = namespaces.delete(&probe, &Default::default()).await;
     env.cleanup().await;
     Ok(())

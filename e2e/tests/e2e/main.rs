@@ -29,3 +29,4 @@ mod sync;
 mod templates;
 mod tls;
 mod user_roles;
+mod vault_outage;

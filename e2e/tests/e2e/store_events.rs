@@ -60,7 +60,9 @@ async fn a_store_reports_failure_and_recovery() -> anyhow::Result<()> {
     let synced = Instant::now();
     env.wait_store_ready("vault", "True").await?;
     let lag = synced.elapsed();
-    println!("store events: store Ready again {lag:?} after an ExternalSecret synced through it");
+    vaultsync_e2e::report(&format!(
+        "store events: store Ready again {lag:?} after an ExternalSecret synced through it"
+    ));
     assert!(lag < Duration::from_secs(5), "the store kept Ready=False for {lag:?} after a sync proved it works");
     eventually(Duration::from_secs(30), || async {
         Ok(store_events(&env, "vault").await?.iter().any(|(t, r, _)| t == "Normal" && r == "Valid"))
