@@ -40,6 +40,10 @@ pub enum Error {
     Template(String),
     #[error("{0}")]
     Target(String),
+    /// A bug in vaultsync met while handling this object (a panic, caught
+    /// so that it hurts this object only).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("Kubernetes API: {}", crate::store::kube_reason(.0))]
     Kube(#[from] kube::Error),
 }
@@ -58,6 +62,7 @@ impl Error {
             Error::Render { .. } => "render",
             Error::Template(_) => "template",
             Error::Target(_) => "target",
+            Error::Internal(_) => "internal",
             Error::Kube(_) => "kube",
         }
     }

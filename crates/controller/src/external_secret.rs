@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -52,7 +53,12 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
             return fail(&es, &ctx, &key, Error::Target(format!("spec.refreshInterval: {e}"))).await;
         }
     };
-    match sync(&es, &ctx, interval).await {
+    // A panic while syncing this object (a bug) fails this object only: the
+    // process and every other ExternalSecret carry on.
+    let synced = std::panic::AssertUnwindSafe(sync(&es, &ctx, interval)).catch_unwind().await.unwrap_or_else(|_| {
+        Err(Error::Internal("syncing this ExternalSecret failed inside vaultsync (a bug; please report it)".into()))
+    });
+    match synced {
         Ok(synced) => {
             ctx.reset_backoff(&key);
             ctx.store_proven(&es);

@@ -60,7 +60,17 @@ pub(crate) async fn apply_template(
         return Ok(Shaped { data: fetched, ..Shaped::default() });
     };
     let sources = load_sources(client, namespace, template).await?;
-    shape(template, &sources, fetched)
+    // Rendering is CPU work bounded only by the template's own budget (about
+    // a second): on the blocking pool it cannot hold up the async workers,
+    // and so no other ExternalSecret's sync waits for it.
+    let template = template.clone();
+    tokio::task::spawn_blocking(move || shape(&template, &sources, fetched)).await.map_err(|e| {
+        Error::Internal(if e.is_panic() {
+            "rendering the template failed inside vaultsync (a bug; please report it)".into()
+        } else {
+            "rendering the template was cancelled (the operator is shutting down)".into()
+        })
+    })?
 }
 
 /// The templates `templateFrom` names, in order.
