@@ -363,6 +363,18 @@ fn init_logging(json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    // A panic (a bug, caught so that it fails one object only) is logged
+    // like everything else, one JSON line, instead of raw text on stderr.
+    std::panic::set_hook(Box::new(|panic| {
+        let message = panic
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = panic.location().map(ToString::to_string).unwrap_or_default();
+        tracing::error!(%message, %location, "panic: a bug in vaultsync; the object being handled fails, the process goes on");
+    }));
     if json {
         // Fields at the top level of each line, where log pipelines look.
         builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();

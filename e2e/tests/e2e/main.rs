@@ -7,6 +7,7 @@ mod chart;
 mod cluster_external_secret;
 mod examples;
 mod failures;
+mod fault_isolation;
 mod fencing;
 mod find;
 mod handover;
