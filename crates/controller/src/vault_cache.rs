@@ -129,7 +129,7 @@ impl VaultCache {
         let Entry { owner, client, .. } = entry;
         let retired = self.retired.clone();
         let task = async move {
-            match client.clone().close(CLOSE_GRACE).await {
+            match client.close(CLOSE_GRACE).await {
                 Ok(true) => info!(client = %owner, why, "Vault client closed, its token revoked"),
                 Ok(false) => debug!(client = %owner, why, "Vault client closed, no token of ours to revoke"),
                 Err(error) => info!(client = %owner, why, %error, "Vault client closed; revoking its token failed"),
@@ -156,5 +156,72 @@ impl VaultCache {
             totals.add(&entry.client);
         }
         (totals, clients.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vaultsync_vault::{Auth, Sensitive, ServerConfig};
+
+    use super::*;
+
+    fn credentials(store: StoreId, namespace: Option<&str>, fingerprint: &str) -> Credentials {
+        Credentials {
+            // Nothing listens there; these clients never log in.
+            server: ServerConfig { address: "http://127.0.0.1:1".into(), ..ServerConfig::default() },
+            auth: Auth::Token(Sensitive::new("t")),
+            fingerprint: fingerprint.into(),
+            owner: ClientOwner { store, namespace: namespace.map(str::to_owned) },
+        }
+    }
+
+    fn clients(cache: &VaultCache) -> usize {
+        cache.totals().1
+    }
+
+    #[tokio::test]
+    async fn one_client_per_owner_replaced_when_credentials_change() {
+        let cache = VaultCache::default();
+        let store = StoreId::secret_store("team-a", "vault");
+        cache.client(credentials(store.clone(), None, "f1")).unwrap();
+        cache.client(credentials(store.clone(), None, "f1")).unwrap();
+        assert_eq!(clients(&cache), 1);
+        // New settings or credentials: the new client replaces the old.
+        cache.client(credentials(store.clone(), None, "f2")).unwrap();
+        assert_eq!(clients(&cache), 1);
+        cache.client(credentials(StoreId::secret_store("team-b", "vault"), None, "f1")).unwrap();
+        assert_eq!(clients(&cache), 2);
+    }
+
+    #[tokio::test]
+    async fn deleted_stores_and_unused_namespace_clients_are_dropped() {
+        let cache = VaultCache::default();
+        let cluster = StoreId::cluster_store("shared");
+        let namespaced = StoreId::secret_store("team-a", "shared");
+        cache.client(credentials(cluster.clone(), Some("team-a"), "f")).unwrap();
+        cache.client(credentials(cluster.clone(), Some("team-b"), "f")).unwrap();
+        cache.client(credentials(namespaced.clone(), None, "f")).unwrap();
+        assert_eq!(clients(&cache), 3);
+        cache.drop_namespace_client(&cluster, "team-a");
+        assert_eq!(clients(&cache), 2);
+        // A SecretStore of the same name is another store.
+        cache.drop_store(&cluster);
+        assert_eq!(clients(&cache), 1);
+        cache.drop_store(&namespaced);
+        assert_eq!(clients(&cache), 0);
+        cache.client(credentials(namespaced, None, "f")).unwrap();
+        cache.revoke_all(Duration::from_secs(5)).await;
+        assert_eq!(clients(&cache), 0);
+        assert!(cache.closing.lock().unwrap().is_empty(), "revoke_all waits for every close");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_spares_young_clients() {
+        let cache = VaultCache::default();
+        cache.client(credentials(StoreId::secret_store("team-a", "vault"), None, "f")).unwrap();
+        cache.drop_older_where(Duration::from_secs(60), |_| true, "test");
+        assert_eq!(clients(&cache), 1);
+        cache.drop_older_where(Duration::ZERO, |_| true, "test");
+        assert_eq!(clients(&cache), 0);
     }
 }

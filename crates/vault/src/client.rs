@@ -201,7 +201,8 @@ impl Client {
     /// (`auth/token/revoke-self`) and never logs in again; a caller still
     /// holding it gets [`Error::Closed`]. A token given by the user
     /// (`tokenSecretRef`) is left alone. Returns whether a token was revoked.
-    pub async fn close(self, grace: Duration) -> Result<bool> {
+    /// The caller's own handle is not counted as another holder.
+    pub async fn close(&self, grace: Duration) -> Result<bool> {
         let deadline = Instant::now() + grace;
         while Arc::strong_count(&self.inner) > 1 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -923,7 +924,7 @@ mod tests {
         let client = vault.approle_client();
         client.ensure_token().await.unwrap();
         let holder = client.clone();
-        let closing = tokio::spawn(client.close(Duration::from_secs(10)));
+        let closing = tokio::spawn(async move { client.close(Duration::from_secs(10)).await });
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(vault.count(REVOKE), 0, "a sync still holds the client");
         // That sync can still use it; once it lets go, the token is revoked.

@@ -26,4 +26,5 @@ mod stores;
 mod sync;
 mod templates;
 mod tls;
+mod token_lifecycle;
 mod user_roles;
