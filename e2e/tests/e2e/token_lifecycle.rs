@@ -145,6 +145,45 @@ async fn a_refused_read_retried_costs_no_new_login() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_failed_login_is_shared_by_every_external_secret() -> anyhow::Result<()> {
+    let env = TestEnv::new("tokens-failed").await?;
+    let mount = approle_mount(&env, &["app"]).await?;
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": env.secret_value("failed")})).await?;
+    // A secret ID OpenBao never issued: every login attempt fails.
+    let role_id = env.bao.approle_credentials(&mount, "app").await?.0;
+    env.create_secret("broken-approle", &[("secret-id", "00000000-0000-0000-0000-000000000000")]).await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": "broken"},
+        "spec": {"provider": {"vault": {
+            "server": env.bao.addr, "path": "secret", "allowInsecureHttp": true,
+            "auth": {"appRole": {"path": mount, "roleId": role_id, "secretRef": {"name": "broken-approle"}}},
+        }}},
+    }))
+    .await?;
+    let names: Vec<String> = (0..5).map(|i| format!("app-{i}")).collect();
+    for name in &names {
+        reader(&env, name, "broken", &path).await?;
+    }
+    let attempts = || Bao::audited_responses(&format!("auth/{mount}/login"));
+    eventually(Duration::from_secs(30), || async { Ok(attempts()? > 0) }).await?;
+    for name in &names {
+        let (_, message) = env.wait_ready(name, "False").await?;
+        assert!(message.contains("login"), "{message}");
+    }
+    // The store check and 5 ExternalSecrets, each retrying on its own
+    // backoff (5s, 10s, ...), share one attempt per login backoff window
+    // (5s, then 10s): at most 3 attempts in the first 12s.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let attempted = attempts()?;
+    eprintln!("tokens-failed: {attempted} login attempt(s) in ~12s by a store and 5 ExternalSecrets");
+    assert!(attempted <= 3, "a failed login is remembered, not retried by every user ({attempted} attempts)");
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn tokens_are_revoked_when_stores_go_or_change() -> anyhow::Result<()> {
     let mut env = TestEnv::new("tokens-revoke").await?;
     let mount = approle_mount(&env, &["a", "b", "b2", "c"]).await?;
@@ -187,6 +226,20 @@ async fn tokens_are_revoked_when_stores_go_or_change() -> anyhow::Result<()> {
     assert!(env.bao.write("auth/token/lookup-accessor", json!({"accessor": token_b})).await.is_err());
     let (reason, _) = env.wait_ready("b", "True").await?;
     assert_eq!(reason, "SecretSynced");
+
+    // New credentials, same spec (a rotated secret ID in the store's
+    // Secret): the next sync builds a new client, and the old token goes.
+    let old_b2: Vec<String> =
+        live_tokens(&env.bao, &mount).await?.into_iter().filter(|(_, r)| r == "b2").map(|(a, _)| a).collect();
+    let (_, secret_id) = env.bao.approle_credentials(&mount, "b2").await?;
+    env.create_secret("b-approle", &[("secret-id", &secret_id)]).await?;
+    force_sync(&env, "b", "rotated").await?;
+    let rotated = eventually(Duration::from_secs(60), || async {
+        let live = live_tokens(&env.bao, &mount).await?;
+        Ok(count_role(&live, "b2") == 1 && !old_b2.iter().any(|a| live.contains_key(a)))
+    })
+    .await;
+    rotated.map_err(|e| e.context("store b's token after its secret ID was rotated"))?;
 
     // A deleted namespace: its stores go, and their tokens with them.
     kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
