@@ -330,13 +330,15 @@ async fn run(
         };
         fence.revoke();
         ctx.set_leading(false);
-        // A standby needs no Vault token; a new term logs in again.
-        ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
         if shutting_down {
+            // The Lease first, so a standby takes over without waiting.
             leader::release(&lease_client, &leader).await;
+            ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
             tracing::info!("vaultsync stopped");
             return Ok(());
         }
+        // A standby needs no Vault token; a new term logs in again.
+        ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
         tracing::info!(lease = %leader.lease_name, "no longer leading; competing for the Lease again");
     }
 }
