@@ -256,6 +256,69 @@ async fn tokens_are_revoked_when_stores_go_or_change() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn per_namespace_cluster_store_clients_go_with_their_last_user() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("tokens-cluster").await?;
+    let mount = approle_mount(&env, &["cs"]).await?;
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": env.secret_value("cluster")})).await?;
+    // secretRef without a namespace: each ExternalSecret's namespace holds
+    // its own secret ID, so the store has one client (one login) per
+    // namespace.
+    let store = env.prefix.clone();
+    let role_id = env.bao.approle_credentials(&mount, "cs").await?.0;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
+        "metadata": {"name": store},
+        "spec": {"provider": {"vault": {
+            "server": env.bao.addr, "path": "secret", "allowInsecureHttp": true,
+            "auth": {"appRole": {"path": mount, "roleId": role_id, "secretRef": {"name": "cs-approle"}}},
+        }}},
+    }))
+    .await?;
+    let other_ns = format!("{}-other", env.namespace);
+    env.create_namespace(&other_ns).await?;
+    let other = env.in_namespace(&other_ns);
+    let cluster_reader = |name: &str| {
+        external_secret(
+            name,
+            &store,
+            json!({"secretStoreRef": {"kind": "ClusterSecretStore"},
+                   "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        )
+    };
+    for (ns, names) in [(&env, &["one", "two"][..]), (&other, &["three"][..])] {
+        let (_, secret_id) = env.bao.approle_credentials(&mount, "cs").await?;
+        ns.create_secret("cs-approle", &[("secret-id", &secret_id)]).await?;
+        for name in names {
+            ns.apply(cluster_reader(name)).await?;
+        }
+    }
+    env.wait_secret("one").await?;
+    env.wait_secret("two").await?;
+    other.wait_secret("three").await?;
+    wait_tokens(&env.bao, &mount, "cs", 2, "one client per namespace").await?;
+
+    // One of two users gone: the namespace's client stays.
+    env.external_secrets().delete("one", &DeleteParams::default()).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_tokens(&env.bao, &mount, "cs", 2, "a user is left in the namespace").await?;
+    // The last user gone: its client is closed, its token revoked.
+    env.external_secrets().delete("two", &DeleteParams::default()).await?;
+    wait_tokens(&env.bao, &mount, "cs", 1, "after the last user in the namespace went").await?;
+    // The other namespace deleted, its ExternalSecret with it.
+    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
+        .delete(&other_ns, &DeleteParams::default())
+        .await?;
+    wait_tokens(&env.bao, &mount, "cs", 0, &format!("after deleting namespace {other_ns}")).await?;
+    let logins = Bao::audited_responses(&format!("auth/{mount}/login"))?;
+    eprintln!("tokens-cluster: {logins} logins, all revoked");
+    assert_eq!(logins, 2);
+    env.cluster_stores().delete(&store, &DeleteParams::default()).await?;
+    env.cleanup().await;
+    Ok(())
+}
+
 /// `vaultsync_vault_clients` and the revocation counter of an operator's
 /// /metrics.
 async fn scrape(addr: &str) -> anyhow::Result<(f64, f64)> {
