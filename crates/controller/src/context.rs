@@ -218,6 +218,14 @@ impl Context {
         self.metrics.set_leader(leading);
     }
 
+    /// Closes every Vault client and revokes the tokens it logged in for
+    /// (tokens given in a store's `tokenSecretRef` are the user's, left
+    /// alone), waiting at most `timeout`. For the shutdown path, once the
+    /// controllers have stopped, and the end of a term of leadership.
+    pub async fn revoke_vault_tokens(&self, timeout: Duration) {
+        self.vault.revoke_all(timeout).await;
+    }
+
     pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }
@@ -261,9 +269,9 @@ impl Context {
 
     /// Prometheus text exposition of the operator's metrics.
     pub fn metrics_text(&self) -> String {
-        let (logins, reads, clients) = self.vault.totals();
+        let (totals, clients) = self.vault.totals();
         self.metrics.set_servers_down(self.outages.down_count());
-        self.metrics.encode(logins, reads, clients)
+        self.metrics.encode(totals, clients)
     }
 
     pub(crate) fn memo(&self, key: &ObjectRef<ExternalSecret>) -> Option<SyncMemo> {

@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::vault_cache::VaultTotals;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct OutcomeLabels {
     pub outcome: &'static str,
@@ -42,6 +44,7 @@ pub struct Metrics {
     sync_errors: Family<ErrorLabels, Counter>,
     vault_logins: Counter,
     vault_reads: Counter,
+    vault_revocations: Counter,
     vault_clients: Gauge,
     leader: Gauge,
     status_condition: Family<StatusLabels, Gauge>,
@@ -50,7 +53,7 @@ pub struct Metrics {
     servers_down: Gauge,
     // What the Vault clients had counted at the last scrape, so the
     // counters above only ever grow by the difference.
-    exported: Mutex<(u64, u64)>,
+    exported: Mutex<VaultTotals>,
 }
 
 impl Default for Metrics {
@@ -67,6 +70,12 @@ impl Default for Metrics {
         registry.register("sync_errors", "Failed ExternalSecret syncs by reason", sync_errors.clone());
         registry.register("vault_logins", "Logins to Vault or OpenBao", vault_logins.clone());
         registry.register("vault_reads", "KV read requests sent to Vault or OpenBao", vault_reads.clone());
+        let vault_revocations = Counter::default();
+        registry.register(
+            "vault_token_revocations",
+            "Vault tokens revoked by vaultsync (store deleted or changed, shutdown)",
+            vault_revocations.clone(),
+        );
         registry.register("vault_clients", "Authenticated Vault clients in the cache", vault_clients.clone());
         let leader = Gauge::default();
         registry.register(
@@ -108,6 +117,7 @@ impl Default for Metrics {
             sync_errors,
             vault_logins,
             vault_reads,
+            vault_revocations,
             vault_clients,
             leader,
             status_condition,
@@ -165,12 +175,19 @@ impl Metrics {
     }
 
     /// The text exposition, with Vault request totals brought up to date.
-    pub(crate) fn encode(&self, logins: u64, reads: u64, clients: usize) -> String {
+    pub(crate) fn encode(&self, totals: VaultTotals, clients: usize) -> String {
         {
+            // A client being closed is counted nowhere for a moment: the
+            // exported values only ever grow.
             let mut exported = self.exported.lock().expect("metrics lock");
-            self.vault_logins.inc_by(logins.saturating_sub(exported.0));
-            self.vault_reads.inc_by(reads.saturating_sub(exported.1));
-            *exported = (logins.max(exported.0), reads.max(exported.1));
+            self.vault_logins.inc_by(totals.logins.saturating_sub(exported.logins));
+            self.vault_reads.inc_by(totals.reads.saturating_sub(exported.reads));
+            self.vault_revocations.inc_by(totals.revocations.saturating_sub(exported.revocations));
+            *exported = VaultTotals {
+                logins: totals.logins.max(exported.logins),
+                reads: totals.reads.max(exported.reads),
+                revocations: totals.revocations.max(exported.revocations),
+            };
         }
         self.vault_clients.set(i64::try_from(clients).unwrap_or(i64::MAX));
         let mut out = String::new();
@@ -209,17 +226,37 @@ mod tests {
     const FALSE: &str =
         r#"vaultsync_externalsecret_status_condition{namespace="team-a",name="db",condition="Ready",status="False"}"#;
 
+    fn totals(logins: u64, reads: u64, revocations: u64) -> VaultTotals {
+        VaultTotals { logins, reads, revocations }
+    }
+
+    #[test]
+    fn vault_counters_never_shrink() {
+        let metrics = Metrics::default();
+        metrics.encode(totals(3, 10, 0), 2);
+        // A client being closed is counted nowhere for a moment.
+        metrics.encode(totals(2, 7, 0), 1);
+        let text = metrics.encode(totals(4, 11, 1), 1);
+        for series in [
+            "vaultsync_vault_logins_total 4",
+            "vaultsync_vault_reads_total 11",
+            "vaultsync_vault_token_revocations_total 1",
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
+    }
+
     #[test]
     fn status_condition_is_one_on_the_current_status() {
         let metrics = Metrics::default();
         metrics.ready("team-a", "db", true);
-        let text = metrics.encode(0, 0, 0);
+        let text = metrics.encode(VaultTotals::default(), 0);
         assert!(text.contains("# TYPE vaultsync_externalsecret_status_condition gauge"), "{text}");
         assert!(text.contains(&format!("{TRUE} 1\n")), "{text}");
         assert!(text.contains(&format!("{FALSE} 0\n")), "{text}");
 
         metrics.ready("team-a", "db", false);
-        let text = metrics.encode(0, 0, 0);
+        let text = metrics.encode(VaultTotals::default(), 0);
         assert!(text.contains(&format!("{TRUE} 0\n")), "{text}");
         assert!(text.contains(&format!("{FALSE} 1\n")), "{text}");
     }
@@ -230,13 +267,13 @@ mod tests {
         metrics.ready("team-a", "db", false);
         metrics.ready("team-a", "other", true);
         metrics.forget("team-a", "db");
-        let text = metrics.encode(0, 0, 0);
+        let text = metrics.encode(VaultTotals::default(), 0);
         assert!(!text.contains(r#"name="db""#), "{text}");
         assert!(text.contains(r#"name="other""#), "{text}");
         // prometheus-client leaves a family with no series out of the
         // exposition altogether, TYPE line included.
         metrics.forget("team-a", "other");
-        let text = metrics.encode(0, 0, 0);
+        let text = metrics.encode(VaultTotals::default(), 0);
         assert!(!text.contains("vaultsync_externalsecret_status_condition"), "{text}");
     }
 
@@ -245,13 +282,14 @@ mod tests {
         let metrics = Metrics::default();
         metrics.sync("created");
         metrics.sync_error("sealed");
-        let text = metrics.encode(1, 2, 3);
+        let text = metrics.encode(totals(1, 2, 4), 3);
         for series in [
             r#"vaultsync_syncs_total{outcome="created"} 1"#,
             r#"vaultsync_sync_errors_total{reason="sealed"} 1"#,
             "vaultsync_vault_logins_total 1",
             "vaultsync_vault_reads_total 2",
             "vaultsync_vault_clients 3",
+            "vaultsync_vault_token_revocations_total 4",
         ] {
             assert!(text.contains(series), "{series} missing from\n{text}");
         }
@@ -274,7 +312,7 @@ mod tests {
         metrics.sync_error("sealed");
         metrics.ready("team-a", "db", true);
         drop(metrics.reconcile_started("ExternalSecret"));
-        let text = metrics.encode(1, 1, 1);
+        let text = metrics.encode(totals(1, 1, 1), 1);
         if std::env::var_os("PRINT_METRICS").is_some() {
             println!("{text}");
         }

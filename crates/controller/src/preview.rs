@@ -41,7 +41,11 @@ pub async fn preview(
     let creds = credentials(&ctx, &store, namespace).await?;
     let store_name = store.to_string();
     let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
-    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false, Freshness::Now).await?;
+    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false, Freshness::Now).await;
+    // The token this one-off logged in for is of no further use.
+    drop(vault);
+    ctx.revoke_vault_tokens(std::time::Duration::from_secs(5)).await;
+    let rendered = rendered?;
     let shaped = apply_template(&ctx.client, namespace, es.spec.target.template.as_ref(), rendered.data).await?;
     tracing::debug!(externalsecret = %es.name_any(), keys = shaped.data.len(), "rendered");
     Ok(shaped)

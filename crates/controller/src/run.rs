@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -21,16 +22,19 @@ use vaultsync_api::{
 
 use crate::context::{Context, StoreRecheck};
 use crate::secret_writer::MERGE_HASH_PREFIX;
+use crate::store::StoreId;
 use crate::{
     EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
     secret_store,
 };
 
 /// A watch that fills a cache (without managedFields, which reconciles
-/// never read) and yields each object it sees, for `watches_stream`.
+/// never read) and yields each object it sees, for `watches_stream`;
+/// `deleted` is told of each deletion it sees.
 fn cached_watch<K>(
     api: Api<K>,
     config: watcher::Config,
+    deleted: impl Fn(&K) + Send + 'static,
 ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -39,6 +43,11 @@ where
     let stream = watcher::watcher(api, config)
         .default_backoff()
         .modify(|object| object.managed_fields_mut().clear())
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(object) = event {
+                deleted(object);
+            }
+        })
         .reflect(writer)
         .touched_objects();
     (cache, stream)
@@ -72,6 +81,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // ExternalSecrets: reconcile on spec changes only; our own status
     // writes must not trigger another Vault read.
     let (reader, writer) = reflector::store::<ExternalSecret>();
+    let es_cache = reader.clone();
     let external_secrets = watcher::watcher(scoped_api::<ExternalSecret>(&client, scope), watcher::Config::default())
         .default_backoff()
         // managedFields are never read here, and are a large part of each
@@ -86,6 +96,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 watcher::Event::Delete(es) => {
                     ctx.forget(&ObjectRef::from_obj(es));
                     ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
+                    drop_unused_namespace_client(&ctx, &es_cache, es);
                 }
                 _ => {}
             }
@@ -97,9 +108,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let (secret_cache, secrets) = cached_watch(scoped_api::<PartialObjectMeta<Secret>>(&client, scope), managed);
+    let (secret_cache, secrets) =
+        cached_watch(scoped_api::<PartialObjectMeta<Secret>>(&client, scope), managed, |_| {});
     // Stores: cached, and a change re-syncs the ExternalSecrets using them.
-    let (store_cache, stores) = cached_watch(scoped_api::<SecretStore>(&client, scope), watcher::Config::default());
+    // A deleted store's Vault clients are closed (their tokens revoked);
+    // deleting a namespace deletes its stores, and so closes theirs.
+    let (store_cache, stores) = cached_watch(scoped_api::<SecretStore>(&client, scope), watcher::Config::default(), {
+        let ctx = ctx.clone();
+        move |store: &SecretStore| {
+            ctx.vault.drop_store(&StoreId::secret_store(&store.namespace().unwrap_or_default(), &store.name_any()));
+        }
+    });
     // Set before any reconcile runs; a later `run` (a new term of
     // leadership) replaces them with its own.
     ctx.caches.managed_secrets.set(secret_cache);
@@ -126,7 +145,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         Some(_) => es_controller,
         None => {
             let (cluster_store_cache, cluster_stores) =
-                cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default());
+                cached_watch(Api::<ClusterSecretStore>::all(client.clone()), watcher::Config::default(), {
+                    let ctx = ctx.clone();
+                    move |store: &ClusterSecretStore| ctx.vault.drop_store(&StoreId::cluster_store(&store.name_any()))
+                });
             ctx.caches.cluster_stores.set(cluster_store_cache);
             es_controller.watches_stream(cluster_stores, {
                 let reader = reader.clone();
@@ -190,12 +212,33 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         futures::future::join(cluster_store_controller, ces_controller)
     });
 
+    // Deletions a watch missed (a store deleted while it reconnected, or
+    // while a sync was creating its client) are caught by a sweep.
+    let sweeper = {
+        let ctx = ctx.clone();
+        let stop = stopped(&shutdown_tx);
+        async move {
+            let sweep = async {
+                let mut tick = tokio::time::interval(SWEEP_EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    sweep_clients(&ctx).await;
+                }
+            };
+            tokio::select! {
+                () = stop => {}
+                () = sweep => {}
+            }
+        }
+    };
+
     let tx = shutdown_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(());
     });
-    tokio::join!(es_controller, store_controller, async {
+    tokio::join!(es_controller, store_controller, sweeper, async {
         if let Some(controllers) = cluster_controllers {
             controllers.await;
         }
@@ -249,6 +292,41 @@ fn owned_changes(
     })
 }
 
+/// How often the Vault clients of stores that are gone are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Closes the Vault clients whose store the watch caches no longer hold.
+/// Clients younger than a sweep are left alone: their store may be too new
+/// for the cache.
+async fn sweep_clients(ctx: &Context) {
+    let secret_stores = ctx.caches.secret_stores.get();
+    let cluster_stores = ctx.caches.cluster_stores.get();
+    // A cache not filled yet knows nothing of absence.
+    if let Some(cache) = &secret_stores
+        && cache.wait_until_ready().await.is_err()
+    {
+        return;
+    }
+    if let Some(cache) = &cluster_stores
+        && cache.wait_until_ready().await.is_err()
+    {
+        return;
+    }
+    let scoped = ctx.config.namespace.is_some();
+    ctx.vault.drop_older_where(
+        SWEEP_EVERY,
+        |owner| match &owner.store.namespace {
+            Some(ns) => {
+                secret_stores.as_ref().is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name).within(ns)).is_none())
+            }
+            None => {
+                !scoped && cluster_stores.as_ref().is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name)).is_none())
+            }
+        },
+        "its store is gone",
+    );
+}
+
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
     match result {
         Ok(object) => debug!(?object, "reconciled"),
@@ -277,6 +355,27 @@ fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Vec<ObjectRef
     let manager = annotations.get(EXTERNAL_SECRET_ANNOTATION).map(String::as_str);
     let mergers = annotations.keys().filter_map(|key| key.strip_prefix(MERGE_HASH_PREFIX));
     manager.into_iter().chain(mergers).map(|name| ObjectRef::new(name).within(&namespace)).collect()
+}
+
+/// A ClusterSecretStore whose credentials resolve in each ExternalSecret's
+/// namespace has a client per namespace: when `deleted` was the last
+/// ExternalSecret of its namespace using that store (the namespace being
+/// deleted, say), that client is closed. `cache` still holds `deleted`.
+fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, deleted: &ExternalSecret) {
+    let store_ref = &deleted.spec.secret_store_ref;
+    if store_ref.kind != StoreKind::ClusterSecretStore {
+        return;
+    }
+    let namespace = deleted.namespace();
+    let still_used = cache.state().iter().any(|es| {
+        es.namespace() == namespace
+            && es.name_any() != deleted.name_any()
+            && es.spec.secret_store_ref.kind == StoreKind::ClusterSecretStore
+            && es.spec.secret_store_ref.name == store_ref.name
+    });
+    if !still_used {
+        ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace.unwrap_or_default());
+    }
 }
 
 fn users_of(

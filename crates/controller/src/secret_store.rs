@@ -12,7 +12,7 @@ use crate::conditions::{apply_status, condition, ready};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::store::{ResolvedStore, credentials};
+use crate::store::{ResolvedStore, credentials, refs_need_namespace};
 
 pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = store.namespace().unwrap_or_default();
@@ -79,24 +79,6 @@ fn auth_method(provider: &VaultProvider) -> &'static str {
     } else {
         "jwt"
     }
-}
-
-fn refs_need_namespace(provider: &VaultProvider) -> bool {
-    let auth = &provider.auth;
-    let missing = |ns: &Option<String>| ns.is_none();
-    provider.ca_provider.as_ref().is_some_and(|c| missing(&c.namespace))
-        || auth.token_secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
-        || auth.kubernetes.as_ref().is_some_and(|k| {
-            k.service_account_ref.as_ref().is_some_and(|s| missing(&s.namespace))
-                || k.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
-        })
-        || auth.app_role.as_ref().is_some_and(|a| {
-            missing(&a.secret_ref.namespace) || a.role_ref.as_ref().is_some_and(|s| missing(&s.namespace))
-        })
-        || auth.jwt.as_ref().is_some_and(|j| {
-            j.kubernetes_service_account_token.as_ref().is_some_and(|t| missing(&t.service_account_ref.namespace))
-                || j.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
-        })
 }
 
 async fn report<K>(

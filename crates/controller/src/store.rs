@@ -43,6 +43,10 @@ impl fmt::Display for ResolvedStore {
 }
 
 impl ResolvedStore {
+    pub fn id(&self) -> StoreId {
+        StoreId { namespace: self.namespace.clone(), name: self.name.clone() }
+    }
+
     pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
         Self::new(store.name_any(), store.namespace(), store.spec.provider.vault())
     }
@@ -192,15 +196,81 @@ pub fn parse_label_selector(text: &str) -> std::result::Result<LabelSelector, St
     Ok(selector)
 }
 
+/// A store, by kind and name: a SecretStore has a namespace, a
+/// ClusterSecretStore none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId {
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl StoreId {
+    pub fn secret_store(namespace: &str, name: &str) -> Self {
+        Self { namespace: Some(namespace.to_owned()), name: name.to_owned() }
+    }
+
+    pub fn cluster_store(name: &str) -> Self {
+        Self { namespace: None, name: name.to_owned() }
+    }
+}
+
+impl fmt::Display for StoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "SecretStore {ns}/{}", self.name),
+            None => write!(f, "ClusterSecretStore {}", self.name),
+        }
+    }
+}
+
+/// Whose client a cached Vault client is: a store's, or, for a
+/// ClusterSecretStore whose credentials resolve in each ExternalSecret's
+/// namespace, that store's in one namespace. One client (one login) each.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClientOwner {
+    pub store: StoreId,
+    pub namespace: Option<String>,
+}
+
+impl fmt::Display for ClientOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} for namespace {ns}", self.store),
+            None => write!(f, "{}", self.store),
+        }
+    }
+}
+
 /// Everything needed to build a Vault client, plus a fingerprint that
-/// changes whenever the server settings or the credential material change.
+/// changes whenever the server settings, the credential identity or the
+/// credential material change.
 pub(crate) struct Credentials {
     pub server: ServerConfig,
     pub auth: Auth,
     pub fingerprint: String,
-    /// Identity of the client in the cache: one login per store and
-    /// credential namespace.
-    pub cache_key: String,
+    /// The client's place in the cache: a new fingerprint for the same
+    /// owner replaces (and closes) the old client.
+    pub owner: ClientOwner,
+}
+
+/// Whether a ClusterSecretStore's references without a namespace resolve in
+/// each ExternalSecret's namespace, so its credentials differ by namespace.
+pub(crate) fn refs_need_namespace(provider: &VaultProvider) -> bool {
+    let auth = &provider.auth;
+    let missing = |ns: &Option<String>| ns.is_none();
+    provider.ca_provider.as_ref().is_some_and(|c| missing(&c.namespace))
+        || auth.token_secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+        || auth.kubernetes.as_ref().is_some_and(|k| {
+            k.service_account_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+                || k.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+        })
+        || auth.app_role.as_ref().is_some_and(|a| {
+            missing(&a.secret_ref.namespace) || a.role_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+        })
+        || auth.jwt.as_ref().is_some_and(|j| {
+            j.kubernetes_service_account_token.as_ref().is_some_and(|t| missing(&t.service_account_ref.namespace))
+                || j.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
+        })
 }
 
 /// Builds credentials for `store` on behalf of an object in
@@ -300,9 +370,11 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         read_window: ctx.config.read_window,
         ..ServerConfig::default()
     };
+    fingerprint.update(identity.as_bytes());
     let fingerprint = format!("{:x}", fingerprint.finalize());
-    let cache_key = format!("{store}|{identity}");
-    Ok(Credentials { server, auth, fingerprint, cache_key })
+    let per_namespace = store.namespace.is_none() && refs_need_namespace(provider);
+    let owner = ClientOwner { store: store.id(), namespace: per_namespace.then(|| using_namespace.to_owned()) };
+    Ok(Credentials { server, auth, fingerprint, owner })
 }
 
 /// A JWT for Kubernetes or JWT auth: a fresh short-lived, audience-bound

@@ -52,10 +52,12 @@ struct Inner {
     address: String,
     namespace: Option<String>,
     auth: Auth,
-    // Held across a login so concurrent callers share it (single flight).
-    token: Mutex<Option<TokenState>>,
+    // Held across a login, a renewal and a token check, so concurrent
+    // callers share each one (single flight).
+    token: Mutex<TokenSlot>,
     logins: AtomicU64,
     requests: AtomicU64,
+    revocations: AtomicU64,
     read_window: Duration,
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
     /// Mounts already checked to be KV (or that Vault would not describe).
@@ -77,15 +79,61 @@ pub enum Freshness {
     Now,
 }
 
+/// The client's token, and what it remembers of failed logins.
+#[derive(Default)]
+struct TokenSlot {
+    current: Option<TokenState>,
+    /// The last failed login, not retried before its window ends: however
+    /// many ExternalSecrets use the client, they share that one failure.
+    failure: Option<LoginFailure>,
+    /// Set by [`Client::close`]: no login happens any more.
+    closed: bool,
+}
+
+struct LoginFailure {
+    error: Error,
+    until: Instant,
+    /// Consecutive failures: each doubles the window.
+    count: u32,
+}
+
+/// How long a failed login is remembered: 5s doubling to 60s, reset by a
+/// successful login.
+fn login_backoff(failures: u32) -> Duration {
+    Duration::from_secs(5u64 << failures.saturating_sub(1).min(4)).min(Duration::from_secs(60))
+}
+
+/// How long a `lookup-self` that found the token valid answers for it: 403s
+/// within it are the policies' refusals, with no new check.
+const CONFIRMED_FOR: Duration = Duration::from_secs(10);
+
+/// The least time between a login and a new one caused by that token being
+/// found invalid. It bounds the logins when `lookup-self` itself is refused
+/// to a valid token (a role with `token_no_default_policy`).
+const RELOGIN_FLOOR: Duration = Duration::from_secs(30);
+
 struct TokenState {
     token: Sensitive,
+    /// When the current TTL started (login or renewal).
     obtained: Instant,
+    /// When the login that produced the token happened.
+    logged_in: Instant,
     /// `None`: the token does not expire (root tokens, TTL 0).
     ttl: Option<Duration>,
     renewable: bool,
+    /// Obtained by a login of ours, so ours to revoke; a token given in a
+    /// store's `tokenSecretRef` belongs to the user and is never revoked.
+    owned: bool,
+    /// When `lookup-self` last found the token valid.
+    confirmed: Option<Instant>,
 }
 
 impl TokenState {
+    /// Past its whole TTL: Vault no longer knows it.
+    fn dead(&self) -> bool {
+        self.ttl.is_some_and(|ttl| self.obtained.elapsed() >= ttl)
+    }
+
     fn needs_renewal(&self) -> bool {
         self.ttl.is_some_and(|ttl| self.obtained.elapsed() >= ttl * 2 / 3)
     }
@@ -121,9 +169,10 @@ impl Client {
                 address: server.address.trim_end_matches('/').to_owned(),
                 namespace: server.namespace.filter(|n| !n.is_empty()),
                 auth,
-                token: Mutex::new(None),
+                token: Mutex::default(),
                 logins: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                revocations: AtomicU64::new(0),
                 read_window: server.read_window,
                 reads: std::sync::Mutex::default(),
                 kv_mounts: std::sync::Mutex::default(),
@@ -159,6 +208,45 @@ impl Client {
     /// Number of successful logins so far.
     pub fn login_count(&self) -> u64 {
         self.inner.logins.load(Ordering::Relaxed)
+    }
+
+    /// Number of tokens revoked by [`Client::close`] (0 or 1).
+    pub fn revocation_count(&self) -> u64 {
+        self.inner.revocations.load(Ordering::Relaxed)
+    }
+
+    /// Closes the client, as ESO does when it drops one: waits up to
+    /// `grace` for the other holders of this client (syncs in flight) to
+    /// finish, then revokes the token it logged in for
+    /// (`auth/token/revoke-self`) and never logs in again; a caller still
+    /// holding it gets [`Error::Closed`]. A token given by the user
+    /// (`tokenSecretRef`) is left alone. Returns whether a token was revoked.
+    /// The caller's own handle is not counted as another holder.
+    pub async fn close(&self, grace: Duration) -> Result<bool> {
+        let deadline = Instant::now() + grace;
+        while Arc::strong_count(&self.inner) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let state = {
+            let mut slot = self.inner.token.lock().await;
+            slot.closed = true;
+            slot.current.take()
+        };
+        let Some(state) = state.filter(|s| s.owned && !s.dead()) else {
+            return Ok(false);
+        };
+        let (status, body) =
+            self.send(Method::POST, "auth/token/revoke-self", Some(&state.token), Some(json!({}))).await?;
+        match status {
+            s if s.is_success() => {
+                self.inner.revocations.fetch_add(1, Ordering::Relaxed);
+                debug!(method = self.inner.auth.method(), "token revoked");
+                Ok(true)
+            }
+            // Already gone (revoked by someone else, or expired early).
+            StatusCode::FORBIDDEN => Ok(false),
+            other => Err(self.unexpected(other, &body, "auth/token/revoke-self".into())),
+        }
     }
 
     /// Makes sure there is a valid token: logs in when there is none,
@@ -338,8 +426,13 @@ impl Client {
         }
     }
 
-    /// A request with the current token. A 403 on a token obtained by login
-    /// may mean it was revoked: log in again and retry once.
+    /// A request with the current token. Vault answers 403 "permission
+    /// denied" both to a path the token's policies do not allow and to a
+    /// token it no longer knows (revoked, or lost by a restarted dev
+    /// server). Only the second calls for a new login, so a 403 on a token
+    /// obtained by login is followed by one `lookup-self`: valid, the 403 is
+    /// the policies' answer and is returned as such; invalid, the client
+    /// logs in again (once, shared by every caller) and retries once.
     async fn authenticated(&self, method: Method, api_path: &str, shown: &str) -> Result<(StatusCode, String)> {
         let token = self.token().await?;
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
@@ -347,28 +440,86 @@ impl Client {
         if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
             return Ok((status, body));
         }
-        debug!(path = %shown, "403 with a login token; logging in again once");
+        let Some(fresh) = self.replace_if_invalid(&token).await? else {
+            return Ok((status, body));
+        };
+        debug!(path = %shown, "403 with a token Vault no longer knows; retrying once with a new login");
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        self.send(method, api_path, Some(&fresh), None).await
+    }
+
+    /// After a 403 answered to `token`: `None` when the token is valid (or
+    /// may not be replaced yet), else the token to retry with.
+    async fn replace_if_invalid(&self, token: &Sensitive) -> Result<Option<Sensitive>> {
+        let mut slot = self.inner.token.lock().await;
+        if let Some(current) = slot.current.as_ref()
+            && current.token == *token
         {
-            let mut state = self.inner.token.lock().await;
-            if state.as_ref().is_some_and(|s| s.token == token) {
-                *state = None;
+            if current.confirmed.is_some_and(|at| at.elapsed() < CONFIRMED_FOR) {
+                return Ok(None);
             }
+            let logged_in = current.logged_in;
+            if self.token_valid(token).await? {
+                if let Some(current) = slot.current.as_mut() {
+                    current.confirmed = Some(Instant::now());
+                }
+                return Ok(None);
+            }
+            if logged_in.elapsed() < RELOGIN_FLOOR {
+                debug!("403 with a token lookup-self refuses, logged in less than 30s ago; not logging in again yet");
+                return Ok(None);
+            }
+            slot.current = None;
         }
-        let token = self.token().await?;
-        self.send(method, api_path, Some(&token), None).await
+        // Another caller already replaced the token, or it is gone: the
+        // current one, or a login (unless one failed within its window).
+        self.token_in(&mut slot).await.map(Some)
+    }
+
+    /// Whether Vault still knows `token`. `lookup-self` is granted to every
+    /// token by Vault's `default` policy, so a 403 here means the token
+    /// itself is not valid.
+    async fn token_valid(&self, token: &Sensitive) -> Result<bool> {
+        let (status, body) = self.send(Method::GET, "auth/token/lookup-self", Some(token), None).await?;
+        match status {
+            StatusCode::OK => Ok(true),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Ok(false),
+            other => Err(self.unexpected(other, &body, "auth/token/lookup-self".into())),
+        }
     }
 
     async fn token(&self) -> Result<Sensitive> {
-        let mut state = self.inner.token.lock().await;
-        if let Some(current) = state.as_ref() {
-            if !current.needs_renewal() {
-                return Ok(current.token.clone());
-            }
+        let mut slot = self.inner.token.lock().await;
+        self.token_in(&mut slot).await
+    }
+
+    /// A usable token: the current one, renewed after 2/3 of its TTL, or a
+    /// new login. A failed login is remembered for its backoff window: the
+    /// callers within it get its error (or the current token while it has
+    /// not expired) without a new attempt.
+    async fn token_in(&self, slot: &mut TokenSlot) -> Result<Sensitive> {
+        if slot.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(current) = slot.current.as_ref()
+            && !current.needs_renewal()
+        {
+            return Ok(current.token.clone());
+        }
+        if let Some(failure) = slot.failure.as_ref()
+            && Instant::now() < failure.until
+        {
+            return match slot.current.as_ref() {
+                Some(current) if !current.expired() => Ok(current.token.clone()),
+                _ => Err(failure.error.clone()),
+            };
+        }
+        if let Some(current) = slot.current.as_ref() {
             if current.renewable && !current.expired() {
-                match self.renew(&current.token).await {
+                match self.renew(current).await {
                     Ok(renewed) => {
                         let token = renewed.token.clone();
-                        *state = Some(renewed);
+                        slot.current = Some(renewed);
                         return Ok(token);
                     }
                     Err(e) => debug!(error = %e, "token renewal failed; logging in again"),
@@ -378,10 +529,24 @@ impl Client {
                 return Ok(current.token.clone());
             }
         }
-        let fresh = self.login().await?;
-        let token = fresh.token.clone();
-        *state = Some(fresh);
-        Ok(token)
+        match self.login().await {
+            Ok(fresh) => {
+                let token = fresh.token.clone();
+                slot.current = Some(fresh);
+                slot.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                let count = slot.failure.as_ref().map_or(0, |f| f.count).saturating_add(1);
+                let until = Instant::now() + login_backoff(count);
+                slot.failure = Some(LoginFailure { error: error.clone(), until, count });
+                match slot.current.as_ref() {
+                    // Renewal and login failed, but the token still works.
+                    Some(current) if !current.expired() => Ok(current.token.clone()),
+                    _ => Err(error),
+                }
+            }
+        }
     }
 
     async fn login(&self) -> Result<TokenState> {
@@ -405,8 +570,11 @@ impl Client {
                 return Ok(TokenState {
                     token: token.clone(),
                     obtained: Instant::now(),
+                    logged_in: Instant::now(),
                     ttl: ttl(data.get("ttl")),
                     renewable: data.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+                    owned: false,
+                    confirmed: Some(Instant::now()),
                 });
             }
             Auth::Kubernetes { role, jwt, .. } | Auth::Jwt { role, jwt, .. } => {
@@ -437,12 +605,16 @@ impl Client {
         Ok(TokenState {
             token: Sensitive::new(token),
             obtained: Instant::now(),
+            logged_in: Instant::now(),
             ttl: ttl(auth_block.get("lease_duration")),
             renewable: auth_block.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+            owned: true,
+            confirmed: None,
         })
     }
 
-    async fn renew(&self, token: &Sensitive) -> Result<TokenState> {
+    async fn renew(&self, current: &TokenState) -> Result<TokenState> {
+        let token = &current.token;
         let (status, body) = self.send(Method::POST, "auth/token/renew-self", Some(token), Some(json!({}))).await?;
         if status != StatusCode::OK {
             return Err(self.unexpected(status, &body, "auth/token/renew-self".into()));
@@ -453,8 +625,11 @@ impl Client {
         Ok(TokenState {
             token: token.clone(),
             obtained: Instant::now(),
+            logged_in: current.logged_in,
             ttl: ttl(auth_block.get("lease_duration")),
             renewable: auth_block.get("renewable").and_then(Value::as_bool).unwrap_or(false),
+            owned: current.owned,
+            confirmed: Some(Instant::now()),
         })
     }
 
@@ -523,8 +698,11 @@ mod tests {
         TokenState {
             token: Sensitive::new("t"),
             obtained: Instant::now() - Duration::from_secs(age),
+            logged_in: Instant::now() - Duration::from_secs(age),
             ttl: ttl.map(Duration::from_secs),
             renewable: true,
+            owned: true,
+            confirmed: None,
         }
     }
 
@@ -562,5 +740,242 @@ mod tests {
             Auth::Token(Sensitive::new("t")),
         );
         assert!(matches!(result, Err(Error::Tls(_))));
+    }
+
+    /// A scripted Vault on loopback: `answer(method, path, token)` gives
+    /// each response; every request is recorded as (method path, token).
+    struct MockVault {
+        addr: String,
+        seen: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    }
+
+    type Answer = dyn Fn(&str, &str, &str) -> (u16, String) + Send + Sync;
+
+    impl MockVault {
+        async fn start(answer: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static) -> Self {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = format!("http://{}", listener.local_addr().unwrap());
+            let seen: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+            let answer: Arc<Answer> = Arc::new(answer);
+            let recorded = seen.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut socket, _)) = listener.accept().await else { return };
+                    let (answer, recorded) = (answer.clone(), recorded.clone());
+                    tokio::spawn(async move {
+                        let mut request = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        // Head, then as much body as Content-Length says.
+                        let head_end = loop {
+                            let n = socket.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            request.extend_from_slice(&buf[..n]);
+                            if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+                        let header = |name: &str| {
+                            head.lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                                })
+                                .unwrap_or_default()
+                        };
+                        let length: usize = header("content-length").parse().unwrap_or(0);
+                        while request.len() < head_end + length {
+                            let n = socket.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 {
+                                break;
+                            }
+                            request.extend_from_slice(&buf[..n]);
+                        }
+                        let mut words = head.split_whitespace();
+                        let method = words.next().unwrap_or_default().to_owned();
+                        let path = words.next().unwrap_or_default().trim_start_matches("/v1/").to_owned();
+                        let token = header("x-vault-token");
+                        recorded.lock().unwrap().push((format!("{method} {path}"), token.clone()));
+                        let (status, body) = answer(&method, &path, &token);
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(response.as_bytes()).await;
+                    });
+                }
+            });
+            Self { addr, seen }
+        }
+
+        fn count(&self, request: &str) -> usize {
+            self.seen.lock().unwrap().iter().filter(|(r, _)| r == request).count()
+        }
+
+        fn tokens_of(&self, request: &str) -> Vec<String> {
+            self.seen.lock().unwrap().iter().filter(|(r, _)| r == request).map(|(_, t)| t.clone()).collect()
+        }
+
+        fn approle_client(&self) -> Client {
+            Client::new(
+                ServerConfig { address: self.addr.clone(), ..ServerConfig::default() },
+                Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
+            )
+            .unwrap()
+        }
+    }
+
+    const LOGIN: &str = "POST auth/approle/login";
+    const LOOKUP: &str = "GET auth/token/lookup-self";
+    const REVOKE: &str = "POST auth/token/revoke-self";
+    const READ: &str = "GET secret/data/app";
+
+    fn login_answer(token: &str) -> (u16, String) {
+        (200, json!({"auth": {"client_token": token, "lease_duration": 3600, "renewable": true}}).to_string())
+    }
+
+    fn denied() -> (u16, String) {
+        (403, r#"{"errors":["permission denied"]}"#.into())
+    }
+
+    /// The common answers: KV mount, one login token per login ("t1",
+    /// "t2", ...), and `read` for the secret.
+    async fn vault(
+        valid: impl Fn(&str) -> bool + Send + Sync + 'static,
+        read: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+    ) -> MockVault {
+        let logins = std::sync::atomic::AtomicU64::new(0);
+        MockVault::start(move |method, path, token| match (method, path) {
+            ("GET", "sys/internal/ui/mounts/secret") => (200, r#"{"data":{"type":"kv"}}"#.into()),
+            ("POST", "auth/approle/login") => login_answer(&format!("t{}", logins.fetch_add(1, Ordering::SeqCst) + 1)),
+            ("GET", "auth/token/lookup-self") if valid(token) => (200, json!({"data": {"ttl": 3600}}).to_string()),
+            ("GET", "auth/token/lookup-self") => denied(),
+            ("POST", "auth/token/revoke-self") if valid(token) => (204, String::new()),
+            ("GET", "secret/data/app") => read(token),
+            _ => (404, r#"{"errors":[]}"#.into()),
+        })
+        .await
+    }
+
+    async fn read(client: &Client) -> Result<KvSecret> {
+        client.read_kv("secret", "app", KvVersion::V2, None, Freshness::Now).await
+    }
+
+    #[tokio::test]
+    async fn a_path_the_policies_refuse_is_reported_without_a_new_login() {
+        let vault = vault(|_| true, |_| denied()).await;
+        let client = vault.approle_client();
+        for _ in 0..5 {
+            let err = read(&client).await.unwrap_err();
+            assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+        }
+        assert_eq!(vault.count(LOGIN), 1, "one login, however often the refused read is retried");
+        assert_eq!(client.login_count(), 1);
+        assert_eq!(vault.count(READ), 5);
+        // One check of the token answers for the refusals that follow it.
+        assert_eq!(vault.count(LOOKUP), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_vault_no_longer_knows_is_replaced_by_one_login() {
+        // t1 was revoked behind the client's back; t2 is good.
+        let vault = vault(
+            |token| token != "t1",
+            |token| match token {
+                "t2" => (200, json!({"data": {"data": {"v": "x"}, "metadata": {"version": 1}}}).to_string()),
+                _ => denied(),
+            },
+        )
+        .await;
+        let client = vault.approle_client();
+        client.ensure_token().await.unwrap();
+        // Logged in long enough ago for a token found invalid to be replaced.
+        client.inner.token.lock().await.current.as_mut().unwrap().logged_in -= RELOGIN_FLOOR;
+        let (a, b, c) = tokio::join!(read(&client), read(&client), read(&client));
+        for answer in [a, b, c] {
+            assert_eq!(answer.unwrap().data["v"], "x");
+        }
+        assert_eq!(vault.count(LOGIN), 2, "the dead token is replaced once, for every caller");
+        assert_eq!(vault.tokens_of(LOOKUP), ["t1"]);
+    }
+
+    #[tokio::test]
+    async fn a_token_found_invalid_right_after_its_login_is_not_replaced_yet() {
+        // lookup-self refused to every token (a role without the default
+        // policy): the floor keeps this from a login per refused read.
+        let vault = vault(|_| false, |_| denied()).await;
+        let client = vault.approle_client();
+        for _ in 0..3 {
+            assert!(matches!(read(&client).await.unwrap_err(), Error::PermissionDenied { .. }));
+        }
+        assert_eq!(vault.count(LOGIN), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_login_and_its_failure() {
+        let vault = MockVault::start(|_, path, _| match path {
+            "auth/approle/login" => (400, r#"{"errors":["invalid role or secret ID"]}"#.into()),
+            _ => (404, "{}".into()),
+        })
+        .await;
+        let client = vault.approle_client();
+        let attempts = futures::future::join_all((0..8).map(|_| client.ensure_token())).await;
+        for attempt in attempts {
+            let err = attempt.unwrap_err().to_string();
+            assert!(err.contains("invalid role or secret ID") && !err.contains("\"s\""), "{err}");
+        }
+        // Within the backoff window, the failure is the answer.
+        assert!(client.ensure_token().await.is_err());
+        assert_eq!(vault.count(LOGIN), 1, "one login attempt per backoff window");
+    }
+
+    #[test]
+    fn login_backoff_doubles_to_a_minute() {
+        let secs: Vec<u64> = (1..=7).map(|n| login_backoff(n).as_secs()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60, 60]);
+    }
+
+    #[tokio::test]
+    async fn close_revokes_the_login_token_and_logs_in_no_more() {
+        let vault = vault(|_| true, |_| denied()).await;
+        let client = vault.approle_client();
+        client.ensure_token().await.unwrap();
+        let holder = client.clone();
+        let closing = tokio::spawn(async move { client.close(Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(vault.count(REVOKE), 0, "a sync still holds the client");
+        // That sync can still use it; once it lets go, the token is revoked.
+        holder.ensure_token().await.unwrap();
+        drop(holder);
+        assert!(closing.await.unwrap().unwrap());
+        assert_eq!(vault.tokens_of(REVOKE), ["t1"]);
+        assert_eq!(vault.count(LOGIN), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_client_refuses_to_log_in() {
+        let vault = vault(|_| true, |_| denied()).await;
+        let client = vault.approle_client();
+        let holder = client.clone();
+        // Nothing logged in yet: nothing to revoke.
+        assert!(!client.close(Duration::ZERO).await.unwrap());
+        assert!(matches!(holder.ensure_token().await, Err(Error::Closed)));
+        assert_eq!(vault.count(LOGIN) + vault.count(REVOKE), 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_given_by_the_user_is_never_revoked() {
+        let vault = vault(|_| true, |_| denied()).await;
+        let client = Client::new(
+            ServerConfig { address: vault.addr.clone(), ..ServerConfig::default() },
+            Auth::Token(Sensitive::new("users-token")),
+        )
+        .unwrap();
+        client.ensure_token().await.unwrap();
+        assert!(!client.close(Duration::ZERO).await.unwrap());
+        assert_eq!(vault.count(REVOKE), 0);
     }
 }

@@ -24,6 +24,10 @@ pub enum Error {
     InvalidRequest(String),
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The client was closed (its store changed or was deleted, or the
+    /// process is stopping) and its token revoked; a retry takes the new one.
+    #[error("the Vault client of this store was closed (the store changed or was deleted); retrying")]
+    Closed,
 }
 
 impl Error {
@@ -39,6 +43,7 @@ impl Error {
             Error::InvalidPath { .. } | Error::NotKv { .. } => "invalid_path",
             Error::InvalidRequest(_) => "invalid_request",
             Error::Tls(_) => "tls",
+            Error::Closed => "closed",
         }
     }
 }

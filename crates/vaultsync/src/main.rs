@@ -277,7 +277,10 @@ async fn run(
     });
 
     let (Some(leadership), Some(fence)) = (leadership, fence) else {
-        vaultsync_controller::run(ctx, stopped(stop)).await;
+        vaultsync_controller::run(ctx.clone(), stopped(stop)).await;
+        // The syncs are over: the Vault tokens the operator logged in for
+        // are revoked rather than left to expire.
+        ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
         tracing::info!("vaultsync stopped");
         return Ok(());
     };
@@ -328,13 +331,21 @@ async fn run(
         fence.revoke();
         ctx.set_leading(false);
         if shutting_down {
+            // The Lease first, so a standby takes over without waiting.
             leader::release(&lease_client, &leader).await;
+            ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
             tracing::info!("vaultsync stopped");
             return Ok(());
         }
+        // A standby needs no Vault token; a new term logs in again.
+        ctx.revoke_vault_tokens(REVOKE_TIMEOUT).await;
         tracing::info!(lease = %leader.lease_name, "no longer leading; competing for the Lease again");
     }
 }
+
+/// How long stopping (or losing leadership) waits for Vault tokens to be
+/// revoked; those not revoked by then expire with their TTL.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Resolves once `stop` says true.
 async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {

@@ -29,5 +29,6 @@ mod stores;
 mod sync;
 mod templates;
 mod tls;
+mod token_lifecycle;
 mod user_roles;
 mod vault_outage;
