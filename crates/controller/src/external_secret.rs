@@ -135,13 +135,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
     let rendered = render::render(&client, &store.provider, &store_name, &es.spec, tolerate_gone, freshness).await;
-    if let Err(Error::Vault { source, .. }) = &rendered {
-        let sealed = matches!(source, vaultsync_vault::Error::Sealed { .. });
-        if (sealed || matches!(source, vaultsync_vault::Error::Unreachable { .. }))
-            && ctx.outages.report_down(&client, sealed, source.to_string(), &memo_key)
-        {
-            tokio::spawn(ctx.outages.clone().probe(client.clone()));
-        }
+    if let Err(Error::Vault { source, .. }) = &rendered
+        && ctx.outages.report_down(&client, source, &memo_key)
+    {
+        tokio::spawn(ctx.outages.clone().probe(client.clone()));
     }
     let Rendered { data, gone } = rendered?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {

@@ -65,16 +65,22 @@ impl Outages {
         Some(Waiting { sealed: outage.sealed, reason })
     }
 
-    /// A read through `client` found its server unreachable or sealed.
+    /// A read through `client` failed with `error`. When that says the
+    /// server is unreachable or sealed (anything else, a refusal or one
+    /// store's TLS settings, is no outage), the server is marked down.
     /// Returns true when that starts an outage: the caller then runs
     /// [`Outages::probe`] for it.
     pub(crate) fn report_down(
         &self,
         client: &Client,
-        sealed: bool,
-        reason: String,
+        error: &vaultsync_vault::Error,
         es: &ObjectRef<ExternalSecret>,
     ) -> bool {
+        let (sealed, reason) = match error {
+            vaultsync_vault::Error::Sealed { .. } => (true, "sealed".to_owned()),
+            vaultsync_vault::Error::Unreachable { reason, .. } => (false, reason.clone()),
+            _ => return false,
+        };
         let mut down = self.down.lock().expect("outage lock");
         let server = client.address().to_owned();
         let new = !down.contains_key(&server);
@@ -103,10 +109,12 @@ impl Outages {
             match client.probe().await {
                 Ok(()) => break,
                 Err(e) => {
-                    let sealed = matches!(e, vaultsync_vault::Error::Sealed { .. });
                     if let Some(outage) = self.down.lock().expect("outage lock").get_mut(&server) {
-                        outage.reason = e.to_string();
-                        outage.sealed = sealed;
+                        outage.sealed = matches!(e, vaultsync_vault::Error::Sealed { .. });
+                        outage.reason = match e {
+                            vaultsync_vault::Error::Unreachable { reason, .. } => reason,
+                            other => other.to_string(),
+                        };
                     }
                 }
             }

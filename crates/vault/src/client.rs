@@ -669,10 +669,14 @@ impl Client {
             }
             let reason = source.to_string();
             if reason.contains("certificate") {
-                format!("{reason} (set caBundle or caProvider to the CA that signed the server's certificate)")
-            } else {
-                reason
+                // This client's trust settings, not the server's health: a
+                // store with the right CA reaches the same server fine.
+                return Error::Tls(format!(
+                    "Vault at {}: {reason} (set caBundle or caProvider to the CA that signed the server's certificate)",
+                    self.inner.address
+                ));
             }
+            reason
         };
         Error::Unreachable { address: self.inner.address.clone(), reason }
     }
