@@ -1,15 +1,53 @@
 //! Walks the tree with the data. Positions in errors point at the call or
 //! operand that failed; reasons come from `funcs` and hold no data values.
 
-use super::Failure;
+use std::time::{Duration, Instant};
+
 use super::funcs;
 use super::parser::{Branch, Command, Node, Pipeline, Term, TermKind};
 use super::value::Value;
+use super::{Failure, Limits};
 
-pub fn render(nodes: &[Node], root: Value) -> Result<Vec<u8>, Failure> {
-    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0 };
+pub fn render(nodes: &[Node], root: Value, budget: Budget) -> Result<Vec<u8>, Failure> {
+    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0, budget };
     exec.walk(nodes, &root)?;
     Ok(exec.out)
+}
+
+/// What is left of a render's `Limits`.
+pub struct Budget {
+    time: Duration,
+    deadline: Instant,
+    memory: usize,
+    memory_left: usize,
+}
+
+impl Budget {
+    /// Starts the clock.
+    pub fn new(limits: Limits) -> Budget {
+        let now = Instant::now();
+        let deadline = now.checked_add(limits.time).unwrap_or_else(|| now + Duration::from_secs(86_400));
+        Budget { time: limits.time, deadline, memory: limits.memory, memory_left: limits.memory }
+    }
+
+    fn check_time(&self, pos: usize) -> Result<(), Failure> {
+        if Instant::now() > self.deadline {
+            return Err(Failure::new(pos, format!("template ran longer than {:?}", self.time)));
+        }
+        Ok(())
+    }
+
+    /// Counts a value just built (or cloned) against the memory budget.
+    fn charge(&mut self, pos: usize, value: &Value) -> Result<(), Failure> {
+        let weight = value.weight();
+        match self.memory_left.checked_sub(weight) {
+            Some(left) => {
+                self.memory_left = left;
+                Ok(())
+            }
+            None => Err(Failure::new(pos, format!("template used more than {} MiB of memory", self.memory >> 20))),
+        }
+    }
 }
 
 #[derive(PartialEq)]
@@ -28,6 +66,7 @@ struct Exec {
     out: Vec<u8>,
     /// Nodes run so far: nested ranges can loop for hours without output.
     steps: usize,
+    budget: Budget,
 }
 
 const MAX_STEPS: usize = 10_000_000;
@@ -46,7 +85,10 @@ impl Exec {
                     if pipe.decl.is_empty() {
                         match value.as_bytes() {
                             Some(bytes) => self.out.extend_from_slice(bytes),
-                            None => self.out.extend_from_slice(value.to_string().as_bytes()),
+                            None => {
+                                let text = value.display().map_err(|reason| Failure::new(pipe_pos(pipe), reason))?;
+                                self.out.extend_from_slice(text.as_bytes())
+                            }
                         }
                     }
                     Flow::Next
@@ -72,6 +114,10 @@ impl Exec {
         if self.steps > MAX_STEPS {
             return Err(Failure::new(0, format!("template ran more than {MAX_STEPS} steps")));
         }
+        // Reading the clock costs tens of nanoseconds; a step, more.
+        if self.steps.is_multiple_of(1024) {
+            self.budget.check_time(0)?;
+        }
         Ok(())
     }
 
@@ -93,19 +139,26 @@ impl Exec {
     fn range(&mut self, branch: &Branch, dot: &Value) -> Result<Flow, Failure> {
         let scope = self.vars.len();
         let value = self.eval(&branch.pipe, dot)?;
-        let pos = branch.pipe.cmds[0].terms[0].pos;
-        let items: Vec<(Value, Value)> = match value {
-            Value::Nil => Vec::new(),
-            Value::List(list) => list.into_iter().enumerate().map(|(i, v)| (Value::Int(i as i64), v)).collect(),
+        let pos = pipe_pos(&branch.pipe);
+        // Ints count lazily: `range 1000000` must not build a million pairs.
+        let (count, items): (i64, Box<dyn Iterator<Item = (Value, Value)>>) = match value {
+            Value::Nil => (0, Box::new(std::iter::empty())),
+            Value::List(list) => (
+                i64::try_from(list.len()).unwrap_or(i64::MAX),
+                Box::new(list.into_iter().zip(0..).map(|(v, i)| (Value::Int(i), v))),
+            ),
             // BTreeMap iterates in key order, which is what Go's range does.
-            Value::Map(map) => map.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+            Value::Map(map) => (
+                i64::try_from(map.len()).unwrap_or(i64::MAX),
+                Box::new(map.into_iter().map(|(k, v)| (Value::Str(k), v))),
+            ),
             Value::Int(n) if n > super::MAX_OUTPUT as i64 => {
                 return Err(Failure::new(pos, "range over an int larger than 1Mi is not allowed"));
             }
-            Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Int(n) => (n.max(0), Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))))),
             other => return Err(Failure::new(pos, format!("range can't iterate over {}", other.type_name()))),
         };
-        if items.is_empty() {
+        if count == 0 {
             let flow = match &branch.otherwise {
                 Some(otherwise) => self.walk(otherwise, dot)?,
                 None => Flow::Next,
@@ -121,6 +174,9 @@ impl Exec {
                 1 => vec![elem.clone()],
                 _ => Vec::new(),
             };
+            if !bound.is_empty() {
+                self.budget.charge(pos, &elem)?;
+            }
             self.bind(&branch.pipe, bound);
             let flow = self.walk(&branch.body, &elem);
             self.vars.truncate(iteration);
@@ -136,6 +192,7 @@ impl Exec {
     fn pipeline(&mut self, pipe: &Pipeline, dot: &Value) -> Result<Value, Failure> {
         let value = self.eval(pipe, dot)?;
         if !pipe.decl.is_empty() {
+            self.budget.charge(pipe_pos(pipe), &value)?;
             self.bind(pipe, vec![value.clone()]);
         }
         Ok(value)
@@ -160,9 +217,10 @@ impl Exec {
     }
 
     fn command(&mut self, cmd: &Command, dot: &Value, piped: Option<Value>) -> Result<Value, Failure> {
-        let first = &cmd.terms[0];
+        let Some((first, rest)) = cmd.terms.split_first() else {
+            return Err(Failure::new(0, "empty command"));
+        };
         let TermKind::Func(name) = &first.kind else { return self.term(first, dot) };
-        let rest = &cmd.terms[1..];
         if name == "and" || name == "or" {
             return self.and_or(name, first.pos, rest, dot, piped);
         }
@@ -174,7 +232,13 @@ impl Exec {
         // Messages of `fail` and `required` are only shown when written in
         // the template: a computed one may be a secret.
         let literal_message = matches!(rest.first().map(|t| &t.kind), Some(TermKind::Lit(Value::Str(_))));
-        funcs::call(name, args, literal_message).map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))
+        // A single call may be slow (a 1 MiB fromJson), so calls read the
+        // clock each time.
+        self.budget.check_time(first.pos)?;
+        let value = funcs::call(name, args, literal_message)
+            .map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))?;
+        self.budget.charge(first.pos, &value)?;
+        Ok(value)
     }
 
     /// Go evaluates `and`/`or` arguments only until the result is known.
@@ -200,13 +264,23 @@ impl Exec {
         Ok(piped.unwrap_or(last))
     }
 
+    /// An operand's value, a copy counted against the memory budget.
     fn term(&mut self, term: &Term, dot: &Value) -> Result<Value, Failure> {
+        let value = self.term_uncharged(term, dot)?;
+        self.budget.charge(term.pos, &value)?;
+        Ok(value)
+    }
+
+    fn term_uncharged(&mut self, term: &Term, dot: &Value) -> Result<Value, Failure> {
         let at = |reason| Failure::new(term.pos, reason);
         match &term.kind {
             TermKind::Dot => Ok(dot.clone()),
             TermKind::Nil => Ok(Value::Nil),
             TermKind::Lit(v) => Ok(v.clone()),
-            TermKind::Func(name) => funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}"))),
+            TermKind::Func(name) => {
+                self.budget.check_time(term.pos)?;
+                funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
+            }
             TermKind::Field(path) => fields(dot, path).map_err(at),
             TermKind::Var(name, path) => {
                 let value = self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
@@ -219,6 +293,11 @@ impl Exec {
             }
         }
     }
+}
+
+/// Where a pipeline starts, for its errors.
+fn pipe_pos(pipe: &Pipeline) -> usize {
+    pipe.cmds.first().and_then(|cmd| cmd.terms.first()).map_or(0, |term| term.pos)
 }
 
 /// Follows `.a.b`. A missing key, or a field of a missing key, is `Nil`,

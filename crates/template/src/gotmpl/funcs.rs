@@ -51,9 +51,10 @@ pub fn int(value: &Value) -> Result<i64, String> {
 }
 
 /// Sprig's `toString`/`strval`: strings as they are, anything else as `%v`.
-pub fn to_string(value: &Value) -> String {
+/// An error once it would outgrow 1 MiB (a large list).
+pub fn to_string(value: &Value) -> Result<String, String> {
     match value.as_text() {
-        Some(s) => s.into_owned(),
-        None => value.to_string(),
+        Some(s) => Ok(s.into_owned()),
+        None => value.display(),
     }
 }

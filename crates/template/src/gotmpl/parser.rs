@@ -279,7 +279,9 @@ impl Parser {
                 return Err(Failure::new(at, format!("missing value for {context}")));
             }
             let cmd = self.command()?;
-            let first = &cmd.terms[0];
+            let Some(first) = cmd.terms.first() else {
+                return Err(Failure::new(at, format!("missing command in {context}")));
+            };
             let is_func = matches!(first.kind, TermKind::Func(_));
             if !is_func && cmd.terms.len() > 1 {
                 return Err(Failure::new(at, "only a function can take arguments"));
