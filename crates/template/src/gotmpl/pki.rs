@@ -173,12 +173,17 @@ fn order_chain(certs: Vec<Cert>) -> Vec<Cert> {
     let leaves: Vec<usize> = (0..count).filter(|&i| !issued_another(i)).collect();
     let [leaf] = leaves[..] else { return certs };
     let mut order = vec![leaf];
+    let mut placed = vec![false; count];
+    placed[leaf] = true;
     while let Some(&current) = order.last() {
         if certs[current].is_root() {
             break;
         }
-        match (0..count).find(|&j| !order.contains(&j) && certs[current].issued_by(&certs[j])) {
-            Some(parent) => order.push(parent),
+        match (0..count).find(|&j| !placed[j] && certs[current].issued_by(&certs[j])) {
+            Some(parent) => {
+                placed[parent] = true;
+                order.push(parent)
+            }
             None => break,
         }
     }
