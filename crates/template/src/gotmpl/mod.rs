@@ -158,6 +158,10 @@ pub mod fuzzing {
 
     use super::{Limits, TemplateError};
 
+    /// The time budget the fuzz target renders with: short, so that
+    /// inputs which run into it do not slow the fuzzer down.
+    pub const BUDGET: Duration = Duration::from_millis(50);
+
     /// Parses arbitrary bytes as a template (lossily as UTF-8).
     pub fn parse_input(input: &[u8]) {
         let template = String::from_utf8_lossy(input);
