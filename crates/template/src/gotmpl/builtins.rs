@@ -145,7 +145,7 @@ fn ordering(a: &Value, b: &Value) -> Result<Ordering, String> {
     }
 }
 
-fn index(item: Value, key: &Value) -> CallResult {
+pub fn index(item: Value, key: &Value) -> CallResult {
     match (item, key) {
         (Value::List(mut list), Value::Int(i)) => {
             let len = list.len();

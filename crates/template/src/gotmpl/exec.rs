@@ -224,6 +224,13 @@ impl Exec {
         if name == "and" || name == "or" {
             return self.and_or(name, first.pos, rest, dot, piped);
         }
+        if let [container, keys @ ..] = rest
+            && name == "index"
+            && !(keys.is_empty() && piped.is_none())
+            && matches!(container.kind, TermKind::Dot | TermKind::Field(_) | TermKind::Var(..))
+        {
+            return self.index_in_place(first.pos, container, keys, piped, dot);
+        }
         let mut args = Vec::with_capacity(rest.len() + 1);
         for term in rest {
             args.push(self.term(term, dot)?);
@@ -238,6 +245,62 @@ impl Exec {
         let value = funcs::call(name, args, literal_message)
             .map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))?;
         self.budget.charge(first.pos, &value)?;
+        Ok(value)
+    }
+
+    /// `index` on data where it is: `index . "tls.crt"` copies the one
+    /// value it returns, not all of `.` first (which the memory budget
+    /// would count on every call). The same results and errors as
+    /// `builtins::index` on a copy.
+    fn index_in_place(
+        &mut self,
+        pos: usize,
+        container: &Term,
+        key_terms: &[Term],
+        piped: Option<Value>,
+        dot: &Value,
+    ) -> Result<Value, Failure> {
+        // The container's own error comes first, as in argument order.
+        place(&self.vars, container, dot)?;
+        let mut keys = Vec::with_capacity(key_terms.len() + 1);
+        for term in key_terms {
+            keys.push(self.term(term, dot)?);
+        }
+        keys.extend(piped);
+        self.budget.check_time(pos)?;
+        const NIL: &Value = &Value::Nil;
+        let mut current = place(&self.vars, container, dot)?;
+        let mut keys = keys.into_iter();
+        let mut owned = None;
+        for key in keys.by_ref() {
+            current = match (current, &key) {
+                (Value::List(list), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| list.get(i)) {
+                    Some(item) => item,
+                    None => {
+                        let reason = format!("index: index out of range (length {})", list.len());
+                        return Err(Failure::new(pos, reason));
+                    }
+                },
+                (Value::Map(map), key) if key.is_stringish() => {
+                    map.get(key.as_text().unwrap_or_default().as_ref()).unwrap_or(NIL)
+                }
+                _ => {
+                    owned = Some((current.clone(), key));
+                    break;
+                }
+            };
+        }
+        let value = match owned {
+            None => current.clone(),
+            Some((item, key)) => {
+                let mut item = funcs::index(item, &key);
+                for key in keys {
+                    item = item.and_then(|item| funcs::index(item, &key));
+                }
+                item.map_err(|reason| Failure::new(pos, format!("index: {reason}")))?
+            }
+        };
+        self.budget.charge(pos, &value)?;
         Ok(value)
     }
 
@@ -281,17 +344,27 @@ impl Exec {
                 self.budget.check_time(term.pos)?;
                 funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
             }
-            TermKind::Field(path) => fields(dot, path).map_err(at),
-            TermKind::Var(name, path) => {
-                let value = self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
-                let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
-                fields(value, path).map_err(at)
-            }
+            TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot).cloned(),
             TermKind::Sub(pipe, path) => {
                 let value = self.pipeline(pipe, dot)?;
                 fields(&value, path).map_err(at)
             }
         }
+    }
+}
+
+/// The value `term` names where it lives: `.`, `.a.b` or `$x.a`.
+fn place<'a>(vars: &'a [(String, Value)], term: &Term, dot: &'a Value) -> Result<&'a Value, Failure> {
+    let at = |reason| Failure::new(term.pos, reason);
+    match &term.kind {
+        TermKind::Dot => Ok(dot),
+        TermKind::Field(path) => fields_ref(dot, path).map_err(at),
+        TermKind::Var(name, path) => {
+            let value = vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
+            let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
+            fields_ref(value, path).map_err(at)
+        }
+        _ => Err(at("not a field or variable".into())),
     }
 }
 
@@ -303,7 +376,11 @@ fn pipe_pos(pipe: &Pipeline) -> usize {
 /// Follows `.a.b`. A missing key, or a field of a missing key, is `Nil`,
 /// which renders as "": ESO users expect that rather than Go's
 /// `<no value>` or its nil-pointer error.
-fn fields(mut value: &Value, path: &[String]) -> Result<Value, String> {
+fn fields(value: &Value, path: &[String]) -> Result<Value, String> {
+    fields_ref(value, path).cloned()
+}
+
+fn fields_ref<'a>(mut value: &'a Value, path: &[String]) -> Result<&'a Value, String> {
     const MISSING: &Value = &Value::Nil;
     for key in path {
         value = match value {
@@ -312,5 +389,5 @@ fn fields(mut value: &Value, path: &[String]) -> Result<Value, String> {
             other => return Err(format!("can't evaluate field {key} in type {}", other.type_name())),
         };
     }
-    Ok(value.clone())
+    Ok(value)
 }

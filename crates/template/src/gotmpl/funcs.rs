@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use super::value::Value;
 use super::{builtins, pki, sprig};
 
+pub use builtins::index;
+
 pub type CallResult = Result<Value, String>;
 
 pub fn exists(name: &str) -> bool {

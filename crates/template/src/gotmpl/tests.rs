@@ -516,3 +516,34 @@ fn yaml_functions_read_and_write_config_files() {
     let nested = render_template("key", "app:\n  {{- .config | fromYaml | toYaml | nindent 2 }}", &data).unwrap();
     assert_eq!(String::from_utf8(nested).unwrap(), "app:\n  db:\n    host: db.internal\n    port: 5432");
 }
+
+#[test]
+fn index_on_data_in_place_matches_index_on_a_copy() {
+    let mut data = data();
+    data.insert("tls.crt".into(), b"CERT".to_vec());
+    for (template, want) in [
+        (r#"{{ index . "tls.crt" }}"#, Ok("CERT")),
+        (r#"{{ index . "nope" }}|{{ index $ "user" }}"#, Ok("|admin")),
+        (r#"{{ $j := fromJson .json }}{{ index $j "tags" 1 }}{{ index $j.db "port" }}"#, Ok("b5432")),
+        (r#"{{ $j := fromJson .json }}{{ index $j "tags" 5 }}"#, Err("index: index out of range (length 2)")),
+        (r#"{{ index . "user" 0 }}"#, Ok("97")),
+        (r#"{{ index . "user" 9 }}"#, Err("index: index out of range (length 5)")),
+        (r#"{{ index . "nope" "deeper" }}"#, Err("index: index of nil")),
+        (r#"{{ index . 1 }}"#, Err("index: can't index item of type map[string]interface {} with int")),
+        (r#"{{ "user" | index . }}"#, Ok("admin")),
+        (r#"{{ index .user.x 1 }}"#, Err("can't evaluate field x in type string")),
+    ] {
+        let got = render_template("key", template, &data);
+        match want {
+            Ok(want) => assert_eq!(String::from_utf8(got.unwrap()).unwrap(), want, "{template}"),
+            Err(reason) => match got {
+                Err(TemplateError::Exec { reason: got, .. }) => assert_eq!(got, reason, "{template}"),
+                other => panic!("{template}: {other:?}"),
+            },
+        }
+    }
+    // A megabyte of data indexed a thousand times stays within the budget.
+    data.insert("big".into(), vec![b'x'; 1 << 20]);
+    let many = r#"{{ range 1000 }}{{ $c := index $ "tls.crt" }}{{ end }}ok"#;
+    assert_eq!(render_template("key", many, &data).unwrap(), b"ok");
+}
