@@ -81,14 +81,14 @@ impl Exec {
                     Flow::Next
                 }
                 Node::Action(pipe) => {
-                    let value = self.pipeline(pipe, dot)?;
-                    if pipe.decl.is_empty() {
-                        match value.as_bytes() {
-                            Some(bytes) => self.out.extend_from_slice(bytes),
-                            None => {
-                                let text = value.display().map_err(|reason| Failure::new(pipe_pos(pipe), reason))?;
-                                self.out.extend_from_slice(text.as_bytes())
-                            }
+                    // `{{ .key }}`, the most common action, prints the data
+                    // where it is rather than a copy.
+                    if let Some(term) = lone_place(pipe) {
+                        write(&mut self.out, place(&self.vars, term, dot)?, term.pos)?;
+                    } else {
+                        let value = self.pipeline(pipe, dot)?;
+                        if pipe.decl.is_empty() {
+                            write(&mut self.out, &value, pipe_pos(pipe))?;
                         }
                     }
                     Flow::Next
@@ -123,7 +123,12 @@ impl Exec {
 
     fn conditional(&mut self, branch: &Branch, dot: &Value, with: bool) -> Result<Flow, Failure> {
         let scope = self.vars.len();
-        let value = self.pipeline(&branch.pipe, dot)?;
+        // `{{ if .key }}` tests the data where it is rather than a copy.
+        let lone = lone_place(&branch.pipe).filter(|_| !with);
+        let value = match lone {
+            Some(term) => Value::Bool(place(&self.vars, term, dot)?.truthy()),
+            None => self.pipeline(&branch.pipe, dot)?,
+        };
         let flow = if value.truthy() {
             let dot = if with { &value } else { dot };
             self.walk(&branch.body, dot)
@@ -351,6 +356,29 @@ impl Exec {
             }
         }
     }
+}
+
+/// The one term of a pipeline that is just `.`, a field or a variable,
+/// and declares nothing.
+fn lone_place(pipe: &Pipeline) -> Option<&Term> {
+    let [cmd] = pipe.cmds.as_slice() else { return None };
+    match cmd.terms.as_slice() {
+        [term]
+            if pipe.decl.is_empty() && matches!(term.kind, TermKind::Dot | TermKind::Field(_) | TermKind::Var(..)) =>
+        {
+            Some(term)
+        }
+        _ => None,
+    }
+}
+
+/// Appends a value as an action prints it.
+fn write(out: &mut Vec<u8>, value: &Value, pos: usize) -> Result<(), Failure> {
+    match value.as_bytes() {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => out.extend_from_slice(value.display().map_err(|reason| Failure::new(pos, reason))?.as_bytes()),
+    }
+    Ok(())
 }
 
 /// The value `term` names where it lives: `.`, `.a.b` or `$x.a`.

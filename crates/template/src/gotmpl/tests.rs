@@ -547,3 +547,16 @@ fn index_on_data_in_place_matches_index_on_a_copy() {
     let many = r#"{{ range 1000 }}{{ $c := index $ "tls.crt" }}{{ end }}ok"#;
     assert_eq!(render_template("key", many, &data).unwrap(), b"ok");
 }
+
+#[test]
+fn printing_and_testing_data_copy_nothing() {
+    let mut data = data();
+    data.insert("big".into(), vec![b'x'; 1 << 20]);
+    // 200 copies of 1 MiB would be over the 64 MiB budget.
+    let tests = r#"{{ range 200 }}{{ if $.big }}{{ else }}no{{ end }}{{ end }}ok"#;
+    assert_eq!(render_template("key", tests, &data).unwrap(), b"ok");
+    let prints = r#"{{ .big }}"#;
+    assert_eq!(render_template("key", prints, &data).unwrap().len(), 1 << 20);
+    assert_eq!(render("{{ if .nope }}y{{ else if .user }}{{ . }}{{ end }}").len(), render("{{ . }}").len());
+    assert_eq!(exec_error("{{ if .user.x }}{{ end }}").2, "can't evaluate field x in type string");
+}
