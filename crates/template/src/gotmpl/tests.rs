@@ -436,6 +436,9 @@ fn malformed_pipelines_are_parse_errors_not_panics() {
     assert_eq!(parse_error("{{ 1 | | len }}").2, "missing command in command");
     assert_eq!(parse_error("{{ if | }}{{ end }}").2, "missing command in if");
     assert_eq!(parse_error("{{ (|) }}").2, "missing command in parenthesized pipeline");
+    // What the fuzzer made of the seeds on main's engine, where both panicked.
+    assert_eq!(parse_error("*A0{{000 (00|0((01|0 (00|0(printf(|000}}").2, "missing command in parenthesized pipeline");
+    assert_eq!(parse_error(r#"{{ toRawJson|||l|e|qse .user "root" }}"#).2, "missing command in command");
 }
 
 #[test]
