@@ -11,7 +11,9 @@ mod keys;
 mod property;
 
 pub use decode::{Decoding, decode};
-pub use gotmpl::{TemplateError, render_template};
+#[doc(hidden)]
+pub use gotmpl::fuzzing;
+pub use gotmpl::{Limits, TemplateError, render_template, render_template_with_budget, render_template_with_limits};
 pub use keys::{path_to_key, rewrite_keys, unescape_unicode};
 pub use property::{extract, select_property};
 

@@ -64,29 +64,47 @@ pub fn call(name: &str, args: Vec<Value>) -> CallResult {
             }
             Ok(item)
         }
-        "print" => Ok(Value::Str(sprint(&args))),
+        "print" => Ok(Value::Str(sprint(&args)?)),
         "println" => {
-            let line: Vec<String> = args.iter().map(Value::to_string).collect();
-            Ok(Value::Str(line.join(" ") + "\n"))
+            let mut line = String::new();
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    line.push(' ');
+                }
+                push_bounded(&mut line, &arg.display()?)?;
+            }
+            line.push('\n');
+            Ok(Value::Str(line))
         }
         "printf" => {
             at_least(&args, 1)?;
-            Ok(Value::Str(sprintf(&text(&args[0])?, &args[1..])))
+            Ok(Value::Str(sprintf(&text(&args[0])?, &args[1..])?))
         }
         _ => Err("not defined".into()),
     }
 }
 
 /// Go's `fmt.Sprint`: a space between operands when neither is a string.
-fn sprint(args: &[Value]) -> String {
+fn sprint(args: &[Value]) -> Result<String, String> {
     let mut out = String::new();
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 && !arg.is_stringish() && !args[i - 1].is_stringish() {
+    let mut previous_string = true;
+    for arg in args {
+        if !previous_string && !arg.is_stringish() {
             out.push(' ');
         }
-        out.push_str(&arg.to_string());
+        previous_string = arg.is_stringish();
+        push_bounded(&mut out, &arg.display()?)?;
     }
-    out
+    Ok(out)
+}
+
+/// Appends unless that makes `out` larger than 1 MiB.
+pub fn push_bounded(out: &mut String, s: &str) -> Result<(), String> {
+    if out.len().saturating_add(s.len()) > super::MAX_OUTPUT {
+        return Err(super::TOO_LARGE.into());
+    }
+    out.push_str(s);
+    Ok(())
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -127,7 +145,7 @@ fn ordering(a: &Value, b: &Value) -> Result<Ordering, String> {
     }
 }
 
-fn index(item: Value, key: &Value) -> CallResult {
+pub fn index(item: Value, key: &Value) -> CallResult {
     match (item, key) {
         (Value::List(mut list), Value::Int(i)) => {
             let len = list.len();

@@ -165,6 +165,70 @@ pub fn pkcs8_from_sec1(key: &[u8]) -> Result<Vec<u8>, String> {
     Ok(private_key_info(&[tlv(OID, EC_PUBLIC_KEY), curve.to_vec()].concat(), &tlv(SEQUENCE, &inner)))
 }
 
+/// 1.3.6.1.4.1.11591.4.11, scrypt: a PBES2 key derivation that may ask
+/// for a gigabyte of memory.
+const SCRYPT: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x04, 0x0b];
+
+/// What a PKCS#12 archive asks of key derivation, as far as its structure
+/// shows without decrypting: such work cannot be interrupted by a
+/// render's time budget, so it is checked before it starts.
+#[derive(Debug, Default, PartialEq)]
+pub struct KdfCost {
+    /// Iteration counts added up: PBKDF2 and PKCS#12 PBE parameters
+    /// (`SEQUENCE { salt OCTET STRING, iterations INTEGER, .. }`) and the
+    /// MAC's (`SEQUENCE { DigestInfo, salt, iterations }`).
+    pub iterations: u64,
+    pub scrypt: bool,
+}
+
+pub fn kdf_cost(input: &[u8]) -> KdfCost {
+    let mut cost = KdfCost::default();
+    walk(input, 0, &mut cost);
+    cost
+}
+
+fn walk(mut input: &[u8], depth: usize, cost: &mut KdfCost) {
+    // PKCS#12 nests about a dozen levels; deeper is not an archive.
+    if depth > 32 {
+        return;
+    }
+    while let Some((tag, content, next)) = read(input) {
+        if tag == OID && content == SCRYPT {
+            cost.scrypt = true;
+        }
+        if tag == SEQUENCE {
+            cost.iterations = cost.iterations.saturating_add(iterations(content));
+        }
+        let nested_der = tag == OCTET_STRING && read(content).is_some_and(|(_, _, rest)| rest.is_empty());
+        if tag & 0x20 != 0 || nested_der {
+            walk(content, depth + 1, cost);
+        }
+        input = next;
+    }
+}
+
+/// The iteration count if `body` is a PBE parameter or MAC sequence.
+fn iterations(body: &[u8]) -> u64 {
+    let mut tags = [0u8; 3];
+    let mut values: [&[u8]; 3] = [&[]; 3];
+    let mut rest = body;
+    for i in 0..3 {
+        let Some((tag, content, next)) = read(rest) else { break };
+        tags[i] = tag;
+        values[i] = content;
+        rest = next;
+    }
+    let count = match tags {
+        [OCTET_STRING, INTEGER, _] => values[1],
+        [SEQUENCE, OCTET_STRING, INTEGER] => values[2],
+        _ => return 0,
+    };
+    if count.len() > 8 {
+        return u64::MAX;
+    }
+    count.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b))
+}
+
 /// One TLV: (tag, content, what follows).
 fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
@@ -180,4 +244,34 @@ fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (len, &rest[count..])
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1.2.840.113549.1.5.12
+    const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
+
+    fn pbkdf2(iterations: &[u8]) -> Vec<u8> {
+        let params = tlv(SEQUENCE, &[tlv(OCTET_STRING, b"saltsalt"), tlv(INTEGER, iterations)].concat());
+        tlv(SEQUENCE, &[tlv(OID, PBKDF2), params].concat())
+    }
+
+    #[test]
+    fn kdf_cost_adds_up_iterations_also_inside_octet_strings() {
+        let wrapped = tlv(OCTET_STRING, &tlv(SEQUENCE, &pbkdf2(&[0x0f, 0x42, 0x40])));
+        let archive = tlv(SEQUENCE, &[pbkdf2(&[0x08, 0x00]), tlv(0xa0, &wrapped)].concat());
+        assert_eq!(kdf_cost(&archive), KdfCost { iterations: 2048 + 1_000_000, scrypt: false });
+        let scrypt = tlv(SEQUENCE, &tlv(OID, SCRYPT));
+        assert!(kdf_cost(&scrypt).scrypt);
+        assert_eq!(kdf_cost(b"not der at all").iterations, 0);
+    }
+
+    #[test]
+    fn openssl_archives_cost_what_openssl_wrote() {
+        // openssl 3's defaults: 2048 iterations for each of two PBKDF2 and the MAC.
+        let cost = kdf_cost(include_bytes!("../../testdata/aes.p12"));
+        assert_eq!(cost, KdfCost { iterations: 3 * 2048, scrypt: false });
+    }
 }

@@ -1,15 +1,53 @@
 //! Walks the tree with the data. Positions in errors point at the call or
 //! operand that failed; reasons come from `funcs` and hold no data values.
 
-use super::Failure;
+use std::time::{Duration, Instant};
+
 use super::funcs;
 use super::parser::{Branch, Command, Node, Pipeline, Term, TermKind};
 use super::value::Value;
+use super::{Failure, Limits};
 
-pub fn render(nodes: &[Node], root: Value) -> Result<Vec<u8>, Failure> {
-    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0 };
+pub fn render(nodes: &[Node], root: Value, budget: Budget) -> Result<Vec<u8>, Failure> {
+    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0, budget };
     exec.walk(nodes, &root)?;
     Ok(exec.out)
+}
+
+/// What is left of a render's `Limits`.
+pub struct Budget {
+    time: Duration,
+    deadline: Instant,
+    memory: usize,
+    memory_left: usize,
+}
+
+impl Budget {
+    /// Starts the clock.
+    pub fn new(limits: Limits) -> Budget {
+        let now = Instant::now();
+        let deadline = now.checked_add(limits.time).unwrap_or_else(|| now + Duration::from_secs(86_400));
+        Budget { time: limits.time, deadline, memory: limits.memory, memory_left: limits.memory }
+    }
+
+    fn check_time(&self, pos: usize) -> Result<(), Failure> {
+        if Instant::now() > self.deadline {
+            return Err(Failure::new(pos, format!("template ran longer than {:?}", self.time)));
+        }
+        Ok(())
+    }
+
+    /// Counts a value just built (or cloned) against the memory budget.
+    fn charge(&mut self, pos: usize, value: &Value) -> Result<(), Failure> {
+        let weight = value.weight();
+        match self.memory_left.checked_sub(weight) {
+            Some(left) => {
+                self.memory_left = left;
+                Ok(())
+            }
+            None => Err(Failure::new(pos, format!("template used more than {} MiB of memory", self.memory >> 20))),
+        }
+    }
 }
 
 #[derive(PartialEq)]
@@ -28,6 +66,7 @@ struct Exec {
     out: Vec<u8>,
     /// Nodes run so far: nested ranges can loop for hours without output.
     steps: usize,
+    budget: Budget,
 }
 
 const MAX_STEPS: usize = 10_000_000;
@@ -42,11 +81,14 @@ impl Exec {
                     Flow::Next
                 }
                 Node::Action(pipe) => {
-                    let value = self.pipeline(pipe, dot)?;
-                    if pipe.decl.is_empty() {
-                        match value.as_bytes() {
-                            Some(bytes) => self.out.extend_from_slice(bytes),
-                            None => self.out.extend_from_slice(value.to_string().as_bytes()),
+                    // `{{ .key }}`, the most common action, prints the data
+                    // where it is rather than a copy.
+                    if let Some(term) = lone_place(pipe) {
+                        write(&mut self.out, place(&self.vars, term, dot)?, term.pos)?;
+                    } else {
+                        let value = self.pipeline(pipe, dot)?;
+                        if pipe.decl.is_empty() {
+                            write(&mut self.out, &value, pipe_pos(pipe))?;
                         }
                     }
                     Flow::Next
@@ -72,12 +114,21 @@ impl Exec {
         if self.steps > MAX_STEPS {
             return Err(Failure::new(0, format!("template ran more than {MAX_STEPS} steps")));
         }
+        // Reading the clock costs tens of nanoseconds; a step, more.
+        if self.steps.is_multiple_of(1024) {
+            self.budget.check_time(0)?;
+        }
         Ok(())
     }
 
     fn conditional(&mut self, branch: &Branch, dot: &Value, with: bool) -> Result<Flow, Failure> {
         let scope = self.vars.len();
-        let value = self.pipeline(&branch.pipe, dot)?;
+        // `{{ if .key }}` tests the data where it is rather than a copy.
+        let lone = lone_place(&branch.pipe).filter(|_| !with);
+        let value = match lone {
+            Some(term) => Value::Bool(place(&self.vars, term, dot)?.truthy()),
+            None => self.pipeline(&branch.pipe, dot)?,
+        };
         let flow = if value.truthy() {
             let dot = if with { &value } else { dot };
             self.walk(&branch.body, dot)
@@ -93,19 +144,26 @@ impl Exec {
     fn range(&mut self, branch: &Branch, dot: &Value) -> Result<Flow, Failure> {
         let scope = self.vars.len();
         let value = self.eval(&branch.pipe, dot)?;
-        let pos = branch.pipe.cmds[0].terms[0].pos;
-        let items: Vec<(Value, Value)> = match value {
-            Value::Nil => Vec::new(),
-            Value::List(list) => list.into_iter().enumerate().map(|(i, v)| (Value::Int(i as i64), v)).collect(),
+        let pos = pipe_pos(&branch.pipe);
+        // Ints count lazily: `range 1000000` must not build a million pairs.
+        let (count, items): (i64, Box<dyn Iterator<Item = (Value, Value)>>) = match value {
+            Value::Nil => (0, Box::new(std::iter::empty())),
+            Value::List(list) => (
+                i64::try_from(list.len()).unwrap_or(i64::MAX),
+                Box::new(list.into_iter().zip(0..).map(|(v, i)| (Value::Int(i), v))),
+            ),
             // BTreeMap iterates in key order, which is what Go's range does.
-            Value::Map(map) => map.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+            Value::Map(map) => (
+                i64::try_from(map.len()).unwrap_or(i64::MAX),
+                Box::new(map.into_iter().map(|(k, v)| (Value::Str(k), v))),
+            ),
             Value::Int(n) if n > super::MAX_OUTPUT as i64 => {
                 return Err(Failure::new(pos, "range over an int larger than 1Mi is not allowed"));
             }
-            Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Int(n) => (n.max(0), Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))))),
             other => return Err(Failure::new(pos, format!("range can't iterate over {}", other.type_name()))),
         };
-        if items.is_empty() {
+        if count == 0 {
             let flow = match &branch.otherwise {
                 Some(otherwise) => self.walk(otherwise, dot)?,
                 None => Flow::Next,
@@ -121,6 +179,9 @@ impl Exec {
                 1 => vec![elem.clone()],
                 _ => Vec::new(),
             };
+            if !bound.is_empty() {
+                self.budget.charge(pos, &elem)?;
+            }
             self.bind(&branch.pipe, bound);
             let flow = self.walk(&branch.body, &elem);
             self.vars.truncate(iteration);
@@ -136,6 +197,7 @@ impl Exec {
     fn pipeline(&mut self, pipe: &Pipeline, dot: &Value) -> Result<Value, Failure> {
         let value = self.eval(pipe, dot)?;
         if !pipe.decl.is_empty() {
+            self.budget.charge(pipe_pos(pipe), &value)?;
             self.bind(pipe, vec![value.clone()]);
         }
         Ok(value)
@@ -160,11 +222,19 @@ impl Exec {
     }
 
     fn command(&mut self, cmd: &Command, dot: &Value, piped: Option<Value>) -> Result<Value, Failure> {
-        let first = &cmd.terms[0];
+        let Some((first, rest)) = cmd.terms.split_first() else {
+            return Err(Failure::new(0, "empty command"));
+        };
         let TermKind::Func(name) = &first.kind else { return self.term(first, dot) };
-        let rest = &cmd.terms[1..];
         if name == "and" || name == "or" {
             return self.and_or(name, first.pos, rest, dot, piped);
+        }
+        if let [container, keys @ ..] = rest
+            && name == "index"
+            && !(keys.is_empty() && piped.is_none())
+            && matches!(container.kind, TermKind::Dot | TermKind::Field(_) | TermKind::Var(..))
+        {
+            return self.index_in_place(first.pos, container, keys, piped, dot);
         }
         let mut args = Vec::with_capacity(rest.len() + 1);
         for term in rest {
@@ -174,7 +244,69 @@ impl Exec {
         // Messages of `fail` and `required` are only shown when written in
         // the template: a computed one may be a secret.
         let literal_message = matches!(rest.first().map(|t| &t.kind), Some(TermKind::Lit(Value::Str(_))));
-        funcs::call(name, args, literal_message).map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))
+        // A single call may be slow (a 1 MiB fromJson), so calls read the
+        // clock each time.
+        self.budget.check_time(first.pos)?;
+        let value = funcs::call(name, args, literal_message)
+            .map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))?;
+        self.budget.charge(first.pos, &value)?;
+        Ok(value)
+    }
+
+    /// `index` on data where it is: `index . "tls.crt"` copies the one
+    /// value it returns, not all of `.` first (which the memory budget
+    /// would count on every call). The same results and errors as
+    /// `builtins::index` on a copy.
+    fn index_in_place(
+        &mut self,
+        pos: usize,
+        container: &Term,
+        key_terms: &[Term],
+        piped: Option<Value>,
+        dot: &Value,
+    ) -> Result<Value, Failure> {
+        // The container's own error comes first, as in argument order.
+        place(&self.vars, container, dot)?;
+        let mut keys = Vec::with_capacity(key_terms.len() + 1);
+        for term in key_terms {
+            keys.push(self.term(term, dot)?);
+        }
+        keys.extend(piped);
+        self.budget.check_time(pos)?;
+        const NIL: &Value = &Value::Nil;
+        let mut current = place(&self.vars, container, dot)?;
+        let mut keys = keys.into_iter();
+        let mut owned = None;
+        for key in keys.by_ref() {
+            current = match (current, &key) {
+                (Value::List(list), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| list.get(i)) {
+                    Some(item) => item,
+                    None => {
+                        let reason = format!("index: index out of range (length {})", list.len());
+                        return Err(Failure::new(pos, reason));
+                    }
+                },
+                (Value::Map(map), key) if key.is_stringish() => {
+                    map.get(key.as_text().unwrap_or_default().as_ref()).unwrap_or(NIL)
+                }
+                _ => {
+                    owned = Some((current.clone(), key));
+                    break;
+                }
+            };
+        }
+        let value = match owned {
+            None => current.clone(),
+            Some((item, key)) => {
+                let mut item = funcs::index(item, &key);
+                for key in keys {
+                    item = item.and_then(|item| funcs::index(item, &key));
+                }
+                item.map_err(|reason| Failure::new(pos, format!("index: {reason}")))?
+            }
+        };
+        self.budget.charge(pos, &value)?;
+        Ok(value)
     }
 
     /// Go evaluates `and`/`or` arguments only until the result is known.
@@ -200,19 +332,24 @@ impl Exec {
         Ok(piped.unwrap_or(last))
     }
 
+    /// An operand's value, a copy counted against the memory budget.
     fn term(&mut self, term: &Term, dot: &Value) -> Result<Value, Failure> {
+        let value = self.term_uncharged(term, dot)?;
+        self.budget.charge(term.pos, &value)?;
+        Ok(value)
+    }
+
+    fn term_uncharged(&mut self, term: &Term, dot: &Value) -> Result<Value, Failure> {
         let at = |reason| Failure::new(term.pos, reason);
         match &term.kind {
             TermKind::Dot => Ok(dot.clone()),
             TermKind::Nil => Ok(Value::Nil),
             TermKind::Lit(v) => Ok(v.clone()),
-            TermKind::Func(name) => funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}"))),
-            TermKind::Field(path) => fields(dot, path).map_err(at),
-            TermKind::Var(name, path) => {
-                let value = self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
-                let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
-                fields(value, path).map_err(at)
+            TermKind::Func(name) => {
+                self.budget.check_time(term.pos)?;
+                funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
             }
+            TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot).cloned(),
             TermKind::Sub(pipe, path) => {
                 let value = self.pipeline(pipe, dot)?;
                 fields(&value, path).map_err(at)
@@ -221,10 +358,57 @@ impl Exec {
     }
 }
 
+/// The one term of a pipeline that is just `.`, a field or a variable,
+/// and declares nothing.
+fn lone_place(pipe: &Pipeline) -> Option<&Term> {
+    let [cmd] = pipe.cmds.as_slice() else { return None };
+    match cmd.terms.as_slice() {
+        [term]
+            if pipe.decl.is_empty() && matches!(term.kind, TermKind::Dot | TermKind::Field(_) | TermKind::Var(..)) =>
+        {
+            Some(term)
+        }
+        _ => None,
+    }
+}
+
+/// Appends a value as an action prints it.
+fn write(out: &mut Vec<u8>, value: &Value, pos: usize) -> Result<(), Failure> {
+    match value.as_bytes() {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => out.extend_from_slice(value.display().map_err(|reason| Failure::new(pos, reason))?.as_bytes()),
+    }
+    Ok(())
+}
+
+/// The value `term` names where it lives: `.`, `.a.b` or `$x.a`.
+fn place<'a>(vars: &'a [(String, Value)], term: &Term, dot: &'a Value) -> Result<&'a Value, Failure> {
+    let at = |reason| Failure::new(term.pos, reason);
+    match &term.kind {
+        TermKind::Dot => Ok(dot),
+        TermKind::Field(path) => fields_ref(dot, path).map_err(at),
+        TermKind::Var(name, path) => {
+            let value = vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
+            let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
+            fields_ref(value, path).map_err(at)
+        }
+        _ => Err(at("not a field or variable".into())),
+    }
+}
+
+/// Where a pipeline starts, for its errors.
+fn pipe_pos(pipe: &Pipeline) -> usize {
+    pipe.cmds.first().and_then(|cmd| cmd.terms.first()).map_or(0, |term| term.pos)
+}
+
 /// Follows `.a.b`. A missing key, or a field of a missing key, is `Nil`,
 /// which renders as "": ESO users expect that rather than Go's
 /// `<no value>` or its nil-pointer error.
-fn fields(mut value: &Value, path: &[String]) -> Result<Value, String> {
+fn fields(value: &Value, path: &[String]) -> Result<Value, String> {
+    fields_ref(value, path).cloned()
+}
+
+fn fields_ref<'a>(mut value: &'a Value, path: &[String]) -> Result<&'a Value, String> {
     const MISSING: &Value = &Value::Nil;
     for key in path {
         value = match value {
@@ -233,5 +417,5 @@ fn fields(mut value: &Value, path: &[String]) -> Result<Value, String> {
             other => return Err(format!("can't evaluate field {key} in type {}", other.type_name())),
         };
     }
-    Ok(value.clone())
+    Ok(value)
 }

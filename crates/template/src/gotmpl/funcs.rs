@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use super::value::Value;
 use super::{builtins, pki, sprig};
 
+pub use builtins::index;
+
 pub type CallResult = Result<Value, String>;
 
 pub fn exists(name: &str) -> bool {
@@ -51,9 +53,10 @@ pub fn int(value: &Value) -> Result<i64, String> {
 }
 
 /// Sprig's `toString`/`strval`: strings as they are, anything else as `%v`.
-pub fn to_string(value: &Value) -> String {
+/// An error once it would outgrow 1 MiB (a large list).
+pub fn to_string(value: &Value) -> Result<String, String> {
     match value.as_text() {
-        Some(s) => s.into_owned(),
-        None => value.to_string(),
+        Some(s) => Ok(s.into_owned()),
+        None => value.display(),
     }
 }

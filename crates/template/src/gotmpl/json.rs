@@ -15,6 +15,9 @@ pub struct Style {
 pub fn encode(value: &Value, style: &Style) -> Result<String, String> {
     let mut out = String::new();
     write(value, style, 0, &mut out)?;
+    if out.len() > super::MAX_OUTPUT {
+        return Err(super::TOO_LARGE.into());
+    }
     Ok(out)
 }
 
@@ -25,13 +28,17 @@ fn newline(out: &mut String, style: &Style, depth: usize) {
     }
 }
 
+/// Fails as soon as `out` outgrows 1 MiB, so no larger string is built.
 fn write(value: &Value, style: &Style, depth: usize, out: &mut String) -> Result<(), String> {
+    if out.len() > super::MAX_OUTPUT {
+        return Err(super::TOO_LARGE.into());
+    }
     match value {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&float(*f)?),
-        Value::Str(_) | Value::Bytes(_) => string(&value.as_text().unwrap_or_default(), style, out),
+        Value::Str(_) | Value::Bytes(_) => string(&value.as_text().unwrap_or_default(), style, out)?,
         Value::List(items) if items.is_empty() => out.push_str("[]"),
         Value::List(items) => {
             out.push('[');
@@ -53,7 +60,7 @@ fn write(value: &Value, style: &Style, depth: usize, out: &mut String) -> Result
                     out.push(',');
                 }
                 newline(out, style, depth + 1);
-                string(k, style, out);
+                string(k, style, out)?;
                 out.push_str(if style.pretty { ": " } else { ":" });
                 write(v, style, depth + 1, out)?;
             }
@@ -77,9 +84,12 @@ fn float(f: f64) -> Result<String, String> {
     Ok(go_exponent(&format!("{f:e}"), 1))
 }
 
-fn string(s: &str, style: &Style, out: &mut String) {
+fn string(s: &str, style: &Style, out: &mut String) -> Result<(), String> {
     out.push('"');
     for c in s.chars() {
+        if out.len() > super::MAX_OUTPUT {
+            return Err(super::TOO_LARGE.into());
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -93,6 +103,7 @@ fn string(s: &str, style: &Style, out: &mut String) {
         }
     }
     out.push('"');
+    Ok(())
 }
 
 /// Parses JSON. Integers stay ints (Go would make them float64; they print

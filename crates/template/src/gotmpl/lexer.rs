@@ -324,7 +324,8 @@ impl Lexer<'_> {
         let c = self.rest().chars().next().ok_or_else(bad)?;
         self.pos += c.len_utf8();
         let hex = |this: &mut Self, n: usize| -> Result<u32, Failure> {
-            let digits = this.rest().get(..n).ok_or_else(bad)?;
+            // from_str_radix would take a sign: `\x+1` is no escape.
+            let digits = this.rest().get(..n).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit())).ok_or_else(bad)?;
             let v = u32::from_str_radix(digits, 16).map_err(|_| bad())?;
             this.pos += n;
             Ok(v)
@@ -343,7 +344,8 @@ impl Lexer<'_> {
             'u' => hex(self, 4)?,
             'U' => hex(self, 8)?,
             '0'..='7' => {
-                let digits = self.src.get(self.pos - 1..self.pos + 2).ok_or_else(bad)?;
+                let digits = self.src.get(self.pos - 1..self.pos + 2);
+                let digits = digits.filter(|d| d.bytes().all(|b| matches!(b, b'0'..=b'7'))).ok_or_else(bad)?;
                 let v = u32::from_str_radix(digits, 8).map_err(|_| bad())?;
                 self.pos += 2;
                 v
@@ -432,5 +434,7 @@ mod tests {
         assert_eq!(lex("{{ 12ab }}").unwrap_err().reason, "bad number syntax: \"12\"");
         assert_eq!(lex("{{/* x */ }}").unwrap_err().reason, "comment ends before closing delimiter");
         assert_eq!(lex("{{ # }}").unwrap_err().reason, "unexpected '#' in action");
+        assert_eq!(lex(r#"{{ "\x+1" }}"#).unwrap_err().reason, "invalid escape sequence in string");
+        assert_eq!(lex(r#"{{ "\u+0041" }}"#).unwrap_err().reason, "invalid escape sequence in string");
     }
 }

@@ -1,6 +1,8 @@
 //! Tokens to a tree. Function names and variables are checked here so a
 //! typo fails before any data is touched.
 
+use std::collections::HashMap;
+
 use super::Failure;
 use super::funcs;
 use super::lexer::{Tok, Token, lex};
@@ -59,7 +61,8 @@ pub enum TermKind {
 }
 
 pub fn parse(src: &str) -> Result<Vec<Node>, Failure> {
-    let mut parser = Parser { toks: lex(src)?, next: 0, vars: vec!["$".to_string()], range_depth: 0, depth: 0 };
+    let mut parser = Parser { toks: lex(src)?, next: 0, vars: Scope::default(), range_depth: 0, depth: 0 };
+    parser.vars.declare("$");
     let (nodes, stop, pos) = parser.list()?;
     match stop {
         Stop::Eof => Ok(nodes),
@@ -80,10 +83,46 @@ struct Parser {
     toks: Vec<Token>,
     next: usize,
     /// Variables in scope, innermost last; Go rejects unknown ones at parse.
-    vars: Vec<String>,
+    vars: Scope,
     range_depth: usize,
     /// Blocks and parentheses open around the current token.
     depth: usize,
+}
+
+/// Variables in scope: in order, so a block can drop its own at `end`,
+/// and counted by name, so a template with thousands of variables does
+/// not take quadratic time to check them.
+#[derive(Default)]
+struct Scope {
+    order: Vec<String>,
+    count: HashMap<String, usize>,
+}
+
+impl Scope {
+    fn declare(&mut self, name: &str) {
+        self.order.push(name.to_string());
+        *self.count.entry(name.to_string()).or_default() += 1;
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.count.contains_key(name)
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        while self.order.len() > len {
+            let Some(name) = self.order.pop() else { break };
+            if let Some(n) = self.count.get_mut(&name) {
+                *n -= 1;
+                if *n == 0 {
+                    self.count.remove(&name);
+                }
+            }
+        }
+    }
 }
 
 /// Parsing and execution recurse per nesting level; a template from a
@@ -263,7 +302,7 @@ impl Parser {
             _ => return Ok((Vec::new(), false)),
         };
         let at = self.peek().start;
-        if let Some(unknown) = names.iter().find(|n| assign && !self.vars.contains(n)) {
+        if let Some(unknown) = names.iter().find(|n| assign && !self.vars.contains(n.as_str())) {
             return Err(Failure::new(at, format!("undefined variable {unknown:?}")));
         }
         self.next += names.len() * 2;
@@ -279,7 +318,9 @@ impl Parser {
                 return Err(Failure::new(at, format!("missing value for {context}")));
             }
             let cmd = self.command()?;
-            let first = &cmd.terms[0];
+            let Some(first) = cmd.terms.first() else {
+                return Err(Failure::new(at, format!("missing command in {context}")));
+            };
             let is_func = matches!(first.kind, TermKind::Func(_));
             if !is_func && cmd.terms.len() > 1 {
                 return Err(Failure::new(at, "only a function can take arguments"));
@@ -297,7 +338,9 @@ impl Parser {
             self.next += 1;
         }
         if !assign {
-            self.vars.extend(decl.iter().cloned());
+            for name in &decl {
+                self.vars.declare(name);
+            }
         }
         Ok(Pipeline { decl, assign, cmds })
     }

@@ -35,6 +35,10 @@ pub const NAMES: &[&str] = &[
 /// "1" too, so `keyAlias: "1"` works either way.
 const ALIAS: &str = "1";
 
+/// Key-derivation iterations one archive may ask for, all added up: about
+/// half a second. openssl writes 3 × 2048, Java's keytool 3 × 10000.
+const MAX_KDF_ITERATIONS: u64 = 1_000_000;
+
 pub fn call(name: &str, args: Vec<Value>) -> CallResult {
     match name {
         "filterPEM" => {
@@ -173,12 +177,17 @@ fn order_chain(certs: Vec<Cert>) -> Vec<Cert> {
     let leaves: Vec<usize> = (0..count).filter(|&i| !issued_another(i)).collect();
     let [leaf] = leaves[..] else { return certs };
     let mut order = vec![leaf];
+    let mut placed = vec![false; count];
+    placed[leaf] = true;
     while let Some(&current) = order.last() {
         if certs[current].is_root() {
             break;
         }
-        match (0..count).find(|&j| !order.contains(&j) && certs[current].issued_by(&certs[j])) {
-            Some(parent) => order.push(parent),
+        match (0..count).find(|&j| !placed[j] && certs[current].issued_by(&certs[j])) {
+            Some(parent) => {
+                placed[parent] = true;
+                order.push(parent)
+            }
             None => break,
         }
     }
@@ -192,6 +201,14 @@ fn order_chain(certs: Vec<Cert>) -> Vec<Cert> {
 /// `pkcs12key`: every private key as PKCS#8 PEM; `pkcs12cert`: every
 /// certificate as PEM, leaf first.
 fn read_archive(keys: bool, password: &str, input: &[u8]) -> Result<String, String> {
+    // Key derivation runs to its end once started, past any time budget.
+    let cost = der::kdf_cost(input);
+    if cost.scrypt {
+        return Err("the PKCS#12 archive uses scrypt, which is not supported".into());
+    }
+    if cost.iterations > MAX_KDF_ITERATIONS {
+        return Err(format!("the PKCS#12 archive asks for more than {MAX_KDF_ITERATIONS} key-derivation iterations"));
+    }
     let archive = Pkcs12Archive::from_pkcs12(input, password).map_err(|e| match e {
         p12_keystore::error::Error::MacError(_) => {
             "the PKCS#12 archive's integrity check failed: wrong password, or a damaged archive".to_string()
@@ -337,6 +354,14 @@ mod tests {
             assert_eq!(norm(&key), norm(LEAF_KEY));
             assert_eq!(norm(&cert), norm(CHAIN), "certificates come leaf first, root last");
         }
+    }
+
+    #[test]
+    fn archives_asking_for_too_much_key_derivation_are_refused_before_it() {
+        // SEQUENCE { SEQUENCE { OCTET STRING 00, INTEGER 2000001 } }
+        let costly = vec![0x30, 0x0a, 0x30, 0x08, 0x04, 0x01, 0x00, 0x02, 0x03, 0x1e, 0x84, 0x81];
+        let err = fail("pkcs12key", vec![Value::Bytes(costly)]);
+        assert_eq!(err, "the PKCS#12 archive asks for more than 1000000 key-derivation iterations");
     }
 
     #[test]

@@ -13,11 +13,32 @@ struct Spec {
     precision: Option<usize>,
 }
 
-pub fn sprintf(format: &str, args: &[Value]) -> String {
+/// Widths and precisions above this are refused: they would only pad.
+const MAX_WIDTH: usize = super::MAX_OUTPUT;
+
+const BAD_WIDTH: &str = "width or precision larger than 1 MiB";
+
+/// Digits of a width or precision; `Err` past `MAX_WIDTH`.
+fn number(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Option<usize>, String> {
+    let mut n: Option<usize> = None;
+    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        let next = n.unwrap_or(0).checked_mul(10).and_then(|n| n.checked_add(d as usize));
+        n = Some(next.filter(|n| *n <= MAX_WIDTH).ok_or(BAD_WIDTH)?);
+        chars.next();
+    }
+    Ok(n)
+}
+
+/// Go's `fmt.Sprintf`; an error (no data in it) only when the result
+/// would outgrow 1 MiB.
+pub fn sprintf(format: &str, args: &[Value]) -> Result<String, String> {
     let mut out = String::new();
     let mut next = 0;
     let mut chars = format.chars().peekable();
     while let Some(c) = chars.next() {
+        if out.len() > super::MAX_OUTPUT {
+            return Err(super::TOO_LARGE.into());
+        }
         if c != '%' {
             out.push(c);
             continue;
@@ -34,18 +55,10 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
-        let number = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
-            let mut n: Option<usize> = None;
-            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
-                chars.next();
-            }
-            n
-        };
-        spec.width = number(&mut chars);
+        spec.width = number(&mut chars)?;
         if chars.peek() == Some(&'.') {
             chars.next();
-            spec.precision = Some(number(&mut chars).unwrap_or(0));
+            spec.precision = Some(number(&mut chars)?.unwrap_or(0));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -60,25 +73,28 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             continue;
         };
         next += 1;
-        let (body, numeric) = verb_body(verb, &spec, arg);
+        let (body, numeric) = verb_body(verb, &spec, arg)?;
         out.push_str(&pad(body, &spec, numeric));
     }
-    if next < args.len() {
-        let extra: Vec<String> = args[next..].iter().map(typed).collect();
+    if let Some(extra) = args.get(next..).filter(|extra| !extra.is_empty()) {
+        let extra: Vec<String> = extra.iter().map(typed).collect::<Result<_, _>>()?;
         out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
     }
-    out
-}
-
-fn typed(arg: &Value) -> String {
-    match arg {
-        Value::Nil => "<nil>".into(),
-        other => format!("{}={other}", other.type_name()),
+    if out.len() > super::MAX_OUTPUT {
+        return Err(super::TOO_LARGE.into());
     }
+    Ok(out)
 }
 
-fn bad(verb: char, arg: &Value) -> String {
-    format!("%!{verb}({})", typed(arg))
+fn typed(arg: &Value) -> Result<String, String> {
+    Ok(match arg {
+        Value::Nil => "<nil>".into(),
+        other => format!("{}={}", other.type_name(), other.display()?),
+    })
+}
+
+fn bad(verb: char, arg: &Value) -> Result<String, String> {
+    Ok(format!("%!{verb}({})", typed(arg)?))
 }
 
 fn signed(s: String, spec: &Spec, negative: bool) -> String {
@@ -91,23 +107,24 @@ fn signed(s: String, spec: &Spec, negative: bool) -> String {
 }
 
 /// The formatted argument, and whether zero padding applies to it.
-fn verb_body(verb: char, spec: &Spec, arg: &Value) -> (String, bool) {
-    match (verb, arg) {
+fn verb_body(verb: char, spec: &Spec, arg: &Value) -> Result<(String, bool), String> {
+    Ok(match (verb, arg) {
         // `%g` ignores a precision here: templates have no use for it.
         ('v' | 'g', Value::Float(f)) => (signed(go_float(*f), spec, *f < 0.0), true),
         ('v', Value::Int(i)) | ('d', Value::Int(i)) => (signed(i.to_string(), spec, *i < 0), true),
-        ('v', _) => (arg.to_string(), false),
-        ('s', Value::Int(_) | Value::Float(_) | Value::Bool(_)) => (bad(verb, arg), false),
+        ('v', _) => (arg.display()?, false),
+        ('s', Value::Int(_) | Value::Float(_) | Value::Bool(_)) => (bad(verb, arg)?, false),
         ('s', _) => {
-            let s = arg.to_string();
+            let s = arg.display()?;
             (spec.precision.map_or(s.clone(), |p| s.chars().take(p).collect()), false)
         }
         ('q', Value::Int(i)) => {
             let c = u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
-            let quoted = go_quote(&c.to_string());
-            (format!("'{}'", &quoted[1..quoted.len() - 1].replace("\\\"", "\"").replace('\'', "\\'")), false)
+            let quoted = go_quote(&c.to_string())?;
+            let inner = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default();
+            (format!("'{}'", inner.replace("\\\"", "\"").replace('\'', "\\'")), false)
         }
-        ('q', v) if v.as_text().is_some() => (go_quote(&v.as_text().unwrap_or_default()), false),
+        ('q', v) if v.as_text().is_some() => (go_quote(&v.as_text().unwrap_or_default())?, false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('f' | 'F', Value::Float(f)) => {
             (signed(format!("{:.*}", spec.precision.unwrap_or(6), f), spec, f.is_sign_negative()), true)
@@ -128,17 +145,22 @@ fn verb_body(verb: char, spec: &Spec, arg: &Value) -> (String, bool) {
             (signed(if *i < 0 { format!("-{digits}") } else { digits }, spec, *i < 0), true)
         }
         ('x' | 'X', v) if v.is_stringish() => {
-            let hex: String = v.as_bytes().unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
+            let bytes = v.as_bytes().unwrap_or_default();
+            if bytes.len() > super::MAX_OUTPUT / 2 {
+                return Err(super::TOO_LARGE.into());
+            }
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             (if verb == 'X' { hex.to_uppercase() } else { hex }, false)
         }
         ('c', Value::Int(i)) => {
             (u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}').to_string(), false)
         }
         ('T', v) => (v.type_name().to_string(), false),
-        _ => (bad(verb, arg), false),
-    }
+        _ => (bad(verb, arg)?, false),
+    })
 }
 
+/// Pads to the width, which `number` bounded to 1 MiB.
 fn pad(body: String, spec: &Spec, numeric: bool) -> String {
     let len = body.chars().count();
     let Some(width) = spec.width.filter(|w| *w > len) else { return body };
@@ -158,6 +180,10 @@ fn pad(body: String, spec: &Spec, numeric: bool) -> String {
 mod tests {
     use super::*;
 
+    fn run(format: &str, args: &[Value]) -> String {
+        sprintf(format, args).unwrap()
+    }
+
     fn s(v: &str) -> Value {
         Value::Str(v.into())
     }
@@ -166,27 +192,37 @@ mod tests {
     fn verbs() {
         let args = [s("a\"b"), Value::Int(-42), Value::Float(2.5), Value::Bool(true)];
         assert_eq!(
-            sprintf("%s|%d|%v|%t|%q", &[s("x"), Value::Int(7), Value::Float(2.5), Value::Bool(true), s("a\"b")]),
+            run("%s|%d|%v|%t|%q", &[s("x"), Value::Int(7), Value::Float(2.5), Value::Bool(true), s("a\"b")]),
             "x|7|2.5|true|\"a\\\"b\""
         );
-        assert_eq!(sprintf("%v %v %v %v", &args), "a\"b -42 2.5 true");
+        assert_eq!(run("%v %v %v %v", &args), "a\"b -42 2.5 true");
         assert_eq!(
-            sprintf("%5d|%-5d|%05d|%+d", &[Value::Int(42), Value::Int(42), Value::Int(-42), Value::Int(3)]),
+            run("%5d|%-5d|%05d|%+d", &[Value::Int(42), Value::Int(42), Value::Int(-42), Value::Int(3)]),
             "   42|42   |-0042|+3"
         );
         assert_eq!(
-            sprintf("%.2f %x %X %c %%", &[Value::Float(1.23456), Value::Int(255), s("hi"), Value::Int(65)]),
+            run("%.2f %x %X %c %%", &[Value::Float(1.23456), Value::Int(255), s("hi"), Value::Int(65)]),
             "1.23 ff 6869 A %"
         );
-        assert_eq!(sprintf("%e", &[Value::Float(1234.5)]), "1.234500e+03");
-        assert_eq!(sprintf("%q", &[Value::Int(120)]), "'x'");
-        assert_eq!(sprintf("%.3s|%6s", &[s("abcdef"), s("ab")]), "abc|    ab");
+        assert_eq!(run("%e", &[Value::Float(1234.5)]), "1.234500e+03");
+        assert_eq!(run("%q", &[Value::Int(120)]), "'x'");
+        assert_eq!(run("%.3s|%6s", &[s("abcdef"), s("ab")]), "abc|    ab");
     }
 
     #[test]
     fn mistakes_show_in_output() {
-        assert_eq!(sprintf("%d %s", &[s("x")]), "%!d(string=x) %!s(MISSING)");
-        assert_eq!(sprintf("%s", &[s("a"), Value::Int(1)]), "a%!(EXTRA int=1)");
-        assert_eq!(sprintf("%z", &[Value::Int(1)]), "%!z(int=1)");
+        assert_eq!(run("%d %s", &[s("x")]), "%!d(string=x) %!s(MISSING)");
+        assert_eq!(run("%s", &[s("a"), Value::Int(1)]), "a%!(EXTRA int=1)");
+        assert_eq!(run("%z", &[Value::Int(1)]), "%!z(int=1)");
+    }
+
+    #[test]
+    fn huge_widths_are_errors_not_allocations() {
+        assert_eq!(sprintf("%99999999999999999999d", &[Value::Int(1)]).unwrap_err(), BAD_WIDTH);
+        assert_eq!(sprintf("%.99999999999999999999f", &[Value::Float(1.0)]).unwrap_err(), BAD_WIDTH);
+        assert_eq!(sprintf("%1048577s", &[s("x")]).unwrap_err(), BAD_WIDTH);
+        assert_eq!(run("%1048576s", &[s("x")]).len(), 1 << 20);
+        let twice = sprintf("%1048576s%1048576s", &[s("x"), s("y")]).unwrap_err();
+        assert_eq!(twice, crate::gotmpl::TOO_LARGE);
     }
 }

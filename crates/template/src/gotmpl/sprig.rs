@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::builtins::push_bounded;
 use super::funcs::{CallResult, arity, at_least, int, text, to_string};
 use super::json::{self, Style};
 use super::value::{Value, go_quote};
 use super::yaml;
+use super::{MAX_OUTPUT, MAX_VALUE_DEPTH, MAX_VALUE_WEIGHT, TOO_LARGE};
 
 pub const NAMES: &[&str] = &[
     "b64enc",
@@ -55,13 +57,51 @@ pub const NAMES: &[&str] = &[
 ];
 
 fn string(s: impl Into<String>) -> CallResult {
-    Ok(Value::Str(s.into()))
+    let s = s.into();
+    if s.len() > MAX_OUTPUT {
+        return Err(TOO_LARGE.into());
+    }
+    Ok(Value::Str(s))
+}
+
+/// Fails when a result of `len` bytes would outgrow 1 MiB: checked before
+/// building it.
+fn fits(len: Option<usize>) -> Result<(), String> {
+    match len {
+        Some(len) if len <= MAX_OUTPUT => Ok(()),
+        _ => Err(TOO_LARGE.into()),
+    }
+}
+
+/// A list or map built from `args`, unless it would nest too deep.
+fn nests(args: &[Value]) -> Result<(), String> {
+    if args.iter().any(|arg| arg.deeper_than(MAX_VALUE_DEPTH - 1)) {
+        return Err(format!("lists and maps nest more than {MAX_VALUE_DEPTH} levels deep"));
+    }
+    Ok(())
+}
+
+/// The case mapping of `s`, checked first when it could outgrow 1 MiB
+/// (one character can map to three).
+fn case(s: &str, upper: bool) -> CallResult {
+    if s.len() > MAX_OUTPUT / 3 {
+        let len = s.chars().try_fold(0usize, |sum, c| {
+            let mapped: usize = if upper {
+                c.to_uppercase().map(char::len_utf8).sum()
+            } else {
+                c.to_lowercase().map(char::len_utf8).sum()
+            };
+            sum.checked_add(mapped)
+        });
+        fits(len)?;
+    }
+    string(if upper { s.to_uppercase() } else { s.to_lowercase() })
 }
 
 /// Author-written messages are shown; computed ones might hold a secret.
 fn message(args: &[Value], literal: bool) -> String {
     match args.first() {
-        Some(msg) if literal => to_string(msg),
+        Some(msg) if literal => to_string(msg).unwrap_or_else(|e| e),
         _ => "message withheld because it is not a string literal in the template".into(),
     }
 }
@@ -73,17 +113,36 @@ fn map_arg(value: &Value) -> Result<&BTreeMap<String, Value>, String> {
     }
 }
 
-fn split(sep: &str, s: &str) -> Vec<Value> {
+fn split(sep: &str, s: &str) -> Result<Vec<Value>, String> {
+    // Counted first: splitting 1 MiB into characters would build a
+    // million values.
+    let parts = if sep.is_empty() { s.chars().count() } else { s.matches(sep).count() + 1 };
+    let node = std::mem::size_of::<Value>() + std::mem::size_of::<(String, Value)>();
+    if parts.saturating_mul(node).saturating_add(s.len()) > MAX_VALUE_WEIGHT {
+        return Err(format!("result would have more than {} parts", MAX_VALUE_WEIGHT / node));
+    }
     // Go splits "" into UTF-8 characters; Rust would add empty ends.
     if sep.is_empty() {
-        return s.chars().map(|c| Value::Str(c.to_string())).collect();
+        return Ok(s.chars().map(|c| Value::Str(c.to_string())).collect());
     }
-    s.split(sep).map(|part| Value::Str(part.to_string())).collect()
+    Ok(s.split(sep).map(|part| Value::Str(part.to_string())).collect())
 }
 
 fn indent(n: &Value, s: &Value) -> Result<String, String> {
-    let pad = " ".repeat(usize::try_from(int(n)?).unwrap_or(0));
-    Ok(format!("{pad}{}", text(s)?.replace('\n', &format!("\n{pad}"))))
+    let width = usize::try_from(int(n)?).unwrap_or(0);
+    let s = text(s)?;
+    let lines = s.matches('\n').count() + 1;
+    fits(width.checked_mul(lines).and_then(|pad| pad.checked_add(s.len() + 1)))?;
+    let pad = " ".repeat(width);
+    Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))
+}
+
+/// `s` with every `old` replaced, its size checked before building it.
+fn replace(old: &str, new: &str, s: &str) -> CallResult {
+    let count = if old.is_empty() { s.chars().count() + 1 } else { s.matches(old).count() };
+    let len = count.checked_mul(new.len()).and_then(|added| (s.len() - count * old.len()).checked_add(added));
+    fits(len)?;
+    string(s.replace(old, new))
 }
 
 pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
@@ -93,6 +152,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "b64enc" => {
             one(&args)?;
             let bytes = args[0].as_bytes().ok_or_else(|| format!("expected string, got {}", args[0].type_name()))?;
+            fits(bytes.len().div_ceil(3).checked_mul(4))?;
             string(STANDARD.encode(bytes))
         }
         "b64dec" => {
@@ -107,7 +167,9 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "fromJson" => {
             one(&args)?;
-            json::decode(&text(&args[0])?)
+            let value = json::decode(&text(&args[0])?)?;
+            nests(std::slice::from_ref(&value))?;
+            Ok(value)
         }
         "toYaml" => {
             one(&args)?;
@@ -115,15 +177,17 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "fromYaml" => {
             one(&args)?;
-            yaml::decode(&text(&args[0])?)
+            let value = yaml::decode(&text(&args[0])?)?;
+            nests(std::slice::from_ref(&value))?;
+            Ok(value)
         }
         "upper" => {
             one(&args)?;
-            string(text(&args[0])?.to_uppercase())
+            case(&text(&args[0])?, true)
         }
         "lower" => {
             one(&args)?;
-            string(text(&args[0])?.to_lowercase())
+            case(&text(&args[0])?, false)
         }
         "trim" => {
             one(&args)?;
@@ -150,7 +214,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "replace" => {
             arity(&args, 3)?;
-            string(text(&args[2])?.replace(text(&args[0])?.as_ref(), &text(&args[1])?))
+            replace(&text(&args[0])?, &text(&args[1])?, &text(&args[2])?)
         }
         "contains" | "hasPrefix" | "hasSuffix" => {
             two(&args)?;
@@ -163,12 +227,16 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "quote" | "squote" => {
             // Sprig skips nil arguments, so a missing key quotes to "".
-            let quoted: Vec<String> = args
-                .iter()
-                .filter(|v| **v != Value::Nil)
-                .map(|v| if name == "quote" { go_quote(&to_string(v)) } else { format!("'{}'", to_string(v)) })
-                .collect();
-            string(quoted.join(" "))
+            let mut quoted = String::new();
+            for (i, v) in args.iter().filter(|v| **v != Value::Nil).enumerate() {
+                if i > 0 {
+                    push_bounded(&mut quoted, " ")?;
+                }
+                let v = to_string(v)?;
+                let v = if name == "quote" { go_quote(&v)? } else { format!("'{v}'") };
+                push_bounded(&mut quoted, &v)?;
+            }
+            string(quoted)
         }
         "indent" => {
             two(&args)?;
@@ -209,12 +277,17 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             one(&args)?;
             Err(message(&args, literal_message))
         }
-        "list" => Ok(Value::List(args)),
+        "list" => {
+            nests(&args)?;
+            Ok(Value::List(args))
+        }
         "dict" => {
+            nests(&args)?;
             let mut map = BTreeMap::new();
-            for pair in args.chunks(2) {
-                let value = pair.get(1).cloned().unwrap_or(Value::Str(String::new()));
-                map.insert(to_string(&pair[0]), value);
+            let mut args = args.into_iter();
+            while let Some(key) = args.next() {
+                let value = args.next().unwrap_or(Value::Str(String::new()));
+                map.insert(to_string(&key)?, value);
             }
             Ok(Value::Map(map))
         }
@@ -240,41 +313,49 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "sortAlpha" => {
             one(&args)?;
             let mut items: Vec<String> = match &args[0] {
-                Value::List(items) => items.iter().map(to_string).collect(),
-                other => vec![to_string(other)],
+                Value::List(items) => items.iter().map(to_string).collect::<Result<_, _>>()?,
+                other => vec![to_string(other)?],
             };
             items.sort();
             Ok(Value::List(items.into_iter().map(Value::Str).collect()))
         }
         "split" => {
             two(&args)?;
-            let parts = split(&text(&args[0])?, &text(&args[1])?);
+            let parts = split(&text(&args[0])?, &text(&args[1])?)?;
             Ok(Value::Map(parts.into_iter().enumerate().map(|(i, v)| (format!("_{i}"), v)).collect()))
         }
         "splitList" => {
             two(&args)?;
-            Ok(Value::List(split(&text(&args[0])?, &text(&args[1])?)))
+            Ok(Value::List(split(&text(&args[0])?, &text(&args[1])?)?))
         }
         "join" => {
             two(&args)?;
             let sep = text(&args[0])?;
-            let parts: Vec<String> = match &args[1] {
-                Value::List(items) => items.iter().filter(|v| **v != Value::Nil).map(to_string).collect(),
-                other => vec![to_string(other)],
+            let items = match &args[1] {
+                Value::List(items) => items.as_slice(),
+                other => std::slice::from_ref(other),
             };
-            string(parts.join(sep.as_ref()))
+            let mut joined = String::new();
+            for (i, item) in items.iter().filter(|v| **v != Value::Nil).enumerate() {
+                if i > 0 {
+                    push_bounded(&mut joined, &sep)?;
+                }
+                push_bounded(&mut joined, &to_string(item)?)?;
+            }
+            string(joined)
         }
         "toString" => {
             one(&args)?;
-            string(to_string(&args[0]))
+            string(to_string(&args[0])?)
         }
         "repeat" => {
             two(&args)?;
             let count = usize::try_from(int(&args[0])?).map_err(|_| "negative repeat count")?;
-            if count.saturating_mul(text(&args[1])?.len()) > super::MAX_OUTPUT {
+            let s = text(&args[1])?;
+            if count.checked_mul(s.len()).is_none_or(|len| len > MAX_OUTPUT) {
                 return Err("result too large".into());
             }
-            string(text(&args[1])?.repeat(count))
+            string(s.repeat(count))
         }
         _ => Err("not defined".into()),
     }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{TemplateError, render_template};
+use std::time::{Duration, Instant};
+
+use super::{Limits, TemplateError, render_template, render_template_with_budget, render_template_with_limits};
 
 const SECRET: &str = "s3cr3t-Value!";
 
@@ -345,7 +347,111 @@ fn output_is_bounded() {
     assert_eq!(exec_error(r#"{{ repeat 2000000 "x" }}"#).2, "repeat: result too large");
     assert!(exec_error(r#"{{ range 1000 }}{{ repeat 2000 "x" }}{{ end }}"#).2.contains("1 MiB"));
     let busy = "{{ range 1000000 }}{{ range 1000000 }}{{ end }}{{ end }}";
-    assert_eq!(exec_error(busy).2, "template ran more than 10000000 steps");
+    let err = render_template_with_budget("key", busy, &data(), Duration::from_secs(600)).unwrap_err();
+    assert!(err.to_string().ends_with("template ran more than 10000000 steps"), "{err}");
+}
+
+#[test]
+fn a_render_has_a_wall_clock_budget() {
+    let busy = "{{ range 1000000 }}{{ range 1000000 }}{{ end }}{{ end }}";
+    let started = Instant::now();
+    assert_eq!(exec_error(busy).2, "template ran longer than 1s");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let short = render_template_with_budget("key", busy, &data(), Duration::from_millis(50)).unwrap_err();
+    assert!(short.to_string().ends_with("template ran longer than 50ms"), "{short}");
+    // Each call reads the clock, so slow calls stop the render too.
+    let slow = r#"{{ $j := repeat 100000 "[1]," | printf "[%s0]" }}{{ range 1000 }}{{ $x := fromJson $j }}{{ end }}"#;
+    let err = render_template_with_budget("key", slow, &data(), Duration::from_millis(100)).unwrap_err();
+    assert!(err.to_string().contains("template ran longer than 100ms"), "{err}");
+}
+
+#[test]
+fn a_render_has_a_memory_budget() {
+    let limits = Limits { memory: 4 << 20, ..Limits::default() };
+    let copies = r#"{{ $s := repeat 500000 "x" }}{{ range 100 }}{{ $t := $s }}{{ end }}"#;
+    let err = render_template_with_limits("key", copies, &data(), limits).unwrap_err();
+    assert!(err.to_string().ends_with("template used more than 4 MiB of memory"), "{err}");
+    // A doubling list hits the budget long before it is large.
+    let doubling = "{{ $l := list 1 }}{{ range 100 }}{{ $l = list $l $l }}{{ end }}";
+    assert!(exec_error(doubling).2.contains("template used more than 64 MiB of memory"));
+}
+
+#[test]
+fn sizes_from_the_template_are_bounded_before_allocating() {
+    // Once a panic ("capacity overflow") that took the operator down.
+    assert_eq!(
+        exec_error(r#"{{ printf "%99999999999999999999d" 1 | len }}"#).2,
+        "printf: width or precision larger than 1 MiB"
+    );
+    assert_eq!(
+        exec_error(r#"{{ printf "%.99999999999999999999f" 1.5 }}"#).2,
+        "printf: width or precision larger than 1 MiB"
+    );
+    assert_eq!(exec_error(r#"{{ printf "%1048576d%1048576d" 1 2 }}"#).2, "printf: result would be larger than 1 MiB");
+    assert_eq!(exec_error(r#"{{ indent 9223372036854775807 "a" }}"#).2, "indent: result would be larger than 1 MiB");
+    assert_eq!(exec_error(r#"{{ nindent 2000 (repeat 1000 "\n") }}"#).2, "nindent: result would be larger than 1 MiB");
+    assert_eq!(exec_error(r#"{{ repeat 9223372036854775807 "ab" }}"#).2, "repeat: result too large");
+    let big = r#"{{ $s := repeat 1000000 "a" }}"#;
+    for (call, name) in [
+        ("replace \"\" \"xx\" $s", "replace"),
+        ("replace \"a\" \"aa\" $s", "replace"),
+        ("b64enc $s", "b64enc"),
+        ("quote (repeat 300000 \"\\x01\")", "quote"),
+        ("toJson (list $s $s)", "toJson"),
+        ("toPrettyJson (splitList \",\" (repeat 150000 \"xxxxx,\"))", "toPrettyJson"),
+        ("toYaml (list $s $s)", "toYaml"),
+        ("join \",\" (list $s $s)", "join"),
+        ("print $s $s", "print"),
+        ("println $s $s", "println"),
+        ("printf \"%x\" $s", "printf"),
+        ("toString (list $s $s)", "toString"),
+        ("upper (repeat 400000 \"ŉ\")", "upper"),
+    ] {
+        let template = format!("{big}{{{{ {call} }}}}");
+        let reason = exec_error(&template).2;
+        assert_eq!(reason, format!("{name}: result would be larger than 1 MiB"), "{call}");
+    }
+    assert!(
+        exec_error(r#"{{ splitList "" (repeat 1000000 "a") }}"#)
+            .2
+            .starts_with("splitList: result would have more than")
+    );
+    let output = r#"{{ $s := repeat 1000000 "a" }}{{ list $s $s }}"#;
+    assert_eq!(exec_error(output).2, "result would be larger than 1 MiB");
+}
+
+#[test]
+fn values_nest_only_so_deep() {
+    let deep = "{{ $l := list }}{{ range 200 }}{{ $l = list $l }}{{ end }}{{ $l | toJson }}";
+    assert_eq!(exec_error(deep).2, "list: lists and maps nest more than 128 levels deep");
+    let json = format!("{{{{ fromJson `{}{}` }}}}", "[".repeat(100), "]".repeat(100));
+    assert!(render_template("key", &json, &data()).is_ok());
+    let dicts = "{{ $d := dict }}{{ range 200 }}{{ $d = dict \"a\" $d }}{{ end }}";
+    assert!(exec_error(dicts).2.contains("nest more than 128 levels deep"));
+}
+
+#[test]
+fn malformed_pipelines_are_parse_errors_not_panics() {
+    assert_eq!(parse_error("{{ | }}").2, "missing command in command");
+    assert_eq!(parse_error("{{ 1 | | len }}").2, "missing command in command");
+    assert_eq!(parse_error("{{ if | }}{{ end }}").2, "missing command in if");
+    assert_eq!(parse_error("{{ (|) }}").2, "missing command in parenthesized pipeline");
+    // What the fuzzer made of the seeds on main's engine, where both panicked.
+    assert_eq!(parse_error("*A0{{000 (00|0((01|0 (00|0(printf(|000}}").2, "missing command in parenthesized pipeline");
+    assert_eq!(parse_error(r#"{{ toRawJson|||l|e|qse .user "root" }}"#).2, "missing command in command");
+}
+
+#[test]
+fn errors_about_limits_hold_no_data() {
+    for template in [
+        "{{ printf \"%99999999999d\" .password }}",
+        "{{ .password | repeat 999999999 }}",
+        "{{ .password | indent 99999999 }}",
+        "{{ $p := .password }}{{ range 100 }}{{ $p = list $p $p }}{{ end }}",
+    ] {
+        let err = error(template).to_string();
+        assert!(!err.contains(SECRET), "{err}");
+    }
 }
 
 #[test]
@@ -412,4 +518,48 @@ fn yaml_functions_read_and_write_config_files() {
     assert_eq!(port, b"5432");
     let nested = render_template("key", "app:\n  {{- .config | fromYaml | toYaml | nindent 2 }}", &data).unwrap();
     assert_eq!(String::from_utf8(nested).unwrap(), "app:\n  db:\n    host: db.internal\n    port: 5432");
+}
+
+#[test]
+fn index_on_data_in_place_matches_index_on_a_copy() {
+    let mut data = data();
+    data.insert("tls.crt".into(), b"CERT".to_vec());
+    for (template, want) in [
+        (r#"{{ index . "tls.crt" }}"#, Ok("CERT")),
+        (r#"{{ index . "nope" }}|{{ index $ "user" }}"#, Ok("|admin")),
+        (r#"{{ $j := fromJson .json }}{{ index $j "tags" 1 }}{{ index $j.db "port" }}"#, Ok("b5432")),
+        (r#"{{ $j := fromJson .json }}{{ index $j "tags" 5 }}"#, Err("index: index out of range (length 2)")),
+        (r#"{{ index . "user" 0 }}"#, Ok("97")),
+        (r#"{{ index . "user" 9 }}"#, Err("index: index out of range (length 5)")),
+        (r#"{{ index . "nope" "deeper" }}"#, Err("index: index of nil")),
+        (r#"{{ index . 1 }}"#, Err("index: can't index item of type map[string]interface {} with int")),
+        (r#"{{ "user" | index . }}"#, Ok("admin")),
+        (r#"{{ index .user.x 1 }}"#, Err("can't evaluate field x in type string")),
+    ] {
+        let got = render_template("key", template, &data);
+        match want {
+            Ok(want) => assert_eq!(String::from_utf8(got.unwrap()).unwrap(), want, "{template}"),
+            Err(reason) => match got {
+                Err(TemplateError::Exec { reason: got, .. }) => assert_eq!(got, reason, "{template}"),
+                other => panic!("{template}: {other:?}"),
+            },
+        }
+    }
+    // A megabyte of data indexed a thousand times stays within the budget.
+    data.insert("big".into(), vec![b'x'; 1 << 20]);
+    let many = r#"{{ range 1000 }}{{ $c := index $ "tls.crt" }}{{ end }}ok"#;
+    assert_eq!(render_template("key", many, &data).unwrap(), b"ok");
+}
+
+#[test]
+fn printing_and_testing_data_copy_nothing() {
+    let mut data = data();
+    data.insert("big".into(), vec![b'x'; 1 << 20]);
+    // 200 copies of 1 MiB would be over the 64 MiB budget.
+    let tests = r#"{{ range 200 }}{{ if $.big }}{{ else }}no{{ end }}{{ end }}ok"#;
+    assert_eq!(render_template("key", tests, &data).unwrap(), b"ok");
+    let prints = r#"{{ .big }}"#;
+    assert_eq!(render_template("key", prints, &data).unwrap().len(), 1 << 20);
+    assert_eq!(render("{{ if .nope }}y{{ else if .user }}{{ . }}{{ end }}").len(), render("{{ . }}").len());
+    assert_eq!(exec_error("{{ if .user.x }}{{ end }}").2, "can't evaluate field x in type string");
 }

@@ -65,6 +65,43 @@ impl Value {
         matches!(self, Value::Str(_) | Value::Bytes(_))
     }
 
+    /// About the bytes this value holds, with a fixed cost per node: what
+    /// the memory budget counts. Linear in the value's size, like the
+    /// clone or the function call that made it.
+    pub fn weight(&self) -> usize {
+        const NODE: usize = std::mem::size_of::<Value>();
+        match self {
+            Value::Str(s) => NODE.saturating_add(s.len()),
+            Value::Bytes(b) => NODE.saturating_add(b.len()),
+            Value::List(items) => items.iter().fold(NODE, |sum, item| sum.saturating_add(item.weight())),
+            Value::Map(map) => map
+                .iter()
+                .fold(NODE, |sum, (k, v)| sum.saturating_add(NODE).saturating_add(k.len()).saturating_add(v.weight())),
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => NODE,
+        }
+    }
+
+    /// Whether lists and maps nest more than `levels` deep here. Stops at
+    /// `levels`, so it never recurses deeper than that.
+    pub fn deeper_than(&self, levels: usize) -> bool {
+        let mut children: Box<dyn Iterator<Item = &Value>> = match self {
+            Value::List(items) => Box::new(items.iter()),
+            Value::Map(map) => Box::new(map.values()),
+            _ => return false,
+        };
+        match levels.checked_sub(1) {
+            None => true,
+            Some(rest) => children.any(|child| child.deeper_than(rest)),
+        }
+    }
+
+    /// `%v` (the `Display` form), or an error once it outgrows 1 MiB.
+    pub fn display(&self) -> Result<String, String> {
+        let mut out = Bounded::new(super::MAX_OUTPUT);
+        fmt::write(&mut out, format_args!("{self}")).map_err(|_| super::TOO_LARGE.to_string())?;
+        Ok(out.out)
+    }
+
     /// Go's name for the type, used in messages instead of the value itself.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -115,6 +152,31 @@ impl fmt::Display for Value {
     }
 }
 
+/// A `fmt::Write` that fails instead of growing past `limit` bytes.
+pub struct Bounded {
+    pub out: String,
+    pub limit: usize,
+    /// Whether a write was refused for the limit.
+    pub overflowed: bool,
+}
+
+impl Bounded {
+    pub fn new(limit: usize) -> Bounded {
+        Bounded { out: String::new(), limit, overflowed: false }
+    }
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.out.len().saturating_add(s.len()) > self.limit {
+            self.overflowed = true;
+            return Err(fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
 /// Go's `%v` for a float64: shortest digits, exponent form outside
 /// [1e-4, 1e21).
 pub fn go_float(x: f64) -> String {
@@ -144,11 +206,14 @@ pub fn go_exponent(rust: &str, digits: usize) -> String {
     format!("{mantissa}e{sign}{num:0>digits$}")
 }
 
-/// Go's `strconv.Quote`.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+/// Go's `strconv.Quote`; an error if the result would outgrow 1 MiB.
+pub fn go_quote(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len().min(super::MAX_OUTPUT) + 2);
     out.push('"');
     for c in s.chars() {
+        if out.len() > super::MAX_OUTPUT {
+            return Err(super::TOO_LARGE.into());
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -167,7 +232,10 @@ pub fn go_quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
+    if out.len() > super::MAX_OUTPUT {
+        return Err(super::TOO_LARGE.into());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -185,8 +253,8 @@ mod tests {
 
     #[test]
     fn quote_escapes_like_strconv() {
-        assert_eq!(go_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\x01\"");
-        assert_eq!(go_quote("é"), "\"é\"");
+        assert_eq!(go_quote("a\"b\\c\n\x01").unwrap(), "\"a\\\"b\\\\c\\n\\x01\"");
+        assert_eq!(go_quote("é").unwrap(), "\"é\"");
     }
 
     #[test]

@@ -3,12 +3,19 @@
 //! their sorted keys as in Go's YAML output.
 
 use super::json::from_json;
-use super::value::Value;
+use super::value::{Bounded, Value};
 
 /// Like Helm's `toYaml`: no trailing newline, so `| nindent 4` lines up.
 pub fn encode(value: &Value) -> Result<String, String> {
-    let yaml = serde_saphyr::to_string(&to_json(value)?).map_err(|_| "value cannot be written as YAML".to_string())?;
-    Ok(yaml.trim_end_matches('\n').to_string())
+    // Written through a bounded writer: a value that would make more than
+    // 1 MiB of YAML stops there instead of being built whole.
+    let mut out = Bounded::new(super::MAX_OUTPUT);
+    if serde_saphyr::to_fmt_writer(&mut out, &to_json(value)?).is_err() {
+        return Err(if out.overflowed { super::TOO_LARGE } else { "value cannot be written as YAML" }.into());
+    }
+    let mut yaml = out.out;
+    yaml.truncate(yaml.trim_end_matches('\n').len());
+    Ok(yaml)
 }
 
 /// A YAML document as a value. The reason never quotes the input.

@@ -1,0 +1,45 @@
+//! Replays the fuzzers' corpus (`fuzz/corpus/<target>/`) through the same
+//! functions the cargo-fuzz targets call, on the stable toolchain: every
+//! input the fuzzer kept, including each crash it found once, must parse
+//! and render without a panic, and every render must stop near its budget.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vaultsync_template::fuzzing::{BUDGET, parse_input, render_input};
+
+/// How far past its budget a render may end: one function call (a
+/// PKCS#12 key derivation in an unoptimised build, say) is not interrupted.
+const GRACE: Duration = Duration::from_secs(5);
+
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    files
+}
+
+#[test]
+fn parse_corpus_never_panics() {
+    for path in corpus("template_parse") {
+        let input = fs::read(&path).expect("corpus file");
+        parse_input(&input);
+    }
+}
+
+#[test]
+fn render_corpus_never_panics_and_keeps_its_budget() {
+    for path in corpus("template_render") {
+        let input = fs::read(&path).expect("corpus file");
+        let started = Instant::now();
+        let _ = render_input(&input, BUDGET);
+        let took = started.elapsed();
+        assert!(took < BUDGET + GRACE, "{} took {took:?}", path.display());
+    }
+}
