@@ -68,6 +68,7 @@ pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>
         let list = failed.iter().map(|f| f.namespace.as_str()).collect::<Vec<_>>().join(", ");
         ready(false, "NotProvisioned", format!("could not provision namespace(s): {list}"), &previous.conditions)
     };
+    crate::events::announce_change(&ctx, &ces.object_ref(&()), &previous.conditions, &condition, "Provision").await;
     let status = ClusterExternalSecretStatus {
         conditions: vec![condition],
         provisioned_namespaces: provisioned,

@@ -11,9 +11,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 use crate::audiences::ApiAudiences;
+use crate::due::DueTracker;
 use crate::metrics::Metrics;
 use crate::outage::Outages;
 use crate::vault_cache::VaultCache;
+use kube::runtime::controller::Action;
 
 /// Settings of a controller process.
 #[derive(Clone, Debug)]
@@ -140,6 +142,8 @@ pub struct Context {
     pub(crate) vault: VaultCache,
     pub(crate) outages: Arc<Outages>,
     pub(crate) metrics: Metrics,
+    /// ExternalSecrets with a reconcile due and not started.
+    pub(crate) due: DueTracker<ObjectRef<ExternalSecret>>,
     pub(crate) caches: Caches,
     pub(crate) api_audiences: Arc<ApiAudiences>,
     ready: AtomicBool,
@@ -161,9 +165,10 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
-            vault: VaultCache::default(),
+            vault: VaultCache::observed(metrics.vault_observer()),
             outages: Arc::default(),
             metrics,
+            due: DueTracker::default(),
             caches: Caches::default(),
             api_audiences: Arc::default(),
             ready: AtomicBool::new(false),
@@ -214,6 +219,7 @@ impl Context {
             self.memos.lock().expect("memo lock").clear();
             self.failures.lock().expect("failure lock").clear();
         }
+        self.due.clear();
         self.standing.leading.store(leading, Ordering::Relaxed);
         self.metrics.set_leader(leading);
     }
@@ -271,6 +277,8 @@ impl Context {
     pub fn metrics_text(&self) -> String {
         let (totals, clients) = self.vault.totals();
         self.metrics.set_servers_down(self.outages.down_count());
+        self.metrics.set_due("ExternalSecret", self.due.depth());
+        self.metrics.set_token_ttls(self.vault.token_ttls().iter().map(|(owner, ttl)| (owner, *ttl)));
         self.metrics.encode(totals, clients)
     }
 
@@ -284,6 +292,22 @@ impl Context {
 
     pub(crate) fn forget(&self, key: &ObjectRef<ExternalSecret>) {
         self.memos.lock().expect("memo lock").remove(key);
+        self.due.forget(key);
+    }
+
+    /// ExternalSecrets a watched change calls for, counted as due.
+    pub(crate) fn triggered(&self, keys: Vec<ObjectRef<ExternalSecret>>) -> Vec<ObjectRef<ExternalSecret>> {
+        for key in &keys {
+            self.due.triggered(key.clone());
+        }
+        keys
+    }
+
+    /// Asks for `key` to be reconciled again after `after`, and counts it
+    /// as due from then on.
+    pub(crate) fn requeue(&self, key: &ObjectRef<ExternalSecret>, after: Duration) -> Action {
+        self.due.requeued(key.clone(), after);
+        Action::requeue(after)
     }
 
     /// After a failure the next reconcile must read Vault again, while what

@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType};
 use tracing::warn;
+use vaultsync_api::{Condition, ConditionStatus};
 
 use crate::context::Context;
 
@@ -29,6 +30,42 @@ pub(crate) async fn publish(
     }
 }
 
+/// Events when an object (a store, a ClusterExternalSecret) starts failing
+/// (a Warning, again whenever the reason or message changes) and when it
+/// works again after failing (Normal), from its Ready condition before
+/// and now, so `kubectl describe` and event-based alerting see them, not
+/// only ExternalSecrets.
+pub(crate) async fn announce_change(
+    ctx: &Context,
+    object: &ObjectReference,
+    previous: &[Condition],
+    now: &Condition,
+    action: &str,
+) {
+    if let Some((type_, reason, note)) = change_event(previous, now) {
+        publish(ctx, object, type_, &reason, action, note).await;
+    }
+}
+
+fn change_event(previous: &[Condition], now: &Condition) -> Option<(EventType, String, String)> {
+    let before = previous.iter().find(|c| c.type_ == "Ready");
+    let was_failing = before.is_some_and(|c| c.status == ConditionStatus::False);
+    let reason = now.reason.clone().unwrap_or_default();
+    let message = now.message.clone().unwrap_or_default();
+    match now.status {
+        ConditionStatus::True if was_failing => Some((EventType::Normal, reason, format!("works again: {message}"))),
+        ConditionStatus::False
+            if !was_failing
+                || before.is_some_and(|c| {
+                    c.reason.as_deref() != Some(&reason) || c.message.as_deref() != Some(&message)
+                }) =>
+        {
+            Some((EventType::Warning, reason, message))
+        }
+        _ => None,
+    }
+}
+
 /// `note`, cut at a character boundary to fit the API server's limit.
 pub(crate) fn fit_note(note: String) -> String {
     if note.len() <= NOTE_MAX_BYTES {
@@ -44,6 +81,32 @@ pub(crate) fn fit_note(note: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ready(status: ConditionStatus, reason: &str, message: &str) -> Condition {
+        Condition {
+            type_: "Ready".into(),
+            status,
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_transition_time: None,
+        }
+    }
+
+    #[test]
+    fn warnings_on_failure_and_its_changes_normal_on_recovery() {
+        let failing = ready(ConditionStatus::False, "NotProvisioned", "could not provision namespace(s): a");
+        let working = ready(ConditionStatus::True, "Provisioned", "in 2 namespace(s)");
+        let kind = |e: Option<(EventType, String, String)>| e.map(|(t, r, _)| (t == EventType::Warning, r));
+        assert_eq!(kind(change_event(&[], &failing)), Some((true, "NotProvisioned".into())));
+        assert_eq!(kind(change_event(std::slice::from_ref(&working), &failing)), Some((true, "NotProvisioned".into())));
+        assert_eq!(change_event(std::slice::from_ref(&failing), &failing), None, "the same failure again: quiet");
+        let other = ready(ConditionStatus::False, "NotProvisioned", "could not provision namespace(s): a, b");
+        assert!(change_event(std::slice::from_ref(&failing), &other).is_some(), "a new message is told");
+        let recovered = change_event(&[failing], &working).unwrap();
+        assert!(recovered.0 == EventType::Normal && recovered.2.starts_with("works again"), "{recovered:?}");
+        assert_eq!(change_event(std::slice::from_ref(&working), &working), None);
+        assert_eq!(change_event(&[], &working), None, "a first success is not news");
+    }
 
     #[test]
     fn long_notes_are_cut_to_the_api_limit_at_a_character_boundary() {

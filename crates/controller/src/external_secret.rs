@@ -40,6 +40,7 @@ enum Synced {
 
 pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action> {
     let memo_key = ObjectRef::from_obj(&*es);
+    ctx.due.started(&memo_key);
     if es.meta().deletion_timestamp.is_some() {
         // The garbage collector removes an owned Secret; nothing to do here.
         ctx.forget(&memo_key);
@@ -64,7 +65,9 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
             ctx.store_proven(&es);
             let next = succeed(&es, &ctx, synced, interval).await?;
             Ok(match next {
-                Some(at) => Action::requeue(at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1))),
+                Some(at) => {
+                    ctx.requeue(&memo_key, at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1)))
+                }
                 None => Action::await_change(),
             })
         }
@@ -74,7 +77,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
 
 pub(crate) fn error_policy(es: Arc<ExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(externalsecret = %crate::context::object_ref(&*es), error = %error, "reconcile failed");
-    Action::requeue(ctx.backoff(&object_key(&es)))
+    ctx.requeue(&ObjectRef::from_obj(&*es), ctx.backoff(&object_key(&es)))
 }
 
 fn object_key(es: &ExternalSecret) -> String {
@@ -285,7 +288,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
         apply_status(&api, es, &status).await?;
     }
     publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
-    Ok(Action::requeue(ctx.backoff(key)))
+    Ok(ctx.requeue(&memo_key, ctx.backoff(key)))
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {

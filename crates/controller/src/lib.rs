@@ -6,6 +6,7 @@ mod audiences;
 mod cluster_external_secret;
 mod conditions;
 mod context;
+mod due;
 mod error;
 mod events;
 mod external_secret;

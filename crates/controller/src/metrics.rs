@@ -2,7 +2,8 @@
 //! the status gauge names ExternalSecrets (namespace and name), as ESO's
 //! `externalsecret_status_condition` does.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,7 +11,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use vaultsync_vault::{LoginOutcome, Observer, Operation};
 
+use crate::store::ClientOwner;
 use crate::vault_cache::VaultTotals;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +41,66 @@ pub(crate) struct StatusLabels {
     pub status: &'static str,
 }
 
+/// One series of `vault_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub operation: &'static str,
+    /// The HTTP status, or `none` when no answer came.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OperationLabels {
+    pub operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LoginLabels {
+    pub method: &'static str,
+    pub outcome: &'static str,
+}
+
+/// Whose token a `vault_token_ttl_seconds` series is: the store, and for a
+/// ClusterSecretStore with per-namespace credentials, the namespace.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TokenLabels {
+    pub store_kind: &'static str,
+    pub store_namespace: String,
+    pub store_name: String,
+    pub namespace: String,
+}
+
+impl From<&ClientOwner> for TokenLabels {
+    fn from(owner: &ClientOwner) -> Self {
+        Self {
+            store_kind: if owner.store.namespace.is_some() { "SecretStore" } else { "ClusterSecretStore" },
+            store_namespace: owner.store.namespace.clone().unwrap_or_default(),
+            store_name: owner.store.name.clone(),
+            namespace: owner.namespace.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The Vault traffic families: every Vault client reports to them as it
+/// goes (see [`Metrics::vault_observer`]).
+struct VaultTraffic {
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<OperationLabels, Histogram>,
+    logins: Family<LoginLabels, Counter>,
+}
+
+impl Observer for VaultTraffic {
+    fn request(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
+        let status = status.map_or_else(|| "none".to_owned(), |code| code.to_string());
+        self.requests.get_or_create(&RequestLabels { operation: operation.label(), status }).inc();
+        self.durations.get_or_create(&OperationLabels { operation: operation.label() }).observe(elapsed.as_secs_f64());
+    }
+
+    fn login(&self, method: &'static str, outcome: LoginOutcome) {
+        self.logins.get_or_create(&LoginLabels { method, outcome: outcome.label() }).inc();
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     syncs: Family<OutcomeLabels, Counter>,
@@ -51,6 +114,10 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram>,
     reconciles_in_flight: Family<ControllerLabels, Gauge>,
     servers_down: Gauge,
+    vault_traffic: Arc<VaultTraffic>,
+    vault_coalesced: Counter,
+    token_ttl: Family<TokenLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    due: Family<ControllerLabels, Gauge>,
     // What the Vault clients had counted at the last scrape, so the
     // counters above only ever grow by the difference.
     exported: Mutex<VaultTotals>,
@@ -111,6 +178,47 @@ impl Default for Metrics {
             "Vault servers found unreachable or sealed and not answering since (their ExternalSecrets wait)",
             servers_down.clone(),
         );
+        let vault_traffic = Arc::new(VaultTraffic {
+            requests: Family::default(),
+            // 1 ms to ~33 s: a loopback answer to a request at its timeout.
+            durations: Family::new_with_constructor(
+                (|| Histogram::new(exponential_buckets(0.001, 2.0, 16))) as fn() -> Histogram,
+            ),
+            logins: Family::default(),
+        });
+        registry.register(
+            "vault_requests",
+            "HTTP requests sent to Vault or OpenBao, by operation and HTTP status (none: no answer)",
+            vault_traffic.requests.clone(),
+        );
+        registry.register(
+            "vault_request_duration_seconds",
+            "Time a request to Vault or OpenBao took until its answer (or failure), by operation",
+            vault_traffic.durations.clone(),
+        );
+        registry.register(
+            "vault_login_attempts",
+            "Login attempts to Vault or OpenBao, by auth method and outcome",
+            vault_traffic.logins.clone(),
+        );
+        let vault_coalesced = Counter::default();
+        registry.register(
+            "vault_coalesced_reads",
+            "Secret reads answered by another sync's request for the same secret (in flight or within the read window)",
+            vault_coalesced.clone(),
+        );
+        let token_ttl = Family::<TokenLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "vault_token_ttl_seconds",
+            "Time left on each cached client's Vault token (no series for tokens that do not expire)",
+            token_ttl.clone(),
+        );
+        let due = Family::<ControllerLabels, Gauge>::default();
+        registry.register(
+            "reconciles_due",
+            "Objects whose reconcile is due (changed, retrying or refreshing) and not yet started: the work queue's depth",
+            due.clone(),
+        );
         Self {
             registry,
             syncs,
@@ -124,12 +232,35 @@ impl Default for Metrics {
             reconcile_duration,
             reconciles_in_flight,
             servers_down,
+            vault_traffic,
+            vault_coalesced,
+            token_ttl,
+            due,
             exported: Mutex::default(),
         }
     }
 }
 
 impl Metrics {
+    /// What every Vault client reports its requests and logins to.
+    pub(crate) fn vault_observer(&self) -> Arc<dyn Observer> {
+        self.vault_traffic.clone()
+    }
+
+    /// The TTL left on each cached client's token; clients with no
+    /// expiring token have no series.
+    pub(crate) fn set_token_ttls<'a>(&self, ttls: impl IntoIterator<Item = (&'a ClientOwner, Duration)>) {
+        self.token_ttl.clear();
+        for (owner, ttl) in ttls {
+            self.token_ttl.get_or_create(&TokenLabels::from(owner)).set(ttl.as_secs_f64());
+        }
+    }
+
+    /// The depth of a controller's work queue.
+    pub(crate) fn set_due(&self, controller: &'static str, count: usize) {
+        self.due.get_or_create(&ControllerLabels { controller }).set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     pub(crate) fn sync(&self, outcome: &'static str) {
         self.syncs.get_or_create(&OutcomeLabels { outcome }).inc();
     }
@@ -183,10 +314,12 @@ impl Metrics {
             self.vault_logins.inc_by(totals.logins.saturating_sub(exported.logins));
             self.vault_reads.inc_by(totals.reads.saturating_sub(exported.reads));
             self.vault_revocations.inc_by(totals.revocations.saturating_sub(exported.revocations));
+            self.vault_coalesced.inc_by(totals.coalesced.saturating_sub(exported.coalesced));
             *exported = VaultTotals {
                 logins: totals.logins.max(exported.logins),
                 reads: totals.reads.max(exported.reads),
                 revocations: totals.revocations.max(exported.revocations),
+                coalesced: totals.coalesced.max(exported.coalesced),
             };
         }
         self.vault_clients.set(i64::try_from(clients).unwrap_or(i64::MAX));
@@ -227,7 +360,7 @@ mod tests {
         r#"vaultsync_externalsecret_status_condition{namespace="team-a",name="db",condition="Ready",status="False"}"#;
 
     fn totals(logins: u64, reads: u64, revocations: u64) -> VaultTotals {
-        VaultTotals { logins, reads, revocations }
+        VaultTotals { logins, reads, revocations, coalesced: 0 }
     }
 
     #[test]
@@ -312,6 +445,11 @@ mod tests {
         metrics.sync_error("sealed");
         metrics.ready("team-a", "db", true);
         drop(metrics.reconcile_started("ExternalSecret"));
+        metrics.vault_observer().request(Operation::Read, Some(200), Duration::from_millis(3));
+        metrics.vault_observer().login("kubernetes", LoginOutcome::Success);
+        let owner = ClientOwner { store: crate::store::StoreId::secret_store("team-a", "vault"), namespace: None };
+        metrics.set_token_ttls([(&owner, Duration::from_secs(600))]);
+        metrics.set_due("ExternalSecret", 0);
         let text = metrics.encode(totals(1, 1, 1), 1);
         if std::env::var_os("PRINT_METRICS").is_some() {
             println!("{text}");

@@ -103,7 +103,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         })
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(spec_or_force_sync, Default::default());
+        .predicate_filter(spec_or_force_sync, Default::default())
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |es| ctx.due.triggered(ObjectRef::from_obj(es))
+        });
 
     // Managed Secrets, metadata only and only ours: an edit or a deletion
     // of a Secret we wrote brings its ExternalSecret back.
@@ -127,16 +131,25 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // ExternalSecrets that waited for a Vault server to come back.
     let (recovered_tx, recovered) = futures::channel::mpsc::unbounded();
     ctx.outages.set_requeue(recovered_tx);
+    let recovered = recovered.inspect({
+        let ctx = ctx.clone();
+        move |key: &ObjectRef<ExternalSecret>| ctx.due.triggered(key.clone())
+    });
     let es_controller = Controller::for_stream(external_secrets, reader.clone())
         .reconcile_on(recovered)
         // Bounded: unbounded reconciles at start-up only pile up requests
         // in memory (make bench: peak RSS 51 MB unbounded, 40 MB at 16,
         // and faster).
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
-        .watches_stream(secrets, secret_to_external_secret)
+        .watches_stream(secrets, {
+            let ctx = ctx.clone();
+            move |secret| ctx.triggered(secret_to_external_secret(secret))
+        })
         .watches_stream(stores, {
-            let reader = reader.clone();
-            move |store: SecretStore| users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace())
+            let (reader, ctx) = (reader.clone(), ctx.clone());
+            move |store: SecretStore| {
+                ctx.triggered(users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace()))
+            }
         });
     // A namespace-scoped install serves no cluster-scoped kinds: its RBAC
     // cannot read them, and an ExternalSecret naming a ClusterSecretStore
@@ -151,9 +164,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 });
             ctx.caches.cluster_stores.set(cluster_store_cache);
             es_controller.watches_stream(cluster_stores, {
-                let reader = reader.clone();
+                let (reader, ctx) = (reader.clone(), ctx.clone());
                 move |store: ClusterSecretStore| {
-                    users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None)
+                    ctx.triggered(users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None))
                 }
             })
         }

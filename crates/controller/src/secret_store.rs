@@ -6,7 +6,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
-use vaultsync_api::{ClusterSecretStore, Condition, ConditionStatus, SecretStore, SecretStoreStatus, VaultProvider};
+use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultProvider};
 
 use crate::conditions::{apply_status, condition, ready};
 use crate::context::Context;
@@ -111,7 +111,7 @@ where
             (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
-    announce_change(ctx, store, &previous.conditions, &ready_condition).await;
+    events::announce_change(ctx, &store.object_ref(&()), &previous.conditions, &ready_condition, "Validate").await;
     let mut conditions = vec![ready_condition];
     if let Some(message) = insecure {
         let was_warned = previous.conditions.iter().any(|c| c.type_ == INSECURE_TRANSPORT);
@@ -130,33 +130,4 @@ where
         apply_status(api, store, &status).await?;
     }
     Ok(action)
-}
-
-/// Events when a store fails (a Warning, again whenever the reason or
-/// message changes) and when it works again after failing (Normal), so
-/// `kubectl describe` and event-based alerting see stores, not only
-/// ExternalSecrets.
-async fn announce_change<K>(ctx: &Context, store: &K, previous: &[Condition], now: &Condition)
-where
-    K: Resource<DynamicType = ()>,
-{
-    let before = previous.iter().find(|c| c.type_ == "Ready");
-    let was_failing = before.is_some_and(|c| c.status == ConditionStatus::False);
-    let reason = now.reason.clone().unwrap_or_default();
-    let message = now.message.clone().unwrap_or_default();
-    let event = match now.status {
-        ConditionStatus::True if was_failing => Some((EventType::Normal, reason, format!("works again: {message}"))),
-        ConditionStatus::False
-            if !was_failing
-                || before.is_some_and(|c| {
-                    c.reason.as_deref() != Some(&reason) || c.message.as_deref() != Some(&message)
-                }) =>
-        {
-            Some((EventType::Warning, reason, message))
-        }
-        _ => None,
-    };
-    if let Some((type_, reason, note)) = event {
-        events::publish(ctx, &store.object_ref(&()), type_, &reason, "Validate", note).await;
-    }
 }

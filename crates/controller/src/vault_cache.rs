@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tracing::{debug, info};
-use vaultsync_vault::Client;
+use vaultsync_vault::{Client, Observer};
 
 use crate::store::{ClientOwner, Credentials, StoreId};
 
@@ -34,6 +34,7 @@ pub(crate) struct VaultTotals {
     pub logins: u64,
     pub reads: u64,
     pub revocations: u64,
+    pub coalesced: u64,
 }
 
 impl VaultTotals {
@@ -41,12 +42,15 @@ impl VaultTotals {
         self.logins += client.login_count();
         self.reads += client.read_count();
         self.revocations += client.revocation_count();
+        self.coalesced += client.coalesced_count();
     }
 }
 
 #[derive(Default)]
 pub(crate) struct VaultCache {
     clients: Mutex<HashMap<String, Entry>>,
+    /// Told of every request and login of every client.
+    observer: Option<Arc<dyn Observer>>,
     /// Totals of clients closed since, so totals never shrink.
     retired: Arc<Mutex<VaultTotals>>,
     /// Clients being closed.
@@ -54,6 +58,11 @@ pub(crate) struct VaultCache {
 }
 
 impl VaultCache {
+    /// A cache whose clients report their traffic to `observer`.
+    pub fn observed(observer: Arc<dyn Observer>) -> Self {
+        Self { observer: Some(observer), ..Self::default() }
+    }
+
     /// The cached client for these credentials, or a new one when there is
     /// none or the store's settings or credential material changed (the
     /// old one is then closed).
@@ -65,7 +74,10 @@ impl VaultCache {
         {
             return Ok(entry.client.clone());
         }
-        let client = Client::new(credentials.server, credentials.auth)?;
+        let client = match &self.observer {
+            Some(observer) => Client::observed(credentials.server, credentials.auth, observer.clone())?,
+            None => Client::new(credentials.server, credentials.auth)?,
+        };
         let entry = Entry {
             owner: credentials.owner,
             fingerprint: credentials.fingerprint,
@@ -146,6 +158,13 @@ impl VaultCache {
             // No runtime (never in the operator): nothing can be revoked.
             Err(_) => drop(task),
         }
+    }
+
+    /// The TTL left on each cached client's token, where it has one that
+    /// expires.
+    pub fn token_ttls(&self) -> Vec<(ClientOwner, Duration)> {
+        let clients = self.clients.lock().expect("vault cache lock");
+        clients.values().filter_map(|e| Some((e.owner.clone(), e.client.token_ttl_remaining()?))).collect()
     }
 
     /// Totals of every client, and the number of cached clients.

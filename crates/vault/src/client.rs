@@ -11,6 +11,7 @@ use tracing::debug;
 use crate::error::vault_errors;
 use crate::kv::{parse_read, read_path};
 use crate::path::{check_auth_mount, check_in_mount, check_mount, encode};
+use crate::telemetry::{LoginOutcome, Observer, Operation};
 use crate::{Auth, Error, KvSecret, KvVersion, Result, Sensitive};
 
 /// Where the server is and how to reach it.
@@ -58,6 +59,13 @@ struct Inner {
     logins: AtomicU64,
     requests: AtomicU64,
     revocations: AtomicU64,
+    /// Reads answered by another caller's request (in flight or within the
+    /// read window) instead of one of their own.
+    coalesced: AtomicU64,
+    /// When the current token expires, as last seen (`None`: no token, or
+    /// one that does not expire).
+    expires: std::sync::Mutex<Option<Instant>>,
+    observer: Option<Arc<dyn Observer>>,
     read_window: Duration,
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
     /// Mounts already checked to be KV (or that Vault would not describe).
@@ -148,6 +156,15 @@ impl TokenState {
 impl Client {
     /// Builds the HTTP client; logs in lazily, on first use.
     pub fn new(server: ServerConfig, auth: Auth) -> Result<Client> {
+        Self::build(server, auth, None)
+    }
+
+    /// As [`Client::new`], reporting every request and login to `observer`.
+    pub fn observed(server: ServerConfig, auth: Auth, observer: Arc<dyn Observer>) -> Result<Client> {
+        Self::build(server, auth, Some(observer))
+    }
+
+    fn build(server: ServerConfig, auth: Auth, observer: Option<Arc<dyn Observer>>) -> Result<Client> {
         // reqwest is built without a default crypto provider; ring is the
         // one kube uses too.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -173,6 +190,9 @@ impl Client {
                 logins: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
                 revocations: AtomicU64::new(0),
+                coalesced: AtomicU64::new(0),
+                expires: std::sync::Mutex::default(),
+                observer,
                 read_window: server.read_window,
                 reads: std::sync::Mutex::default(),
                 kv_mounts: std::sync::Mutex::default(),
@@ -193,7 +213,10 @@ impl Client {
     /// must not keep an outage open while reads would work).
     pub async fn probe(&self) -> Result<()> {
         let url = format!("{}/v1/sys/health?standbyok=true&perfstandbyok=true", self.inner.address);
-        let response = self.inner.http.get(&url).send().await.map_err(|e| self.unreachable(&e))?;
+        let started = Instant::now();
+        let response = self.inner.http.get(&url).send().await;
+        self.observe(Operation::Health, response.as_ref().ok().map(|r| r.status().as_u16()), started);
+        let response = response.map_err(|e| self.unreachable(&e))?;
         match response.status() {
             StatusCode::SERVICE_UNAVAILABLE => Err(Error::Sealed { address: self.inner.address.clone() }),
             _ => Ok(()),
@@ -208,6 +231,22 @@ impl Client {
     /// Number of successful logins so far.
     pub fn login_count(&self) -> u64 {
         self.inner.logins.load(Ordering::Relaxed)
+    }
+
+    /// Number of reads answered by another caller's request.
+    pub fn coalesced_count(&self) -> u64 {
+        self.inner.coalesced.load(Ordering::Relaxed)
+    }
+
+    /// How long the current token has left (zero once expired); `None`
+    /// when there is no token yet or it does not expire. Never waits: while
+    /// a login or renewal holds the token, the last value seen answers.
+    pub fn token_ttl_remaining(&self) -> Option<Duration> {
+        let mut expires = self.inner.expires.lock().expect("token expiry lock");
+        if let Ok(slot) = self.inner.token.try_lock() {
+            *expires = slot.current.as_ref().and_then(|s| s.ttl.map(|ttl| s.obtained + ttl));
+        }
+        expires.map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Number of tokens revoked by [`Client::close`] (0 or 1).
@@ -235,8 +274,9 @@ impl Client {
         let Some(state) = state.filter(|s| s.owned && !s.dead()) else {
             return Ok(false);
         };
-        let (status, body) =
-            self.send(Method::POST, "auth/token/revoke-self", Some(&state.token), Some(json!({}))).await?;
+        let (status, body) = self
+            .send(Operation::RevokeSelf, Method::POST, "auth/token/revoke-self", Some(&state.token), Some(json!({})))
+            .await?;
         match status {
             s if s.is_success() => {
                 self.inner.revocations.fetch_add(1, Ordering::Relaxed);
@@ -290,8 +330,16 @@ impl Client {
                 }
             }
         };
-        let (_, answer) =
-            cell.get_or_init(|| async { (Instant::now(), self.read_uncached(mount, path, kv, &api_path).await) }).await;
+        let mut asked = false;
+        let (_, answer) = cell
+            .get_or_init(|| async {
+                asked = true;
+                (Instant::now(), self.read_uncached(mount, path, kv, &api_path).await)
+            })
+            .await;
+        if !asked {
+            self.inner.coalesced.fetch_add(1, Ordering::Relaxed);
+        }
         answer.clone()
     }
 
@@ -303,7 +351,7 @@ impl Client {
         self.check_kv_mount(mount).await?;
         let shown = format!("{mount}/metadata/{path}");
         let api_path = format!("{}/metadata/{}", encode(mount), encode(path));
-        let (status, body) = self.authenticated(Method::GET, &api_path, &shown).await?;
+        let (status, body) = self.authenticated(Operation::ReadMetadata, Method::GET, &api_path, &shown).await?;
         match status {
             StatusCode::OK => {
                 let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {
@@ -342,7 +390,7 @@ impl Client {
             };
             let shown = shown.trim_end_matches('/').to_owned();
             let api_path = format!("{}?list=true", api_path.trim_end_matches('/'));
-            let (status, body) = self.authenticated(Method::GET, &api_path, &shown).await?;
+            let (status, body) = self.authenticated(Operation::List, Method::GET, &api_path, &shown).await?;
             let keys = match status {
                 StatusCode::OK => serde_json::from_str::<Value>(&body)
                     .ok()
@@ -389,7 +437,7 @@ impl Client {
         let api_path = format!("sys/internal/ui/mounts/{}", encode(mount));
         // Not `authenticated`: a 403 here is an answer, not a reason to
         // log in again.
-        let (status, body) = self.send(Method::GET, &api_path, Some(&token), None).await?;
+        let (status, body) = self.send(Operation::MountInfo, Method::GET, &api_path, Some(&token), None).await?;
         let verdict = match status {
             StatusCode::OK => {
                 let kind = serde_json::from_str::<Value>(&body)
@@ -410,7 +458,7 @@ impl Client {
 
     async fn read_uncached(&self, mount: &str, path: &str, kv: KvVersion, api_path: &str) -> Result<KvSecret> {
         let display = format!("{mount}/{path}");
-        let (status, body) = self.authenticated(Method::GET, api_path, &display).await?;
+        let (status, body) = self.authenticated(Operation::Read, Method::GET, api_path, &display).await?;
         match status {
             StatusCode::OK => {
                 let json: Value = serde_json::from_str(&body).map_err(|_| Error::BadResponse {
@@ -433,10 +481,16 @@ impl Client {
     /// obtained by login is followed by one `lookup-self`: valid, the 403 is
     /// the policies' answer and is returned as such; invalid, the client
     /// logs in again (once, shared by every caller) and retries once.
-    async fn authenticated(&self, method: Method, api_path: &str, shown: &str) -> Result<(StatusCode, String)> {
+    async fn authenticated(
+        &self,
+        operation: Operation,
+        method: Method,
+        api_path: &str,
+        shown: &str,
+    ) -> Result<(StatusCode, String)> {
         let token = self.token().await?;
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        let (status, body) = self.send(method.clone(), api_path, Some(&token), None).await?;
+        let (status, body) = self.send(operation, method.clone(), api_path, Some(&token), None).await?;
         if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
             return Ok((status, body));
         }
@@ -445,7 +499,7 @@ impl Client {
         };
         debug!(path = %shown, "403 with a token Vault no longer knows; retrying once with a new login");
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        self.send(method, api_path, Some(&fresh), None).await
+        self.send(operation, method, api_path, Some(&fresh), None).await
     }
 
     /// After a 403 answered to `token`: `None` when the token is valid (or
@@ -480,7 +534,8 @@ impl Client {
     /// token by Vault's `default` policy, so a 403 here means the token
     /// itself is not valid.
     async fn token_valid(&self, token: &Sensitive) -> Result<bool> {
-        let (status, body) = self.send(Method::GET, "auth/token/lookup-self", Some(token), None).await?;
+        let (status, body) =
+            self.send(Operation::LookupSelf, Method::GET, "auth/token/lookup-self", Some(token), None).await?;
         match status {
             StatusCode::OK => Ok(true),
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Ok(false),
@@ -550,6 +605,14 @@ impl Client {
     }
 
     async fn login(&self) -> Result<TokenState> {
+        let result = self.attempt_login().await;
+        if let Some(observer) = &self.inner.observer {
+            observer.login(self.inner.auth.method(), LoginOutcome::of(&result));
+        }
+        result
+    }
+
+    async fn attempt_login(&self) -> Result<TokenState> {
         let auth = &self.inner.auth;
         let method = auth.method();
         let mount = auth.mount().trim_end_matches('/').to_owned();
@@ -560,7 +623,8 @@ impl Client {
             Auth::Token(token) => {
                 // Nothing to log in to; look the token up so a bad token is
                 // reported now, and learn its TTL.
-                let (status, body) = self.send(Method::GET, "auth/token/lookup-self", Some(token), None).await?;
+                let (status, body) =
+                    self.send(Operation::LookupSelf, Method::GET, "auth/token/lookup-self", Some(token), None).await?;
                 if status != StatusCode::OK {
                     return Err(Error::Login { method, mount, status: status.as_u16(), detail: vault_errors(&body) });
                 }
@@ -585,7 +649,7 @@ impl Client {
                 (format!("auth/{}/login", encode(&mount)), json!({"role_id": role_id, "secret_id": secret_id.expose()}))
             }
         };
-        let (status, response) = self.send(Method::POST, &path, None, Some(body)).await?;
+        let (status, response) = self.send(Operation::Login, Method::POST, &path, None, Some(body)).await?;
         if status != StatusCode::OK {
             if status == StatusCode::SERVICE_UNAVAILABLE && vault_errors(&response).contains("sealed") {
                 return Err(Error::Sealed { address: self.inner.address.clone() });
@@ -615,7 +679,9 @@ impl Client {
 
     async fn renew(&self, current: &TokenState) -> Result<TokenState> {
         let token = &current.token;
-        let (status, body) = self.send(Method::POST, "auth/token/renew-self", Some(token), Some(json!({}))).await?;
+        let (status, body) = self
+            .send(Operation::RenewSelf, Method::POST, "auth/token/renew-self", Some(token), Some(json!({})))
+            .await?;
         if status != StatusCode::OK {
             return Err(self.unexpected(status, &body, "auth/token/renew-self".into()));
         }
@@ -635,6 +701,7 @@ impl Client {
 
     async fn send(
         &self,
+        operation: Operation,
         method: Method,
         api_path: &str,
         token: Option<&Sensitive>,
@@ -651,10 +718,21 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
-        Ok((status, text))
+        let started = Instant::now();
+        let answer = async {
+            let response = request.send().await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        }
+        .await;
+        self.observe(operation, answer.as_ref().ok().map(|(status, _)| status.as_u16()), started);
+        answer.map_err(|e| self.unreachable(&e))
+    }
+
+    fn observe(&self, operation: Operation, status: Option<u16>, started: Instant) {
+        if let Some(observer) = &self.inner.observer {
+            observer.request(operation, status, started.elapsed());
+        }
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> Error {
@@ -981,5 +1059,86 @@ mod tests {
         client.ensure_token().await.unwrap();
         assert!(!client.close(Duration::ZERO).await.unwrap());
         assert_eq!(vault.count(REVOKE), 0);
+    }
+    /// Records what an [`Observer`] is told.
+    #[derive(Default)]
+    struct Recorder {
+        requests: std::sync::Mutex<Vec<(&'static str, Option<u16>)>>,
+        logins: std::sync::Mutex<Vec<(&'static str, LoginOutcome)>>,
+    }
+
+    impl Observer for Recorder {
+        fn request(&self, operation: Operation, status: Option<u16>, _: Duration) {
+            self.requests.lock().unwrap().push((operation.label(), status));
+        }
+
+        fn login(&self, method: &'static str, outcome: LoginOutcome) {
+            self.logins.lock().unwrap().push((method, outcome));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_hears_every_request_and_login() {
+        let vault = vault(|_| true, |_| (200, json!({"data": {"data": {"k": "v"}}}).to_string())).await;
+        let recorder = Arc::new(Recorder::default());
+        let client = Client::observed(
+            ServerConfig { address: vault.addr.clone(), ..ServerConfig::default() },
+            Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
+            recorder.clone(),
+        )
+        .unwrap();
+        read(&client).await.unwrap();
+        assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Success)]);
+        assert_eq!(
+            *recorder.requests.lock().unwrap(),
+            [("login", Some(200)), ("mount_info", Some(200)), ("read", Some(200))]
+        );
+        let ttl = client.token_ttl_remaining().expect("the login token expires");
+        assert!(ttl <= Duration::from_secs(3600) && ttl > Duration::from_secs(3500), "{ttl:?}");
+
+        // No answer at all: a request without status, an unreachable login.
+        let recorder = Arc::new(Recorder::default());
+        let client = Client::observed(
+            ServerConfig { address: "http://127.0.0.1:1".into(), ..ServerConfig::default() },
+            Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
+            recorder.clone(),
+        )
+        .unwrap();
+        assert!(client.ensure_token().await.is_err());
+        assert_eq!(*recorder.requests.lock().unwrap(), [("login", None)]);
+        assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Unreachable)]);
+        assert_eq!(client.token_ttl_remaining(), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_reported_as_refused() {
+        let vault = MockVault::start(|_, path, _| match path {
+            "auth/approle/login" => (400, r#"{"errors":["invalid role or secret ID"]}"#.into()),
+            _ => (404, "{}".into()),
+        })
+        .await;
+        let recorder = Arc::new(Recorder::default());
+        let client = Client::observed(
+            ServerConfig { address: vault.addr.clone(), ..ServerConfig::default() },
+            Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
+            recorder.clone(),
+        )
+        .unwrap();
+        assert!(client.ensure_token().await.is_err());
+        assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Refused)]);
+        assert_eq!(*recorder.requests.lock().unwrap(), [("login", Some(400))]);
+    }
+
+    #[tokio::test]
+    async fn reads_within_the_window_are_counted_as_coalesced() {
+        let vault = vault(|_| true, |_| (200, json!({"data": {"data": {"k": "v"}}}).to_string())).await;
+        let client = vault.approle_client();
+        let shared = || client.read_kv("secret", "app", KvVersion::V2, None, Freshness::Shared);
+        shared().await.unwrap();
+        shared().await.unwrap();
+        shared().await.unwrap();
+        assert_eq!(vault.count(READ), 1);
+        assert_eq!(client.coalesced_count(), 2);
+        assert_eq!(client.read_count(), 1);
     }
 }

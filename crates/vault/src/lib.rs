@@ -13,6 +13,7 @@ mod error;
 mod kv;
 mod path;
 mod sensitive;
+mod telemetry;
 
 pub use auth::{Auth, JwtSource};
 pub use client::{Client, Freshness, ServerConfig};
@@ -20,3 +21,4 @@ pub use error::{Error, Result};
 pub use kv::{KvSecret, KvVersion};
 pub use path::{Location, check_auth_mount, check_mount, locate, locate_folder};
 pub use sensitive::Sensitive;
+pub use telemetry::{LoginOutcome, Observer, Operation};

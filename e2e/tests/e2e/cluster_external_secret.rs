@@ -8,6 +8,20 @@ use serde_json::json;
 use vaultsync_api::ClusterExternalSecret;
 use vaultsync_e2e::{TestEnv, eventually};
 
+/// (type, reason, message) of every Event about ClusterExternalSecret
+/// `name` (cluster-scoped: its Events are in `default`).
+async fn ces_events(env: &TestEnv, name: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(env.client.clone(), "default");
+    let fields = format!("involvedObject.name={name},involvedObject.kind=ClusterExternalSecret");
+    Ok(api
+        .list(&kube::api::ListParams::default().fields(&fields))
+        .await?
+        .items
+        .into_iter()
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect())
+}
+
 #[tokio::test]
 async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<()> {
     let mut env = TestEnv::new("ces").await?;
@@ -80,6 +94,31 @@ async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<
     let foreign = env.in_namespace(&conflict).external_secrets().get("shared").await?;
     assert_eq!(foreign.spec.secret_store_ref.name, "elsewhere", "the foreign ExternalSecret is untouched");
     assert!(env.in_namespace(&plain).external_secrets().get_opt("shared").await?.is_none());
+
+    // Its failure is a Warning Event; unlabelling the conflicting namespace
+    // ends it, and the recovery is a Normal Event.
+    eventually(Duration::from_secs(30), || async {
+        Ok(ces_events(&env, &name)
+            .await?
+            .iter()
+            .any(|(t, r, m)| t == "Warning" && r == "NotProvisioned" && m.contains(&conflict)))
+    })
+    .await?;
+    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
+        .patch(
+            &conflict,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"vaultsync-e2e-ces": null}}})),
+        )
+        .await?;
+    eventually(Duration::from_secs(30), || async {
+        Ok(ces_events(&env, &name)
+            .await?
+            .iter()
+            .any(|(t, r, m)| t == "Normal" && r == "Provisioned" && m.starts_with("works again")))
+    })
+    .await?;
+    assert!(status().await?.failed_namespaces.is_empty());
 
     // Settled, it stays quiet: the syncs of its ExternalSecrets (status
     // writes) do not make it re-apply them. The API server's audit log

@@ -6,16 +6,25 @@ use vaultsync_e2e::{TestEnv, external_secret};
 #[tokio::test]
 async fn live_ready_and_metrics() -> anyhow::Result<()> {
     let env = TestEnv::new("health").await?;
-    env.token_store("vault", "root", json!({})).await?;
+    // A token that expires (an hour), so its TTL is exported.
+    let token = env.bao.token_with_policy(&env.prefix, &env.read_policy()).await?;
+    env.record_secret(&token);
+    env.token_store("vault", &token, json!({})).await?;
     let path = format!("{}/app", env.prefix);
     env.bao.kv2_put(&path, json!({"v": env.secret_value("health")})).await?;
-    env.apply(external_secret(
-        "app",
-        "vault",
-        json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
-    ))
-    .await?;
-    env.wait_secret("app").await?;
+    // Several ExternalSecrets reading one secret at once share its read.
+    let names = ["app", "app-b", "app-c", "app-d", "app-e"];
+    for name in names {
+        env.apply(external_secret(
+            name,
+            "vault",
+            json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        ))
+        .await?;
+    }
+    for name in names {
+        env.wait_secret(name).await?;
+    }
 
     let addr = std::fs::read_to_string(format!("{}/operator-health-addr", std::env::var("VAULTSYNC_STATE")?))?;
     let get = |p: &str| reqwest::get(format!("http://{}{p}", addr.trim()));
@@ -39,6 +48,11 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
         "process_resident_memory_bytes ",
         "process_open_fds ",
         "process_start_time_seconds ",
+        "vaultsync_vault_requests_total{operation=\"read\",status=\"200\"}",
+        "vaultsync_vault_requests_total{operation=\"lookup_self\",status=\"200\"}",
+        "vaultsync_vault_request_duration_seconds_count{operation=\"read\"}",
+        "vaultsync_vault_login_attempts_total{method=\"token\",outcome=\"success\"}",
+        "vaultsync_reconciles_due{controller=\"ExternalSecret\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
@@ -50,6 +64,15 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
     ))
     .await?;
     env.wait_ready("broken", "False").await?;
+    // A store whose token Vault does not know: a refused login.
+    env.token_store("unknown-token", "not-a-token-vault-knows", json!({})).await?;
+    env.apply(external_secret(
+        "refused",
+        "unknown-token",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+    ))
+    .await?;
+    env.wait_ready("refused", "False").await?;
     let failing = format!(
         "vaultsync_externalsecret_status_condition{{namespace=\"{}\",name=\"broken\",condition=\"Ready\",status=\"False\"}} 1",
         env.namespace
@@ -62,6 +85,21 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_default();
     assert!(logins >= 1.0, "{metrics}");
+    let value =
+        |series: &str| value_of(&metrics, series).unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"));
+    assert!(value("vaultsync_vault_requests_total{operation=\"read\",status=\"404\"}") >= 1.0);
+    assert!(value("vaultsync_vault_login_attempts_total{method=\"token\",outcome=\"refused\"}") >= 1.0);
+    assert!(value("vaultsync_vault_coalesced_reads_total") >= 1.0, "5 reads of one secret at once share requests");
+    let ttl = value(&format!(
+        "vaultsync_vault_token_ttl_seconds{{store_kind=\"SecretStore\",store_namespace=\"{}\",store_name=\"vault\",namespace=\"\"}}",
+        env.namespace
+    ));
+    assert!(ttl > 0.0 && ttl <= 3600.0, "the store's token has an hour at most: {ttl}");
     env.cleanup().await;
     Ok(())
+}
+
+/// The value of the sample `series` (name and labels exactly) in a scrape.
+fn value_of(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
