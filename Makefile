@@ -4,11 +4,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down bench chaos tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build
+.PHONY: help test demo demo-down bench chaos tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build fuzz
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
-	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, e2e suite"
+	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, image, 30s of fuzzing per target, e2e suite"
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
 	@echo "make chaos  - handover, a 60s API server outage, OpenBao down 3 min under 500 ExternalSecrets; prints figures"
 	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
@@ -55,10 +55,17 @@ workflow-lint: tools
 image:
 	bash scripts/image.sh
 
+# Coverage-guided fuzzing of the template engine for a bounded time per
+# target, from the committed corpus (which `make unit` replays on stable);
+# the long runs are recorded in fuzz/STATS.md. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 30
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 e2e: tools
 	bash scripts/e2e.sh
 
-test: tools lint unit check-crds helm-lint monitoring-check workflow-lint image e2e
+test: tools lint unit check-crds helm-lint monitoring-check workflow-lint image fuzz e2e
 
 demo: tools
 	bash scripts/demo.sh

@@ -22,6 +22,17 @@
 # OpenBao as configured here:
 #   - secret/  KV v2 (dev mode default), kv1/ KV v1, auth methods
 #     kubernetes/ and approle/, root token "root".
+#   - database/  the database engine against the local PostgreSQL
+#     (e2e/lib/postgres.sh): connection `postgres`, dynamic role `app`
+#     (default_ttl 1h, max_ttl 24h; tests write their own short-TTL roles
+#     with db_name=postgres), static role `static-app` (user static_app).
+#   - pki/  an internal root CA (its PEM: $VAULTSYNC_PKI_CA) and role
+#     `example-dot-com` (subdomains of example.com, max_ttl 72h).
+#   `up` proves both: issued database credentials log in, an issued
+#   certificate verifies against the CA with openssl.
+# PostgreSQL 15 (Debian's package, installed when missing) on 127.0.0.1:$PGPORT,
+#   admin $VAULTSYNC_PG_ADMIN_USER / $VAULTSYNC_PG_ADMIN_PASSWORD, database
+#   app; psql is on the env file's PATH.
 #   - auth/kubernetes checks every login JWT with a real TokenReview against
 #     this API server, as ServiceAccount kube-system/openbao-token-reviewer
 #     (bound to system:auth-delegator; its token is valid 24h).
@@ -52,6 +63,8 @@ root=$(cd "$here/.." && pwd)
 source "$here/lib/common.sh"
 # shellcheck source=SCRIPTDIR/lib/pki.sh
 source "$here/lib/pki.sh"
+# shellcheck source=SCRIPTDIR/lib/postgres.sh
+source "$here/lib/postgres.sh"
 
 timeout=${VAULTSYNC_ENV_TIMEOUT:-120}
 service_cidr=10.0.0.0/24
@@ -136,16 +149,18 @@ cmd_up() {
     [ -x "$bin/$t" ] || die "scripts/tools.sh did not provide $bin/$t"
   done
   export PATH="$bin:$PATH"
+  ensure_postgres
 
   # 2. Ports.
   local ports etcd_port etcd_peer_port api_port kcm_port bao_tls_port bao_port
-  ports=$(free_ports 6)
+  pg_port=
+  ports=$(free_ports 7)
   # Test hook: the first attempt's etcd port, e.g. one held by another
   # process, to prove the retry below (scripts/e2e.sh uses it).
   if [ -n "${VAULTSYNC_ENV_FIRST_ETCD_PORT:-}" ] && [ "${envsh_attempt:-1}" -eq 1 ]; then
     ports="$VAULTSYNC_ENV_FIRST_ETCD_PORT"$'\n'"${ports#*$'\n'}"
   fi
-  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_tls_port; read -r bao_port; } <<<"$ports"
+  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_tls_port; read -r bao_port; read -r pg_port; } <<<"$ports"
   if [ -n "${BAO_PORT:-}" ]; then
     # The dev server also listens on BAO_PORT+1 (cluster address).
     if ! port_is_free "$BAO_PORT" || ! port_is_free "$((BAO_PORT + 1))"; then
@@ -153,7 +168,7 @@ cmd_up() {
     fi
     bao_port=$BAO_PORT
   fi
-  log "ports: etcd $etcd_port/$etcd_peer_port, kube-apiserver $api_port, kube-controller-manager $kcm_port, openbao $bao_port"
+  log "ports: etcd $etcd_port/$etcd_peer_port, kube-apiserver $api_port, kube-controller-manager $kcm_port, openbao $bao_port, postgres $pg_port"
 
   # 3. PKI.
   log "generating the PKI in $state/pki"
@@ -261,6 +276,8 @@ POLICY
   start_bg openbao-tls bao server -dev -dev-root-token-id=root \
     -dev-listen-address="127.0.0.1:$bao_tls_port" -dev-no-store-token \
     -dev-tls -dev-tls-cert-dir="$state/openbao-tls"
+  # PostgreSQL, for OpenBao's database engine.
+  start_postgres "$pg_port"
 
   wait_for kube-controller-manager "$timeout" "kube-controller-manager /healthz" \
     curl -fsSk --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
@@ -342,6 +359,9 @@ EOF
   check_login env-check "$(kubectl create token env-check --namespace default --duration=10m)"
   check_login env-check-vault "$(kubectl create token env-check --namespace default --duration=10m --audience=vault)"
 
+  configure_postgres
+  configure_pki
+
   wait_for kube-controller-manager 60 "the garbage collector to delete ConfigMap default/env-check-orphan (owner deleted)" \
     gone configmap env-check-orphan --namespace default
 
@@ -356,8 +376,12 @@ EOF
     printf 'export BAO_TLS_CACERT=%q\n' "$state/openbao-tls/vault-ca.pem"
     printf 'export VAULTSYNC_STATE=%q\n' "$state"
     printf 'export KUBECACHEDIR=%q\n' "$state/kube-cache"
+    printf 'export PGHOST=127.0.0.1 PGPORT=%q\n' "$pg_port"
+    printf 'export VAULTSYNC_PG_ADMIN_USER=%q VAULTSYNC_PG_ADMIN_PASSWORD=%q VAULTSYNC_PG_DATABASE=%q\n' \
+      "$PG_ADMIN_USER" "$pg_password" "$PG_DATABASE"
+    printf 'export VAULTSYNC_PKI_CA=%q\n' "$state/pki-ca.pem"
     # shellcheck disable=SC2016
-    printf 'export PATH=%q:"$PATH"\n' "$bin"
+    printf 'export PATH=%q:%q:"$PATH"\n' "$bin" "$pg_bin"
   } >"$state/env"
 
   trap - EXIT INT TERM PIPE
@@ -371,6 +395,8 @@ env.sh: environment up in $((SECONDS - envsh_t0))s
   controller-mgr  https://127.0.0.1:$kcm_port
   OpenBao         $BAO_ADDR  (token root; secret/ kv2, kv1/ kv1, auth kubernetes/ + approle/)
   OpenBao (TLS)   https://127.0.0.1:$bao_tls_port  (token root; CA $state/openbao-tls/vault-ca.pem)
+                  database/ (connection postgres, roles app, static-app), pki/ (role example-dot-com)
+  PostgreSQL $PG_MAJOR   127.0.0.1:$pg_port  (user $PG_ADMIN_USER, database $PG_DATABASE; password in the env file)
   logs            $state/logs/   pids: $state/pids/
   use it:         source $q_state/env
   stop it:        bash $q_self down $q_state
@@ -416,6 +442,7 @@ cmd_down() {
   fi
   state=$(abs_dir "$1")
   stop_all
+  remove_postgres_dir
   log "stopped the environment in $state (logs kept in $state/logs)"
 }
 
@@ -435,7 +462,7 @@ up_with_retries() {
     rc=$?
     set -e
     [ "$rc" -ne 0 ] || return 0
-    if [ "$envsh_attempt" -lt 3 ] && grep -qs "address already in use" "$1"/logs/*.log; then
+    if [ "$envsh_attempt" -lt 3 ] && grep -qsi "address already in use" "$1"/logs/*.log; then
       mkdir -p "$1/logs/attempt-$envsh_attempt"
       mv "$1"/logs/*.log "$1/logs/attempt-$envsh_attempt/" 2>/dev/null || true
       log "a port was taken between choosing it and binding it; starting again with new ports (attempt $((envsh_attempt + 1)) of 3)"

@@ -21,9 +21,14 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz.sh: the nightly toolchain is needed (rustup toolchain install nightly)" >&2
     exit 2
 fi
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
-    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+# cargo-fuzz is kept by version outside the repository, as scripts/tools.sh
+# keeps the Go tools, so a warm `make test` does not build it again.
+fuzz_root="${VAULTSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultsync}/cargo-fuzz-$CARGO_FUZZ_VERSION"
+if ! "$fuzz_root/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    echo "fuzz.sh: building cargo-fuzz $CARGO_FUZZ_VERSION into $fuzz_root"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$fuzz_root"
 fi
+export PATH="$fuzz_root/bin:$PATH"
 
 cargo +nightly fuzz build
 status=0

@@ -17,8 +17,10 @@ use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 mod bao;
+mod postgres;
 mod private_bao;
 pub use bao::Bao;
+pub use postgres::Postgres;
 pub use private_bao::PrivateBao;
 
 /// One test's slice of the shared environment.

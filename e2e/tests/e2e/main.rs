@@ -5,6 +5,7 @@ mod argocd;
 mod auth_lifecycle;
 mod chart;
 mod cluster_external_secret;
+mod database_env;
 mod examples;
 mod failures;
 mod fault_isolation;
