@@ -25,11 +25,12 @@ kubectl wait --for=condition=Established --timeout=60s \
   crd/clusterexternalsecrets.vaultsync.dev >/dev/null
 
 # The ServiceMonitor and PrometheusRule kinds the all-options release
-# renders: our own minimal CRDs stand in for the Prometheus Operator's.
-if [ -f "$root/e2e/crds/monitoring.coreos.com.yaml" ]; then
-  kubectl apply --server-side -f "$root/e2e/crds/monitoring.coreos.com.yaml" >/dev/null
-  kubectl wait --for=condition=Established --timeout=60s -f "$root/e2e/crds/monitoring.coreos.com.yaml" >/dev/null
-fi
+# renders, and the Argo Rollout the rollout_restart test restarts: our own
+# minimal CRDs stand in for the Prometheus Operator's and Argo Rollouts'.
+for crds in "$root"/e2e/crds/*.yaml; do
+  kubectl apply --server-side -f "$crds" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
+done
 helm install all-options "$chart" --namespace vaultsync-all-options --create-namespace \
   -f "$chart/ci/all-options.yaml" >"$state/helm-install-all-options.log"
 helm get manifest all-options --namespace vaultsync-all-options >"$state/chart-all-options.yaml"

@@ -321,6 +321,17 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "ClusterSecretStore" => ApiResource::erase::<ClusterSecretStore>(&()),
         "ExternalSecret" => ApiResource::erase::<ExternalSecret>(&()),
         "ClusterExternalSecret" => ApiResource::erase::<vaultsync_api::ClusterExternalSecret>(&()),
+        "Deployment" => ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+        "StatefulSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+        "DaemonSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
+        // The stand-in CRD of e2e/crds/argoproj.io.yaml.
+        "Rollout" => ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "Rollout".into(),
+            plural: "rollouts".into(),
+        },
         other => bail!("the e2e helpers do not know kind {other:?}"),
     })
 }

@@ -60,7 +60,43 @@ pub struct ExternalSecretSpec {
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub data_from: Vec<ExternalSecretDataFrom>,
+    /// Workloads in this namespace to restart (a rolling restart, as
+    /// `kubectl rollout restart` does) when the data of the Secret this
+    /// ExternalSecret writes actually changes: never when a refresh, a
+    /// force-sync or an operator restart finds it unchanged. At most 16.
+    /// The field and its kinds are those of the Vault Secrets Operator; a
+    /// vaultsync extension to ESO's API. The chart grants the rights only
+    /// with `rolloutRestart.enabled=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub rollout_restart_targets: Vec<RolloutRestartTarget>,
 }
+
+/// A workload to restart when the Secret's data changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RolloutRestartTarget {
+    /// `Deployment`, `StatefulSet`, `DaemonSet` (apps/v1: the pod template
+    /// gets the annotation `vaultsync.dev/restartedAt`), or `argo.Rollout`
+    /// (argoproj.io/v1alpha1: its `spec.restartAt` is set).
+    pub kind: RolloutRestartKind,
+    /// Name of the workload, in the ExternalSecret's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Kind of a workload to restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RolloutRestartKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    #[serde(rename = "argo.Rollout")]
+    ArgoRollout,
+}
+
+/// Pod-template annotation set to the time of a restart vaultsync causes
+/// (a change of the pod template is what rolls the pods).
+pub const RESTARTED_AT_ANNOTATION: &str = "vaultsync.dev/restartedAt";
 
 fn default_refresh_interval() -> String {
     "1h".into()

@@ -151,6 +151,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     }
     let mut shaped = apply_template(&ctx.client, &namespace, es.spec.target.template.as_ref(), data).await?;
     let (written, resource_version) = write(&ctx.client, es, &mut shaped).await?;
+    if written == (Written::Updated { data_changed: true }) && !es.spec.rollout_restart_targets.is_empty() {
+        crate::rollout_restart::restart_targets(ctx, es).await;
+    }
     let data = shaped.data;
     let periodic = es.spec.refresh_policy == RefreshPolicy::Periodic && !interval.is_zero();
     let memo = SyncMemo {
@@ -226,7 +229,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
     ctx.metrics.sync(match &synced {
         Synced::Current(_) | Synced::CreatedOnce => "current",
         Synced::Refreshed { written: Written::Created, .. } => "created",
-        Synced::Refreshed { written: Written::Updated, .. } => "updated",
+        Synced::Refreshed { written: Written::Updated { .. }, .. } => "updated",
         Synced::Refreshed { written: Written::Unchanged, .. } => "unchanged",
         Synced::Refreshed { written: Written::Skipped, .. } => "skipped",
         Synced::Deleted { .. } => "deleted",
@@ -239,7 +242,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
         observed_generation: es.meta().generation,
     };
     match &synced {
-        Synced::Refreshed { written: written @ (Written::Created | Written::Updated), .. } => {
+        Synced::Refreshed { written: written @ (Written::Created | Written::Updated { .. }), .. } => {
             let verb = if *written == Written::Created { "Created" } else { "Updated" };
             info!(externalsecret = %crate::context::object_ref(es), secret = %target, "{verb} Secret");
             publish(ctx, es, EventType::Normal, verb, format!("{verb} Secret {target:?}")).await;

@@ -17,6 +17,7 @@ mod outage;
 mod preview;
 mod process_metrics;
 mod render;
+mod rollout_restart;
 mod run;
 mod secret_store;
 mod secret_writer;

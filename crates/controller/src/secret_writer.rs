@@ -25,7 +25,11 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Written {
     Created,
-    Updated,
+    /// The Secret was rewritten; `data_changed` when its data (not only its
+    /// labels, annotations or owner) differs from what it held.
+    Updated {
+        data_changed: bool,
+    },
     Unchanged,
     /// `creationPolicy: None`: nothing is written by design.
     Skipped,
@@ -293,7 +297,18 @@ pub(crate) async fn write(
         CreationPolicy::Merge => apply_merge(&api, name, &writer, &patch).await?,
         _ => api.patch(name, &PatchParams::apply(&writer.field_manager).force(), &Patch::Apply(patch)).await?,
     };
-    let written = if existing.is_some() { Written::Updated } else { Written::Created };
+    let written = match &existing {
+        Some(secret) => {
+            // Merge writers compare their own keys; the others the whole data.
+            let same_keys = policy == CreationPolicy::Merge
+                || secret.data.as_ref().is_some_and(|have| have.keys().eq(data.keys()))
+                || (secret.data.as_ref().is_none_or(BTreeMap::is_empty) && data.is_empty());
+            let data_changed =
+                !same_keys || stored_hash(secret, data.keys().cloned()).as_deref() != Some(hash.as_str());
+            Written::Updated { data_changed }
+        }
+        None => Written::Created,
+    };
     Ok((written, applied.resource_version()))
 }
 

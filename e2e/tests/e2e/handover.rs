@@ -17,8 +17,10 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
+use kube::api::ListParams;
 use serde_json::json;
 use vaultsync_e2e::{TestEnv, eventually, external_secret};
 
@@ -253,6 +255,68 @@ async fn the_operator_outlives_an_api_server_outage() -> anyhow::Result<()> {
         back.elapsed()
     ));
     let _ = namespaces.delete(&probe, &Default::default()).await;
+    env.cleanup().await;
+    Ok(())
+}
+
+/// Pod-template restart annotation of Deployment `name`.
+async fn restart_mark(env: &TestEnv, name: &str) -> anyhow::Result<Option<String>> {
+    let deployment = Api::<Deployment>::namespaced(env.client.clone(), &env.namespace).get(name).await?;
+    Ok(deployment.spec.template.metadata.and_then(|m| m.annotations?.get("vaultsync.dev/restartedAt").cloned()))
+}
+
+async fn replica_sets(env: &TestEnv, app: &str) -> anyhow::Result<usize> {
+    let api = Api::<ReplicaSet>::namespaced(env.client.clone(), &env.namespace);
+    Ok(api.list(&ListParams::default().labels(&format!("app={app}"))).await?.items.len())
+}
+
+#[tokio::test]
+#[ignore = "needs the shared operator stopped; scripts/e2e.sh runs it after the suite"]
+async fn a_new_operator_restarts_no_workload_for_unchanged_data() -> anyhow::Result<()> {
+    let env = TestEnv::new("restartnone").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    let first = Replica::start(&state, "restart-a", &env.namespace, LEASE)?;
+    let path = synced_store(&env, "creds").await?;
+    env.apply(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]}},
+        },
+    }))
+    .await?;
+    let mut es = external_secret("creds", "vault", one_key(&path));
+    es["spec"]["refreshInterval"] = json!("1s");
+    es["spec"]["rolloutRestartTargets"] = json!([{"kind": "Deployment", "name": "web"}]);
+    env.apply(es).await?;
+    env.wait_secret("creds").await?;
+    // A data change restarts the Deployment: the new ReplicaSet.
+    let changed = env.secret_value("creds-changed");
+    env.bao.kv2_put(&path, json!({"v": changed})).await?;
+    eventually(Duration::from_secs(30), || async { Ok(replica_sets(&env, "web").await? == 2) }).await?;
+    let mark = restart_mark(&env, "web").await?;
+    assert!(mark.is_some());
+
+    // A new operator process (as after a crash, an upgrade or a new
+    // leader): its first sync finds the data unchanged and restarts nothing.
+    first.signal("TERM")?;
+    let mut first = first;
+    tokio::time::timeout(Duration::from_secs(20), first.child.wait()).await??;
+    let before = env.external_secrets().get("creds").await?.status.and_then(|s| s.refresh_time);
+    let second = Replica::start(&state, "restart-b", &env.namespace, LEASE)?;
+    eventually(Duration::from_secs(40), || async {
+        Ok(holder(&leases, LEASE).await.as_deref() == Some("restart-b") && second.leading().await?)
+    })
+    .await?;
+    eventually(Duration::from_secs(30), || async {
+        Ok(env.external_secrets().get("creds").await?.status.and_then(|s| s.refresh_time) != before)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(restart_mark(&env, "web").await?, mark, "no restart after the operator's restart");
+    assert_eq!(replica_sets(&env, "web").await?, 2);
     env.cleanup().await;
     Ok(())
 }

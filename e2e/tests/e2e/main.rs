@@ -21,6 +21,7 @@ mod readme;
 mod remote_ref;
 mod render_cli;
 mod requests;
+mod rollout_restart;
 mod schema;
 mod scoped;
 mod sealed;
