@@ -325,13 +325,7 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "StatefulSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
         "DaemonSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
         // The stand-in CRD of e2e/crds/argoproj.io.yaml.
-        "Rollout" => ApiResource {
-            group: "argoproj.io".into(),
-            version: "v1alpha1".into(),
-            api_version: "argoproj.io/v1alpha1".into(),
-            kind: "Rollout".into(),
-            plural: "rollouts".into(),
-        },
+        "Rollout" => vaultsync_api::argo_rollout_resource(),
         other => bail!("the e2e helpers do not know kind {other:?}"),
     })
 }

@@ -94,6 +94,18 @@ pub enum RolloutRestartKind {
     ArgoRollout,
 }
 
+/// Argo Rollouts' `Rollout` (argoproj.io/v1alpha1), the resource an
+/// `argo.Rollout` target names; vaultsync does not depend on its types.
+pub fn argo_rollout_resource() -> kube::core::ApiResource {
+    kube::core::ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Rollout".into(),
+        plural: "rollouts".into(),
+    }
+}
+
 /// Pod-template annotation set to the time of a restart vaultsync causes
 /// (a change of the pod template is what rolls the pods).
 pub const RESTARTED_AT_ANNOTATION: &str = "vaultsync.dev/restartedAt";

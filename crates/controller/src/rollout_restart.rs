@@ -11,7 +11,9 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
-use vaultsync_api::{ExternalSecret, RESTARTED_AT_ANNOTATION, RolloutRestartKind, RolloutRestartTarget};
+use vaultsync_api::{
+    ExternalSecret, RESTARTED_AT_ANNOTATION, RolloutRestartKind, RolloutRestartTarget, argo_rollout_resource,
+};
 
 use crate::context::Context;
 use crate::events;
@@ -72,16 +74,7 @@ fn request(kind: RolloutRestartKind, at: &str) -> (ApiResource, Value) {
         RolloutRestartKind::StatefulSet => (ApiResource::erase::<StatefulSet>(&()), template),
         RolloutRestartKind::DaemonSet => (ApiResource::erase::<DaemonSet>(&()), template),
         // Argo Rollouts restarts the pods created before `spec.restartAt`.
-        RolloutRestartKind::ArgoRollout => (
-            ApiResource {
-                group: "argoproj.io".into(),
-                version: "v1alpha1".into(),
-                api_version: "argoproj.io/v1alpha1".into(),
-                kind: "Rollout".into(),
-                plural: "rollouts".into(),
-            },
-            json!({"spec": {"restartAt": at}}),
-        ),
+        RolloutRestartKind::ArgoRollout => (argo_rollout_resource(), json!({"spec": {"restartAt": at}})),
     }
 }
 

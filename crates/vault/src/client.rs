@@ -1077,16 +1077,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_observer_hears_every_request_and_login() {
-        let vault = vault(|_| true, |_| (200, json!({"data": {"data": {"k": "v"}}}).to_string())).await;
+    /// An AppRole client of the Vault at `address`, and what it reports.
+    fn observed_approle_client(address: &str) -> (Client, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
         let client = Client::observed(
-            ServerConfig { address: vault.addr.clone(), ..ServerConfig::default() },
+            ServerConfig { address: address.to_owned(), ..ServerConfig::default() },
             Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
             recorder.clone(),
         )
         .unwrap();
+        (client, recorder)
+    }
+
+    #[tokio::test]
+    async fn the_observer_hears_every_request_and_login() {
+        let vault = vault(|_| true, |_| (200, json!({"data": {"data": {"k": "v"}}}).to_string())).await;
+        let (client, recorder) = observed_approle_client(&vault.addr);
         read(&client).await.unwrap();
         assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Success)]);
         assert_eq!(
@@ -1097,13 +1103,7 @@ mod tests {
         assert!(ttl <= Duration::from_secs(3600) && ttl > Duration::from_secs(3500), "{ttl:?}");
 
         // No answer at all: a request without status, an unreachable login.
-        let recorder = Arc::new(Recorder::default());
-        let client = Client::observed(
-            ServerConfig { address: "http://127.0.0.1:1".into(), ..ServerConfig::default() },
-            Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
-            recorder.clone(),
-        )
-        .unwrap();
+        let (client, recorder) = observed_approle_client("http://127.0.0.1:1");
         assert!(client.ensure_token().await.is_err());
         assert_eq!(*recorder.requests.lock().unwrap(), [("login", None)]);
         assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Unreachable)]);
@@ -1117,13 +1117,7 @@ mod tests {
             _ => (404, "{}".into()),
         })
         .await;
-        let recorder = Arc::new(Recorder::default());
-        let client = Client::observed(
-            ServerConfig { address: vault.addr.clone(), ..ServerConfig::default() },
-            Auth::AppRole { mount_path: "approle".into(), role_id: "r".into(), secret_id: Sensitive::new("s") },
-            recorder.clone(),
-        )
-        .unwrap();
+        let (client, recorder) = observed_approle_client(&vault.addr);
         assert!(client.ensure_token().await.is_err());
         assert_eq!(*recorder.logins.lock().unwrap(), [("appRole", LoginOutcome::Refused)]);
         assert_eq!(*recorder.requests.lock().unwrap(), [("login", Some(400))]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use vaultsync_e2e::{TestEnv, eventually, external_secret};
 
@@ -29,16 +29,6 @@ fn workload(kind: &str, name: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec})
 }
 
-fn rollout() -> ApiResource {
-    ApiResource {
-        group: "argoproj.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "argoproj.io/v1alpha1".into(),
-        kind: "Rollout".into(),
-        plural: "rollouts".into(),
-    }
-}
-
 /// The restart annotations of the pod templates, and the Rollout's restartAt.
 async fn restart_marks(env: &TestEnv) -> anyhow::Result<Vec<Option<String>>> {
     let ns = &env.namespace;
@@ -48,7 +38,10 @@ async fn restart_marks(env: &TestEnv) -> anyhow::Result<Vec<Option<String>>> {
     let deployment = Api::<Deployment>::namespaced(env.client.clone(), ns).get("web").await?;
     let statefulset = Api::<StatefulSet>::namespaced(env.client.clone(), ns).get("db").await?;
     let daemonset = Api::<DaemonSet>::namespaced(env.client.clone(), ns).get("agent").await?;
-    let rollout = Api::<DynamicObject>::namespaced_with(env.client.clone(), ns, &rollout()).get("canary").await?;
+    let rollout =
+        Api::<DynamicObject>::namespaced_with(env.client.clone(), ns, &vaultsync_api::argo_rollout_resource())
+            .get("canary")
+            .await?;
     Ok(vec![
         mark(Some(&deployment.spec.template)),
         mark(Some(&statefulset.spec.template)),
