@@ -19,9 +19,11 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 mod bao;
 mod postgres;
 mod private_bao;
+mod relay;
 pub use bao::Bao;
 pub use postgres::Postgres;
 pub use private_bao::PrivateBao;
+pub use relay::TcpRelay;
 
 /// One test's slice of the shared environment.
 pub struct TestEnv {
@@ -321,6 +323,7 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "ClusterSecretStore" => ApiResource::erase::<ClusterSecretStore>(&()),
         "ExternalSecret" => ApiResource::erase::<ExternalSecret>(&()),
         "ClusterExternalSecret" => ApiResource::erase::<vaultsync_api::ClusterExternalSecret>(&()),
+        "VaultDynamicSecret" => ApiResource::erase::<vaultsync_api::VaultDynamicSecret>(&()),
         "Deployment" => ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
         "StatefulSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
         "DaemonSet" => ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),

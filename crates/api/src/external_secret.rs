@@ -32,10 +32,14 @@ pub const REASON_DELETED: &str = "SecretDeleted";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.secretStoreRef) || (size(self.data) == 0 && self.dataFrom.all(f, has(f.sourceRef)))").message("secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)"))]
 #[x_kube(validation = Rule::new("size(self.data) + size(self.dataFrom) > 0 || (has(self.target) && has(self.target.template) && (has(self.target.template.data) || has(self.target.template.templateFrom)))").message("set at least one entry in data or dataFrom, or target.template.data or templateFrom"))]
 pub struct ExternalSecretSpec {
-    /// The store to read from.
-    pub secret_store_ref: SecretStoreRef,
+    /// The store to read `data`, `dataFrom[].extract` and `dataFrom[].find`
+    /// from. Not needed when every value comes from a generator
+    /// (`dataFrom[].sourceRef.generatorRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_store_ref: Option<SecretStoreRef>,
     /// How often to read the remote values again, as a Go duration
     /// (`30s`, `15m`, `1h`). `0` reads once. Default `1h`.
     #[serde(default = "default_refresh_interval")]
@@ -417,7 +421,7 @@ pub enum MetadataPolicy {
 /// Whole remote secrets: one by path (`extract`) or many by name (`find`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.extract) != has(self.find)").message("each dataFrom entry needs exactly one of extract or find"))]
+#[x_kube(validation = Rule::new("(has(self.extract) ? 1 : 0) + (has(self.find) ? 1 : 0) + (has(self.sourceRef) ? 1 : 0) == 1").message("each dataFrom entry needs exactly one of extract, find or sourceRef"))]
 pub struct ExternalSecretDataFrom {
     /// Every key of this remote secret becomes a key of the Secret; nested
     /// values are written as JSON.
@@ -428,6 +432,13 @@ pub struct ExternalSecretDataFrom {
     /// `list` capability (KV v2: on `<mount>/metadata/...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find: Option<FindRef>,
+    /// Values issued by a generator instead of read from the store, e.g. a
+    /// database credential from a `VaultDynamicSecret`. Every key of what
+    /// it issues becomes a key of the Secret. The credential is kept while
+    /// its lease is valid (see `status.leases`), not issued anew at each
+    /// refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<crate::generator::StoreGeneratorSourceRef>,
     /// Renames the keys this entry produces, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewrite: Vec<Rewrite>,
@@ -505,7 +516,62 @@ pub struct ExternalSecretStatus {
     /// Last generation whose spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// vaultsync extension: the credentials generators issued for this
+    /// ExternalSecret that are still alive (ids and times, never values),
+    /// so that a restart or a new leader neither issues new ones nor
+    /// loses track of the old. Revoked when the ExternalSecret is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<IssuedLease>,
 }
+
+/// One credential a generator issued.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedLease {
+    /// The `dataFrom` entry it was issued for, e.g. `dataFrom[0]`.
+    pub source: String,
+    /// Name of the VaultDynamicSecret that issued it.
+    pub generator: String,
+    /// Vault's lease id (none for a certificate issued without a lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_id: Option<String>,
+    /// Serial number of an issued certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// When it ends as last seen: the lease's end after its last renewal,
+    /// or the certificate's notAfter (RFC 3339).
+    pub expires_at: String,
+    /// When vaultsync acts next: renews or replaces it (`Active`), or
+    /// revokes it (`Retiring`) (RFC 3339).
+    pub next_action_at: String,
+    /// Whether Vault lets the lease be renewed.
+    #[serde(default)]
+    pub renewable: bool,
+    /// The lease's TTL when issued, in seconds: what each renewal asks for.
+    #[serde(default)]
+    pub ttl_seconds: i64,
+    /// `Active`: the credential in the Secret. `Retiring`: replaced, kept
+    /// for the grace period, then revoked.
+    pub state: LeaseState,
+    /// Generation of the generator it was issued from: a change of the
+    /// generator's spec issues a new credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_generation: Option<i64>,
+}
+
+/// Where a credential is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LeaseState {
+    #[default]
+    Active,
+    Retiring,
+}
+
+/// Finalizer that keeps an ExternalSecret until the leases of the
+/// credentials issued for it are revoked.
+pub const LEASE_FINALIZER: &str = "vaultsync.dev/revoke-leases";
 
 impl ExternalSecret {
     /// Name of the Secret this ExternalSecret writes.

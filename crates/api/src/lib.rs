@@ -9,6 +9,7 @@ mod cluster_external_secret;
 mod common;
 mod duration;
 mod external_secret;
+mod generator;
 mod store;
 mod vault_path;
 
@@ -16,6 +17,7 @@ pub use cluster_external_secret::*;
 pub use common::{Condition, ConditionStatus, SecretKeySelector};
 pub use duration::{DurationError, parse_duration};
 pub use external_secret::*;
+pub use generator::*;
 pub use store::*;
 
 /// API group of every vaultsync kind.
@@ -40,7 +42,13 @@ pub fn crds_yaml() -> Result<Vec<(String, String)>, serde_saphyr::SerializeError
 /// All CustomResourceDefinitions, in the order `crdgen` writes them.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![SecretStore::crd(), ClusterSecretStore::crd(), ExternalSecret::crd(), ClusterExternalSecret::crd()]
+    vec![
+        SecretStore::crd(),
+        ClusterSecretStore::crd(),
+        ExternalSecret::crd(),
+        ClusterExternalSecret::crd(),
+        VaultDynamicSecret::crd(),
+    ]
 }
 
 #[cfg(test)]

@@ -30,3 +30,12 @@ pub(crate) const FOLDER_MESSAGE: &str = "must be a path inside Vault: no leading
 pub(crate) const MOUNT_RULE: &str = r"!self.matches('(?i)^(auth|sys|identity|cubbyhole)(/|$)')";
 
 pub(crate) const MOUNT_MESSAGE: &str = "must name a KV secrets engine, not auth/, sys/, identity/ or cubbyhole/";
+
+/// A generator's request path: a key, except that it may start with one `/`
+/// (ESO's examples write `/database/creds/<role>`).
+pub(crate) const GENERATOR_PATH_RULE: &str = concat!(
+    r"!self.matches('(?i)^//|//|/$|(^|/)(\\.|%(25)*2e){1,2}(/|$)|[?#\\\\\\x00-\\x1f\\x7f]",
+    r"|%(25)*(2f|5c|3f|23|[01][0-9a-f]|7f)')",
+);
+
+pub(crate) const GENERATOR_PATH_MESSAGE: &str = "must be a Vault path: no trailing '/', no empty, '.' or '..' segments (in any encoding), no '?', '#', '\\' or control characters";

@@ -153,6 +153,8 @@ pub struct Context {
     recheck: Mutex<Option<StoreRecheck>>,
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// Leases of credentials generators issued, by ExternalSecret.
+    pub(crate) leases: crate::generated::LeaseBooks,
 }
 
 impl Context {
@@ -176,6 +178,7 @@ impl Context {
             recheck: Mutex::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
+            leases: Default::default(),
         }
     }
 
@@ -218,6 +221,9 @@ impl Context {
             self.ready.store(false, Ordering::Relaxed);
             self.memos.lock().expect("memo lock").clear();
             self.failures.lock().expect("failure lock").clear();
+            // Another leader may have renewed or replaced leases meanwhile:
+            // the status (and the values Secret) say what lives now.
+            self.leases.clear();
         }
         self.due.clear();
         self.standing.leading.store(leading, Ordering::Relaxed);
@@ -244,7 +250,7 @@ impl Context {
     /// still says it does not work, have the store controller look again
     /// now instead of at its next backoff.
     pub(crate) fn store_proven(&self, es: &ExternalSecret) {
-        let store_ref = &es.spec.secret_store_ref;
+        let Some(store_ref) = &es.spec.secret_store_ref else { return };
         let failing = |status: Option<&vaultsync_api::SecretStoreStatus>| {
             status.is_some_and(|s| {
                 s.conditions.iter().any(|c| c.type_ == "Ready" && c.status != vaultsync_api::ConditionStatus::True)

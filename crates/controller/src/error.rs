@@ -40,6 +40,10 @@ pub enum Error {
     Template(String),
     #[error("{0}")]
     Target(String),
+    /// A generator (`dataFrom[].sourceRef`) that cannot be used, or whose
+    /// leases could not be handled.
+    #[error("{0}")]
+    Generator(String),
     /// A bug in vaultsync met while handling this object (a panic, caught
     /// so that it hurts this object only).
     #[error("internal error: {0}")]
@@ -62,6 +66,7 @@ impl Error {
             Error::Render { .. } => "render",
             Error::Template(_) => "template",
             Error::Target(_) => "target",
+            Error::Generator(_) => "generator",
             Error::Internal(_) => "internal",
             Error::Kube(_) => "kube",
         }

@@ -11,14 +11,15 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, REASON_DELETED, REASON_SYNC_ERROR,
-    REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
+    ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, LEASE_FINALIZER, REASON_DELETED,
+    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
 };
 
 use crate::conditions::{apply_status, now, ready};
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
 use crate::events;
+use crate::generated;
 use crate::render::{self, Rendered};
 use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
 use crate::store::{credentials, resolve};
@@ -42,8 +43,12 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     let memo_key = ObjectRef::from_obj(&*es);
     ctx.due.started(&memo_key);
     if es.meta().deletion_timestamp.is_some() {
+        if es.finalizers().iter().any(|f| f == LEASE_FINALIZER) {
+            return release_leases(&es, &ctx).await;
+        }
         // The garbage collector removes an owned Secret; nothing to do here.
         ctx.forget(&memo_key);
+        ctx.leases.forget(&memo_key);
         ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
         return Ok(Action::await_change());
     }
@@ -75,6 +80,35 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     }
 }
 
+/// The ExternalSecret is being deleted: revoke the leases of what its
+/// generators issued, then let it go. Vault out of reach does not keep it
+/// forever: after a few tries the finalizer goes anyway, with a Warning
+/// naming the leases left to expire by themselves.
+async fn release_leases(es: &ExternalSecret, ctx: &Context) -> Result<Action> {
+    let key = ObjectRef::from_obj(es);
+    match generated::release_all(ctx, es).await {
+        Ok(()) => {
+            info!(externalsecret = %crate::context::object_ref(es), "leases revoked; letting the ExternalSecret go");
+        }
+        Err(error) => {
+            let tries = ctx.leases.revoke_failed(&key);
+            if tries < generated::MAX_REVOKE_TRIES {
+                warn!(externalsecret = %crate::context::object_ref(es), tries, error = %error, "revoking leases failed; trying again");
+                return Ok(Action::requeue(Duration::from_secs(2u64 << tries)));
+            }
+            let note = format!(
+                "deleted without revoking every lease after {tries} tries; they end at their own expiry: {error}"
+            );
+            warn!(externalsecret = %crate::context::object_ref(es), "{note}");
+            publish(ctx, es, EventType::Warning, "LeaseRevokeFailed", note).await;
+        }
+    }
+    generated::remove_finalizer(ctx, es).await?;
+    ctx.forget(&key);
+    ctx.leases.forget(&key);
+    Ok(Action::await_change())
+}
+
 pub(crate) fn error_policy(es: Arc<ExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(externalsecret = %crate::context::object_ref(&*es), error = %error, "reconcile failed");
     ctx.requeue(&ObjectRef::from_obj(&*es), ctx.backoff(&object_key(&es)))
@@ -91,9 +125,16 @@ fn force_sync(es: &ExternalSecret) -> Option<String> {
 /// Brings the Secret up to date.
 async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<Synced> {
     let namespace = es.namespace().unwrap_or_default();
-    let store_ref = &es.spec.secret_store_ref;
-    let store = resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await?;
-    let creds = credentials(ctx, &store, &namespace).await?;
+    // No store when every value comes from a generator.
+    let store = match &es.spec.secret_store_ref {
+        Some(store_ref) => Some(resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await?),
+        None => None,
+    };
+    let creds = match &store {
+        Some(store) => Some(credentials(ctx, store, &namespace).await?),
+        None => None,
+    };
+    let fingerprint = creds.as_ref().map(|c| c.fingerprint.clone()).unwrap_or_default();
     let memo_key = ObjectRef::from_obj(es);
 
     if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, es).await? {
@@ -108,19 +149,25 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         && !memo.stale
         && memo.generation == es.meta().generation
         && memo.force_sync == force_sync(es)
-        && memo.store_fingerprint == creds.fingerprint
+        && memo.store_fingerprint == fingerprint
         && memo.next_refresh.is_none_or(|at| Instant::now() < at)
         && still_synced(ctx, es, &memo).await?
     {
         return Ok(Synced::Current(memo));
     }
 
-    let fingerprint = creds.fingerprint.clone();
-    let store_name = store.to_string();
-    let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
+    let store_name = store.as_ref().map(ToString::to_string).unwrap_or_default();
+    let client = match creds {
+        Some(creds) => {
+            Some(ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?)
+        }
+        None => None,
+    };
     // Its Vault is down: wait for the server's one probe instead of asking
     // again (see crate::outage).
-    if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key) {
+    if let Some(client) = &client
+        && let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key)
+    {
         let address = client.address().to_owned();
         let source = if waiting.sealed {
             vaultsync_vault::Error::Sealed { address }
@@ -129,6 +176,8 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         };
         return Err(Error::Vault { store: store_name, source });
     }
+    let generated =
+        if generated::involved(es) { generated::generate(ctx, es).await? } else { generated::Generated::default() };
     let deletion = es.spec.target.deletion_policy;
     // A new force-sync request is a person asking for Vault as it is now:
     // an answer shared from a read made before the request will not do.
@@ -137,9 +186,13 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         _ => Freshness::Shared,
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
-    let rendered = render::render(&client, &store.provider, &store_name, &es.spec, tolerate_gone, freshness).await;
-    if let Err(Error::Vault { source, .. }) = &rendered
-        && ctx.outages.report_down(&client, source, &memo_key)
+    let source = match (&client, &store) {
+        (Some(client), Some(store)) => Some(render::KvSource { client, provider: &store.provider, store: &store_name }),
+        _ => None,
+    };
+    let rendered = render::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;
+    if let (Err(Error::Vault { source, .. }), Some(client)) = (&rendered, &client)
+        && ctx.outages.report_down(client, source, &memo_key)
     {
         tokio::spawn(ctx.outages.clone().probe(client.clone()));
     }
@@ -150,6 +203,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         return Ok(Synced::Deleted { gone });
     }
     let mut shaped = apply_template(&ctx.client, &namespace, es.spec.target.template.as_ref(), data).await?;
+    if generated.certificate {
+        shaped.default_type = Some("kubernetes.io/tls".into());
+    }
     let (written, resource_version) = write(&ctx.client, es, &mut shaped).await?;
     if written == (Written::Updated { data_changed: true }) && !es.spec.rollout_restart_targets.is_empty() {
         crate::rollout_restart::restart_targets(ctx, es).await;
@@ -162,7 +218,12 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         store_fingerprint: fingerprint,
         data_hash: data_hash(&data),
         keys: data.keys().cloned().collect(),
-        next_refresh: periodic.then(|| Instant::now() + ctx.jittered(interval)),
+        // A lease that needs renewing or revoking brings the next sync
+        // forward, whatever the refresh policy.
+        next_refresh: [periodic.then(|| Instant::now() + ctx.jittered(interval)), generated.next_action]
+            .into_iter()
+            .flatten()
+            .min(),
         refresh_time: now(),
         resource_version,
         stale: false,
@@ -240,6 +301,7 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
         synced_resource_version: resource_version,
         binding: Some(SecretBinding { name: target.clone() }),
         observed_generation: es.meta().generation,
+        leases: ctx.leases.recorded(&ObjectRef::from_obj(es)).unwrap_or(previous.leases.clone()),
     };
     match &synced {
         Synced::Refreshed { written: written @ (Written::Created | Written::Updated { .. }), .. } => {
@@ -285,13 +347,32 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
             .or(previous.synced_resource_version.clone()),
         binding: previous.binding.clone(),
         observed_generation: es.meta().generation,
+        leases: ctx.leases.recorded(&memo_key).unwrap_or(previous.leases.clone()),
     };
     if status != previous {
         let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
         apply_status(&api, es, &status).await?;
     }
     publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
-    Ok(ctx.requeue(&memo_key, ctx.backoff(key)))
+    Ok(ctx.requeue(&memo_key, retry_after(ctx, key, &error)))
+}
+
+/// When to try again after `error`. Waiting for a Vault server that is down
+/// costs no Vault request (see crate::outage) and does not count as this
+/// object's failure: its backoff must not grow over a long outage, or a
+/// later unrelated error (an API timeout on a busy control plane) would
+/// leave it minutes behind the recovery.
+fn retry_after(ctx: &Context, key: &str, error: &Error) -> Duration {
+    match error {
+        Error::Vault {
+            source: vaultsync_vault::Error::Unreachable { .. } | vaultsync_vault::Error::Sealed { .. },
+            ..
+        } => {
+            ctx.reset_backoff(key);
+            ctx.jittered(crate::outage::RECHECK_WHILE_DOWN)
+        }
+        _ => ctx.backoff(key),
+    }
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod external_secret;
 pub mod fence;
+mod generated;
 pub mod leader;
 mod metrics;
 mod outage;

@@ -73,7 +73,11 @@ pub(crate) struct TokenLabels {
 impl From<&ClientOwner> for TokenLabels {
     fn from(owner: &ClientOwner) -> Self {
         Self {
-            store_kind: if owner.store.namespace.is_some() { "SecretStore" } else { "ClusterSecretStore" },
+            store_kind: match (&owner.store.namespace, owner.store.generator) {
+                (Some(_), true) => "VaultDynamicSecret",
+                (Some(_), false) => "SecretStore",
+                (None, _) => "ClusterSecretStore",
+            },
             store_namespace: owner.store.namespace.clone().unwrap_or_default(),
             store_name: owner.store.name.clone(),
             namespace: owner.namespace.clone().unwrap_or_default(),

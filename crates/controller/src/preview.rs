@@ -34,14 +34,24 @@ pub async fn preview(
         }
         Some(StoreOverride::Cluster(s)) => ResolvedStore::from_cluster_store(&s)?,
         None => {
-            let store_ref = &es.spec.secret_store_ref;
+            let Some(store_ref) = &es.spec.secret_store_ref else {
+                return Err(Error::Target(
+                    "render shows what a store holds; it issues no credentials from generators (dataFrom[].sourceRef) and this ExternalSecret names no store".into(),
+                ));
+            };
             resolve(&ctx, store_ref.kind, &store_ref.name, namespace).await?
         }
     };
+    if es.spec.data_from.iter().any(|f| f.source_ref.is_some()) {
+        return Err(Error::Target(
+            "render issues no credentials from generators (dataFrom[].sourceRef): that would create a lease nobody renews or revokes".into(),
+        ));
+    }
     let creds = credentials(&ctx, &store, namespace).await?;
     let store_name = store.to_string();
     let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
-    let rendered = render::render(&vault, &store.provider, &store_name, &es.spec, false, Freshness::Now).await;
+    let source = render::KvSource { client: &vault, provider: &store.provider, store: &store_name };
+    let rendered = render::render(Some(source), &es.spec, false, Freshness::Now, &Default::default()).await;
     // The token this one-off logged in for is of no further use.
     drop(vault);
     ctx.revoke_vault_tokens(std::time::Duration::from_secs(5)).await;

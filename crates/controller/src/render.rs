@@ -26,18 +26,40 @@ pub(crate) struct Rendered {
     pub gone: Vec<Error>,
 }
 
+/// The store an ExternalSecret reads from, with its client.
+#[derive(Clone, Copy)]
+pub(crate) struct KvSource<'a> {
+    pub client: &'a Client,
+    pub provider: &'a VaultProvider,
+    /// The store, as named in errors.
+    pub store: &'a str,
+}
+
 /// Reads the remote secrets and renders the data. With `tolerate_gone`, a
 /// remote secret or property that does not exist leaves its keys out
 /// instead of failing the whole render. `freshness` says whether reads
-/// may be shared with ones already made (see [`Freshness`]).
+/// may be shared with ones already made (see [`Freshness`]). `generated`
+/// holds what each `dataFrom[].sourceRef` entry's generator issued, by
+/// index; `source` is `None` when the ExternalSecret names no store (then
+/// every entry is a generator's).
 pub(crate) async fn render(
-    client: &Client,
-    provider: &VaultProvider,
-    store: &str,
+    source: Option<KvSource<'_>>,
     spec: &ExternalSecretSpec,
     tolerate_gone: bool,
     freshness: Freshness,
+    generated: &BTreeMap<usize, SecretData>,
 ) -> Result<Rendered> {
+    let needs_store = spec.data_from.iter().any(|f| f.source_ref.is_none()) || !spec.data.is_empty();
+    let source = match source {
+        Some(source) => source,
+        None if !needs_store => return render_generated(spec, generated),
+        None => {
+            return Err(Error::Target(
+                "data, dataFrom[].extract and dataFrom[].find read from a store: set spec.secretStoreRef".into(),
+            ));
+        }
+    };
+    let KvSource { client, provider, store } = source;
     let kv = match provider.version {
         KvVersion::V1 => vaultsync_vault::KvVersion::V1,
         KvVersion::V2 => vaultsync_vault::KvVersion::V2,
@@ -82,6 +104,9 @@ pub(crate) async fn render(
             move |source| Error::Render { secret_key: field, key, source }
         };
         let mut produced = SecretData::new();
+        if from.source_ref.is_some() {
+            produced = generated.get(&index).cloned().unwrap_or_default();
+        }
         if let Some(remote) = &from.extract {
             keep_or_fail(
                 async {
@@ -155,6 +180,22 @@ pub(crate) async fn render(
     extracted.extend(explicit);
     rendered.data = extracted;
     Ok(rendered)
+}
+
+/// The data of an ExternalSecret whose every entry is a generator's.
+fn render_generated(spec: &ExternalSecretSpec, generated: &BTreeMap<usize, SecretData>) -> Result<Rendered> {
+    let mut data = SecretData::new();
+    for (index, from) in spec.data_from.iter().enumerate() {
+        let produced = generated.get(&index).cloned().unwrap_or_default();
+        let rules: Vec<(String, String)> =
+            from.rewrite.iter().map(|r| (r.regexp.source.clone(), r.regexp.target.clone())).collect();
+        data.extend(rewrite_keys(produced, &rules).map_err(|source| Error::Render {
+            secret_key: format!("dataFrom[{index}]"),
+            key: "rewrite".into(),
+            source,
+        })?);
+    }
+    Ok(Rendered { data, gone: Vec::new() })
 }
 
 /// A remote secret or property that does not exist (as opposed to one we

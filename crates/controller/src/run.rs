@@ -375,7 +375,7 @@ fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Vec<ObjectRef
 /// ExternalSecret of its namespace using that store (the namespace being
 /// deleted, say), that client is closed. `cache` still holds `deleted`.
 fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, deleted: &ExternalSecret) {
-    let store_ref = &deleted.spec.secret_store_ref;
+    let Some(store_ref) = &deleted.spec.secret_store_ref else { return };
     if store_ref.kind != StoreKind::ClusterSecretStore {
         return;
     }
@@ -383,8 +383,11 @@ fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, de
     let still_used = cache.state().iter().any(|es| {
         es.namespace() == namespace
             && es.name_any() != deleted.name_any()
-            && es.spec.secret_store_ref.kind == StoreKind::ClusterSecretStore
-            && es.spec.secret_store_ref.name == store_ref.name
+            && es
+                .spec
+                .secret_store_ref
+                .as_ref()
+                .is_some_and(|r| r.kind == StoreKind::ClusterSecretStore && r.name == store_ref.name)
     });
     if !still_used {
         ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace.unwrap_or_default());
@@ -401,8 +404,8 @@ fn users_of(
         .state()
         .iter()
         .filter(|es| {
-            let store_ref = &es.spec.secret_store_ref;
-            store_ref.kind == kind && store_ref.name == name && (namespace.is_none() || es.namespace() == namespace)
+            es.spec.secret_store_ref.as_ref().is_some_and(|r| r.kind == kind && r.name == name)
+                && (namespace.is_none() || es.namespace() == namespace)
         })
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()

@@ -250,7 +250,8 @@ pub(crate) async fn write(
         }
     }
     // Merge leaves the type to whoever created the Secret.
-    let secret_type = (policy != CreationPolicy::Merge).then(|| template.type_.unwrap_or_else(|| "Opaque".to_owned()));
+    let secret_type = (policy != CreationPolicy::Merge)
+        .then(|| template.type_.or_else(|| shaped.default_type.clone()).unwrap_or_else(|| "Opaque".to_owned()));
 
     if let Some(secret) = &existing {
         let contains = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {

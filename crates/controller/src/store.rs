@@ -28,23 +28,33 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub(crate) struct ResolvedStore {
     pub name: String,
-    /// Set for a namespaced SecretStore.
+    /// Set for a namespaced SecretStore (and a generator).
     pub namespace: Option<String>,
     pub provider: VaultProvider,
+    /// A generator's provider, which acts as a SecretStore of its namespace.
+    pub generator: bool,
 }
 
 impl fmt::Display for ResolvedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "SecretStore {ns}/{}", self.name),
-            None => write!(f, "ClusterSecretStore {}", self.name),
-        }
+        self.id().fmt(f)
     }
 }
 
 impl ResolvedStore {
     pub fn id(&self) -> StoreId {
-        StoreId { namespace: self.namespace.clone(), name: self.name.clone() }
+        StoreId { namespace: self.namespace.clone(), name: self.name.clone(), generator: self.generator }
+    }
+
+    /// A generator's `provider`: everything it refers to resolves in its
+    /// own namespace, as for a SecretStore.
+    pub fn from_generator(generator: &vaultsync_api::VaultDynamicSecret) -> Self {
+        Self {
+            name: generator.name_any(),
+            namespace: generator.namespace(),
+            provider: generator.spec.provider.clone(),
+            generator: true,
+        }
     }
 
     pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
@@ -60,7 +70,7 @@ impl ResolvedStore {
             store: name.clone(),
             reason: "spec.provider has neither vault nor openBao".into(),
         })?;
-        Ok(Self { name, namespace, provider })
+        Ok(Self { name, namespace, provider, generator: false })
     }
 
     fn config_error(&self, reason: impl Into<String>) -> Error {
@@ -202,23 +212,26 @@ pub fn parse_label_selector(text: &str) -> std::result::Result<LabelSelector, St
 pub(crate) struct StoreId {
     pub namespace: Option<String>,
     pub name: String,
+    /// A VaultDynamicSecret's provider rather than a store.
+    pub generator: bool,
 }
 
 impl StoreId {
     pub fn secret_store(namespace: &str, name: &str) -> Self {
-        Self { namespace: Some(namespace.to_owned()), name: name.to_owned() }
+        Self { namespace: Some(namespace.to_owned()), name: name.to_owned(), generator: false }
     }
 
     pub fn cluster_store(name: &str) -> Self {
-        Self { namespace: None, name: name.to_owned() }
+        Self { namespace: None, name: name.to_owned(), generator: false }
     }
 }
 
 impl fmt::Display for StoreId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "SecretStore {ns}/{}", self.name),
-            None => write!(f, "ClusterSecretStore {}", self.name),
+        match (&self.namespace, self.generator) {
+            (Some(ns), true) => write!(f, "VaultDynamicSecret {ns}/{}", self.name),
+            (Some(ns), false) => write!(f, "SecretStore {ns}/{}", self.name),
+            (None, _) => write!(f, "ClusterSecretStore {}", self.name),
         }
     }
 }

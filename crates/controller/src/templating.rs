@@ -34,6 +34,9 @@ pub struct Shaped {
     /// functions salt their output (`pemToPkcs12`), so equal inputs, not
     /// equal output, tell that a rewrite is needless.
     pub input_hash: Option<String>,
+    /// The Secret's type when the template sets none (`kubernetes.io/tls`
+    /// for a generator's certificate); `Opaque` when this is unset too.
+    pub default_type: Option<String>,
 }
 
 /// One template from `templateFrom`, with the name errors show.

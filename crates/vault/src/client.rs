@@ -45,10 +45,10 @@ impl Default for ServerConfig {
 /// however many reconciles use it, it logs in once and renews.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     http: reqwest::Client,
     address: String,
     namespace: Option<String>,
@@ -70,6 +70,8 @@ struct Inner {
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
     /// Mounts already checked to be KV (or that Vault would not describe).
     kv_mounts: std::sync::Mutex<HashMap<String, Result<()>>>,
+    /// Set once a leased credential was issued through this client.
+    pub(crate) issued_leases: std::sync::atomic::AtomicBool,
 }
 
 /// One read of a secret, shared by everyone asking within the window.
@@ -196,6 +198,7 @@ impl Client {
                 read_window: server.read_window,
                 reads: std::sync::Mutex::default(),
                 kv_mounts: std::sync::Mutex::default(),
+                issued_leases: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -274,6 +277,13 @@ impl Client {
         let Some(state) = state.filter(|s| s.owned && !s.dead()) else {
             return Ok(false);
         };
+        if self.issued_leases() {
+            // Revoking the token would revoke every lease it issued: the
+            // credentials handed out must live on (another replica renews
+            // them). The token ends at its own TTL.
+            debug!(method = self.inner.auth.method(), "token kept: it issued leases that must outlive it");
+            return Ok(false);
+        }
         let (status, body) = self
             .send(Operation::RevokeSelf, Method::POST, "auth/token/revoke-self", Some(&state.token), Some(json!({})))
             .await?;
@@ -488,9 +498,21 @@ impl Client {
         api_path: &str,
         shown: &str,
     ) -> Result<(StatusCode, String)> {
+        self.authenticated_with(operation, method, api_path, shown, None).await
+    }
+
+    /// [`Client::authenticated`] with a JSON body.
+    pub(crate) async fn authenticated_with(
+        &self,
+        operation: Operation,
+        method: Method,
+        api_path: &str,
+        shown: &str,
+        request_body: Option<Value>,
+    ) -> Result<(StatusCode, String)> {
         let token = self.token().await?;
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        let (status, body) = self.send(operation, method.clone(), api_path, Some(&token), None).await?;
+        let (status, body) = self.send(operation, method.clone(), api_path, Some(&token), request_body.clone()).await?;
         if status != StatusCode::FORBIDDEN || matches!(self.inner.auth, Auth::Token(_)) {
             return Ok((status, body));
         }
@@ -499,7 +521,7 @@ impl Client {
         };
         debug!(path = %shown, "403 with a token Vault no longer knows; retrying once with a new login");
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        self.send(operation, method, api_path, Some(&fresh), None).await
+        self.send(operation, method, api_path, Some(&fresh), request_body).await
     }
 
     /// After a 403 answered to `token`: `None` when the token is valid (or
@@ -759,7 +781,7 @@ impl Client {
         Error::Unreachable { address: self.inner.address.clone(), reason }
     }
 
-    fn unexpected(&self, status: StatusCode, body: &str, path: String) -> Error {
+    pub(crate) fn unexpected(&self, status: StatusCode, body: &str, path: String) -> Error {
         let detail = vault_errors(body);
         if status == StatusCode::SERVICE_UNAVAILABLE && detail.contains("sealed") {
             return Error::Sealed { address: self.inner.address.clone() };

@@ -9,6 +9,7 @@
 
 mod auth;
 mod client;
+mod dynamic;
 mod error;
 mod kv;
 mod path;
@@ -17,6 +18,7 @@ mod telemetry;
 
 pub use auth::{Auth, JwtSource};
 pub use client::{Client, Freshness, ServerConfig};
+pub use dynamic::{IssueMethod, Issued, Lease};
 pub use error::{Error, Result};
 pub use kv::{KvSecret, KvVersion};
 pub use path::{Location, check_auth_mount, check_mount, locate, locate_folder};

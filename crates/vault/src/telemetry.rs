@@ -39,6 +39,13 @@ pub enum Operation {
     RevokeSelf,
     /// `sys/health`.
     Health,
+    /// A request to a dynamic secrets engine that issues a credential
+    /// (`database/creds/<role>`, `pki/issue/<role>`, ...).
+    Issue,
+    /// `sys/leases/renew`.
+    RenewLease,
+    /// `sys/leases/revoke`, or `<pki>/revoke` of a certificate.
+    Revoke,
 }
 
 impl Operation {
@@ -53,6 +60,9 @@ impl Operation {
             Operation::RenewSelf => "renew_self",
             Operation::RevokeSelf => "revoke_self",
             Operation::Health => "health",
+            Operation::Issue => "issue",
+            Operation::RenewLease => "renew_lease",
+            Operation::Revoke => "revoke",
         }
     }
 }

@@ -11,6 +11,7 @@ mod failures;
 mod fault_isolation;
 mod fencing;
 mod find;
+mod generators;
 mod handover;
 mod health;
 mod kubernetes_auth;

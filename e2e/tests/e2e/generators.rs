@@ -1,0 +1,315 @@
+//! Generators: `VaultDynamicSecret` issuing database credentials from
+//! OpenBao's database engine (logged in with against the real PostgreSQL)
+//! and certificates from its PKI engine, with the leases kept in status:
+//! renewed, replaced before they end, revoked after the grace period and
+//! when the ExternalSecret is deleted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+use vaultsync_api::{IssuedLease, LeaseState};
+use vaultsync_e2e::{Postgres, TestEnv, eventually, report};
+
+/// A database role issuing credentials that live `ttl` and at most `max`,
+/// and a token (in Secret `vault-token`) whose policy may issue, renew and
+/// revoke them.
+async fn database_role(env: &TestEnv, ttl: &str, max: &str) -> anyhow::Result<()> {
+    env.bao
+        .write(
+            &format!("database/roles/{}", env.prefix),
+            json!({
+                "db_name": "postgres",
+                "default_ttl": ttl,
+                "max_ttl": max,
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    "GRANT CONNECT ON DATABASE app TO \"{{name}}\";",
+                ],
+            }),
+        )
+        .await?;
+    let policy = format!(
+        "path \"database/creds/{p}\" {{ capabilities = [\"read\"] }}\n\
+         path \"pki/issue/example-dot-com\" {{ capabilities = [\"update\"] }}\n\
+         path \"sys/leases/renew\" {{ capabilities = [\"update\"] }}\n\
+         path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}",
+        p = env.prefix
+    );
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    // Vault ends a token's leases with the token: this one outlives the test.
+    let token = env.bao.write("auth/token/create", json!({"policies": [env.prefix], "ttl": "2h"})).await?;
+    let token = token["auth"]["client_token"].as_str().context("client_token")?.to_owned();
+    env.create_secret("vault-token", &[("token", &token)]).await?;
+    Ok(())
+}
+
+fn provider(env: &TestEnv) -> Value {
+    json!({
+        "server": env.bao.addr,
+        "allowInsecureHttp": true,
+        "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
+    })
+}
+
+async fn leases(env: &TestEnv, name: &str) -> anyhow::Result<Vec<IssuedLease>> {
+    let es = env.external_secrets().get(name).await?;
+    Ok(es.status.map(|s| s.leases).unwrap_or_default())
+}
+
+fn active(leases: &[IssuedLease]) -> Option<&IssuedLease> {
+    leases.iter().find(|l| l.state == LeaseState::Active)
+}
+
+/// Waits for the Secret's `username` to differ from `old`; returns the new
+/// (user, password), recorded for the suite's leak check.
+async fn credentials(env: &TestEnv, name: &str, other_than: Option<&str>) -> anyhow::Result<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let found = loop {
+        let data = env.secret_data(name).await.unwrap_or_default();
+        let user = data.get("username").cloned().unwrap_or_default();
+        if !user.is_empty() && Some(user.as_str()) != other_than {
+            break Some((user, data.get("password").cloned().unwrap_or_default()));
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (user, password) =
+        found.with_context(|| format!("Secret {name} with credentials other than {other_than:?}"))?;
+    env.record_secret(&password);
+    Ok((user, password))
+}
+
+#[tokio::test]
+async fn database_credentials_are_renewed_then_replaced_before_they_end() -> anyhow::Result<()> {
+    let env = TestEnv::new("gendb").await?;
+    let pg = Postgres::from_env()?;
+    // Renewed every ~8 s; Vault grants less than asked from 24 s on, so a
+    // replacement comes before the 30 s max TTL ends the first one.
+    database_role(&env, "12s", "30s").await?;
+    env.apply(json!({
+        "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+        "metadata": {"name": "db"},
+        "spec": {
+            "path": format!("/database/creds/{}", env.prefix),
+            "provider": provider(&env),
+            "lease": {"rotationGracePeriod": "3s"},
+        },
+    }))
+    .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "db"},
+        "spec": {
+            "refreshInterval": "1h",
+            "dataFrom": [{"sourceRef": {"generatorRef": {"apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret", "name": "db"}}}],
+        },
+    }))
+    .await?;
+    let started = Instant::now();
+    let (user, password) = credentials(&env, "db", None).await?;
+    assert!(pg.can_log_in(&user, &password)?, "the issued credential logs in to PostgreSQL");
+    let first = active(&leases(&env, "db").await?).cloned().context("an active lease in status")?;
+    let lease_id = first.lease_id.clone().context("a lease id")?;
+    assert!(lease_id.starts_with("database/creds/"), "{lease_id}");
+    assert!(first.renewable && first.ttl_seconds == 12, "{first:?}");
+    let es = env.external_secrets().get("db").await?;
+    assert!(es.metadata.finalizers.unwrap_or_default().contains(&vaultsync_api::LEASE_FINALIZER.to_owned()));
+    let text = serde_json::to_string(&es.status)?;
+    assert!(!text.contains(&password), "no credential in status");
+
+    // Renewed, not issued again: the same lease lives on past its first TTL.
+    eventually(Duration::from_secs(30), || async {
+        let now = leases(&env, "db").await?;
+        Ok(active(&now).is_some_and(|l| l.lease_id == first.lease_id && l.expires_at != first.expires_at))
+    })
+    .await
+    .context("the lease is renewed")?;
+    assert_eq!(env.secret_data("db").await?.get("username"), Some(&user), "renewal keeps the credential");
+    tokio::time::sleep(Duration::from_secs(13).saturating_sub(started.elapsed())).await;
+    assert!(pg.can_log_in(&user, &password)?, "past its first 12 s TTL, the renewed credential still logs in");
+
+    // Near the max TTL a new credential is written while the old one lives.
+    let (new_user, new_password) = credentials(&env, "db", Some(&user)).await?;
+    let replaced_after = started.elapsed();
+    assert!(pg.can_log_in(&new_user, &new_password)?, "the replacement logs in");
+    let both = pg.can_log_in(&user, &password)?;
+    let now = leases(&env, "db").await?;
+    report(&format!(
+        "generators: credential replaced {:.1}s after issue (max TTL 30s); old still logs in right after: {both}; leases {:?}",
+        replaced_after.as_secs_f64(),
+        now.iter().map(|l| (l.state, l.lease_id.clone())).collect::<Vec<_>>()
+    ));
+    assert!(replaced_after < Duration::from_secs(30), "replaced before the first lease's max TTL");
+    // After the grace period (3 s, never past its end) the old one is gone.
+    eventually(Duration::from_secs(20), || async { Ok(!pg.can_log_in(&user, &password)?) })
+        .await
+        .context("the replaced credential is revoked after the grace period")?;
+    eventually(Duration::from_secs(20), || async {
+        let now = leases(&env, "db").await?;
+        Ok(now.len() == 1 && active(&now).is_some_and(|l| l.lease_id != first.lease_id))
+    })
+    .await
+    .context("status keeps only the new lease")?;
+
+    // Deleting the ExternalSecret revokes its lease: the credential stops
+    // working, and the Secret goes with it.
+    env.external_secrets().delete("db", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(30), || async { Ok(env.external_secrets().get_opt("db").await?.is_none()) })
+        .await
+        .context("the ExternalSecret goes once its leases are revoked")?;
+    assert!(!pg.can_log_in(&new_user, &new_password)?, "deletion revoked the lease");
+    eventually(Duration::from_secs(30), || async { Ok(env.secrets().get_opt("db").await?.is_none()) })
+        .await
+        .context("the owned Secret is garbage-collected")?;
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deletion_completes_when_vault_cannot_be_reached() -> anyhow::Result<()> {
+    let env = TestEnv::new("genunreach").await?;
+    database_role(&env, "1h", "2h").await?;
+    // Reached through a proxy the test stops.
+    let proxy = vaultsync_e2e::TcpRelay::start(&env.bao.addr).await?;
+    let mut via_proxy = provider(&env);
+    via_proxy["server"] = json!(proxy.url());
+    env.apply(json!({
+        "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+        "metadata": {"name": "db"},
+        "spec": {"path": format!("database/creds/{}", env.prefix), "provider": via_proxy},
+    }))
+    .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "db"},
+        "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]},
+    }))
+    .await?;
+    let (user, password) = credentials(&env, "db", None).await?;
+    proxy.stop();
+    let started = Instant::now();
+    env.external_secrets().delete("db", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), || async { Ok(env.external_secrets().get_opt("db").await?.is_none()) })
+        .await
+        .context("deletion completes without Vault")?;
+    report(&format!(
+        "generators: deletion with Vault unreachable completed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    let warning = env.wait_warning("db").await?;
+    assert!(warning.contains("without revoking"), "{warning}");
+    // The lease was not revoked: it ends by itself (here: revoke it).
+    let pg = Postgres::from_env()?;
+    assert!(pg.can_log_in(&user, &password)?, "nothing revoked it");
+    env.bao.write("sys/leases/revoke-prefix/database/creds", json!({})).await.ok();
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pki_certificates_are_tls_secrets_reissued_by_their_lifetime() -> anyhow::Result<()> {
+    let env = TestEnv::new("genpki").await?;
+    database_role(&env, "1h", "2h").await?;
+    let cn = format!("{}.example.com", env.prefix);
+    env.apply(json!({
+        "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+        "metadata": {"name": "web"},
+        "spec": {
+            "method": "POST",
+            "path": "pki/issue/example-dot-com",
+            "parameters": {"common_name": cn, "ttl": "40s"},
+            "resultType": "Certificate",
+            "provider": provider(&env),
+            "lease": {"renewAtPercent": 50, "rotationGracePeriod": "0s"},
+        },
+    }))
+    .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "web"},
+        "spec": {
+            "refreshInterval": "1h",
+            "target": {"name": "web-tls"},
+            "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "web"}}}],
+        },
+    }))
+    .await?;
+    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Some(secret) = env.secrets().get_opt("web-tls").await? {
+            break Some(secret);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let secret = first.context("Secret web-tls")?;
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = secret.data.unwrap_or_default();
+    let text = |k: &str| String::from_utf8(data.get(k).map(|b| b.0.clone()).unwrap_or_default()).unwrap_or_default();
+    let (crt, key, ca) = (text("tls.crt"), text("tls.key"), text("ca.crt"));
+    assert!(key.contains("PRIVATE KEY"), "tls.key holds the key");
+    for line in key.lines().filter(|l| l.len() > 40).take(2) {
+        env.record_secret(line);
+    }
+    let dir = std::env::temp_dir().join(format!("genpki-{}", env.prefix));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("tls.crt"), &crt)?;
+    // The first certificate of tls.crt is the leaf, for our name, and it
+    // verifies against the PKI's CA, which is what ca.crt holds.
+    let subject = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-in"])
+        .arg(dir.join("tls.crt"))
+        .output()?;
+    let subject = String::from_utf8_lossy(&subject.stdout).to_string();
+    assert!(subject.contains(&cn), "leaf first: {subject}");
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile", &std::env::var("VAULTSYNC_PKI_CA")?])
+        .arg(dir.join("tls.crt"))
+        .output()?;
+    assert!(verify.status.success(), "openssl verify: {}", String::from_utf8_lossy(&verify.stdout));
+    let root = std::fs::read_to_string(std::env::var("VAULTSYNC_PKI_CA")?)?;
+    assert_eq!(ca.trim(), root.trim(), "ca.crt is the PKI's CA");
+    let serial = active(&leases(&env, "web").await?).and_then(|l| l.serial.clone()).context("serial in status")?;
+
+    // Re-issued at half of its 40 s lifetime, not at the 1h refresh.
+    eventually(Duration::from_secs(45), || async {
+        let now = leases(&env, "web").await?;
+        Ok(active(&now).and_then(|l| l.serial.clone()).is_some_and(|s| s != serial))
+    })
+    .await
+    .context("the certificate is re-issued")?;
+    let reissued = env.secret_data("web-tls").await?;
+    assert_ne!(reissued.get("tls.crt"), Some(&crt), "the Secret holds the new certificate");
+    report(&format!("generators: certificate (40s) re-issued {:.1}s after the first", started.elapsed().as_secs_f64()));
+    env.cleanup().await;
+    Ok(())
+}
+
+/// ESO's own VaultDynamicSecret example, with only the apiVersions changed.
+#[tokio::test]
+async fn an_eso_generator_manifest_syncs_after_changing_only_api_versions() -> anyhow::Result<()> {
+    let env = TestEnv::new("geneso").await?;
+    database_role(&env, "1h", "2h").await?;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let eso = std::fs::read_to_string(root.join("e2e/eso/vault-dynamic-secret.yaml"))?;
+    let converted = eso
+        .replace("generators.external-secrets.io/v1alpha1", "generators.vaultsync.dev/v1alpha1")
+        .replace("external-secrets.io/v1", "vaultsync.dev/v1alpha1")
+        .replace("http://vault.default:8200", &env.bao.addr)
+        .replace("database/creds/my-role", &format!("database/creds/{}", env.prefix));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&converted)?;
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        env.apply(doc).await?;
+    }
+    let (user, password) = credentials(&env, "pg-example", None).await?;
+    assert!(Postgres::from_env()?.can_log_in(&user, &password)?, "the credential logs in");
+    env.cleanup().await;
+    Ok(())
+}
