@@ -89,6 +89,49 @@ impl TestEnv {
         Ok(())
     }
 
+    /// A database role issuing credentials that live `ttl` and at most `max`,
+    /// and a token (in Secret `vault-token`) whose policy may issue, renew and
+    /// revoke them.
+    pub async fn database_role(&self, ttl: &str, max: &str) -> Result<()> {
+        self.bao
+            .write(
+                &format!("database/roles/{}", self.prefix),
+                json!({
+                    "db_name": "postgres",
+                    "default_ttl": ttl,
+                    "max_ttl": max,
+                    "creation_statements": [
+                        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                        "GRANT CONNECT ON DATABASE app TO \"{{name}}\";",
+                    ],
+                }),
+            )
+            .await?;
+        let policy = format!(
+            "path \"database/creds/{p}\" {{ capabilities = [\"read\"] }}\n\
+             path \"pki/issue/example-dot-com\" {{ capabilities = [\"update\"] }}\n\
+             path \"sys/leases/renew\" {{ capabilities = [\"update\"] }}\n\
+             path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}",
+            p = self.prefix
+        );
+        self.bao.write(&format!("sys/policies/acl/{}", self.prefix), json!({"policy": policy})).await?;
+        // Vault ends a token's leases with the token: this one outlives the test.
+        let token = self.bao.write("auth/token/create", json!({"policies": [self.prefix], "ttl": "2h"})).await?;
+        let token = token["auth"]["client_token"].as_str().context("client_token")?.to_owned();
+        self.create_secret("vault-token", &[("token", &token)]).await?;
+        Ok(())
+    }
+
+    /// A VaultDynamicSecret `provider` that logs in with the token of
+    /// [`Self::database_role`].
+    pub fn generator_provider(&self) -> Value {
+        json!({
+            "server": self.bao.addr,
+            "allowInsecureHttp": true,
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
+        })
+    }
+
     /// A view of the same test in another of its namespaces.
     pub fn in_namespace(&self, namespace: &str) -> TestEnv {
         TestEnv {

@@ -45,8 +45,11 @@ const FINALIZER_MANAGER: &str = "vaultsync.dev/leases";
 /// Label on the Secret that keeps issued values, naming its ExternalSecret.
 pub(crate) const LEASED_FOR_LABEL: &str = "vaultsync.dev/leased-for";
 /// A credential this close to its end is not handed out again: a new one
-/// is issued instead.
-const MIN_REMAINING: Duration = Duration::from_secs(5);
+/// is issued instead. A tenth of its TTL, at most 5 s, so that short
+/// leases (seconds) are still renewed rather than replaced.
+fn end_margin(lease: &IssuedLease) -> Duration {
+    Duration::from_secs(u64::try_from(lease.ttl_seconds).unwrap_or(0)).div_f64(10.0).min(Duration::from_secs(5))
+}
 /// Revocation tries on deletion before the finalizer is removed anyway.
 pub(crate) const MAX_REVOKE_TRIES: u32 = 3;
 
@@ -162,7 +165,7 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
                 let lease = &book.leases[at];
                 let usable = lease.generator_generation == generator.metadata.generation
                     && book.data.contains_key(&index)
-                    && remaining(lease) > MIN_REMAINING;
+                    && remaining(lease) > end_margin(lease);
                 if !usable {
                     false
                 } else if due(lease) {
@@ -716,6 +719,14 @@ mod tests {
         let at = parse_time(&long.next_action_at).unwrap();
         let expected = Utc::now() + chrono::Duration::seconds(300);
         assert!((at - expected).num_seconds().abs() <= 1, "{at} vs {expected}");
+    }
+
+    #[test]
+    fn a_short_lease_due_for_renewal_is_still_usable() {
+        // 12 s TTL, due at about 8 s: 4 s left is more than its margin.
+        let lease = lease(4, 0);
+        assert!(remaining(&lease) > end_margin(&lease), "renewed, not replaced");
+        assert_eq!(end_margin(&IssuedLease { ttl_seconds: 3600, ..lease }), Duration::from_secs(5));
     }
 
     #[test]

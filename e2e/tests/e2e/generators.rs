@@ -12,47 +12,6 @@ use serde_json::{Value, json};
 use vaultsync_api::{IssuedLease, LeaseState};
 use vaultsync_e2e::{Postgres, TestEnv, eventually, report};
 
-/// A database role issuing credentials that live `ttl` and at most `max`,
-/// and a token (in Secret `vault-token`) whose policy may issue, renew and
-/// revoke them.
-async fn database_role(env: &TestEnv, ttl: &str, max: &str) -> anyhow::Result<()> {
-    env.bao
-        .write(
-            &format!("database/roles/{}", env.prefix),
-            json!({
-                "db_name": "postgres",
-                "default_ttl": ttl,
-                "max_ttl": max,
-                "creation_statements": [
-                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                    "GRANT CONNECT ON DATABASE app TO \"{{name}}\";",
-                ],
-            }),
-        )
-        .await?;
-    let policy = format!(
-        "path \"database/creds/{p}\" {{ capabilities = [\"read\"] }}\n\
-         path \"pki/issue/example-dot-com\" {{ capabilities = [\"update\"] }}\n\
-         path \"sys/leases/renew\" {{ capabilities = [\"update\"] }}\n\
-         path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}",
-        p = env.prefix
-    );
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
-    // Vault ends a token's leases with the token: this one outlives the test.
-    let token = env.bao.write("auth/token/create", json!({"policies": [env.prefix], "ttl": "2h"})).await?;
-    let token = token["auth"]["client_token"].as_str().context("client_token")?.to_owned();
-    env.create_secret("vault-token", &[("token", &token)]).await?;
-    Ok(())
-}
-
-fn provider(env: &TestEnv) -> Value {
-    json!({
-        "server": env.bao.addr,
-        "allowInsecureHttp": true,
-        "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
-    })
-}
-
 async fn leases(env: &TestEnv, name: &str) -> anyhow::Result<Vec<IssuedLease>> {
     let es = env.external_secrets().get(name).await?;
     Ok(es.status.map(|s| s.leases).unwrap_or_default())
@@ -89,13 +48,13 @@ async fn database_credentials_are_renewed_then_replaced_before_they_end() -> any
     let pg = Postgres::from_env()?;
     // Renewed every ~8 s; Vault grants less than asked from 24 s on, so a
     // replacement comes before the 30 s max TTL ends the first one.
-    database_role(&env, "12s", "30s").await?;
+    env.database_role("12s", "30s").await?;
     env.apply(json!({
         "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
         "metadata": {"name": "db"},
         "spec": {
             "path": format!("/database/creds/{}", env.prefix),
-            "provider": provider(&env),
+            "provider": env.generator_provider(),
             "lease": {"rotationGracePeriod": "3s"},
         },
     }))
@@ -144,6 +103,7 @@ async fn database_credentials_are_renewed_then_replaced_before_they_end() -> any
         now.iter().map(|l| (l.state, l.lease_id.clone())).collect::<Vec<_>>()
     ));
     assert!(replaced_after < Duration::from_secs(30), "replaced before the first lease's max TTL");
+    assert!(both, "the replaced credential still logs in when its successor is written");
     // After the grace period (3 s, never past its end) the old one is gone.
     eventually(Duration::from_secs(20), || async { Ok(!pg.can_log_in(&user, &password)?) })
         .await
@@ -172,10 +132,10 @@ async fn database_credentials_are_renewed_then_replaced_before_they_end() -> any
 #[tokio::test]
 async fn deletion_completes_when_vault_cannot_be_reached() -> anyhow::Result<()> {
     let env = TestEnv::new("genunreach").await?;
-    database_role(&env, "1h", "2h").await?;
+    env.database_role("1h", "2h").await?;
     // Reached through a proxy the test stops.
     let proxy = vaultsync_e2e::TcpRelay::start(&env.bao.addr).await?;
-    let mut via_proxy = provider(&env);
+    let mut via_proxy = env.generator_provider();
     via_proxy["server"] = json!(proxy.url());
     env.apply(json!({
         "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
@@ -213,7 +173,7 @@ async fn deletion_completes_when_vault_cannot_be_reached() -> anyhow::Result<()>
 #[tokio::test]
 async fn pki_certificates_are_tls_secrets_reissued_by_their_lifetime() -> anyhow::Result<()> {
     let env = TestEnv::new("genpki").await?;
-    database_role(&env, "1h", "2h").await?;
+    env.database_role("1h", "2h").await?;
     let cn = format!("{}.example.com", env.prefix);
     env.apply(json!({
         "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
@@ -223,7 +183,7 @@ async fn pki_certificates_are_tls_secrets_reissued_by_their_lifetime() -> anyhow
             "path": "pki/issue/example-dot-com",
             "parameters": {"common_name": cn, "ttl": "40s"},
             "resultType": "Certificate",
-            "provider": provider(&env),
+            "provider": env.generator_provider(),
             "lease": {"renewAtPercent": 50, "rotationGracePeriod": "0s"},
         },
     }))
@@ -296,7 +256,7 @@ async fn pki_certificates_are_tls_secrets_reissued_by_their_lifetime() -> anyhow
 #[tokio::test]
 async fn an_eso_generator_manifest_syncs_after_changing_only_api_versions() -> anyhow::Result<()> {
     let env = TestEnv::new("geneso").await?;
-    database_role(&env, "1h", "2h").await?;
+    env.database_role("1h", "2h").await?;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let eso = std::fs::read_to_string(root.join("e2e/eso/vault-dynamic-secret.yaml"))?;
     let converted = eso

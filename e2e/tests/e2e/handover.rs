@@ -320,3 +320,66 @@ async fn a_new_operator_restarts_no_workload_for_unchanged_data() -> anyhow::Res
     env.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs the shared operator stopped; scripts/e2e.sh runs it after the suite"]
+async fn a_killed_operator_leaves_leases_its_successor_renews() -> anyhow::Result<()> {
+    let env = TestEnv::new("leasekill").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    env.database_role("45s", "2h").await?;
+    let first = Replica::start(&state, "lease-a", &env.namespace, LEASE)?;
+    env.apply(json!({
+        "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+        "metadata": {"name": "db"},
+        "spec": {"path": format!("database/creds/{}", env.prefix), "provider": env.generator_provider()},
+    }))
+    .await?;
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "db"},
+        "spec": {"refreshInterval": "1s", "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]},
+    }))
+    .await?;
+    let issue_path = format!("database/creds/{}", env.prefix);
+    let lease_of = || async {
+        let es = env.external_secrets().get("db").await?;
+        anyhow::Ok(es.status.and_then(|s| s.leases.into_iter().next()))
+    };
+    eventually(Duration::from_secs(40), || async { Ok(lease_of().await?.is_some()) }).await?;
+    let issued = lease_of().await?.expect("a lease");
+    let user = env.secret_data("db").await?.get("username").cloned().unwrap_or_default();
+    assert!(!user.is_empty());
+    env.record_secret(env.secret_data("db").await?.get("password").map_or("", String::as_str));
+
+    // Killed (no graceful shutdown): the successor takes the Lease when it
+    // runs out, and finds the credential in status and its values Secret.
+    first.signal("KILL")?;
+    let renewals_before = vaultsync_e2e::Bao::audited_responses("sys/leases/renew")?;
+    let second = Replica::start(&state, "lease-b", &env.namespace, LEASE)?;
+    eventually(Duration::from_secs(40), || async {
+        Ok(holder(&leases, LEASE).await.as_deref() == Some("lease-b") && second.leading().await?)
+    })
+    .await?;
+    // Renewed by the successor (at about 2/3 of the 45 s TTL), not issued anew.
+    eventually(Duration::from_secs(60), || async {
+        Ok(lease_of().await?.is_some_and(|l| l.expires_at != issued.expires_at))
+    })
+    .await?;
+    let now = lease_of().await?.expect("a lease");
+    assert_eq!(now.lease_id, issued.lease_id, "the same lease");
+    assert_eq!(env.secret_data("db").await?.get("username"), Some(&user), "the same credential");
+    assert_eq!(vaultsync_e2e::Bao::audited_responses(&issue_path)?, 1, "issued once, across the restart");
+    let renewals = vaultsync_e2e::Bao::audited_responses("sys/leases/renew")? - renewals_before;
+    assert!(renewals >= 1, "the successor renewed it");
+    vaultsync_e2e::report(&format!(
+        "handover: killed operator's lease kept by its successor: 1 issue, {renewals} renewal(s), lease {}",
+        now.lease_id.unwrap_or_default()
+    ));
+    // Deleted while the successor runs: it revokes the lease.
+    env.external_secrets().delete("db", &Default::default()).await?;
+    eventually(Duration::from_secs(30), || async { Ok(env.external_secrets().get_opt("db").await?.is_none()) }).await?;
+    drop(second);
+    env.cleanup().await;
+    Ok(())
+}
