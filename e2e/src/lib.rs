@@ -109,6 +109,7 @@ impl TestEnv {
             .await?;
         let policy = format!(
             "path \"database/creds/{p}\" {{ capabilities = [\"read\"] }}\n\
+             path \"database/static-creds/static-app\" {{ capabilities = [\"read\"] }}\n\
              path \"pki/issue/example-dot-com\" {{ capabilities = [\"update\"] }}\n\
              path \"sys/leases/renew\" {{ capabilities = [\"update\"] }}\n\
              path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}",

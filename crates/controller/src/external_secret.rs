@@ -168,13 +168,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     if let Some(client) = &client
         && let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key)
     {
-        let address = client.address().to_owned();
-        let source = if waiting.sealed {
-            vaultsync_vault::Error::Sealed { address }
-        } else {
-            vaultsync_vault::Error::Unreachable { address, reason: waiting.reason }
-        };
-        return Err(Error::Vault { store: store_name, source });
+        return Err(Error::Vault { store: store_name, source: waiting.into_error(client.address()) });
     }
     let generated =
         if generated::involved(es) { generated::generate(ctx, es).await? } else { generated::Generated::default() };
@@ -191,10 +185,14 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         _ => None,
     };
     let rendered = render::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;
-    if let (Err(Error::Vault { source, .. }), Some(client)) = (&rendered, &client)
-        && ctx.outages.report_down(client, source, &memo_key)
-    {
-        tokio::spawn(ctx.outages.clone().probe(client.clone()));
+    if let (Err(Error::Vault { source, .. }), Some(client)) = (&rendered, &client) {
+        if ctx.outages.report_down(client, source, &memo_key) {
+            tokio::spawn(ctx.outages.clone().probe(client.clone()));
+        }
+        // Found down now: reported as the waiting that it is from here on.
+        if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key) {
+            return Err(Error::Vault { store: store_name, source: waiting.into_error(client.address()) });
+        }
     }
     let Rendered { data, gone } = rendered?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {

@@ -191,9 +191,13 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
             if let Some(at) = active {
                 retire(&mut book.leases[at], &policy);
             }
-            book.leases.push(lease);
+            // A static answer (no lease, no certificate) is read again at
+            // each sync, like a KV secret: nothing to keep or renew.
+            if let Some(lease) = lease {
+                book.leases.push(lease);
+                issued_any = true;
+            }
             book.data.insert(index, data);
-            issued_any = true;
         }
         generated.certificate |= generator.spec.result_type == DynamicResultType::Certificate;
         if let Some(data) = book.data.get(&index) {
@@ -339,13 +343,7 @@ async fn client_for(ctx: &Context, es: &ExternalSecret, generator: &VaultDynamic
     let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: name.clone(), source })?;
     let key = ObjectRef::from_obj(es);
     if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &key) {
-        let address = client.address().to_owned();
-        let source = if waiting.sealed {
-            vaultsync_vault::Error::Sealed { address }
-        } else {
-            vaultsync_vault::Error::Unreachable { address, reason: waiting.reason }
-        };
-        return Err(Error::Vault { store: name, source });
+        return Err(Error::Vault { store: name, source: waiting.into_error(client.address()) });
     }
     Ok((client, name))
 }
@@ -357,9 +355,14 @@ fn vault_error(
     store: &str,
     source: vaultsync_vault::Error,
 ) -> Error {
-    if ctx.outages.report_down(client, &source, &ObjectRef::from_obj(es)) {
+    let key = ObjectRef::from_obj(es);
+    if ctx.outages.report_down(client, &source, &key) {
         tokio::spawn(ctx.outages.clone().probe(client.clone()));
     }
+    let source = match ctx.outages.wait_if_down(client.address(), &key) {
+        Some(waiting) => waiting.into_error(client.address()),
+        None => source,
+    };
     Error::Vault { store: store.to_owned(), source }
 }
 
@@ -370,7 +373,7 @@ async fn issue(
     generator: &VaultDynamicSecret,
     policy: &Policy,
     source: &str,
-) -> Result<(SecretData, IssuedLease)> {
+) -> Result<(SecretData, Option<IssuedLease>)> {
     let (client, store) = client_for(ctx, es, generator).await?;
     let spec = &generator.spec;
     let method = match spec.method {
@@ -405,17 +408,21 @@ async fn issue(
     let shown = format!("{store}: {}", spec.path);
     let (data, certificate) = values(&issued, spec.result_type, spec.allow_empty_response, &shown)?;
     let now = Utc::now();
-    let (issued_at, expires_at, serial) = match &certificate {
-        Some(cert) => (cert.not_before, cert.not_after, Some(cert.serial.clone())),
-        None => {
-            let ttl = issued.lease.as_ref().map_or(Duration::ZERO, |l| l.ttl);
-            (now, now + ttl, None)
+    let (issued_at, expires_at, serial) = match (&certificate, &issued.lease) {
+        // Vault backdates notBefore (30 s by default) against clock skew;
+        // the lifetime that matters here starts when it was issued.
+        (Some(cert), _) => (cert.not_before.max(now), cert.not_after, Some(cert.serial.clone())),
+        // A lease that does not expire (TTL 0): kept, revoked on deletion,
+        // never renewed.
+        (None, Some(lease)) if lease.ttl.is_zero() => (now, now + chrono::Duration::days(36500), None),
+        (None, Some(lease)) => (now, now + lease.ttl, None),
+        (None, None) => {
+            info!(externalsecret = %crate::context::object_ref(es), generator = %store, "read a credential without a lease (a static role); read again at each refresh");
+            return Ok((data, None));
         }
     };
     let lifetime = (expires_at - issued_at).to_std().unwrap_or_default();
-    // No lease and no certificate (a static read such as
-    // database/static-creds): nothing to renew; read again at refresh.
-    let next = if lifetime.is_zero() { expires_at } else { issued_at + lifetime.mul_f64(policy.renew_at) };
+    let next = issued_at + lifetime.mul_f64(policy.renew_at);
     let lease = IssuedLease {
         source: source.to_owned(),
         generator: generator.name_any(),
@@ -437,7 +444,7 @@ async fn issue(
         expires_at = %lease.expires_at,
         "issued a credential"
     );
-    Ok((data, lease))
+    Ok((data, Some(lease)))
 }
 
 /// Renews `lease` when Vault allows; `None` when a new credential must be

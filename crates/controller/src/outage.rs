@@ -50,6 +50,18 @@ pub(crate) struct Waiting {
     pub reason: String,
 }
 
+impl Waiting {
+    /// The error an ExternalSecret reports while it waits for `address`.
+    pub(crate) fn into_error(self, address: &str) -> vaultsync_vault::Error {
+        let address = address.to_owned();
+        if self.sealed {
+            vaultsync_vault::Error::Sealed { address }
+        } else {
+            vaultsync_vault::Error::Unreachable { address, reason: self.reason }
+        }
+    }
+}
+
 impl Outages {
     /// Where recovered ExternalSecrets are requeued: the ExternalSecret
     /// controller of the current run.

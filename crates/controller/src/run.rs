@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
+    VaultDynamicSecret,
 };
 
 use crate::context::{Context, StoreRecheck};
@@ -123,6 +124,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             ctx.vault.drop_store(&StoreId::secret_store(&store.namespace().unwrap_or_default(), &store.name_any()));
         }
     });
+    let (_, generators) =
+        cached_watch(scoped_api::<VaultDynamicSecret>(&client, scope), watcher::Config::default(), |_| {});
     // Set before any reconcile runs; a later `run` (a new term of
     // leadership) replaces them with its own.
     ctx.caches.managed_secrets.set(secret_cache);
@@ -149,6 +152,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             let (reader, ctx) = (reader.clone(), ctx.clone());
             move |store: SecretStore| {
                 ctx.triggered(users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace()))
+            }
+        })
+        // Generators: a changed spec issues new credentials at once (the
+        // lease records the generation it was issued from).
+        .watches_stream(generators, {
+            let (reader, ctx) = (reader.clone(), ctx.clone());
+            move |generator: VaultDynamicSecret| {
+                let users = generator_users(&reader, &generator.name_any(), generator.namespace());
+                for user in &users {
+                    ctx.mark_stale(user);
+                }
+                ctx.triggered(users)
             }
         });
     // A namespace-scoped install serves no cluster-scoped kinds: its RBAC
@@ -392,6 +407,23 @@ fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, de
     if !still_used {
         ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace.unwrap_or_default());
     }
+}
+
+/// The ExternalSecrets of `namespace` whose `dataFrom` names generator `name`.
+fn generator_users(
+    reader: &Store<ExternalSecret>,
+    name: &str,
+    namespace: Option<String>,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    reader
+        .state()
+        .iter()
+        .filter(|es| {
+            es.namespace() == namespace
+                && es.spec.data_from.iter().any(|f| f.source_ref.as_ref().is_some_and(|s| s.generator_ref.name == name))
+        })
+        .map(|es| ObjectRef::from_obj(&**es))
+        .collect()
 }
 
 fn users_of(

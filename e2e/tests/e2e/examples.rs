@@ -298,3 +298,104 @@ async fn tls_keystore_example_splits_a_bundle_and_builds_a_stable_keystore() -> 
     env.cleanup().await;
     Ok(())
 }
+
+/// Dynamic database credentials with Kubernetes auth: issued, logged in
+/// with, replaced before the role's max TTL (here seconds, not hours), and
+/// each replacement rolls the Deployment once.
+#[tokio::test]
+async fn dynamic_database_credentials_example_rotates_and_restarts() -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::ListParams;
+    use std::time::Duration;
+
+    let env = TestEnv::new("examples-dyndb").await?;
+    let pg = vaultsync_e2e::Postgres::from_env()?;
+    env.bao
+        .write(
+            &format!("database/roles/{}", env.prefix),
+            json!({
+                "db_name": "postgres", "default_ttl": "10s", "max_ttl": "20s",
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+            }),
+        )
+        .await?;
+    let policy = format!(
+        "path \"database/creds/{}\" {{ capabilities = [\"read\"] }}\n\
+         path \"sys/leases/renew\" {{ capabilities = [\"update\"] }}\n\
+         path \"sys/leases/revoke\" {{ capabilities = [\"update\"] }}",
+        env.prefix
+    );
+    env.bao.write("sys/policies/acl/db-dynamic", json!({"policy": policy})).await?;
+    env.bao
+        .write(
+            "auth/kubernetes/role/db-dynamic",
+            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
+                   "audience": "vault", "token_policies": ["db-dynamic"], "token_period": "1h"}),
+        )
+        .await?;
+    let (addr, path) = (env.bao.addr.clone(), format!("database/creds/{}", env.prefix));
+    env.apply_file("examples/dynamic-database-credentials/dynamic-database-credentials.yaml", |doc| {
+        if let Some(server) = doc.pointer_mut("/spec/provider/server") {
+            *server = json!(addr);
+        }
+        if doc["kind"] == "VaultDynamicSecret" {
+            doc["spec"]["path"] = json!(path);
+        }
+    })
+    .await?;
+    let data = env.wait_secret("db-credentials").await?;
+    let (user, password) = (data["DB_USER"].clone(), data["DB_PASSWORD"].clone());
+    env.record_secret(&password);
+    assert!(pg.can_log_in(&user, &password)?, "the example's credential logs in");
+    let replica_sets = || async {
+        let api = kube::Api::<ReplicaSet>::namespaced(env.client.clone(), &env.namespace);
+        anyhow::Ok(api.list(&ListParams::default().labels("app=app")).await?.items.len())
+    };
+    vaultsync_e2e::eventually(Duration::from_secs(30), || async { Ok(replica_sets().await? == 1) }).await?;
+    // Replaced before the 20 s max TTL: new data, one restart.
+    vaultsync_e2e::eventually(Duration::from_secs(40), || async {
+        Ok(env.secret_data("db-credentials").await?.get("DB_USER") != Some(&user))
+    })
+    .await?;
+    let rotated = env.secret_data("db-credentials").await?;
+    env.record_secret(&rotated["DB_PASSWORD"]);
+    assert!(pg.can_log_in(&rotated["DB_USER"], &rotated["DB_PASSWORD"])?, "the replacement logs in");
+    vaultsync_e2e::eventually(Duration::from_secs(30), || async { Ok(replica_sets().await? == 2) })
+        .await
+        .map_err(|e| e.context("one new ReplicaSet for the replaced credential"))?;
+    env.cleanup().await;
+    Ok(())
+}
+
+/// A certificate from the PKI engine as a kubernetes.io/tls Secret.
+#[tokio::test]
+async fn pki_certificate_example_writes_a_tls_secret() -> anyhow::Result<()> {
+    let env = TestEnv::new("examples-pki").await?;
+    env.bao
+        .write(
+            &format!("sys/policies/acl/{}", env.prefix),
+            json!({"policy": "path \"pki/issue/example-dot-com\" { capabilities = [\"update\"] }"}),
+        )
+        .await?;
+    let token = env.bao.write("auth/token/create", json!({"policies": [env.prefix], "period": "1h"})).await?;
+    env.create_secret("vault-token", &[("token", token["auth"]["client_token"].as_str().unwrap_or_default())]).await?;
+    let addr = env.bao.addr.clone();
+    env.apply_file("examples/pki-certificate/pki-certificate.yaml", |doc| {
+        if let Some(server) = doc.pointer_mut("/spec/provider/server") {
+            *server = json!(addr);
+        }
+    })
+    .await?;
+    let data = env.wait_secret("web-tls").await?;
+    let secret = env.secrets().get("web-tls").await?;
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert!(data["tls.crt"].starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(data["tls.key"].contains("PRIVATE KEY"));
+    for line in data["tls.key"].lines().filter(|l| l.len() > 40).take(2) {
+        env.record_secret(line);
+    }
+    let ca = std::fs::read_to_string(std::env::var("VAULTSYNC_PKI_CA")?)?;
+    assert_eq!(data["ca.crt"].trim(), ca.trim());
+    env.cleanup().await;
+    Ok(())
+}
