@@ -132,7 +132,7 @@ pub struct LeasePolicy {
     /// fall due together. Default 67.
     #[serde(default = "default_renew_percent")]
     #[schemars(range(min = 10, max = 90))]
-    pub renew_at_percent: u8,
+    pub renew_at_percent: i32,
     /// How long a replaced credential keeps working after its successor is
     /// written (time for consumers to roll) before it is revoked, a Go
     /// duration. Default `5m`; never past the old lease's own end.
@@ -155,7 +155,7 @@ impl Default for LeasePolicy {
     }
 }
 
-fn default_renew_percent() -> u8 {
+fn default_renew_percent() -> i32 {
     67
 }
 

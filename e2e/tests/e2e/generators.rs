@@ -88,6 +88,8 @@ async fn database_credentials_are_renewed_then_replaced_before_they_end() -> any
     .await
     .context("the lease is renewed")?;
     assert_eq!(env.secret_data("db").await?.get("username"), Some(&user), "renewal keeps the credential");
+    let issued = vaultsync_e2e::Bao::audited_responses(&format!("database/creds/{}", env.prefix))?;
+    assert_eq!(issued, 1, "OpenBao's audit log: renewed, never issued again");
     tokio::time::sleep(Duration::from_secs(13).saturating_sub(started.elapsed())).await;
     assert!(pg.can_log_in(&user, &password)?, "past its first 12 s TTL, the renewed credential still logs in");
 
@@ -307,6 +309,57 @@ async fn static_role_credentials_are_read_not_leased() -> anyhow::Result<()> {
     assert!(Postgres::from_env()?.can_log_in(&user, &password)?, "the static role's password logs in");
     env.wait_ready("static", "True").await?;
     assert!(leases(&env, "static").await?.is_empty(), "no lease recorded for a static role");
+    env.cleanup().await;
+    Ok(())
+}
+
+/// A ClusterExternalSecret naming a generator: each namespace's
+/// ExternalSecret uses that namespace's generator, gets credentials of its
+/// own, and deleting the ClusterExternalSecret revokes them all.
+#[tokio::test]
+async fn a_cluster_external_secret_uses_each_namespace_generator() -> anyhow::Result<()> {
+    let mut env = TestEnv::new("gences").await?;
+    env.database_role("1h", "2h").await?;
+    let second_ns = format!("{}-b", env.namespace);
+    env.create_namespace(&second_ns).await?;
+    let second = env.in_namespace(&second_ns);
+    let token = env.secret_data("vault-token").await?.get("token").cloned().unwrap_or_default();
+    second.create_secret("vault-token", &[("token", &token)]).await?;
+    for at in [&env, &second] {
+        at.apply(json!({
+            "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+            "metadata": {"name": "db"},
+            "spec": {"path": format!("database/creds/{}", env.prefix), "provider": env.generator_provider()},
+        }))
+        .await?;
+    }
+    let ces = env.prefix.clone();
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterExternalSecret",
+        "metadata": {"name": ces},
+        "spec": {
+            "namespaces": [env.namespace, second_ns],
+            "externalSecretName": "db",
+            "externalSecretSpec": {
+                "refreshInterval": "1h",
+                "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}],
+            },
+        },
+    }))
+    .await?;
+    let first = credentials(&env, "db", None).await?;
+    let other = credentials(&second, "db", None).await?;
+    assert_ne!(first.0, other.0, "each namespace has a credential of its own");
+    let pg = Postgres::from_env()?;
+    assert!(pg.can_log_in(&first.0, &first.1)? && pg.can_log_in(&other.0, &other.1)?);
+
+    let api = kube::Api::<vaultsync_api::ClusterExternalSecret>::all(env.client.clone());
+    api.delete(&ces, &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), || async {
+        Ok(!pg.can_log_in(&first.0, &first.1)? && !pg.can_log_in(&other.0, &other.1)?)
+    })
+    .await
+    .context("deleting the ClusterExternalSecret revokes every namespace's lease")?;
     env.cleanup().await;
     Ok(())
 }
