@@ -126,6 +126,72 @@ pub fn render_template_with_limits(
     })
 }
 
+/// Where [`render_vault_template`] keeps the secrets it was given.
+const SECRETS_ROOT: &str = "__vaultsync_secrets";
+
+/// The Vault API paths a Vault agent (consul-template) template reads with
+/// `secret "<path>"`, in order of first use.
+pub fn vault_template_paths(template: &str) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for captures in secret_call().captures_iter(template) {
+        let path = unquote(&captures[1]);
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// Renders a Vault agent template: `{{ with secret "secret/data/app" }}{{
+/// .Data.data.password }}{{ end }}`. `secrets` holds each path's Vault
+/// response (as read beforehand); `secret` returns it as consul-template
+/// does (`.Data`, `.LeaseID`, `.LeaseDuration`, `.Renewable`,
+/// `.Warnings`). `secret` with write parameters is not supported.
+pub fn render_vault_template(
+    name: &str,
+    template: &str,
+    secrets: &BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<u8>, TemplateError> {
+    let refused =
+        |reason: &str| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason: reason.into() };
+    if regex::Regex::new(r#"\bsecret\s+"(?:[^"\\]|\\.)*"\s+""#).expect("valid regex").is_match(template) {
+        return Err(refused("`secret` with write parameters is not supported; read a path instead"));
+    }
+    let rewritten = secret_call().replace_all(template, format!("index $$.{SECRETS_ROOT} $1").as_str()).into_owned();
+    let consul = secrets
+        .iter()
+        .map(|(path, response)| {
+            let field = |key: &str| json::from_json(response.get(key).cloned().unwrap_or(serde_json::Value::Null));
+            let secret = BTreeMap::from([
+                ("Data".to_string(), field("data")),
+                ("LeaseID".to_string(), field("lease_id")),
+                ("LeaseDuration".to_string(), field("lease_duration")),
+                ("Renewable".to_string(), field("renewable")),
+                ("Warnings".to_string(), field("warnings")),
+            ]);
+            (path.clone(), Value::Map(secret))
+        })
+        .collect();
+    let root = Value::Map(BTreeMap::from([(SECRETS_ROOT.to_string(), Value::Map(consul))]));
+    catch_unwind(AssertUnwindSafe(|| {
+        let budget = exec::Budget::new(Limits::default());
+        let tree = parse(name, &rewritten)?;
+        exec::render(&tree, root, budget).map_err(|f| {
+            let (line, column) = line_column(&rewritten, f.pos);
+            TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
+        })
+    }))
+    .unwrap_or_else(|_| Err(refused("internal error in the template engine (a bug; please report it)")))
+}
+
+fn secret_call() -> regex::Regex {
+    regex::Regex::new(r#"\bsecret\s+("(?:[^"\\]|\\.)*")"#).expect("valid regex")
+}
+
+fn unquote(quoted: &str) -> String {
+    serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
+}
+
 /// Parse and execute, without the panic guard.
 fn render(
     name: &str,

@@ -573,3 +573,24 @@ fn printing_and_testing_data_copy_nothing() {
     assert_eq!(render("{{ if .nope }}y{{ else if .user }}{{ . }}{{ end }}").len(), render("{{ . }}").len());
     assert_eq!(exec_error("{{ if .user.x }}{{ end }}").2, "can't evaluate field x in type string");
 }
+
+#[test]
+fn vault_agent_templates_read_secrets_as_consul_template_does() {
+    let template =
+        "{{- with secret \"secret/data/web\" -}}user={{ .Data.data.user }} lease={{ .LeaseDuration }}{{- end }}";
+    assert_eq!(super::vault_template_paths(template), vec!["secret/data/web".to_string()]);
+    let secrets = BTreeMap::from([(
+        "secret/data/web".to_string(),
+        serde_json::json!({"data": {"data": {"user": "u1"}, "metadata": {"version": 3}}, "lease_duration": 0}),
+    )]);
+    let out = super::render_vault_template("web", template, &secrets).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "user=u1 lease=0");
+    // The injector's default template prints each key of .Data as Go does.
+    let default =
+        "{{ with secret \"secret/data/web\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}";
+    let out = super::render_vault_template("web", default, &secrets).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "data: map[user:u1]\nmetadata: map[version:3]\n");
+    let error =
+        super::render_vault_template("w", "{{ secret \"pki/issue/x\" \"common_name=a\" }}", &secrets).unwrap_err();
+    assert!(error.to_string().contains("not supported"), "{error}");
+}
