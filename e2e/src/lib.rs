@@ -361,6 +361,7 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "Secret" => ApiResource::erase::<Secret>(&()),
         "ConfigMap" => ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
         "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
+        "Pod" => ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
         "RoleBinding" => ApiResource::erase::<k8s_openapi::api::rbac::v1::RoleBinding>(&()),
         "Namespace" => ApiResource::erase::<Namespace>(&()),
         "SecretStore" => ApiResource::erase::<SecretStore>(&()),

@@ -28,9 +28,9 @@ pub enum AgentError {
     #[error("agent configuration: {0}")]
     Config(String),
     #[error("logging in to Vault at {address} as role {role:?} (auth/{mount}): {source}")]
-    Login { address: String, role: String, mount: String, source: vaultsync_vault::Error },
+    Login { address: String, role: String, mount: String, source: Box<vaultsync_vault::Error> },
     #[error("reading {path:?} from Vault as role {role:?}: {source}")]
-    Read { path: String, role: String, source: vaultsync_vault::Error },
+    Read { path: String, role: String, source: Box<vaultsync_vault::Error> },
     #[error("rendering {file:?}: {reason}")]
     Render { file: String, reason: String },
     #[error("writing {file:?}: {reason}")]
@@ -72,7 +72,7 @@ pub async fn login(config: &AgentConfig) -> Result<Client, AgentError> {
         address: config.address.clone(),
         role: config.role.clone(),
         mount: config.auth_path.clone(),
-        source,
+        source: Box::new(source),
     };
     let client = Client::new(server, auth).map_err(login_error)?;
     client.ensure_token().await.map_err(login_error)?;
@@ -88,10 +88,9 @@ pub async fn read_paths(
 ) -> Result<BTreeMap<String, serde_json::Value>, AgentError> {
     let mut read = BTreeMap::new();
     for path in paths {
-        let answer = client
-            .issue(IssueMethod::Get, path, &BTreeMap::new(), None)
-            .await
-            .map_err(|source| AgentError::Read { path: path.clone(), role: config.role.clone(), source })?;
+        let answer = client.issue(IssueMethod::Get, path, &BTreeMap::new(), None).await.map_err(|source| {
+            AgentError::Read { path: path.clone(), role: config.role.clone(), source: Box::new(source) }
+        })?;
         read.insert(path.clone(), answer.response);
     }
     Ok(read)
@@ -100,4 +99,11 @@ pub async fn read_paths(
 /// `poll` ± 20%.
 pub fn jittered(poll: Duration) -> Duration {
     poll.mul_f64(0.8 + 0.4 * rand::random::<f64>())
+}
+
+/// Signals for the sidecar's notification (re-exported so that the binary
+/// needs no dependency of its own for it).
+pub mod signal {
+    pub use nix::sys::signal::{Signal, kill};
+    pub use nix::unistd::Pid;
 }

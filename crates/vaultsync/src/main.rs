@@ -12,8 +12,10 @@ use vaultsync_controller::fence::{Fence, GuardLayer};
 use vaultsync_controller::leader::{self, LeaderConfig};
 use vaultsync_controller::{Config, Context};
 
+mod agent;
 mod health;
 mod render;
+mod webhook;
 
 /// The release and the git commit it was built from (see build.rs).
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("VAULTSYNC_GIT_COMMIT"), ")");
@@ -108,6 +110,51 @@ enum Command {
         #[arg(long)]
         show_values: bool,
     },
+    /// What the injection webhook runs inside Pods (init container,
+    /// sidecar, exec wrapper); configured by VAULTSYNC_AGENT_CONFIG.
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
+    },
+    /// Serve the mutating admission webhook that injects the agent into
+    /// Pods annotated `vaultsync.dev/inject: "true"` (or with the Vault agent
+    /// injector's `vault.hashicorp.com/agent-inject: "true"`).
+    Webhook {
+        /// Address to serve HTTPS on (`/mutate`, `/metrics`, `/live`).
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: std::net::SocketAddr,
+        /// Vault address the agent uses unless a Pod says otherwise.
+        #[arg(long, env = "VAULTSYNC_VAULT_ADDRESS")]
+        vault_address: String,
+        /// PEM file of the CA that signed Vault's certificate, given to the agent.
+        #[arg(long, env = "VAULTSYNC_VAULT_CACERT")]
+        vault_ca_file: Option<PathBuf>,
+        /// Image of the injected agent (this image).
+        #[arg(long, env = "VAULTSYNC_AGENT_IMAGE")]
+        agent_image: String,
+        /// Kubernetes auth mount the agent logs in at.
+        #[arg(long, env = "VAULTSYNC_AUTH_PATH", default_value = "kubernetes")]
+        auth_path: String,
+        /// Audience of the Pod's projected token (the Vault role's audience).
+        #[arg(long, env = "VAULTSYNC_TOKEN_AUDIENCE", default_value = "vault")]
+        audience: String,
+        /// DNS names or IP addresses the webhook's own certificate is for
+        /// (comma-separated), e.g. its Service's `name.namespace.svc`.
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_HOSTS", value_delimiter = ',', default_value = "localhost")]
+        hosts: Vec<String>,
+        /// Lifetime of the certificate it makes itself (rotated at 2/3).
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_CERT_LIFETIME", default_value = "2160h")]
+        cert_lifetime: String,
+        /// Serve this certificate (PEM; e.g. from cert-manager) instead.
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_CERT", requires = "key_file")]
+        cert_file: Option<PathBuf>,
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_KEY", requires = "cert_file")]
+        key_file: Option<PathBuf>,
+        /// MutatingWebhookConfiguration whose caBundle the webhook keeps
+        /// current with its own CA.
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_CONFIG")]
+        webhook_config: Option<String>,
+    },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into; prints to stdout when omitted.
@@ -120,6 +167,41 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crdgen { out } => crdgen(out),
+        Command::Agent { command } => agent::run(command).await,
+        Command::Webhook {
+            listen,
+            vault_address,
+            vault_ca_file,
+            agent_image,
+            auth_path,
+            audience,
+            hosts,
+            cert_lifetime,
+            cert_file,
+            key_file,
+            webhook_config,
+        } => {
+            let vault_ca_pem = vault_ca_file
+                .map(|f| std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display())))
+                .transpose()?;
+            let cert_lifetime = vaultsync_api::parse_duration(&cert_lifetime).context("--cert-lifetime")?;
+            anyhow::ensure!(cert_lifetime >= Duration::from_secs(3), "--cert-lifetime must be at least 3s");
+            webhook::run(webhook::WebhookOptions {
+                listen,
+                inject: vaultsync_inject::InjectConfig {
+                    vault_address,
+                    vault_ca_pem,
+                    agent_image,
+                    auth_path,
+                    audience,
+                },
+                hosts,
+                cert_lifetime,
+                cert_files: cert_file.zip(key_file),
+                webhook_config,
+            })
+            .await
+        }
         Command::Render { file, store, namespace, show_values } => {
             render::run(&file, store.as_deref(), namespace, show_values).await
         }

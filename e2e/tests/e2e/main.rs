@@ -14,6 +14,7 @@ mod find;
 mod generators;
 mod handover;
 mod health;
+mod injection;
 mod kubernetes_auth;
 mod leader;
 mod lifecycle;

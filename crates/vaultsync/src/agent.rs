@@ -1,0 +1,138 @@
+//! `vaultsync agent`: the commands the injection webhook puts into Pods.
+//! Each reads its configuration from `VAULTSYNC_AGENT_CONFIG`; an error
+//! ends the process non-zero with a message naming the role, the path and
+//! Vault's answer (never a value), which `kubectl describe pod` shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use vaultsync_agent::{config_from_env, jittered, login, render_all, resolve_env, write_atomically};
+
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Log in, render every file once, exit (the init container).
+    Init,
+    /// Render, then keep the files current: poll with jitter, rewrite what
+    /// changed (atomically), signal the app when asked (a native sidecar).
+    Sidecar,
+    /// Resolve `vault:<path>#<key>` environment values and exec COMMAND
+    /// with them; nothing is written anywhere.
+    Exec {
+        /// The app's command and arguments.
+        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Copy this binary to PATH (exec mode's init container).
+    Install { path: PathBuf },
+}
+
+pub async fn run(command: AgentCommand) -> anyhow::Result<()> {
+    match command {
+        AgentCommand::Install { path } => install(&path),
+        AgentCommand::Init => {
+            let config = config_from_env()?;
+            let client = login(&config).await?;
+            let files = render_all(&client, &config).await?;
+            for (name, content) in &files {
+                write_atomically(Path::new(&config.secrets_dir), name, content, &config.file_mode)?;
+            }
+            eprintln!(
+                "vaultsync agent: wrote {} file(s) to {} as role {:?}",
+                files.len(),
+                config.secrets_dir,
+                config.role
+            );
+            Ok(())
+        }
+        AgentCommand::Sidecar => sidecar().await,
+        AgentCommand::Exec { command } => exec(command).await,
+    }
+}
+
+fn install(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let me = std::env::current_exe().context("finding this binary")?;
+    std::fs::copy(&me, path).with_context(|| format!("copying {} to {}", me.display(), path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+async fn sidecar() -> anyhow::Result<()> {
+    let config = config_from_env()?;
+    let poll =
+        vaultsync_api::parse_duration(&config.poll_interval).context("poll interval")?.max(Duration::from_secs(1));
+    let dir = Path::new(&config.secrets_dir).to_owned();
+    let client = login(&config).await?;
+    let mut last = render_all(&client, &config).await?;
+    for (name, content) in &last {
+        write_atomically(&dir, name, content, &config.file_mode)?;
+    }
+    eprintln!("vaultsync agent: keeping {} file(s) in {} current every {poll:?}", last.len(), dir.display());
+    loop {
+        tokio::time::sleep(jittered(poll)).await;
+        // A failed round (Vault away, say) keeps the files as they are.
+        let rendered = match render_all(&client, &config).await {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                eprintln!("vaultsync agent: {e}; keeping the files as they are");
+                continue;
+            }
+        };
+        let mut changed = 0;
+        for (name, content) in &rendered {
+            if last.get(name) != Some(content) {
+                write_atomically(&dir, name, content, &config.file_mode)?;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            eprintln!("vaultsync agent: {changed} file(s) changed");
+            if let (Some(signal), Some(process)) = (&config.notify_signal, &config.notify_process) {
+                notify(signal, process);
+            }
+        }
+        last = rendered;
+    }
+}
+
+/// Sends `signal` to every process named `process` (shareProcessNamespace).
+fn notify(signal: &str, process: &str) {
+    let name = signal.trim().to_uppercase();
+    let Ok(signal) = name.parse::<nix_signal::Signal>().or_else(|_| format!("SIG{name}").parse()) else {
+        eprintln!("vaultsync agent: {signal:?} is not a signal name");
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim() == process && pid != std::process::id() as i32 {
+            match nix_signal::kill(nix_signal::Pid::from_raw(pid), signal) {
+                Ok(()) => eprintln!("vaultsync agent: sent {signal} to {process} ({pid})"),
+                Err(e) => eprintln!("vaultsync agent: sending {signal} to {process} ({pid}): {e}"),
+            }
+        }
+    }
+}
+
+mod nix_signal {
+    pub use vaultsync_agent::signal::{Pid, Signal, kill};
+}
+
+async fn exec(command: Vec<String>) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let config = config_from_env()?;
+    let client = login(&config).await?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let resolved = resolve_env(&client, &config, &env).await?;
+    drop(client);
+    let (program, args) = command.split_first().context("no command to exec")?;
+    let error = std::process::Command::new(program)
+        .args(args)
+        .envs(resolved)
+        .env_remove(vaultsync_inject::AGENT_CONFIG_ENV)
+        .exec();
+    Err(anyhow::anyhow!("exec {program}: {error}"))
+}

@@ -1,0 +1,284 @@
+//! `vaultsync webhook`: the mutating admission webhook that injects the
+//! agent into Pods that ask for it (see vaultsync_inject), over TLS with a
+//! certificate it makes itself (or one given, e.g. by cert-manager).
+//!
+//! Its own certificate: a CA and a serving certificate generated at start,
+//! the CA written into the `caBundle` of the MutatingWebhookConfiguration
+//! named by `--webhook-config` (so the API server trusts it), and both made
+//! anew before the serving certificate is two thirds through its life.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use vaultsync_inject::{Decision, InjectConfig, mutate};
+
+pub struct WebhookOptions {
+    pub listen: SocketAddr,
+    pub inject: InjectConfig,
+    /// Names the serving certificate is for (DNS names or IP addresses).
+    pub hosts: Vec<String>,
+    /// How long a generated serving certificate is valid.
+    pub cert_lifetime: Duration,
+    /// A certificate and key to serve instead (PEM files).
+    pub cert_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The MutatingWebhookConfiguration whose caBundle is kept current.
+    pub webhook_config: Option<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    mutated: AtomicU64,
+    untouched: AtomicU64,
+    already: AtomicU64,
+    refused: AtomicU64,
+    invalid: AtomicU64,
+    rotations: AtomicU64,
+}
+
+pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let counters = Arc::new(Counters::default());
+    let (tls_tx, tls_rx) = watch::channel(Arc::new(server_config(&options).await?));
+    if options.cert_files.is_none() {
+        tokio::spawn(rotate(
+            options.hosts.clone(),
+            options.cert_lifetime,
+            options.webhook_config.clone(),
+            tls_tx,
+            counters.clone(),
+        ));
+    }
+    let listener = TcpListener::bind(options.listen).await.with_context(|| format!("binding {}", options.listen))?;
+    eprintln!("vaultsync webhook: serving https://{}/mutate", listener.local_addr()?);
+    let inject = Arc::new(options.inject);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_rx.borrow().clone());
+        let (inject, counters) = (inject.clone(), counters.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else { return };
+            let service = service_fn(move |request| respond(request, inject.clone(), counters.clone()));
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// The TLS configuration to start with: the given files, or a generated
+/// certificate whose CA is published.
+async fn server_config(options: &WebhookOptions) -> anyhow::Result<rustls::ServerConfig> {
+    if let Some((cert, key)) = &options.cert_files {
+        use rustls::pki_types::pem::PemObject;
+        let certs =
+            CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>().context("reading the certificate")?;
+        let key = PrivateKeyDer::from_pem_file(key).context("reading the key")?;
+        return Ok(rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?);
+    }
+    let generated = generate(&options.hosts, options.cert_lifetime)?;
+    if let Some(name) = &options.webhook_config {
+        publish_ca(name, &generated.ca_pem).await?;
+    }
+    generated.config()
+}
+
+struct Generated {
+    ca_pem: String,
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Generated {
+    fn config(&self) -> anyhow::Result<rustls::ServerConfig> {
+        Ok(rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], PrivateKeyDer::Pkcs8(self.key.clone_key()))?)
+    }
+}
+
+fn generate(hosts: &[String], lifetime: Duration) -> anyhow::Result<Generated> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let now = time_now();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "vaultsync webhook CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.not_before = now - Duration::from_secs(60);
+    ca_params.not_after = now + lifetime * 2;
+    let ca_key = KeyPair::generate()?;
+    let ca = ca_params.self_signed(&ca_key)?;
+    let mut params = CertificateParams::new(hosts.to_vec())?;
+    params.distinguished_name.push(DnType::CommonName, hosts.first().cloned().unwrap_or_default());
+    params.not_before = now - Duration::from_secs(60);
+    params.not_after = now + lifetime;
+    let key = KeyPair::generate()?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(Generated { ca_pem: ca.pem(), cert: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) })
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// Makes a new CA and certificate at two thirds of the certificate's life:
+/// the CA is published first, then the server switches, so the API server
+/// trusts the new certificate before it is served.
+async fn rotate(
+    hosts: Vec<String>,
+    lifetime: Duration,
+    webhook_config: Option<String>,
+    tls: watch::Sender<Arc<rustls::ServerConfig>>,
+    counters: Arc<Counters>,
+) {
+    let mut previous_ca: Option<String> = None;
+    loop {
+        tokio::time::sleep(lifetime * 2 / 3).await;
+        let generated = match generate(&hosts, lifetime) {
+            Ok(generated) => generated,
+            Err(e) => {
+                eprintln!("vaultsync webhook: generating a certificate failed: {e}");
+                continue;
+            }
+        };
+        if let Some(name) = &webhook_config {
+            // Both CAs are trusted while the old certificate may still be
+            // in use by a connection being set up.
+            let bundle = format!("{}{}", generated.ca_pem, previous_ca.clone().unwrap_or_default());
+            if let Err(e) = publish_ca(name, &bundle).await {
+                eprintln!("vaultsync webhook: publishing the new CA failed, keeping the old certificate: {e:#}");
+                continue;
+            }
+        }
+        match generated.config() {
+            Ok(config) => {
+                let _ = tls.send(Arc::new(config));
+                counters.rotations.fetch_add(1, Ordering::Relaxed);
+                eprintln!("vaultsync webhook: certificate rotated");
+            }
+            Err(e) => eprintln!("vaultsync webhook: {e}"),
+        }
+        previous_ca = Some(generated.ca_pem);
+    }
+}
+
+/// Writes `ca_pem` into every webhook of MutatingWebhookConfiguration `name`.
+async fn publish_ca(name: &str, ca_pem: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use kube::api::{Api, Patch, PatchParams};
+    let client = kube::Client::try_default().await.context("Kubernetes client")?;
+    let api = Api::<MutatingWebhookConfiguration>::all(client);
+    let current = api.get(name).await.with_context(|| format!("MutatingWebhookConfiguration {name}"))?;
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let webhooks: Vec<Value> = current
+        .webhooks
+        .unwrap_or_default()
+        .iter()
+        .map(|w| json!({"name": w.name, "clientConfig": {"caBundle": bundle}}))
+        .collect();
+    // A strategic merge: webhooks merge by name, so only caBundle changes.
+    let patch = json!({"webhooks": webhooks});
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .with_context(|| format!("patching {name}"))?;
+    Ok(())
+}
+
+async fn respond(
+    request: Request<hyper::body::Incoming>,
+    inject: Arc<InjectConfig>,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let reply = |status: StatusCode, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        Ok(response)
+    };
+    match path.as_str() {
+        "/live" | "/ready" => return reply(StatusCode::OK, "ok\n".into()),
+        "/metrics" => return reply(StatusCode::OK, metrics(&counters)),
+        "/mutate" => {}
+        _ => return reply(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return reply(StatusCode::BAD_REQUEST, "unreadable body\n".into()),
+    };
+    let Ok(review) = serde_json::from_slice::<Value>(&body) else {
+        counters.invalid.fetch_add(1, Ordering::Relaxed);
+        return reply(StatusCode::BAD_REQUEST, "not an AdmissionReview\n".into());
+    };
+    let uid = review.pointer("/request/uid").cloned().unwrap_or(Value::Null);
+    let object = review.pointer("/request/object").cloned().unwrap_or(Value::Null);
+    let pod_name = object
+        .pointer("/metadata/name")
+        .or_else(|| object.pointer("/metadata/generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let namespace = review.pointer("/request/namespace").and_then(Value::as_str).unwrap_or("").to_owned();
+    let response = match mutate(&object, &inject) {
+        Ok(Decision::Untouched) => {
+            counters.untouched.fetch_add(1, Ordering::Relaxed);
+            json!({"uid": uid, "allowed": true})
+        }
+        Ok(Decision::AlreadyInjected) => {
+            counters.already.fetch_add(1, Ordering::Relaxed);
+            json!({"uid": uid, "allowed": true})
+        }
+        Ok(Decision::Patch(patch, mode)) => {
+            counters.mutated.fetch_add(1, Ordering::Relaxed);
+            eprintln!("vaultsync webhook: injected {mode:?} into Pod {namespace}/{pod_name}");
+            let patch = serde_json::to_vec(&patch).unwrap_or_default();
+            json!({
+                "uid": uid, "allowed": true, "patchType": "JSONPatch",
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch),
+            })
+        }
+        Err(refused) => {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {refused}");
+            json!({"uid": uid, "allowed": false, "status": {"code": 400, "message": refused.to_string()}})
+        }
+    };
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+    reply(StatusCode::OK, review.to_string())
+}
+
+fn metrics(counters: &Counters) -> String {
+    let mut text = String::from(
+        "# HELP vaultsync_webhook_admissions_total Pods the injection webhook was asked about, by what it did.\n# TYPE vaultsync_webhook_admissions_total counter\n",
+    );
+    for (result, value) in [
+        ("mutated", &counters.mutated),
+        ("untouched", &counters.untouched),
+        ("already_injected", &counters.already),
+        ("refused", &counters.refused),
+        ("invalid", &counters.invalid),
+    ] {
+        text.push_str(&format!(
+            "vaultsync_webhook_admissions_total{{result=\"{result}\"}} {}\n",
+            value.load(Ordering::Relaxed)
+        ));
+    }
+    text.push_str("# HELP vaultsync_webhook_certificate_rotations_total Serving certificates replaced since start.\n# TYPE vaultsync_webhook_certificate_rotations_total counter\n");
+    text.push_str(&format!(
+        "vaultsync_webhook_certificate_rotations_total {}\n",
+        counters.rotations.load(Ordering::Relaxed)
+    ));
+    text
+}

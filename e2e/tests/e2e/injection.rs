@@ -1,0 +1,434 @@
+//! Injection into Pods, no Secret object: `vaultsync webhook` registered
+//! with the real API server through a MutatingWebhookConfiguration whose
+//! clientConfig.url points at it over TLS (it publishes its own CA into the
+//! configuration), and `vaultsync agent` run as a local process with a real
+//! projected token of the Pod's ServiceAccount (TokenRequest bound to the
+//! stored Pod), logging in through OpenBao's Kubernetes auth.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use serde_json::{Value, json};
+use vaultsync_e2e::{TestEnv, eventually, report};
+
+fn binary() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync")
+}
+
+/// A webhook process, and the MutatingWebhookConfiguration that sends it
+/// the annotated Pods of one namespace.
+struct Webhook {
+    child: tokio::process::Child,
+    addr: String,
+    config: String,
+    client: kube::Client,
+}
+
+impl Webhook {
+    async fn start(env: &TestEnv, cert_lifetime: &str) -> anyhow::Result<Webhook> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!("vaultsync-inject-{}", env.prefix);
+        let annotated = "has(object.metadata.annotations) && \
+            (object.metadata.annotations.exists(k, k == 'vaultsync.dev/inject' && object.metadata.annotations[k] == 'true') || \
+             object.metadata.annotations.exists(k, k == 'vault.hashicorp.com/agent-inject' && object.metadata.annotations[k] == 'true'))";
+        let mwc: MutatingWebhookConfiguration = serde_json::from_value(json!({
+            "metadata": {"name": config},
+            "webhooks": [{
+                "name": "inject.vaultsync.dev",
+                "clientConfig": {"url": format!("https://{addr}/mutate")},
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": env.namespace}},
+                "matchConditions": [{"name": "asks-for-injection", "expression": annotated}],
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 5,
+            }],
+        }))?;
+        Api::<MutatingWebhookConfiguration>::all(env.client.clone()).create(&PostParams::default(), &mwc).await?;
+        let state = std::env::var("VAULTSYNC_STATE")?;
+        let log = std::fs::File::create(format!("{state}/logs/webhook-{}.log", env.prefix))?;
+        let child = tokio::process::Command::new(binary())
+            .args(["webhook", "--listen", &addr, "--hosts", "127.0.0.1", "--cert-lifetime", cert_lifetime])
+            .args(["--vault-address", &env.bao.addr, "--agent-image", "registry.example.com/vaultsync:test"])
+            .args(["--webhook-config", &config])
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let webhook = Webhook { child, addr, config, client: env.client.clone() };
+        // Ready once its CA is in the configuration.
+        let api = Api::<MutatingWebhookConfiguration>::all(env.client.clone());
+        eventually(Duration::from_secs(30), || async {
+            let current = api.get(&webhook.config).await?;
+            Ok(current.webhooks.unwrap_or_default().iter().all(|w| w.client_config.ca_bundle.is_some()))
+        })
+        .await
+        .context("the webhook publishes its CA")?;
+        Ok(webhook)
+    }
+
+    /// `vaultsync_webhook_admissions_total{result}`.
+    async fn admissions(&self, result: &str) -> anyhow::Result<u64> {
+        let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+        let text = http.get(format!("https://{}/metrics", self.addr)).send().await?.text().await?;
+        metric(&text, &format!("vaultsync_webhook_admissions_total{{result=\"{result}\"}}"))
+    }
+
+    async fn rotations(&self) -> anyhow::Result<u64> {
+        let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+        let text = http.get(format!("https://{}/metrics", self.addr)).send().await?.text().await?;
+        metric(&text, "vaultsync_webhook_certificate_rotations_total")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = Api::<MutatingWebhookConfiguration>::all(self.client.clone())
+            .delete(&self.config, &DeleteParams::default())
+            .await;
+    }
+}
+
+fn metric(text: &str, series: &str) -> anyhow::Result<u64> {
+    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
+    Ok(line.rsplit(' ').next().unwrap_or("0").parse()?)
+}
+
+fn pod(name: &str, annotations: Value, container: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"serviceAccountName": "app", "containers": [container]},
+    })
+}
+
+/// The Vault side: KV values, a policy reading them, a Kubernetes auth role
+/// for ServiceAccount `app` of `namespace` (audience `vault`).
+async fn vault_role(env: &TestEnv, role: &str, namespace: &str) -> anyhow::Result<()> {
+    let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
+    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    env.bao
+        .write(
+            &format!("auth/kubernetes/role/{role}"),
+            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [namespace],
+                   "audience": "vault", "token_policies": [env.prefix], "token_ttl": "10m"}),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A token of ServiceAccount `app` bound to the stored Pod, as the kubelet
+/// would project it (audience `vault`), written to a file.
+async fn pod_token(env: &TestEnv, pod: &Pod, dir: &Path) -> anyhow::Result<PathBuf> {
+    let api = Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace);
+    let request = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"audiences": ["vault"], "expirationSeconds": 600,
+                 "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod.metadata.name, "uid": pod.metadata.uid}},
+    });
+    let answer: Value = api.create_subresource("token", "app", &PostParams::default(), &request).await?;
+    let path = dir.join("token");
+    std::fs::write(&path, answer["status"]["token"].as_str().context("token")?)?;
+    Ok(path)
+}
+
+/// The agent configuration the webhook put into the Pod, pointed at local
+/// paths (the token file, a secrets directory).
+fn agent_config(pod: &Pod, container: &str, token: &Path, secrets: &Path) -> anyhow::Result<Value> {
+    let spec = pod.spec.as_ref().context("spec")?;
+    let all = spec.init_containers.iter().flatten().chain(spec.containers.iter());
+    let c = all.into_iter().find(|c| c.name == container).with_context(|| format!("container {container}"))?;
+    let value = c.env.iter().flatten().find(|e| e.name == "VAULTSYNC_AGENT_CONFIG").and_then(|e| e.value.clone());
+    let mut config: Value = serde_json::from_str(&value.context("VAULTSYNC_AGENT_CONFIG")?)?;
+    config["tokenPath"] = json!(token);
+    config["secretsDir"] = json!(secrets);
+    Ok(config)
+}
+
+async fn agent(config: &Value, args: &[&str], dir: &Path) -> anyhow::Result<std::process::Output> {
+    Ok(tokio::process::Command::new(binary())
+        .arg("agent")
+        .args(args)
+        .current_dir(dir)
+        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
+        .output()
+        .await?)
+}
+
+#[tokio::test]
+async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::Result<()> {
+    let env = TestEnv::new("inject").await?;
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    let (user, password) = (env.secret_value("inject-user"), env.secret_value("inject-password"));
+    env.bao.kv2_put(&format!("{}/web", env.prefix), json!({"user": user, "password": password})).await?;
+    vault_role(&env, &env.prefix, &env.namespace).await?;
+    let webhook = Webhook::start(&env, "2160h").await?;
+    let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
+
+    // A Pod written as the Vault agent injector's documentation writes it.
+    let template = format!(
+        "{{{{- with secret \"secret/data/{}/web\" -}}}}user={{{{ .Data.data.user }}}}\npassword={{{{ .Data.data.password }}}}\n{{{{- end }}}}",
+        env.prefix
+    );
+    let annotated = pod(
+        "web",
+        json!({
+            "vault.hashicorp.com/agent-inject": "true",
+            "vault.hashicorp.com/role": env.prefix,
+            "vault.hashicorp.com/agent-inject-secret-config.txt": format!("secret/data/{}/web", env.prefix),
+            "vault.hashicorp.com/agent-inject-template-config.txt": template,
+            "vault.hashicorp.com/agent-inject-secret-raw": format!("secret/data/{}/web", env.prefix),
+        }),
+        json!({"name": "web", "image": "registry.example.com/web:1"}),
+    );
+    // The API server needs a moment to call a new webhook; until then the
+    // Pod would be stored unmutated, so wait for a dry run to be mutated.
+    eventually(Duration::from_secs(30), || async {
+        let mut probe = annotated.clone();
+        probe["metadata"]["name"] = json!("probe");
+        let p: Pod = serde_json::from_value(probe)?;
+        let created = pods.create(&PostParams { dry_run: true, ..Default::default() }, &p).await?;
+        Ok(created.spec.and_then(|s| s.init_containers).is_some_and(|i| !i.is_empty()))
+    })
+    .await
+    .context("the API server calls the webhook")?;
+    env.apply(annotated.clone()).await?;
+    let stored = pods.get("web").await?;
+    let spec = stored.spec.clone().context("spec")?;
+    let inits: Vec<_> = spec.init_containers.clone().unwrap_or_default();
+    assert_eq!(inits.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["vaultsync-agent-init", "vaultsync-agent"]);
+    assert_eq!(inits[1].restart_policy.as_deref(), Some("Always"), "the sidecar is a native sidecar");
+    assert_eq!(inits[0].args.clone().unwrap_or_default(), ["agent", "init"]);
+    let mounts = spec.containers[0].volume_mounts.clone().unwrap_or_default();
+    assert!(mounts.iter().any(|m| m.mount_path == "/vault/secrets" && m.read_only == Some(true)));
+    let volumes = spec.volumes.clone().unwrap_or_default();
+    let token_volume = volumes.iter().find(|v| v.name == "vaultsync-token").context("token volume")?;
+    let projected = serde_json::to_value(&token_volume.projected)?;
+    assert_eq!(projected["sources"][0]["serviceAccountToken"]["audience"], "vault");
+    let annotations = stored.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get("vault.hashicorp.com/agent-inject-status").map(String::as_str), Some("injected"));
+
+    // Re-applied: admitted again (UPDATE) and left as it is.
+    let already = webhook.admissions("already_injected").await?;
+    let mut again = annotated.clone();
+    again["metadata"]["labels"] = json!({"touched": "yes"});
+    env.apply(again).await?;
+    let after = pods.get("web").await?;
+    assert_eq!(after.spec.and_then(|s| s.init_containers).map(|i| i.len()), Some(2), "no second injection");
+    assert!(webhook.admissions("already_injected").await? > already, "the webhook saw the re-admission");
+
+    // An unannotated Pod is stored unchanged and never reaches the webhook.
+    let seen = webhook.admissions("untouched").await? + webhook.admissions("mutated").await?;
+    env.apply(pod("plain", json!({"other": "x"}), json!({"name": "plain", "image": "registry.example.com/p:1"})))
+        .await?;
+    let plain = pods.get("plain").await?;
+    assert!(plain.spec.and_then(|s| s.init_containers).is_none_or(|i| i.is_empty()));
+    assert_eq!(
+        webhook.admissions("untouched").await? + webhook.admissions("mutated").await?,
+        seen,
+        "the matchCondition kept it away"
+    );
+
+    // The injected agent, run as a local process with a token bound to
+    // the stored Pod, logs in through Kubernetes auth and writes the files.
+    let dir = std::env::temp_dir().join(format!("inject-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(&env, &stored, &dir).await?;
+    let config = agent_config(&stored, "vaultsync-agent-init", &token, &secrets)?;
+    let output = agent(&config, &["init"], &dir).await?;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "agent init: {stderr}");
+    assert!(!stderr.contains(&password), "no value in the agent's output");
+    let rendered = std::fs::read_to_string(secrets.join("config.txt"))?;
+    assert_eq!(rendered, format!("user={user}\npassword={password}"), "what the Vault agent renders for that template");
+    let raw = std::fs::read_to_string(secrets.join("raw"))?;
+    assert!(raw.starts_with(&format!("data: map[password:{password} user:{user}]\nmetadata: map[")), "{raw:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(secrets.join("config.txt"))?.permissions().mode() & 0o777, 0o440);
+
+    // A role bound to another namespace is refused: non-zero, a message
+    // naming the role, no file.
+    let other_role = format!("{}-elsewhere", env.prefix);
+    vault_role(&env, &other_role, "some-other-namespace").await?;
+    let refused_dir = dir.join("refused");
+    std::fs::create_dir_all(&refused_dir)?;
+    let mut refused = config.clone();
+    refused["role"] = json!(other_role);
+    refused["secretsDir"] = json!(refused_dir);
+    let output = agent(&refused, &["init"], &dir).await?;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "refused login exits non-zero");
+    assert!(stderr.contains(&other_role) && stderr.contains("login"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&refused_dir)?.count(), 0, "no file written");
+    report(&format!(
+        "inject: refused agent says: {}",
+        stderr.lines().find(|l| l.starts_with("Error")).unwrap_or_default()
+    ));
+
+    // Exec mode: the value reaches the app's environment only.
+    let exec_pod = pod(
+        "exec",
+        json!({"vaultsync.dev/inject": "true", "vaultsync.dev/role": env.prefix, "vaultsync.dev/mode": "exec"}),
+        json!({"name": "app", "image": "registry.example.com/app:1", "command": ["sh", "-c"], "args": ["echo \"$DB_PASSWORD\" > out"],
+               "env": [{"name": "DB_PASSWORD", "value": format!("vault:secret/data/{}/web#password", env.prefix)}]}),
+    );
+    env.apply(exec_pod).await?;
+    let stored_exec = pods.get("exec").await?;
+    let app = &stored_exec.spec.clone().context("spec")?.containers[0];
+    let command = app.command.clone().unwrap_or_default();
+    assert_eq!(&command[..4], ["/vaultsync/bin/vaultsync", "agent", "exec", "--"]);
+    assert_eq!(&command[4..], ["sh", "-c", "echo \"$DB_PASSWORD\" > out"]);
+    std::fs::create_dir_all(dir.join("exec-token"))?;
+    let exec_token = pod_token(&env, &stored_exec, &dir.join("exec-token")).await?;
+    let exec_config = agent_config(&stored_exec, "app", &exec_token, &secrets)?;
+    let exec_dir = dir.join("exec");
+    std::fs::create_dir_all(&exec_dir)?;
+    let output = tokio::process::Command::new(binary())
+        .args(["agent", "exec", "--", "sh", "-c", "echo \"$DB_PASSWORD\" > out"])
+        .current_dir(&exec_dir)
+        .env("VAULTSYNC_AGENT_CONFIG", exec_config.to_string())
+        .env("DB_PASSWORD", format!("vault:secret/data/{}/web#password", env.prefix))
+        .output()
+        .await?;
+    let both = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "agent exec: {both}");
+    assert_eq!(std::fs::read_to_string(exec_dir.join("out"))?.trim(), password);
+    assert!(!both.contains(&password), "the value never appears in the agent's own output");
+
+    // Exec mode without a command is refused at admission, clearly.
+    let no_command = pod(
+        "nocommand",
+        json!({"vaultsync.dev/inject": "true", "vaultsync.dev/role": env.prefix, "vaultsync.dev/mode": "exec"}),
+        json!({"name": "app", "image": "registry.example.com/app:1",
+               "env": [{"name": "X", "value": format!("vault:secret/data/{}/web#password", env.prefix)}]}),
+    );
+    let error = env.apply(no_command).await.expect_err("refused at admission").to_string();
+    assert!(error.contains("has no command"), "{error}");
+
+    webhook.stop().await;
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sidecar_rewrites_files_atomically_and_signals_the_app() -> anyhow::Result<()> {
+    let env = TestEnv::new("sidecar").await?;
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    let first = env.secret_value("sidecar-1");
+    let path = format!("{}/web", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": first})).await?;
+    vault_role(&env, &env.prefix, &env.namespace).await?;
+    // No webhook needed here: the Pod is stored as the webhook stores it,
+    // and the sidecar's configuration is what it would carry.
+    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod("side", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
+        )
+        .await?;
+    let dir = std::env::temp_dir().join(format!("sidecar-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(&env, &stored, &dir).await?;
+    // A process to notify: it records each SIGUSR1 it receives.
+    let signals = dir.join("signals");
+    let app = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import signal,time\nsignal.signal(signal.SIGUSR1, lambda *a: open({:?},'a').write('usr1\\n'))\nwhile True: time.sleep(1)",
+            signals.display().to_string()
+        ))
+        .kill_on_drop(true)
+        .spawn()?;
+    let config = json!({
+        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
+        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1s",
+        "notifySignal": "SIGUSR1", "notifyProcess": "python3",
+        "files": [{"name": "v", "path": format!("secret/data/{path}"), "file": "v",
+                   "template": format!("{{{{ with secret \"secret/data/{path}\" }}}}{{{{ .Data.data.v }}}}{{{{ end }}}}")}],
+    });
+    let sidecar = tokio::process::Command::new(binary())
+        .args(["agent", "sidecar"])
+        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let file = secrets.join("v");
+    eventually(Duration::from_secs(20), || async { Ok(std::fs::read_to_string(&file).is_ok_and(|c| c == first)) })
+        .await?;
+
+    // A reader looping meanwhile never sees anything but a whole value.
+    let second = env.secret_value("sidecar-2");
+    let reader = {
+        let (file, first, second) = (file.clone(), first.clone(), second.clone());
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut reads = 0u64;
+            while started.elapsed() < Duration::from_secs(8) {
+                let content = std::fs::read_to_string(&file).unwrap_or_default();
+                assert!(content == first || content == second, "partial or empty read: {content:?}");
+                reads += 1;
+                if content == second {
+                    return (reads, started.elapsed());
+                }
+            }
+            (reads, started.elapsed())
+        })
+    };
+    let changed_at = Instant::now();
+    env.bao.kv2_put(&path, json!({"v": second})).await?;
+    let (reads, _) = reader.await?;
+    eventually(Duration::from_secs(10), || async { Ok(std::fs::read_to_string(&file).is_ok_and(|c| c == second)) })
+        .await?;
+    let arrived = changed_at.elapsed();
+    eventually(Duration::from_secs(5), || async {
+        Ok(std::fs::read_to_string(&signals).is_ok_and(|s| s.contains("usr1")))
+    })
+    .await
+    .context("the app got SIGUSR1")?;
+    report(&format!(
+        "inject: sidecar file changed {arrived:?} after the Vault write (poll 1s ± 20%); {reads} reads saw only whole values"
+    ));
+    assert!(arrived < Duration::from_secs(5), "within the poll interval plus jitter: {arrived:?}");
+    drop(sidecar);
+    drop(app);
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_webhook_rotates_its_certificate_and_keeps_being_called() -> anyhow::Result<()> {
+    let env = TestEnv::new("injectrot").await?;
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    let webhook = Webhook::start(&env, "6s").await?;
+    let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
+    let annotated = pod(
+        "rot",
+        json!({"vaultsync.dev/inject": "true", "vaultsync.dev/role": "r", "vaultsync.dev/secret-db": "secret/data/x"}),
+        json!({"name": "a", "image": "registry.example.com/a:1"}),
+    );
+    let mutated = || async {
+        let p: Pod = serde_json::from_value(annotated.clone())?;
+        let created = pods.create(&PostParams { dry_run: true, ..Default::default() }, &p).await?;
+        anyhow::Ok(created.spec.and_then(|s| s.init_containers).is_some_and(|i| !i.is_empty()))
+    };
+    eventually(Duration::from_secs(30), || async { mutated().await }).await?;
+    // Rotated at 2/3 of 6 s, twice; calls keep succeeding (Fail policy: a
+    // TLS failure would refuse the Pod).
+    eventually(Duration::from_secs(30), || async { Ok(webhook.rotations().await? >= 2) }).await?;
+    assert!(mutated().await?, "the API server still calls the webhook after rotations");
+    report(&format!("inject: webhook certificate rotated {} times; calls kept working", webhook.rotations().await?));
+    webhook.stop().await;
+    env.cleanup().await;
+    Ok(())
+}
