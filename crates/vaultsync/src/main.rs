@@ -154,6 +154,12 @@ enum Command {
         /// current with its own CA.
         #[arg(long, env = "VAULTSYNC_WEBHOOK_CONFIG")]
         webhook_config: Option<String>,
+        /// Keep the generated CA and certificate in this Secret (of
+        /// --tls-secret-namespace), so that every replica serves the same.
+        #[arg(long, env = "VAULTSYNC_WEBHOOK_TLS_SECRET")]
+        tls_secret: Option<String>,
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        tls_secret_namespace: String,
     },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
@@ -180,6 +186,8 @@ async fn main() -> anyhow::Result<()> {
             cert_file,
             key_file,
             webhook_config,
+            tls_secret,
+            tls_secret_namespace,
         } => {
             let vault_ca_pem = vault_ca_file
                 .map(|f| std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display())))
@@ -199,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
                 cert_lifetime,
                 cert_files: cert_file.zip(key_file),
                 webhook_config,
+                tls_secret: tls_secret.filter(|s| !s.is_empty()).map(|s| (tls_secret_namespace, s)),
             })
             .await
         }

@@ -38,6 +38,9 @@ pub struct WebhookOptions {
     pub cert_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// The MutatingWebhookConfiguration whose caBundle is kept current.
     pub webhook_config: Option<String>,
+    /// A Secret (namespace, name) that holds the generated CA and
+    /// certificate, so that every replica serves the same one.
+    pub tls_secret: Option<(String, String)>,
 }
 
 #[derive(Default)]
@@ -53,8 +56,20 @@ struct Counters {
 pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let counters = Arc::new(Counters::default());
-    let (tls_tx, tls_rx) = watch::channel(Arc::new(server_config(&options).await?));
-    if options.cert_files.is_none() {
+    let (tls_tx, tls_rx) = match &options.tls_secret {
+        Some(secret) if options.cert_files.is_none() => {
+            let shared = SharedCert::new(secret, &options).await?;
+            let config = shared.sync(&counters).await?.context("no certificate in the TLS Secret")?;
+            let (tx, rx) = watch::channel(Arc::new(config));
+            tokio::spawn(shared.keep_current(tx, counters.clone()));
+            (None, rx)
+        }
+        _ => {
+            let (tx, rx) = watch::channel(Arc::new(server_config(&options).await?));
+            (Some(tx), rx)
+        }
+    };
+    if let (None, Some(tls_tx)) = (&options.cert_files, tls_tx) {
         tokio::spawn(rotate(
             options.hosts.clone(),
             options.cert_lifetime,
@@ -99,6 +114,8 @@ struct Generated {
     ca_pem: String,
     cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    cert_pem: String,
+    key_pem: String,
 }
 
 impl Generated {
@@ -127,7 +144,13 @@ fn generate(hosts: &[String], lifetime: Duration) -> anyhow::Result<Generated> {
     let key = KeyPair::generate()?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let cert = params.signed_by(&key, &issuer)?;
-    Ok(Generated { ca_pem: ca.pem(), cert: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) })
+    Ok(Generated {
+        ca_pem: ca.pem(),
+        cert: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 fn time_now() -> time::OffsetDateTime {
@@ -173,6 +196,123 @@ async fn rotate(
         }
         previous_ca = Some(generated.ca_pem);
     }
+}
+
+/// The generated CA and certificate kept in a Secret that every replica
+/// reads: one of them makes a new pair when the Secret says it is due
+/// (`vaultsync.dev/rotate-after`), writing it with the resourceVersion it
+/// read so that two replicas never both rotate; each replica reloads what
+/// the Secret holds and publishes its CA bundle (the new CA and the one
+/// before it).
+struct SharedCert {
+    api: kube::Api<k8s_openapi::api::core::v1::Secret>,
+    name: String,
+    hosts: Vec<String>,
+    lifetime: Duration,
+    webhook_config: Option<String>,
+    served: std::sync::Mutex<Option<String>>,
+}
+
+const ROTATE_AFTER: &str = "vaultsync.dev/rotate-after";
+
+impl SharedCert {
+    async fn new((namespace, name): &(String, String), options: &WebhookOptions) -> anyhow::Result<SharedCert> {
+        let client = kube::Client::try_default().await.context("Kubernetes client")?;
+        Ok(SharedCert {
+            api: kube::Api::namespaced(client, namespace),
+            name: name.clone(),
+            hosts: options.hosts.clone(),
+            lifetime: options.cert_lifetime,
+            webhook_config: options.webhook_config.clone(),
+            served: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Rotates when due (or when there is nothing yet); returns a new TLS
+    /// configuration when the Secret holds a certificate other than the
+    /// one served.
+    async fn sync(&self, counters: &Counters) -> anyhow::Result<Option<rustls::ServerConfig>> {
+        use k8s_openapi::api::core::v1::Secret;
+        use kube::api::PostParams;
+        let current = self.api.get_opt(&self.name).await.with_context(|| format!("reading Secret {}", self.name))?;
+        let field = |s: &Secret, k: &str| {
+            s.data.as_ref().and_then(|d| d.get(k)).map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        };
+        let due = current.as_ref().is_none_or(|s| {
+            let after = s.metadata.annotations.as_ref().and_then(|a| a.get(ROTATE_AFTER));
+            after.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_none_or(|t| t <= chrono::Utc::now())
+                || field(s, "tls.crt").is_none()
+        });
+        if due {
+            let generated = generate(&self.hosts, self.lifetime)?;
+            let previous_ca = current.as_ref().and_then(|s| field(s, "ca.crt")).and_then(|b| first_pem(&b));
+            let bundle = format!("{}{}", generated.ca_pem, previous_ca.unwrap_or_default());
+            let rotate_after = chrono::Utc::now() + self.lifetime * 2 / 3;
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": {
+                    "name": self.name,
+                    "resourceVersion": current.as_ref().and_then(|s| s.metadata.resource_version.clone()),
+                    "annotations": {ROTATE_AFTER: rotate_after.to_rfc3339()},
+                },
+                "type": "kubernetes.io/tls",
+                "stringData": {"ca.crt": bundle, "tls.crt": generated.cert_pem, "tls.key": generated.key_pem},
+            }))?;
+            let written = match &current {
+                None => self.api.create(&PostParams::default(), &secret).await,
+                Some(_) => self.api.replace(&self.name, &PostParams::default(), &secret).await,
+            };
+            match written {
+                Ok(_) => {
+                    if current.is_some() {
+                        counters.rotations.fetch_add(1, Ordering::Relaxed);
+                    }
+                    eprintln!("vaultsync webhook: wrote a new certificate to Secret {}", self.name);
+                }
+                // Another replica was first: use what it wrote.
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e).context("writing the TLS Secret"),
+            }
+        }
+        let Some(secret) = self.api.get_opt(&self.name).await? else { return Ok(None) };
+        let (Some(ca), Some(cert), Some(key)) =
+            (field(&secret, "ca.crt"), field(&secret, "tls.crt"), field(&secret, "tls.key"))
+        else {
+            return Ok(None);
+        };
+        if self.served.lock().expect("served lock").as_deref() == Some(cert.as_str()) {
+            return Ok(None);
+        }
+        if let Some(name) = &self.webhook_config {
+            publish_ca(name, &ca).await?;
+        }
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())?;
+        let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?;
+        *self.served.lock().expect("served lock") = Some(cert);
+        Ok(Some(config))
+    }
+
+    async fn keep_current(self, tls: watch::Sender<Arc<rustls::ServerConfig>>, counters: Arc<Counters>) {
+        let pause = (self.lifetime / 6).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(pause).await;
+            match self.sync(&counters).await {
+                Ok(Some(config)) => {
+                    let _ = tls.send(Arc::new(config));
+                    eprintln!("vaultsync webhook: serving the certificate of Secret {}", self.name);
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("vaultsync webhook: {e:#}"),
+            }
+        }
+    }
+}
+
+/// The first PEM block of `bundle`.
+fn first_pem(bundle: &str) -> Option<String> {
+    let end = "-----END CERTIFICATE-----";
+    bundle.find(end).map(|at| format!("{}\n", &bundle[..at + end.len()]))
 }
 
 /// Writes `ca_pem` into every webhook of MutatingWebhookConfiguration `name`.

@@ -24,24 +24,30 @@ fn binary() -> PathBuf {
 /// A webhook process, and the MutatingWebhookConfiguration that sends it
 /// the annotated Pods of one namespace.
 struct Webhook {
-    child: tokio::process::Child,
+    children: Vec<tokio::process::Child>,
+    addrs: Vec<String>,
     addr: String,
     config: String,
     client: kube::Client,
 }
 
 impl Webhook {
-    async fn start(env: &TestEnv, cert_lifetime: &str) -> anyhow::Result<Webhook> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
+    /// `replicas` webhook processes; more than one share their certificate
+    /// through a Secret of the test namespace, and each gets a webhook
+    /// entry of its own (so every Pod goes through each of them).
+    async fn start(env: &TestEnv, cert_lifetime: &str, replicas: usize) -> anyhow::Result<Webhook> {
+        let mut addrs = Vec::new();
+        for _ in 0..replicas {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            addrs.push(format!("127.0.0.1:{port}"));
+        }
+        let addr = addrs[0].clone();
         let config = format!("vaultsync-inject-{}", env.prefix);
         let annotated = "has(object.metadata.annotations) && \
             (object.metadata.annotations.exists(k, k == 'vaultsync.dev/inject' && object.metadata.annotations[k] == 'true') || \
              object.metadata.annotations.exists(k, k == 'vault.hashicorp.com/agent-inject' && object.metadata.annotations[k] == 'true'))";
-        let mwc: MutatingWebhookConfiguration = serde_json::from_value(json!({
-            "metadata": {"name": config},
-            "webhooks": [{
-                "name": "inject.vaultsync.dev",
+        let entries: Vec<Value> = addrs.iter().enumerate().map(|(i, addr)| json!({
+                "name": format!("inject-{i}.vaultsync.dev"),
                 "clientConfig": {"url": format!("https://{addr}/mutate")},
                 "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}],
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": env.namespace}},
@@ -50,19 +56,25 @@ impl Webhook {
                 "sideEffects": "None",
                 "admissionReviewVersions": ["v1"],
                 "timeoutSeconds": 5,
-            }],
-        }))?;
+            })).collect();
+        let mwc: MutatingWebhookConfiguration =
+            serde_json::from_value(json!({"metadata": {"name": config}, "webhooks": entries}))?;
         Api::<MutatingWebhookConfiguration>::all(env.client.clone()).create(&PostParams::default(), &mwc).await?;
         let state = std::env::var("VAULTSYNC_STATE")?;
-        let log = std::fs::File::create(format!("{state}/logs/webhook-{}.log", env.prefix))?;
-        let child = tokio::process::Command::new(binary())
-            .args(["webhook", "--listen", &addr, "--hosts", "127.0.0.1", "--cert-lifetime", cert_lifetime])
-            .args(["--vault-address", &env.bao.addr, "--agent-image", "registry.example.com/vaultsync:test"])
-            .args(["--webhook-config", &config])
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
-        let webhook = Webhook { child, addr, config, client: env.client.clone() };
+        let mut children = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let log = std::fs::File::create(format!("{state}/logs/webhook-{}-{i}.log", env.prefix))?;
+            let mut command = tokio::process::Command::new(binary());
+            command
+                .args(["webhook", "--listen", addr, "--hosts", "127.0.0.1", "--cert-lifetime", cert_lifetime])
+                .args(["--vault-address", &env.bao.addr, "--agent-image", "registry.example.com/vaultsync:test"])
+                .args(["--webhook-config", &config]);
+            if replicas > 1 {
+                command.args(["--tls-secret", "vaultsync-webhook-tls", "--tls-secret-namespace", &env.namespace]);
+            }
+            children.push(command.stderr(log).kill_on_drop(true).spawn()?);
+        }
+        let webhook = Webhook { children, addrs, addr, config, client: env.client.clone() };
         // Ready once its CA is in the configuration.
         let api = Api::<MutatingWebhookConfiguration>::all(env.client.clone());
         eventually(Duration::from_secs(30), || async {
@@ -81,14 +93,21 @@ impl Webhook {
         metric(&text, &format!("vaultsync_webhook_admissions_total{{result=\"{result}\"}}"))
     }
 
+    /// Rotations made, summed over the replicas.
     async fn rotations(&self) -> anyhow::Result<u64> {
         let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
-        let text = http.get(format!("https://{}/metrics", self.addr)).send().await?.text().await?;
-        metric(&text, "vaultsync_webhook_certificate_rotations_total")
+        let mut total = 0;
+        for addr in &self.addrs {
+            let text = http.get(format!("https://{addr}/metrics")).send().await?.text().await?;
+            total += metric(&text, "vaultsync_webhook_certificate_rotations_total")?;
+        }
+        Ok(total)
     }
 
     async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        for child in &mut self.children {
+            let _ = child.kill().await;
+        }
         let _ = Api::<MutatingWebhookConfiguration>::all(self.client.clone())
             .delete(&self.config, &DeleteParams::default())
             .await;
@@ -169,7 +188,7 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
     let (user, password) = (env.secret_value("inject-user"), env.secret_value("inject-password"));
     env.bao.kv2_put(&format!("{}/web", env.prefix), json!({"user": user, "password": password})).await?;
     vault_role(&env, &env.prefix, &env.namespace).await?;
-    let webhook = Webhook::start(&env, "2160h").await?;
+    let webhook = Webhook::start(&env, "2160h", 1).await?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
 
     // A Pod written as the Vault agent injector's documentation writes it.
@@ -407,10 +426,18 @@ async fn the_sidecar_rewrites_files_atomically_and_signals_the_app() -> anyhow::
 
 #[tokio::test]
 async fn the_webhook_rotates_its_certificate_and_keeps_being_called() -> anyhow::Result<()> {
+    for replicas in [1, 2] {
+        rotation(replicas).await?;
+    }
+    Ok(())
+}
+
+/// One webhook process, or two sharing their certificate through a Secret.
+async fn rotation(replicas: usize) -> anyhow::Result<()> {
     let env = TestEnv::new("injectrot").await?;
     let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
     Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
-    let webhook = Webhook::start(&env, "6s").await?;
+    let webhook = Webhook::start(&env, "6s", replicas).await?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
     let annotated = pod(
         "rot",
@@ -427,7 +454,10 @@ async fn the_webhook_rotates_its_certificate_and_keeps_being_called() -> anyhow:
     // TLS failure would refuse the Pod).
     eventually(Duration::from_secs(30), || async { Ok(webhook.rotations().await? >= 2) }).await?;
     assert!(mutated().await?, "the API server still calls the webhook after rotations");
-    report(&format!("inject: webhook certificate rotated {} times; calls kept working", webhook.rotations().await?));
+    report(&format!(
+        "inject: {replicas} webhook replica(s): certificate rotated {} times; calls kept working",
+        webhook.rotations().await?
+    ));
     webhook.stop().await;
     env.cleanup().await;
     Ok(())
