@@ -766,6 +766,24 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_is_leaf_then_intermediates_with_the_root_as_ca() {
+        let fixture = |name: &str| {
+            std::fs::read_to_string(format!("{}/../template/testdata/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let (leaf, int, root) = (fixture("leaf.crt"), fixture("int.crt"), fixture("root.crt"));
+        let answer = answer(json!({
+            "certificate": leaf, "private_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
+            "issuing_ca": int, "ca_chain": [int, root], "serial_number": "01",
+        }));
+        let (data, facts) = values(&answer, DynamicResultType::Certificate, false, "pki").unwrap();
+        let tls_crt = String::from_utf8(data["tls.crt"].clone()).unwrap();
+        assert_eq!(tls_crt, format!("{}\n{}\n", leaf.trim(), int.trim()), "leaf first, then the intermediate, no root");
+        assert_eq!(String::from_utf8(data["ca.crt"].clone()).unwrap().trim(), root.trim());
+        let facts = facts.expect("certificate facts");
+        assert!(facts.not_after > facts.not_before && !facts.serial.is_empty());
+    }
+
+    #[test]
     fn a_certificate_answer_needs_a_certificate() {
         let error = values(&answer(json!({"username": "u"})), DynamicResultType::Certificate, false, "pki")
             .err()
