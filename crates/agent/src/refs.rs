@@ -16,7 +16,7 @@ pub struct VaultRef {
 
 impl VaultRef {
     pub fn parse(value: &str) -> Option<Result<VaultRef, String>> {
-        let rest = value.strip_prefix(vaultsync_inject_prefix())?;
+        let rest = value.strip_prefix(vaultsync_inject::VAULT_REF_PREFIX)?;
         Some(match rest.rsplit_once('#') {
             Some((path, key)) if !path.is_empty() && !key.is_empty() => {
                 Ok(VaultRef { path: path.to_owned(), key: key.to_owned() })
@@ -24,10 +24,6 @@ impl VaultRef {
             _ => Err(format!("{value:?} is not vault:<path>#<key>")),
         })
     }
-}
-
-fn vaultsync_inject_prefix() -> &'static str {
-    "vault:"
 }
 
 /// The environment with every reference resolved (only the changed

@@ -87,6 +87,7 @@ pub(crate) struct Caches {
     pub managed_secrets: CacheSlot<PartialObjectMeta<Secret>>,
     pub secret_stores: CacheSlot<SecretStore>,
     pub cluster_stores: CacheSlot<ClusterSecretStore>,
+    pub generators: CacheSlot<vaultsync_api::VaultDynamicSecret>,
 }
 
 /// The current watch cache of one kind, if any.

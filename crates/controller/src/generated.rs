@@ -134,14 +134,11 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
     };
     let mut generated = Generated::default();
     let mut issued_any = false;
-    let generators = Api::<VaultDynamicSecret>::namespaced(ctx.client.clone(), &namespace);
-
     for (index, from) in es.spec.data_from.iter().enumerate() {
         let Some(source_ref) = &from.source_ref else { continue };
         let name = &source_ref.generator_ref.name;
         let source = format!("dataFrom[{index}]");
-        let generator = generators
-            .get_opt(name)
+        let generator = find_generator(ctx, &namespace, name)
             .await
             .map_err(|e| {
                 Error::Generator(format!(
@@ -313,6 +310,16 @@ async fn ensure_finalizer(ctx: &Context, es: &ExternalSecret) -> Result<()> {
         .await
         .map_err(Error::Kube)?;
     Ok(())
+}
+
+/// Generator `name` of `namespace`: from the watch cache, else (start-up,
+/// watch lag, `vaultsync render`) from the API server.
+async fn find_generator(ctx: &Context, namespace: &str, name: &str) -> kube::Result<Option<VaultDynamicSecret>> {
+    let cached = ctx.caches.generators.get().and_then(|c| c.get(&ObjectRef::new(name).within(namespace)));
+    match cached {
+        Some(generator) => Ok(Some((*generator).clone())),
+        None => Api::<VaultDynamicSecret>::namespaced(ctx.client.clone(), namespace).get_opt(name).await,
+    }
 }
 
 /// What a generator's `lease` settings say, parsed.
@@ -497,8 +504,7 @@ fn retire(lease: &mut IssuedLease, policy: &Policy) {
 /// revoked only when its generator asks for it.
 async fn revoke(ctx: &Context, es: &ExternalSecret, lease: &IssuedLease) -> Result<()> {
     let expired = parse_time(&lease.expires_at).is_some_and(|end| end <= Utc::now());
-    let generators = Api::<VaultDynamicSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
-    let generator = generators.get_opt(&lease.generator).await.map_err(Error::Kube)?;
+    let generator = find_generator(ctx, &es.namespace().unwrap_or_default(), &lease.generator).await?;
     let Some(generator) = generator else {
         if expired || lease.lease_id.is_none() {
             return Ok(());

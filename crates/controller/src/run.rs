@@ -124,8 +124,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             ctx.vault.drop_store(&StoreId::secret_store(&store.namespace().unwrap_or_default(), &store.name_any()));
         }
     });
-    let (_, generators) =
+    let (generator_cache, generators) =
         cached_watch(scoped_api::<VaultDynamicSecret>(&client, scope), watcher::Config::default(), |_| {});
+    ctx.caches.generators.set(generator_cache);
     // Set before any reconcile runs; a later `run` (a new term of
     // leadership) replaces them with its own.
     ctx.caches.managed_secrets.set(secret_cache);

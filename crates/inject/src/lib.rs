@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use annotations::SecretFile;
-pub use pod::mutate_pod;
+pub use pod::{VAULT_REF_PREFIX, mutate_pod};
 
 /// The environment variable that carries the [`AgentConfig`] as JSON.
 pub const AGENT_CONFIG_ENV: &str = "VAULTSYNC_AGENT_CONFIG";
