@@ -737,7 +737,7 @@ mod tests {
     #[test]
     fn a_short_lease_due_for_renewal_is_still_usable() {
         // 12 s TTL, due at about 8 s: 4 s left is more than its margin.
-        let lease = lease(4, 0);
+        let lease = IssuedLease { ttl_seconds: 12, ..lease(4, 0) };
         assert!(remaining(&lease) > end_margin(&lease), "renewed, not replaced");
         assert_eq!(end_margin(&IssuedLease { ttl_seconds: 3600, ..lease }), Duration::from_secs(5));
     }
