@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::funcs;
+use super::funcs::{self, Dialect};
 use super::parser::{Branch, Command, Node, Pipeline, Term, TermKind};
 use super::value::Value;
 use super::{Failure, Limits};
 
-pub fn render(nodes: &[Node], root: Value, budget: Budget) -> Result<Vec<u8>, Failure> {
-    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0, budget };
+pub fn render(nodes: &[Node], root: Value, budget: Budget, dialect: Dialect) -> Result<Vec<u8>, Failure> {
+    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0, budget, dialect };
     exec.walk(nodes, &root)?;
     Ok(exec.out)
 }
@@ -67,6 +67,8 @@ struct Exec {
     /// Nodes run so far: nested ranges can loop for hours without output.
     steps: usize,
     budget: Budget,
+    /// Which functions calls go to.
+    dialect: Dialect,
 }
 
 const MAX_STEPS: usize = 10_000_000;
@@ -247,7 +249,7 @@ impl Exec {
         // A single call may be slow (a 1 MiB fromJson), so calls read the
         // clock each time.
         self.budget.check_time(first.pos)?;
-        let value = funcs::call(name, args, literal_message)
+        let value = funcs::call(self.dialect, name, args, literal_message)
             .map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))?;
         self.budget.charge(first.pos, &value)?;
         Ok(value)
@@ -347,7 +349,7 @@ impl Exec {
             TermKind::Lit(v) => Ok(v.clone()),
             TermKind::Func(name) => {
                 self.budget.check_time(term.pos)?;
-                funcs::call(name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
+                funcs::call(self.dialect, name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
             }
             TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot).cloned(),
             TermKind::Sub(pipe, path) => {

@@ -5,25 +5,52 @@
 use std::borrow::Cow;
 
 use super::value::Value;
-use super::{builtins, pki, sprig};
+use super::{builtins, consul, pki, sprig};
 
 pub use builtins::index;
 
 pub type CallResult = Result<Value, String>;
 
-pub fn exists(name: &str) -> bool {
-    builtins::NAMES.contains(&name) || sprig::NAMES.contains(&name) || pki::NAMES.contains(&name)
+/// Which function names a template sees. Go's builtins are in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// External Secrets: sprig's names (ESO's subset) and ESO's PKI helpers.
+    Eso,
+    /// Vault agent (consul-template): its own helpers, sprig only as
+    /// `sprig_<name>`. See `consul`.
+    VaultAgent,
+}
+
+pub fn exists(dialect: Dialect, name: &str) -> bool {
+    if builtins::NAMES.contains(&name) {
+        return true;
+    }
+    match dialect {
+        Dialect::Eso => sprig::NAMES.contains(&name) || pki::NAMES.contains(&name),
+        Dialect::VaultAgent => consul::exists(name),
+    }
+}
+
+/// Why `name` is refused in `dialect`, for names the dialect knows of but
+/// will not run (reading the environment, running programs); checked at
+/// parse time so such a template fails before it renders anything.
+pub fn refused(dialect: Dialect, name: &str) -> Option<&'static str> {
+    match dialect {
+        Dialect::Eso => None,
+        Dialect::VaultAgent => consul::refused(name),
+    }
 }
 
 /// `literal_message`: the first argument was a string literal in the
 /// template, so `fail`/`required` may show it.
-pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
+pub fn call(dialect: Dialect, name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
     if builtins::NAMES.contains(&name) {
-        builtins::call(name, args)
-    } else if pki::NAMES.contains(&name) {
-        pki::call(name, args)
-    } else {
-        sprig::call(name, args, literal_message)
+        return builtins::call(name, args);
+    }
+    match dialect {
+        Dialect::Eso if pki::NAMES.contains(&name) => pki::call(name, args),
+        Dialect::Eso => sprig::call(name, args, literal_message),
+        Dialect::VaultAgent => consul::call(name, args, literal_message),
     }
 }
 

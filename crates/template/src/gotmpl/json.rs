@@ -10,6 +10,9 @@ pub struct Style {
     pub pretty: bool,
     /// `json.Marshal` escapes `<`, `>` and `&`; `toRawJson` does not.
     pub escape_html: bool,
+    /// Backspace and form feed as `\b` and `\f`, as Go 1.22 and later
+    /// write them, rather than `\u0008` and `\u000c`.
+    pub short_escapes: bool,
 }
 
 pub fn encode(value: &Value, style: &Style) -> Result<String, String> {
@@ -96,6 +99,8 @@ fn string(s: &str, style: &Style, out: &mut String) -> Result<(), String> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{8}' if style.short_escapes => out.push_str("\\b"),
+            '\u{c}' if style.short_escapes => out.push_str("\\f"),
             '<' | '>' | '&' if style.escape_html => out.push_str(&format!("\\u{:04x}", c as u32)),
             '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
@@ -130,13 +135,13 @@ pub fn from_json(json: serde_json::Value) -> Value {
 mod tests {
     use super::*;
 
-    const COMPACT: Style = Style { pretty: false, escape_html: true };
+    const COMPACT: Style = Style { pretty: false, escape_html: true, short_escapes: false };
 
     #[test]
     fn encodes_like_go() {
         let v = decode(r#"{"b":[1,2.5,"<&>"],"a":null,"c":{"d":true}}"#).unwrap();
         assert_eq!(encode(&v, &COMPACT).unwrap(), r#"{"a":null,"b":[1,2.5,"\u003c\u0026\u003e"],"c":{"d":true}}"#);
-        let pretty = Style { pretty: true, escape_html: false };
+        let pretty = Style { pretty: true, escape_html: false, short_escapes: false };
         assert_eq!(
             encode(&v, &pretty).unwrap(),
             "{\n  \"a\": null,\n  \"b\": [\n    1,\n    2.5,\n    \"<&>\"\n  ],\n  \"c\": {\n    \"d\": true\n  }\n}"

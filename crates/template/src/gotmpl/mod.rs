@@ -5,12 +5,14 @@
 //! variables checked) → `exec` (tree + data → string), with functions in
 //! `builtins` (Go's own), `sprig`, `yaml`, and `pki` with `jwk` (ESO's
 //! PEM, PKCS#12 and JWK helpers, over `der`), and `printf` for Go's `fmt`
-//! verbs.
+//! verbs. Vault agent templates see another set (`funcs::Dialect`):
+//! consul-template's helpers in `consul`.
 //!
 //! Errors carry positions and template text only, never a data value, since
 //! they end up in events and logs while the data is secret.
 
 mod builtins;
+mod consul;
 mod der;
 mod exec;
 mod funcs;
@@ -31,6 +33,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use funcs::Dialect;
 use value::Value;
 
 /// A Secret holds at most 1 MiB, so anything bigger is a runaway template;
@@ -147,6 +150,11 @@ pub fn vault_template_paths(template: &str) -> Vec<String> {
 /// response (as read beforehand); `secret` returns it as consul-template
 /// does (`.Data`, `.LeaseID`, `.LeaseDuration`, `.Renewable`,
 /// `.Warnings`). `secret` with write parameters is not supported.
+///
+/// Functions are consul-template's (see `consul`): its own helpers with
+/// its argument order, Go's builtins, and sprig only as `sprig_<name>`.
+/// Those that would read the environment, files or run programs are
+/// refused when the template is parsed.
 pub fn render_vault_template(
     name: &str,
     template: &str,
@@ -175,8 +183,8 @@ pub fn render_vault_template(
     let root = Value::Map(BTreeMap::from([(SECRETS_ROOT.to_string(), Value::Map(consul))]));
     catch_unwind(AssertUnwindSafe(|| {
         let budget = exec::Budget::new(Limits::default());
-        let tree = parse(name, &rewritten)?;
-        exec::render(&tree, root, budget).map_err(|f| {
+        let tree = parse(name, &rewritten, Dialect::VaultAgent)?;
+        exec::render(&tree, root, budget, Dialect::VaultAgent).map_err(|f| {
             let (line, column) = line_column(&rewritten, f.pos);
             TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
         })
@@ -200,16 +208,16 @@ fn render(
     limits: Limits,
 ) -> Result<Vec<u8>, TemplateError> {
     let budget = exec::Budget::new(limits);
-    let tree = parse(name, template)?;
+    let tree = parse(name, template, Dialect::Eso)?;
     let root = Value::Map(data.iter().map(|(k, v)| (k.clone(), Value::from_bytes(v))).collect());
-    exec::render(&tree, root, budget).map_err(|f| {
+    exec::render(&tree, root, budget, Dialect::Eso).map_err(|f| {
         let (line, column) = line_column(template, f.pos);
         TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
     })
 }
 
-fn parse(name: &str, template: &str) -> Result<Vec<parser::Node>, TemplateError> {
-    parser::parse(template).map_err(|f| {
+fn parse(name: &str, template: &str, dialect: Dialect) -> Result<Vec<parser::Node>, TemplateError> {
+    parser::parse(template, dialect).map_err(|f| {
         let (line, column) = line_column(template, f.pos);
         TemplateError::Parse { name: name.to_string(), line, column, reason: f.reason }
     })
@@ -231,7 +239,7 @@ pub mod fuzzing {
     /// Parses arbitrary bytes as a template (lossily as UTF-8).
     pub fn parse_input(input: &[u8]) {
         let template = String::from_utf8_lossy(input);
-        let _ = super::parse("fuzz", &template);
+        let _ = super::parse("fuzz", &template, super::Dialect::Eso);
     }
 
     /// Renders arbitrary bytes: up to the first NUL byte is the template,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::Failure;
-use super::funcs;
+use super::funcs::{self, Dialect};
 use super::lexer::{Tok, Token, lex};
 use super::value::Value;
 
@@ -60,8 +60,8 @@ pub enum TermKind {
     Sub(Box<Pipeline>, Vec<String>),
 }
 
-pub fn parse(src: &str) -> Result<Vec<Node>, Failure> {
-    let mut parser = Parser { toks: lex(src)?, next: 0, vars: Scope::default(), range_depth: 0, depth: 0 };
+pub fn parse(src: &str, dialect: Dialect) -> Result<Vec<Node>, Failure> {
+    let mut parser = Parser { toks: lex(src)?, next: 0, vars: Scope::default(), range_depth: 0, depth: 0, dialect };
     parser.vars.declare("$");
     let (nodes, stop, pos) = parser.list()?;
     match stop {
@@ -87,6 +87,8 @@ struct Parser {
     range_depth: usize,
     /// Blocks and parentheses open around the current token.
     depth: usize,
+    /// Which function names exist.
+    dialect: Dialect,
 }
 
 /// Variables in scope: in order, so a block can drop its own at `end`,
@@ -391,7 +393,11 @@ impl Parser {
             Tok::Ident(name) if KEYWORDS.contains(&name.as_str()) => {
                 return Err(Failure::new(pos, format!("unexpected keyword {name:?} in command")));
             }
-            Tok::Ident(name) if funcs::exists(&name) => TermKind::Func(name),
+            Tok::Ident(name) if funcs::refused(self.dialect, &name).is_some() => {
+                let why = funcs::refused(self.dialect, &name).unwrap_or_default();
+                return Err(Failure::new(pos, format!("function {name:?} is not supported: {why}")));
+            }
+            Tok::Ident(name) if funcs::exists(self.dialect, &name) => TermKind::Func(name),
             Tok::Ident(name) => return Err(Failure::new(pos, format!("function {name:?} not defined"))),
             Tok::LParen => {
                 self.enter(pos)?;

@@ -56,7 +56,7 @@ pub const NAMES: &[&str] = &[
     "nospace",
 ];
 
-fn string(s: impl Into<String>) -> CallResult {
+pub(super) fn string(s: impl Into<String>) -> CallResult {
     let s = s.into();
     if s.len() > MAX_OUTPUT {
         return Err(TOO_LARGE.into());
@@ -66,7 +66,7 @@ fn string(s: impl Into<String>) -> CallResult {
 
 /// Fails when a result of `len` bytes would outgrow 1 MiB: checked before
 /// building it.
-fn fits(len: Option<usize>) -> Result<(), String> {
+pub(super) fn fits(len: Option<usize>) -> Result<(), String> {
     match len {
         Some(len) if len <= MAX_OUTPUT => Ok(()),
         _ => Err(TOO_LARGE.into()),
@@ -74,7 +74,7 @@ fn fits(len: Option<usize>) -> Result<(), String> {
 }
 
 /// A list or map built from `args`, unless it would nest too deep.
-fn nests(args: &[Value]) -> Result<(), String> {
+pub(super) fn nests(args: &[Value]) -> Result<(), String> {
     if args.iter().any(|arg| arg.deeper_than(MAX_VALUE_DEPTH - 1)) {
         return Err(format!("lists and maps nest more than {MAX_VALUE_DEPTH} levels deep"));
     }
@@ -113,7 +113,7 @@ fn map_arg(value: &Value) -> Result<&BTreeMap<String, Value>, String> {
     }
 }
 
-fn split(sep: &str, s: &str) -> Result<Vec<Value>, String> {
+pub(super) fn split(sep: &str, s: &str) -> Result<Vec<Value>, String> {
     // Counted first: splitting 1 MiB into characters would build a
     // million values.
     let parts = if sep.is_empty() { s.chars().count() } else { s.matches(sep).count() + 1 };
@@ -138,7 +138,7 @@ fn indent(n: &Value, s: &Value) -> Result<String, String> {
 }
 
 /// `s` with every `old` replaced, its size checked before building it.
-fn replace(old: &str, new: &str, s: &str) -> CallResult {
+pub(super) fn replace(old: &str, new: &str, s: &str) -> CallResult {
     let count = if old.is_empty() { s.chars().count() + 1 } else { s.matches(old).count() };
     let len = count.checked_mul(new.len()).and_then(|added| (s.len() - count * old.len()).checked_add(added));
     fits(len)?;
@@ -162,7 +162,8 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "toJson" | "toPrettyJson" | "toRawJson" => {
             one(&args)?;
-            let style = Style { pretty: name == "toPrettyJson", escape_html: name != "toRawJson" };
+            let style =
+                Style { pretty: name == "toPrettyJson", escape_html: name != "toRawJson", short_escapes: false };
             string(json::encode(&args[0], &style)?)
         }
         "fromJson" => {
