@@ -55,6 +55,9 @@ pub const NAMES: &[&str] = &[
     "trimSuffix",
 ];
 
+/// Needles times haystack size one `containsAll` (etc.) may search.
+const MAX_SEARCH: usize = 100_000_000;
+
 /// How consul-template names sprig's functions.
 const SPRIG_PREFIX: &str = "sprig_";
 
@@ -292,6 +295,15 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "containsAll" | "containsAny" | "containsNone" | "containsNotAll" => {
             two(&args)?;
             let needles = list(&args[0])?;
+            // Each needle scans the haystack: bound the product, as one
+            // call runs without looking at the clock.
+            let size = match &args[1] {
+                Value::List(items) => items.len(),
+                other => other.as_bytes().map_or(0, <[u8]>::len),
+            };
+            if needles.len().saturating_mul(size) > MAX_SEARCH {
+                return Err(format!("{} needles in a haystack of size {size} is too much searching", needles.len()));
+            }
             let held = |needle: &Value| holds(&args[1], needle);
             Ok(Value::Bool(match name {
                 "containsAll" => needles.iter().all(held),
@@ -780,8 +792,11 @@ mod tests {
         assert!(e.contains("more than"), "{e}");
         assert_eq!(vault("{{ len (.Data.data.mid | split \",\") }}", data.clone()), "100001");
         assert_eq!(vault("{{ len (.Data.data.mib | toUpper) }}", data.clone()), "800000");
-        let e = vault_error("{{ .Data.data.big | replaceAll \",\" \"-----\" }}", data).to_string();
+        let e = vault_error("{{ .Data.data.big | replaceAll \",\" \"-----\" }}", data.clone()).to_string();
         assert!(e.contains("larger than 1 MiB"), "{e}");
+        let search = "{{ $n := .Data.data.mid | split \",\" }}{{ .Data.data.big | containsAny $n }}";
+        let e = vault_error(search, data).to_string();
+        assert!(e.contains("100001 needles in a haystack of size 1200000 is too much searching"), "{e}");
     }
 
     #[test]
