@@ -22,8 +22,8 @@ fn template_of(file: &SecretFile) -> String {
     file.template.clone().unwrap_or_else(|| default_template(&file.path))
 }
 
-/// Reads what every file needs and renders each: file name to content.
-pub async fn render_all(client: &Client, config: &AgentConfig) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
+/// The Vault paths the files read, each once, in order of first use.
+pub fn paths_of(config: &AgentConfig) -> Vec<String> {
     let mut paths = Vec::new();
     for file in &config.files {
         for path in vaultsync_template::vault_template_paths(&template_of(file)) {
@@ -32,14 +32,28 @@ pub async fn render_all(client: &Client, config: &AgentConfig) -> Result<BTreeMa
             }
         }
     }
-    let secrets = read_paths(client, config, &paths).await?;
+    paths
+}
+
+/// Renders every file from `secrets` (each path's response): file name to
+/// content.
+pub fn render_files(
+    config: &AgentConfig,
+    secrets: &BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
     let mut rendered = BTreeMap::new();
     for file in &config.files {
-        let content = vaultsync_template::render_vault_template(&file.name, &template_of(file), &secrets)
+        let content = vaultsync_template::render_vault_template(&file.name, &template_of(file), secrets)
             .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
         rendered.insert(file.file.clone(), content);
     }
     Ok(rendered)
+}
+
+/// Reads what every file needs and renders each (once: the init container).
+pub async fn render_all(client: &Client, config: &AgentConfig) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
+    let secrets = read_paths(client, config, &paths_of(config)).await?;
+    render_files(config, &secrets)
 }
 
 /// Writes `content` to `dir/name` with `mode` (octal text): a temporary

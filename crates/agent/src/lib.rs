@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod files;
+mod held;
 mod refs;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,8 @@ use futures::FutureExt;
 use vaultsync_inject::AgentConfig;
 use vaultsync_vault::{Auth, Client, IssueMethod, Sensitive, ServerConfig};
 
-pub use files::{render_all, write_atomically};
+pub use files::{paths_of, render_all, render_files, write_atomically};
+pub use held::HeldSecrets;
 pub use refs::{VaultRef, resolve_env};
 
 /// Why the agent could not do its job.

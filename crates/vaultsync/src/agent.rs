@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use vaultsync_agent::{config_from_env, jittered, login, render_all, resolve_env, write_atomically};
+use vaultsync_agent::{
+    HeldSecrets, config_from_env, jittered, login, paths_of, render_all, render_files, resolve_env, write_atomically,
+};
 
 #[derive(Subcommand)]
 pub enum AgentCommand {
@@ -16,6 +18,7 @@ pub enum AgentCommand {
     Init,
     /// Render, then keep the files current: poll with jitter, rewrite what
     /// changed (atomically), signal the app when asked (a native sidecar).
+    /// Leased credentials are renewed, and replaced only near their end.
     Sidecar,
     /// Resolve `vault:<path>#<key>` environment values and exec COMMAND
     /// with them; nothing is written anywhere.
@@ -65,7 +68,10 @@ async fn sidecar() -> anyhow::Result<()> {
         vaultsync_api::parse_duration(&config.poll_interval).context("poll interval")?.max(Duration::from_secs(1));
     let dir = Path::new(&config.secrets_dir).to_owned();
     let client = login(&config).await?;
-    let mut last = render_all(&client, &config).await?;
+    let paths = paths_of(&config);
+    // Leased credentials are kept and renewed, not issued again each round.
+    let mut held = HeldSecrets::default();
+    let mut last = render_files(&config, &held.read(&client, &config, &paths).await?)?;
     for (name, content) in &last {
         write_atomically(&dir, name, content, &config.file_mode)?;
     }
@@ -73,7 +79,7 @@ async fn sidecar() -> anyhow::Result<()> {
     loop {
         tokio::time::sleep(jittered(poll)).await;
         // A failed round (Vault away, say) keeps the files as they are.
-        let rendered = match render_all(&client, &config).await {
+        let rendered = match held.read(&client, &config, &paths).await.and_then(|read| render_files(&config, &read)) {
             Ok(rendered) => rendered,
             Err(e) => {
                 eprintln!("vaultsync agent: {e}; keeping the files as they are");

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::{Value, json};
-use vaultsync_e2e::{TestEnv, eventually, report};
+use vaultsync_e2e::{Postgres, TestEnv, eventually, report};
 
 fn binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync")
@@ -180,13 +180,92 @@ async fn agent(config: &Value, args: &[&str], dir: &Path) -> anyhow::Result<std:
         .await?)
 }
 
+/// A Vault agent template using what consul-template gives a `secret`:
+/// nested data, metadata, lease fields, Go's `printf`, comparisons.
+const VAULT_AGENT_META_TEMPLATE: &str = r#"{{- with secret "PATH" -}}
+version={{ .Data.metadata.version }} lease={{ .LeaseDuration }} renewable={{ .Renewable }} keys={{ len .Data.data }}
+{{ range $k, $v := .Data.data }}{{ $k }}={{ printf "%q" $v }}
+{{ end }}{{ if eq .Data.data.note "x" }}eq{{ else }}ne{{ end }} {{ index .Data.data "note" }} {{ .Data.metadata.destroyed }} {{ .Data.metadata.custom_metadata }}
+{{- end }}"#;
+
+/// consul-template's functions, as Vault agent templates use them.
+const VAULT_AGENT_FUNCS_TEMPLATE: &str = r#"{{ with secret "PATH" }}{{ .Data.data | toJSON }}
+{{ .Data.data | toJSONPretty }}
+{{ .Data.data.note | toUpper }} {{ .Data.data.note | base64Encode }} {{ .Data.data.note | sha256Hex }}
+{{ .Data.data.note | replaceAll "<" "[" }} {{ .Data.data | sprig_keys | sprig_sortAlpha | join "," }} {{ if .Data.data.note | contains "&" }}amp{{ end }} [{{ .Data.data.missing }}]
+{{ end }}"#;
+
+/// The templates a Pod's Vault agent annotations ask for, file name to
+/// template: `agent-inject-template-<name>`, or the injector's default
+/// template (each key of `.Data`, as Go prints it) for a bare
+/// `agent-inject-secret-<name>`.
+fn vault_agent_templates(annotations: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    let secret = "vault.hashicorp.com/agent-inject-secret-";
+    let template = "vault.hashicorp.com/agent-inject-template-";
+    annotations
+        .iter()
+        .filter_map(|(key, path)| {
+            let name = key.strip_prefix(secret)?;
+            let contents = annotations.get(&format!("{template}{name}")).cloned().unwrap_or_else(|| {
+                format!("{{{{ with secret \"{path}\" }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}")
+            });
+            Some((name.to_owned(), contents))
+        })
+        .collect()
+}
+
+/// Renders `templates` with `bao agent` (pre-populate only, as the Vault
+/// agent injector's init container runs it), logging in through Kubernetes
+/// auth as `role` with the token at `token`; file name to content.
+async fn bao_agent_render(
+    env: &TestEnv,
+    role: &str,
+    token: &Path,
+    dir: &Path,
+    templates: &[(String, String)],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    std::fs::create_dir_all(dir)?;
+    let config = json!({
+        "exit_after_auth": true,
+        "vault": {"address": env.bao.addr},
+        "auto_auth": {
+            "method": {"type": "kubernetes", "mount_path": "auth/kubernetes",
+                       "config": {"role": role, "token_path": token}},
+            "sink": [{"type": "file", "config": {"path": dir.join("token")}}],
+        },
+        "template_config": {"exit_on_retry_failure": true},
+        "template": templates.iter().map(|(name, contents)| json!({"destination": dir.join(name), "contents": contents}))
+            .collect::<Vec<_>>(),
+    });
+    let file = dir.join("agent.json");
+    std::fs::write(&file, config.to_string())?;
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("bao").arg("agent").arg(format!("-config={}", file.display())).output(),
+    )
+    .await
+    .context("bao agent did not finish")??;
+    anyhow::ensure!(output.status.success(), "bao agent: {}", String::from_utf8_lossy(&output.stdout));
+    let mut rendered = std::collections::BTreeMap::new();
+    for (name, _) in templates {
+        rendered.insert(
+            name.clone(),
+            std::fs::read_to_string(dir.join(name)).with_context(|| format!("bao agent's {name}"))?,
+        );
+    }
+    Ok(rendered)
+}
+
 #[tokio::test]
 async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::Result<()> {
     let env = TestEnv::new("inject").await?;
     let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
     Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
     let (user, password) = (env.secret_value("inject-user"), env.secret_value("inject-password"));
-    env.bao.kv2_put(&format!("{}/web", env.prefix), json!({"user": user, "password": password})).await?;
+    // `note` is no secret: characters that Go's printing and JSON escape.
+    env.bao
+        .kv2_put(&format!("{}/web", env.prefix), json!({"user": user, "password": password, "note": "a<b>&\"c' d"}))
+        .await?;
     vault_role(&env, &env.prefix, &env.namespace).await?;
     let webhook = Webhook::start(&env, "2160h", 1).await?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
@@ -204,6 +283,10 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
             "vault.hashicorp.com/agent-inject-secret-config.txt": format!("secret/data/{}/web", env.prefix),
             "vault.hashicorp.com/agent-inject-template-config.txt": template,
             "vault.hashicorp.com/agent-inject-secret-raw": format!("secret/data/{}/web", env.prefix),
+            "vault.hashicorp.com/agent-inject-secret-meta": format!("secret/data/{}/web", env.prefix),
+            "vault.hashicorp.com/agent-inject-template-meta": VAULT_AGENT_META_TEMPLATE.replace("PATH", &format!("secret/data/{}/web", env.prefix)),
+            "vault.hashicorp.com/agent-inject-secret-funcs.json": format!("secret/data/{}/web", env.prefix),
+            "vault.hashicorp.com/agent-inject-template-funcs.json": VAULT_AGENT_FUNCS_TEMPLATE.replace("PATH", &format!("secret/data/{}/web", env.prefix)),
         }),
         json!({"name": "web", "image": "registry.example.com/web:1"}),
     );
@@ -269,7 +352,18 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
     let rendered = std::fs::read_to_string(secrets.join("config.txt"))?;
     assert_eq!(rendered, format!("user={user}\npassword={password}"), "what the Vault agent renders for that template");
     let raw = std::fs::read_to_string(secrets.join("raw"))?;
-    assert!(raw.starts_with(&format!("data: map[password:{password} user:{user}]\nmetadata: map[")), "{raw:?}");
+    assert!(raw.starts_with("data: map[note:a<b>&\"c' d password:"), "{raw:?}");
+    // The oracle: OpenBao's own agent (the Vault agent's fork, consul-template
+    // inside), logged in the same way, renders each template byte for byte
+    // as ours did.
+    let oracle =
+        bao_agent_render(&env, &env.prefix, &token, &dir.join("oracle"), &vault_agent_templates(&annotations)).await?;
+    for (file, expected) in &oracle {
+        let ours = std::fs::read_to_string(secrets.join(file))?;
+        assert_eq!(&ours, expected, "{file}: vaultsync agent vs bao agent");
+    }
+    assert_eq!(oracle.len(), 4, "config.txt, raw, meta and funcs.json compared");
+    report(&format!("inject: {} templates rendered byte for byte as `bao agent` renders them", oracle.len()));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(secrets.join("config.txt"))?.permissions().mode() & 0o777, 0o440);
 
@@ -459,6 +553,96 @@ async fn rotation(replicas: usize) -> anyhow::Result<()> {
         webhook.rotations().await?
     ));
     webhook.stop().await;
+    env.cleanup().await;
+    Ok(())
+}
+
+/// A sidecar rendering a dynamic database credential keeps it: the lease is
+/// renewed (the credential logs in past its first TTL, OpenBao issued it
+/// once), and a new one is written only when the max TTL is near, while the
+/// old one still logs in.
+#[tokio::test]
+async fn the_sidecar_renews_a_dynamic_lease_and_replaces_it_before_its_end() -> anyhow::Result<()> {
+    let env = TestEnv::new("sidelease").await?;
+    let pg = Postgres::from_env()?;
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    // Renewed about every 6 s; from about 24 s on, Vault grants less than a
+    // full TTL, and the sidecar reads a new credential then, with some 6 s
+    // of the old one left.
+    env.database_role("9s", "30s").await?;
+    env.write_kubernetes_role(&[&env.namespace]).await?;
+    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod("db", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
+        )
+        .await?;
+    let dir = std::env::temp_dir().join(format!("sidelease-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(&env, &stored, &dir).await?;
+    let creds = format!("database/creds/{}", env.prefix);
+    let config = json!({
+        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
+        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1s",
+        "files": [{"name": "db", "path": creds, "file": "db",
+                   "template": format!("{{{{ with secret \"{creds}\" }}}}{{{{ .Data.username }}}} {{{{ .Data.password }}}}{{{{ end }}}}")}],
+    });
+    let log = dir.join("sidecar.log");
+    let sidecar = tokio::process::Command::new(binary())
+        .args(["agent", "sidecar"])
+        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
+        .stderr(std::fs::File::create(&log)?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let file = secrets.join("db");
+    // The file's credentials, once they differ from `other_than`'s user.
+    let read = |other_than: Option<String>| {
+        let file = file.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                let content = std::fs::read_to_string(&file).unwrap_or_default();
+                if let Some((user, password)) = content.split_once(' ')
+                    && other_than.as_deref() != Some(user)
+                {
+                    return anyhow::Ok((user.to_owned(), password.to_owned()));
+                }
+                anyhow::ensure!(Instant::now() < deadline, "no new credentials in {} after 40 s", file.display());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let (user, password) = read(None).await?;
+    let started = Instant::now();
+    env.record_secret(&password);
+    assert!(pg.can_log_in(&user, &password)?, "the sidecar's credential logs in");
+
+    // Past its first 9 s TTL: the same credential, still alive, issued once.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(std::fs::read_to_string(&file)?, format!("{user} {password}"), "renewal keeps the file as it is");
+    assert!(pg.can_log_in(&user, &password)?, "the lease was renewed: the credential outlives its first TTL");
+    assert_eq!(vaultsync_e2e::Bao::audited_responses(&creds)?, 1, "OpenBao issued one credential, then renewed it");
+
+    // Near the max TTL, a new credential, written while the old one lives.
+    let (new_user, new_password) = read(Some(user.clone())).await?;
+    env.record_secret(&new_password);
+    let replaced_after = started.elapsed();
+    let old_alive = pg.can_log_in(&user, &password)?;
+    assert!(pg.can_log_in(&new_user, &new_password)?, "the replacement logs in");
+    assert_eq!(vaultsync_e2e::Bao::audited_responses(&creds)?, 2, "one new credential, not one per poll");
+    let text = std::fs::read_to_string(&log)?;
+    let renewals = text.matches("renewed lease").count();
+    report(&format!(
+        "inject: sidecar lease renewed {renewals} times, credential replaced {:.1}s after issue (max TTL 30s); \
+         old one still logged in then: {old_alive}",
+        replaced_after.as_secs_f64()
+    ));
+    assert!(renewals >= 2, "renewals logged: {text}");
+    assert!(old_alive, "the new credential was written before the old one ended");
+    assert!(!text.contains(&password) && !text.contains(&new_password), "no credential in the sidecar's output");
+    drop(sidecar);
     env.cleanup().await;
     Ok(())
 }

@@ -86,11 +86,11 @@ impl Exec {
                     // `{{ .key }}`, the most common action, prints the data
                     // where it is rather than a copy.
                     if let Some(term) = lone_place(pipe) {
-                        write(&mut self.out, place(&self.vars, term, dot)?, term.pos)?;
+                        write(&mut self.out, place(&self.vars, term, dot, self.dialect)?, term.pos, self.dialect)?;
                     } else {
                         let value = self.pipeline(pipe, dot)?;
                         if pipe.decl.is_empty() {
-                            write(&mut self.out, &value, pipe_pos(pipe))?;
+                            write(&mut self.out, &value, pipe_pos(pipe), self.dialect)?;
                         }
                     }
                     Flow::Next
@@ -128,7 +128,7 @@ impl Exec {
         // `{{ if .key }}` tests the data where it is rather than a copy.
         let lone = lone_place(&branch.pipe).filter(|_| !with);
         let value = match lone {
-            Some(term) => Value::Bool(place(&self.vars, term, dot)?.truthy()),
+            Some(term) => Value::Bool(place(&self.vars, term, dot, self.dialect)?.truthy()),
             None => self.pipeline(&branch.pipe, dot)?,
         };
         let flow = if value.truthy() {
@@ -268,7 +268,7 @@ impl Exec {
         dot: &Value,
     ) -> Result<Value, Failure> {
         // The container's own error comes first, as in argument order.
-        place(&self.vars, container, dot)?;
+        place(&self.vars, container, dot, self.dialect)?;
         let mut keys = Vec::with_capacity(key_terms.len() + 1);
         for term in key_terms {
             keys.push(self.term(term, dot)?);
@@ -276,7 +276,7 @@ impl Exec {
         keys.extend(piped);
         self.budget.check_time(pos)?;
         const NIL: &Value = &Value::Nil;
-        let mut current = place(&self.vars, container, dot)?;
+        let mut current = place(&self.vars, container, dot, self.dialect)?;
         let mut keys = keys.into_iter();
         let mut owned = None;
         for key in keys.by_ref() {
@@ -351,10 +351,10 @@ impl Exec {
                 self.budget.check_time(term.pos)?;
                 funcs::call(self.dialect, name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
             }
-            TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot).cloned(),
+            TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot, self.dialect).cloned(),
             TermKind::Sub(pipe, path) => {
                 let value = self.pipeline(pipe, dot)?;
-                fields(&value, path).map_err(at)
+                fields(&value, path, self.dialect).map_err(at)
             }
         }
     }
@@ -374,8 +374,14 @@ fn lone_place(pipe: &Pipeline) -> Option<&Term> {
     }
 }
 
-/// Appends a value as an action prints it.
-fn write(out: &mut Vec<u8>, value: &Value, pos: usize) -> Result<(), Failure> {
+/// Appends a value as an action prints it. Nothing (a missing key, a JSON
+/// null) prints as "" for ESO, whose users spell "empty" that way, and as
+/// Go's `<no value>` for Vault agent templates, as consul-template prints it.
+fn write(out: &mut Vec<u8>, value: &Value, pos: usize, dialect: Dialect) -> Result<(), Failure> {
+    if matches!(value, Value::Nil) && dialect == Dialect::VaultAgent {
+        out.extend_from_slice(b"<no value>");
+        return Ok(());
+    }
     match value.as_bytes() {
         Some(bytes) => out.extend_from_slice(bytes),
         None => out.extend_from_slice(value.display().map_err(|reason| Failure::new(pos, reason))?.as_bytes()),
@@ -384,15 +390,15 @@ fn write(out: &mut Vec<u8>, value: &Value, pos: usize) -> Result<(), Failure> {
 }
 
 /// The value `term` names where it lives: `.`, `.a.b` or `$x.a`.
-fn place<'a>(vars: &'a [(String, Value)], term: &Term, dot: &'a Value) -> Result<&'a Value, Failure> {
+fn place<'a>(vars: &'a [(String, Value)], term: &Term, dot: &'a Value, dialect: Dialect) -> Result<&'a Value, Failure> {
     let at = |reason| Failure::new(term.pos, reason);
     match &term.kind {
         TermKind::Dot => Ok(dot),
-        TermKind::Field(path) => fields_ref(dot, path).map_err(at),
+        TermKind::Field(path) => fields_ref(dot, path, dialect).map_err(at),
         TermKind::Var(name, path) => {
             let value = vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
             let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
-            fields_ref(value, path).map_err(at)
+            fields_ref(value, path, dialect).map_err(at)
         }
         _ => Err(at("not a field or variable".into())),
     }
@@ -403,18 +409,22 @@ fn pipe_pos(pipe: &Pipeline) -> usize {
     pipe.cmds.first().and_then(|cmd| cmd.terms.first()).map_or(0, |term| term.pos)
 }
 
-/// Follows `.a.b`. A missing key, or a field of a missing key, is `Nil`,
-/// which renders as "": ESO users expect that rather than Go's
-/// `<no value>` or its nil-pointer error.
-fn fields(value: &Value, path: &[String]) -> Result<Value, String> {
-    fields_ref(value, path).cloned()
+/// Follows `.a.b`. A missing key is `Nil`. For ESO a field of a missing
+/// key is `Nil` too, rendering as "": its users expect that rather than
+/// Go's nil-pointer error. Vault agent templates get Go's error, as
+/// consul-template gives it, so a template fails here where it fails there.
+fn fields(value: &Value, path: &[String], dialect: Dialect) -> Result<Value, String> {
+    fields_ref(value, path, dialect).cloned()
 }
 
-fn fields_ref<'a>(mut value: &'a Value, path: &[String]) -> Result<&'a Value, String> {
+fn fields_ref<'a>(mut value: &'a Value, path: &[String], dialect: Dialect) -> Result<&'a Value, String> {
     const MISSING: &Value = &Value::Nil;
     for key in path {
         value = match value {
             Value::Map(map) => map.get(key).unwrap_or(MISSING),
+            Value::Nil if dialect == Dialect::VaultAgent => {
+                return Err(format!("nil pointer evaluating interface {{}}.{key}"));
+            }
             Value::Nil => MISSING,
             other => return Err(format!("can't evaluate field {key} in type {}", other.type_name())),
         };

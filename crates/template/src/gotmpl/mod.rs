@@ -149,7 +149,7 @@ pub fn vault_template_paths(template: &str) -> Vec<String> {
 /// .Data.data.password }}{{ end }}`. `secrets` holds each path's Vault
 /// response (as read beforehand); `secret` returns it as consul-template
 /// does (`.Data`, `.LeaseID`, `.LeaseDuration`, `.Renewable`,
-/// `.Warnings`). `secret` with write parameters is not supported.
+/// `.Warnings`, `.RequestID`). `secret` with write parameters is not supported.
 ///
 /// Functions are consul-template's (see `consul`): its own helpers with
 /// its argument order, Go's builtins, and sprig only as `sprig_<name>`.
@@ -175,7 +175,15 @@ pub fn render_vault_template(
                 ("LeaseID".to_string(), field("lease_id")),
                 ("LeaseDuration".to_string(), field("lease_duration")),
                 ("Renewable".to_string(), field("renewable")),
-                ("Warnings".to_string(), field("warnings")),
+                // A []string in consul-template: none prints as `[]`.
+                (
+                    "Warnings".to_string(),
+                    match field("warnings") {
+                        Value::Nil => Value::List(Vec::new()),
+                        warnings => warnings,
+                    },
+                ),
+                ("RequestID".to_string(), field("request_id")),
             ]);
             (path.clone(), Value::Map(secret))
         })

@@ -117,11 +117,19 @@ impl Value {
     }
 }
 
-/// Prints like Go's `%v`, except that `Nil` prints nothing: Go would print
-/// `<no value>`, but ESO users expect a missing key to render as "".
+/// Prints like Go's `%v`, except that a `Nil` on its own prints nothing
+/// (an action decides what nothing prints as; see `exec::write`). Inside a
+/// list or map it is Go's `<nil>`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_nested(f, false)
+    }
+}
+
+impl Value {
+    fn fmt_nested(&self, f: &mut fmt::Formatter<'_>, nested: bool) -> fmt::Result {
         match self {
+            Value::Nil if nested => f.write_str("<nil>"),
             Value::Nil => Ok(()),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
@@ -134,7 +142,7 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(" ")?;
                     }
-                    write!(f, "{item}")?;
+                    item.fmt_nested(f, true)?;
                 }
                 f.write_str("]")
             }
@@ -144,7 +152,8 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(" ")?;
                     }
-                    write!(f, "{k}:{v}")?;
+                    write!(f, "{k}:")?;
+                    v.fmt_nested(f, true)?;
                 }
                 f.write_str("]")
             }
