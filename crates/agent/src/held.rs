@@ -25,11 +25,8 @@ use crate::AgentError;
 struct HeldLease {
     response: serde_json::Value,
     lease: Lease,
-    /// Renew (or, when `last_extension`, read anew) from this instant on.
+    /// Renew (or, when not renewable, read anew) from this instant on.
     act_at: Instant,
-    /// Vault granted less than the lease's full TTL: the max TTL is near,
-    /// so the next step is a new credential, not a renewal.
-    last_extension: bool,
 }
 
 /// The sidecar's memory of leased responses, across rounds.
@@ -68,7 +65,6 @@ impl HeldSecrets {
                     let held = HeldLease {
                         response: issued.response.clone(),
                         act_at: Instant::now() + act_after(lease.ttl),
-                        last_extension: !lease.renewable,
                         lease,
                     };
                     eprintln!(
@@ -95,16 +91,23 @@ impl HeldSecrets {
         if Instant::now() < held.act_at {
             return Some(held.response.clone());
         }
-        if held.last_extension {
-            eprintln!("vaultsync agent: {path}: lease {} is at its end; reading a new credential", held.lease.id);
+        if !held.lease.renewable {
+            eprintln!("vaultsync agent: {path}: lease {} cannot be renewed; reading a new credential", held.lease.id);
             return None;
         }
         match client.renew_lease(&held.lease.id, held.lease.ttl).await {
+            // Less than asked: the max TTL is near. A new credential now,
+            // while this one still has what Vault just granted (at least a
+            // third of a TTL, since the last renewal granted a full one).
+            Ok(granted) if !granted.renewable || granted.ttl < held.lease.ttl => {
+                eprintln!(
+                    "vaultsync agent: {path}: lease {} ends in {:?} (max TTL); reading a new credential",
+                    held.lease.id, granted.ttl
+                );
+                None
+            }
             Ok(granted) => {
                 held.act_at = Instant::now() + act_after(granted.ttl);
-                // Less than asked: the max TTL caps it, and the next step is
-                // a new credential before this one ends.
-                held.last_extension = !granted.renewable || granted.ttl < held.lease.ttl;
                 eprintln!("vaultsync agent: {path}: renewed lease {} for {:?}", held.lease.id, granted.ttl);
                 Some(held.response.clone())
             }
