@@ -13,7 +13,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-60}"
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(template_parse template_render)
+TARGETS=(template_parse template_render template_render_vault)
 
 cd "$(dirname "$0")/../fuzz"
 

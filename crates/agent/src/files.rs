@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use vaultsync_inject::{AgentConfig, SecretFile};
+use vaultsync_template::VaultCall;
 use vaultsync_vault::Client;
 
-use crate::{AgentError, read_paths};
+use crate::{AgentError, call_all};
 
 /// The Vault agent injector's template for a secret without one: each key
 /// of the response's `data`, as Go prints it.
@@ -22,21 +23,24 @@ fn template_of(file: &SecretFile) -> String {
     file.template.clone().unwrap_or_else(|| default_template(&file.path))
 }
 
-/// The Vault paths the files read, each once, in order of first use.
-pub fn paths_of(config: &AgentConfig) -> Vec<String> {
-    let mut paths = Vec::new();
+/// The `secret` calls the files make (reads, and writes such as
+/// `pki/issue/...` with parameters), each once, in order of first use.
+pub fn calls_of(config: &AgentConfig) -> Result<Vec<VaultCall>, AgentError> {
+    let mut calls = Vec::new();
     for file in &config.files {
-        for path in vaultsync_template::vault_template_paths(&template_of(file)) {
-            if !paths.contains(&path) {
-                paths.push(path);
+        let found = vaultsync_template::vault_template_calls(&file.name, &template_of(file))
+            .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
+        for call in found {
+            if !calls.contains(&call) {
+                calls.push(call);
             }
         }
     }
-    paths
+    Ok(calls)
 }
 
-/// Renders every file from `secrets` (each path's response): file name to
-/// content.
+/// Renders every file from `secrets` (each call's answer, by
+/// [`VaultCall::key`]): file name to content.
 pub fn render_files(
     config: &AgentConfig,
     secrets: &BTreeMap<String, serde_json::Value>,
@@ -52,7 +56,7 @@ pub fn render_files(
 
 /// Reads what every file needs and renders each (once: the init container).
 pub async fn render_all(client: &Client, config: &AgentConfig) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
-    let secrets = read_paths(client, config, &paths_of(config)).await?;
+    let secrets = call_all(client, config, &calls_of(config)?).await?;
     render_files(config, &secrets)
 }
 

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use vaultsync_inject::AgentConfig;
+use vaultsync_template::VaultCall;
 use vaultsync_vault::{Auth, Client, IssueMethod, Sensitive, ServerConfig};
 
-pub use files::{paths_of, render_all, render_files, write_atomically};
+pub use files::{calls_of, render_all, render_files, write_atomically};
 pub use held::HeldSecrets;
 pub use refs::{VaultRef, resolve_env};
 
@@ -31,7 +32,7 @@ pub enum AgentError {
     Config(String),
     #[error("logging in to Vault at {address} as role {role:?} (auth/{mount}): {source}")]
     Login { address: String, role: String, mount: String, source: Box<vaultsync_vault::Error> },
-    #[error("reading {path:?} from Vault as role {role:?}: {source}")]
+    #[error("reading {path:?} from Vault (or writing to it, with parameters) as role {role:?}: {source}")]
     Read { path: String, role: String, source: Box<vaultsync_vault::Error> },
     #[error("rendering {file:?}: {reason}")]
     Render { file: String, reason: String },
@@ -81,21 +82,34 @@ pub async fn login(config: &AgentConfig) -> Result<Client, AgentError> {
     Ok(client)
 }
 
-/// Reads each of `paths` (Vault API paths, e.g. `secret/data/app`): the
-/// whole response, as a Vault agent template sees it.
-pub async fn read_paths(
+/// Makes one `secret` call: a GET of its path, or a write of its
+/// parameters (consul-template writes with PUT; Vault treats POST alike).
+pub async fn call(
     client: &Client,
     config: &AgentConfig,
-    paths: &[String],
+    call: &VaultCall,
+) -> Result<vaultsync_vault::Issued, AgentError> {
+    let body = call.is_write().then(|| call.body());
+    let method = if call.is_write() { IssueMethod::Put } else { IssueMethod::Get };
+    client.issue(method, &call.path, &BTreeMap::new(), body.as_ref()).await.map_err(|source| AgentError::Read {
+        path: call.path.clone(),
+        role: config.role.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// Makes each of `calls` once: each answer (the whole response, as a Vault
+/// agent template sees it) by [`VaultCall::key`].
+pub async fn call_all(
+    client: &Client,
+    config: &AgentConfig,
+    calls: &[VaultCall],
 ) -> Result<BTreeMap<String, serde_json::Value>, AgentError> {
-    let mut read = BTreeMap::new();
-    for path in paths {
-        let answer = client.issue(IssueMethod::Get, path, &BTreeMap::new(), None).await.map_err(|source| {
-            AgentError::Read { path: path.clone(), role: config.role.clone(), source: Box::new(source) }
-        })?;
-        read.insert(path.clone(), answer.response);
+    let mut answers = BTreeMap::new();
+    for one in calls {
+        answers.insert(one.key(), call(client, config, one).await?.response);
     }
-    Ok(read)
+    Ok(answers)
 }
 
 /// `poll` ± 20%.

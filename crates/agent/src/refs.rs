@@ -3,9 +3,10 @@
 //! the secret at `path` (for a KV v2 read, `data.data`; else `data`).
 
 use vaultsync_inject::AgentConfig;
+use vaultsync_template::VaultCall;
 use vaultsync_vault::Client;
 
-use crate::{AgentError, read_paths};
+use crate::{AgentError, call_all};
 
 /// One reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,9 +41,15 @@ pub async fn resolve_env(
             wanted.push((name.clone(), r));
         }
     }
-    let mut paths: Vec<String> = wanted.iter().map(|(_, r)| r.path.clone()).collect();
-    paths.dedup();
-    let secrets = read_paths(client, config, &paths).await?;
+    // Each path read once, however many variables refer to it: a dynamic
+    // path read twice would issue two credentials.
+    let mut calls: Vec<VaultCall> = Vec::new();
+    for (_, r) in &wanted {
+        if !calls.iter().any(|c| c.path == r.path) {
+            calls.push(VaultCall { path: r.path.clone(), params: Vec::new() });
+        }
+    }
+    let secrets = call_all(client, config, &calls).await?;
     let mut resolved = Vec::new();
     for (name, r) in wanted {
         let response = &secrets[&r.path];

@@ -14,8 +14,8 @@ pub use decode::{Decoding, decode};
 #[doc(hidden)]
 pub use gotmpl::fuzzing;
 pub use gotmpl::{
-    Limits, TemplateError, render_template, render_template_with_budget, render_template_with_limits,
-    render_vault_template, vault_template_paths,
+    Limits, TemplateError, VaultCall, render_template, render_template_with_budget, render_template_with_limits,
+    render_vault_template, vault_template_calls, vault_template_paths,
 };
 pub use keys::{path_to_key, rewrite_keys, unescape_unicode};
 pub use property::{extract, select_property};

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use vaultsync_template::fuzzing::{BUDGET, parse_input, render_input};
+use vaultsync_template::fuzzing::{BUDGET, parse_input, render_input, render_vault_input};
 
 /// How far past its budget a render may end: one function call (a
 /// PKCS#12 key derivation in an unoptimised build, say) is not interrupted.
@@ -41,5 +41,19 @@ fn render_corpus_never_panics_and_keeps_its_budget() {
         let _ = render_input(&input, BUDGET);
         let took = started.elapsed();
         assert!(took < BUDGET + GRACE, "{} took {took:?}", path.display());
+    }
+}
+
+/// The Vault agent dialect's corpus, and the ESO one's inputs too (most
+/// fail to parse there, which is what they should do, without a panic).
+#[test]
+fn vault_agent_corpus_never_panics_and_keeps_its_budget() {
+    let budget = vaultsync_template::Limits::default().time;
+    for path in corpus("template_render_vault").into_iter().chain(corpus("template_render")) {
+        let input = fs::read(&path).expect("corpus file");
+        let started = Instant::now();
+        let _ = render_vault_input(&input);
+        let took = started.elapsed();
+        assert!(took < budget + GRACE, "{} took {took:?}", path.display());
     }
 }

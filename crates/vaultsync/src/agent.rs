@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Subcommand;
 use vaultsync_agent::{
-    HeldSecrets, config_from_env, jittered, login, paths_of, render_all, render_files, resolve_env, write_atomically,
+    HeldSecrets, calls_of, config_from_env, jittered, login, render_all, render_files, resolve_env, write_atomically,
 };
 
 #[derive(Subcommand)]
@@ -18,7 +18,8 @@ pub enum AgentCommand {
     Init,
     /// Render, then keep the files current: poll with jitter, rewrite what
     /// changed (atomically), signal the app when asked (a native sidecar).
-    /// Leased credentials are renewed, and replaced only near their end.
+    /// Leased credentials are renewed, and replaced only near their end;
+    /// certificates written for (`pki/issue`) at two thirds of their life.
     Sidecar,
     /// Resolve `vault:<path>#<key>` environment values and exec COMMAND
     /// with them; nothing is written anywhere.
@@ -68,10 +69,10 @@ async fn sidecar() -> anyhow::Result<()> {
         vaultsync_api::parse_duration(&config.poll_interval).context("poll interval")?.max(Duration::from_secs(1));
     let dir = Path::new(&config.secrets_dir).to_owned();
     let client = login(&config).await?;
-    let paths = paths_of(&config);
+    let calls = calls_of(&config)?;
     // Leased credentials are kept and renewed, not issued again each round.
     let mut held = HeldSecrets::default();
-    let mut last = render_files(&config, &held.read(&client, &config, &paths).await?)?;
+    let mut last = render_files(&config, &held.answers(&client, &config, &calls).await?)?;
     for (name, content) in &last {
         write_atomically(&dir, name, content, &config.file_mode)?;
     }
@@ -79,7 +80,8 @@ async fn sidecar() -> anyhow::Result<()> {
     loop {
         tokio::time::sleep(jittered(poll)).await;
         // A failed round (Vault away, say) keeps the files as they are.
-        let rendered = match held.read(&client, &config, &paths).await.and_then(|read| render_files(&config, &read)) {
+        let rendered = match held.answers(&client, &config, &calls).await.and_then(|read| render_files(&config, &read))
+        {
             Ok(rendered) => rendered,
             Err(e) => {
                 eprintln!("vaultsync agent: {e}; keeping the files as they are");

@@ -649,3 +649,99 @@ async fn the_sidecar_renews_a_dynamic_lease_and_replaces_it_before_its_end() -> 
     env.cleanup().await;
     Ok(())
 }
+
+/// A Vault agent template that issues a certificate (`secret` with
+/// parameters: a write to `pki/issue/...`): one issue serves both files
+/// (key and certificate match), it is kept across polls, and issued anew at
+/// about two thirds of its lifetime.
+#[tokio::test]
+async fn the_sidecar_issues_certificates_anew_by_their_lifetime() -> anyhow::Result<()> {
+    let env = TestEnv::new("sidepki").await?;
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    // The policy of database_role also allows pki/issue/example-dot-com.
+    env.database_role("1m", "2m").await?;
+    env.write_kubernetes_role(&[&env.namespace]).await?;
+    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod("tls", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
+        )
+        .await?;
+    let dir = std::env::temp_dir().join(format!("sidepki-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(&env, &stored, &dir).await?;
+    let issue = format!("secret \"pki/issue/example-dot-com\" \"common_name={}.example.com\" \"ttl=30s\"", env.prefix);
+    let config = json!({
+        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
+        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1s",
+        "files": [
+            {"name": "crt", "path": "pki/issue/example-dot-com", "file": "tls.crt",
+             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.certificate }}}}\n{{{{ end }}}}")},
+            {"name": "ca", "path": "pki/issue/example-dot-com", "file": "ca.crt",
+             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.issuing_ca }}}}\n{{{{ end }}}}")},
+            {"name": "key", "path": "pki/issue/example-dot-com", "file": "tls.key",
+             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.private_key }}}}\n{{{{ end }}}}")},
+        ],
+    });
+    let log = dir.join("sidecar.log");
+    let sidecar = tokio::process::Command::new(binary())
+        .args(["agent", "sidecar"])
+        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
+        .stderr(std::fs::File::create(&log)?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let crt = secrets.join("tls.crt");
+    eventually(Duration::from_secs(20), || async {
+        Ok(std::fs::read_to_string(&crt).is_ok_and(|c| c.contains("BEGIN")))
+    })
+    .await
+    .context("the sidecar writes the certificate")?;
+    let started = Instant::now();
+    let first = std::fs::read_to_string(&crt)?;
+    let first_key = std::fs::read_to_string(secrets.join("tls.key"))?;
+    env.record_secret(first_key.lines().nth(1).unwrap_or_default());
+    let openssl = |args: &[&str]| -> anyhow::Result<String> {
+        let output = std::process::Command::new("openssl").args(args).current_dir(&secrets).output()?;
+        anyhow::ensure!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    openssl(&["verify", "-CAfile", "ca.crt", "tls.crt"]).context("the certificate verifies against the PKI's CA")?;
+    assert_eq!(
+        openssl(&["x509", "-in", "tls.crt", "-noout", "-pubkey"])?,
+        openssl(&["pkey", "-in", "tls.key", "-pubout"])?,
+        "one issue serves both files: the key is the certificate's"
+    );
+
+    // Kept across polls (1 s), issued anew at about 2/3 of its 30 s.
+    let mut seen = vec![first.clone()];
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline && seen.len() < 2 {
+        let now = std::fs::read_to_string(&crt).unwrap_or_default();
+        if !seen.contains(&now) {
+            seen.push(now);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let renewed_after = started.elapsed();
+    anyhow::ensure!(seen.len() == 2, "no new certificate within 40 s");
+    openssl(&["verify", "-CAfile", "ca.crt", "tls.crt"]).context("the new certificate verifies")?;
+    let new_key = std::fs::read_to_string(secrets.join("tls.key"))?;
+    env.record_secret(new_key.lines().nth(1).unwrap_or_default());
+    assert_ne!(new_key, first_key, "a new key with the new certificate");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(std::fs::read_to_string(&crt)?, seen[1], "not issued again at the next polls");
+    let text = std::fs::read_to_string(&log)?;
+    report(&format!(
+        "inject: sidecar certificate (30s lifetime) issued anew {:.1}s after the first; {} issues in all",
+        renewed_after.as_secs_f64(),
+        text.matches("written; its answer lives").count()
+    ));
+    assert!(renewed_after > Duration::from_secs(10), "kept across polls, not issued at each: {renewed_after:?}");
+    assert_eq!(text.matches("written; its answer lives").count(), 2, "{text}");
+    assert!(!text.contains("PRIVATE KEY"), "no key in the sidecar's output");
+    drop(sidecar);
+    env.cleanup().await;
+    Ok(())
+}

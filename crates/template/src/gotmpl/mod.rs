@@ -24,6 +24,7 @@ mod pki;
 mod printf;
 mod sprig;
 mod value;
+mod vault_agent;
 mod yaml;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ use std::time::Duration;
 
 use funcs::Dialect;
 use value::Value;
+pub use vault_agent::{VaultCall, render_vault_template, vault_template_calls, vault_template_paths};
 
 /// A Secret holds at most 1 MiB, so anything bigger is a runaway template;
 /// stopping there keeps one bad template from starving the operator. Every
@@ -129,85 +131,6 @@ pub fn render_template_with_limits(
     })
 }
 
-/// Where [`render_vault_template`] keeps the secrets it was given.
-const SECRETS_ROOT: &str = "__vaultsync_secrets";
-
-/// The Vault API paths a Vault agent (consul-template) template reads with
-/// `secret "<path>"`, in order of first use.
-pub fn vault_template_paths(template: &str) -> Vec<String> {
-    let mut paths: Vec<String> = Vec::new();
-    for captures in secret_call().captures_iter(template) {
-        let path = unquote(&captures[1]);
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    paths
-}
-
-/// Renders a Vault agent template: `{{ with secret "secret/data/app" }}{{
-/// .Data.data.password }}{{ end }}`. `secrets` holds each path's Vault
-/// response (as read beforehand); `secret` returns it as consul-template
-/// does (`.Data`, `.LeaseID`, `.LeaseDuration`, `.Renewable`,
-/// `.Warnings`, `.RequestID`). `secret` with write parameters is not supported.
-///
-/// Functions are consul-template's (see `consul`): its own helpers with
-/// its argument order, Go's builtins, and sprig only as `sprig_<name>`.
-/// Those that would read the environment, files or run programs are
-/// refused when the template is parsed.
-pub fn render_vault_template(
-    name: &str,
-    template: &str,
-    secrets: &BTreeMap<String, serde_json::Value>,
-) -> Result<Vec<u8>, TemplateError> {
-    let refused =
-        |reason: &str| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason: reason.into() };
-    if regex::Regex::new(r#"\bsecret\s+"(?:[^"\\]|\\.)*"\s+""#).expect("valid regex").is_match(template) {
-        return Err(refused("`secret` with write parameters is not supported; read a path instead"));
-    }
-    let rewritten = secret_call().replace_all(template, format!("index $$.{SECRETS_ROOT} $1").as_str()).into_owned();
-    let consul = secrets
-        .iter()
-        .map(|(path, response)| {
-            let field = |key: &str| json::from_json(response.get(key).cloned().unwrap_or(serde_json::Value::Null));
-            let secret = BTreeMap::from([
-                ("Data".to_string(), field("data")),
-                ("LeaseID".to_string(), field("lease_id")),
-                ("LeaseDuration".to_string(), field("lease_duration")),
-                ("Renewable".to_string(), field("renewable")),
-                // A []string in consul-template: none prints as `[]`.
-                (
-                    "Warnings".to_string(),
-                    match field("warnings") {
-                        Value::Nil => Value::List(Vec::new()),
-                        warnings => warnings,
-                    },
-                ),
-                ("RequestID".to_string(), field("request_id")),
-            ]);
-            (path.clone(), Value::Map(secret))
-        })
-        .collect();
-    let root = Value::Map(BTreeMap::from([(SECRETS_ROOT.to_string(), Value::Map(consul))]));
-    catch_unwind(AssertUnwindSafe(|| {
-        let budget = exec::Budget::new(Limits::default());
-        let tree = parse(name, &rewritten, Dialect::VaultAgent)?;
-        exec::render(&tree, root, budget, Dialect::VaultAgent).map_err(|f| {
-            let (line, column) = line_column(&rewritten, f.pos);
-            TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
-        })
-    }))
-    .unwrap_or_else(|_| Err(refused("internal error in the template engine (a bug; please report it)")))
-}
-
-fn secret_call() -> regex::Regex {
-    regex::Regex::new(r#"\bsecret\s+("(?:[^"\\]|\\.)*")"#).expect("valid regex")
-}
-
-fn unquote(quoted: &str) -> String {
-    serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
-}
-
 /// Parse and execute, without the panic guard.
 fn render(
     name: &str,
@@ -267,6 +190,29 @@ pub mod fuzzing {
         }
         let limits = Limits { time: budget, ..Limits::default() };
         super::render("fuzz", &template, &data, limits)
+    }
+
+    /// Renders arbitrary bytes as a Vault agent template (the Vault agent
+    /// dialect: consul-template's functions, `secret` calls), split as
+    /// [`render_input`] splits them; every `secret` call the template
+    /// makes answers with the data as a KV v2 read would. Uses the
+    /// default limits (a second), as the agent does.
+    pub fn render_vault_input(input: &[u8]) -> Result<Vec<u8>, TemplateError> {
+        let mut parts = input.split(|b| *b == 0);
+        let template = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let mut data = serde_json::Map::new();
+        for entry in parts.take(8) {
+            let (key, value) = match entry.iter().position(|b| *b == b'=') {
+                Some(i) => (&entry[..i], &entry[i + 1..]),
+                None => (entry, &b""[..]),
+            };
+            let value = String::from_utf8_lossy(value).into_owned();
+            data.insert(String::from_utf8_lossy(key).into_owned(), serde_json::Value::String(value));
+        }
+        let answer = serde_json::json!({"data": {"data": data, "metadata": {"version": 1}}, "lease_duration": 0});
+        let calls = super::vault_template_calls("fuzz", &template).unwrap_or_default();
+        let secrets = calls.iter().map(|call| (call.key(), answer.clone())).collect();
+        super::render_vault_template("fuzz", &template, &secrets)
     }
 }
 

@@ -1,0 +1,219 @@
+//! Vault agent (consul-template) templates: which `secret` calls a template
+//! makes, and rendering it from the answers read beforehand. The template
+//! itself never does I/O: each `secret "<path>" ["k=v" ...]` is rewritten
+//! into a lookup of that call's answer.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::funcs::Dialect;
+use super::value::Value;
+use super::{Limits, TemplateError, exec, json, line_column, parse};
+
+/// Where [`render_vault_template`] keeps the answers it was given.
+const SECRETS_ROOT: &str = "__vaultsync_secrets";
+
+/// One `secret` call: a read of `path`, or, with parameters, a write of
+/// them to `path` (`secret "pki/issue/web" "common_name=a.example.com"`),
+/// whose answer is what the template sees, as consul-template does it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultCall {
+    pub path: String,
+    /// `key=value` parameters, in the template's order; empty for a read.
+    pub params: Vec<(String, String)>,
+}
+
+impl VaultCall {
+    pub fn is_write(&self) -> bool {
+        !self.params.is_empty()
+    }
+
+    /// The name of this call's answer in the map [`render_vault_template`]
+    /// takes: the path for a read, `path?k=v&...` for a write (a Vault path
+    /// holds no `?`).
+    pub fn key(&self) -> String {
+        if self.params.is_empty() {
+            return self.path.clone();
+        }
+        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}?{}", self.path, params.join("&"))
+    }
+
+    /// The write's body: each parameter as a string, as consul-template
+    /// sends it.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.params.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+        )
+    }
+}
+
+fn string_literal() -> &'static str {
+    r#""(?:[^"\\]|\\.)*""#
+}
+
+fn secret_call() -> regex::Regex {
+    let s = string_literal();
+    regex::Regex::new(&format!(r#"\bsecret\s+({s})((?:\s+{s})*)"#)).expect("valid regex")
+}
+
+fn unquote(quoted: &str) -> String {
+    serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
+}
+
+/// Each `secret` call of `template`, in order of first use. Parameters
+/// must be literal `key=value` strings: anything else after the path
+/// (a variable, a field) is refused rather than ignored.
+pub fn vault_template_calls(name: &str, template: &str) -> Result<Vec<VaultCall>, TemplateError> {
+    let refused = |reason: String| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason };
+    let params_re = regex::Regex::new(string_literal()).expect("valid regex");
+    let mut calls: Vec<VaultCall> = Vec::new();
+    for captures in secret_call().captures_iter(template) {
+        let whole = captures.get(0).expect("match");
+        let path = unquote(&captures[1]);
+        let rest = template[whole.end()..].trim_start();
+        if !["}}", "-}}", ")", "|"].iter().any(|end| rest.starts_with(end)) {
+            return Err(refused(format!(
+                "`secret {:?}` takes literal \"key=value\" strings as parameters, nothing else",
+                path
+            )));
+        }
+        let mut params = Vec::new();
+        for literal in params_re.find_iter(&captures[2]) {
+            let param = unquote(literal.as_str());
+            let Some((key, value)) = param.split_once('=') else {
+                return Err(refused(format!(
+                    "`secret {path:?}`: parameter {:?} is not key=value",
+                    param.chars().take(40).collect::<String>()
+                )));
+            };
+            if key.is_empty() {
+                return Err(refused(format!("`secret {path:?}`: a parameter has no key")));
+            }
+            params.push((key.to_string(), value.to_string()));
+        }
+        let call = VaultCall { path, params };
+        if !calls.contains(&call) {
+            calls.push(call);
+        }
+    }
+    Ok(calls)
+}
+
+/// The Vault API paths a template reads or writes, in order of first use.
+pub fn vault_template_paths(template: &str) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for call in vault_template_calls("paths", template).unwrap_or_default() {
+        if !paths.contains(&call.path) {
+            paths.push(call.path);
+        }
+    }
+    paths
+}
+
+/// Renders a Vault agent template: `{{ with secret "secret/data/app" }}{{
+/// .Data.data.password }}{{ end }}`. `secrets` holds each call's answer
+/// under [`VaultCall::key`] (for a read, its path); `secret` returns it as
+/// consul-template does (`.Data`, `.LeaseID`, `.LeaseDuration`,
+/// `.Renewable`, `.Warnings`, `.RequestID`).
+///
+/// Functions are consul-template's (see `consul`): its own helpers with
+/// its argument order, Go's builtins, and sprig only as `sprig_<name>`.
+/// Those that would read the environment, files or run programs are
+/// refused when the template is parsed.
+pub fn render_vault_template(
+    name: &str,
+    template: &str,
+    secrets: &BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<u8>, TemplateError> {
+    let refused =
+        |reason: &str| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason: reason.into() };
+    for call in vault_template_calls(name, template)? {
+        if !secrets.contains_key(&call.key()) {
+            return Err(refused(&format!("no answer was read for `secret {:?}`", call.path)));
+        }
+    }
+    let rewritten = secret_call()
+        .replace_all(template, |captures: &regex::Captures| {
+            let path = unquote(&captures[1]);
+            let params_re = regex::Regex::new(string_literal()).expect("valid regex");
+            let params = params_re
+                .find_iter(&captures[2])
+                .filter_map(|literal| {
+                    let param = unquote(literal.as_str());
+                    param.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect();
+            let key = VaultCall { path, params }.key();
+            format!("index $.{SECRETS_ROOT} {}", serde_json::to_string(&key).unwrap_or_default())
+        })
+        .into_owned();
+    let consul = secrets
+        .iter()
+        .map(|(key, response)| {
+            let field = |name: &str| json::from_json(response.get(name).cloned().unwrap_or(serde_json::Value::Null));
+            let secret = BTreeMap::from([
+                ("Data".to_string(), field("data")),
+                ("LeaseID".to_string(), field("lease_id")),
+                ("LeaseDuration".to_string(), field("lease_duration")),
+                ("Renewable".to_string(), field("renewable")),
+                // A []string in consul-template: none prints as `[]`.
+                (
+                    "Warnings".to_string(),
+                    match field("warnings") {
+                        Value::Nil => Value::List(Vec::new()),
+                        warnings => warnings,
+                    },
+                ),
+                ("RequestID".to_string(), field("request_id")),
+            ]);
+            (key.clone(), Value::Map(secret))
+        })
+        .collect();
+    let root = Value::Map(BTreeMap::from([(SECRETS_ROOT.to_string(), Value::Map(consul))]));
+    catch_unwind(AssertUnwindSafe(|| {
+        let budget = exec::Budget::new(Limits::default());
+        let tree = parse(name, &rewritten, Dialect::VaultAgent)?;
+        exec::render(&tree, root, budget, Dialect::VaultAgent).map_err(|f| {
+            let (line, column) = line_column(&rewritten, f.pos);
+            TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
+        })
+    }))
+    .unwrap_or_else(|_| Err(refused("internal error in the template engine (a bug; please report it)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_calls_with_parameters() {
+        let template = r#"{{ with secret "pki/issue/web" "common_name=a.example.com" "ttl=30s" }}{{ .Data.certificate }}{{ end }}{{ with secret "secret/data/x" }}{{ .Data.data.v }}{{ end }}"#;
+        let calls = vault_template_calls("t", template).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].is_write() && !calls[1].is_write());
+        assert_eq!(calls[0].key(), "pki/issue/web?common_name=a.example.com&ttl=30s");
+        assert_eq!(calls[0].body(), serde_json::json!({"common_name": "a.example.com", "ttl": "30s"}));
+        let secrets = BTreeMap::from([
+            (calls[0].key(), serde_json::json!({"data": {"certificate": "CERT"}})),
+            (calls[1].key(), serde_json::json!({"data": {"data": {"v": "V"}}})),
+        ]);
+        assert_eq!(render_vault_template("t", template, &secrets).unwrap(), b"CERTV");
+        assert_eq!(vault_template_paths(template), ["pki/issue/web", "secret/data/x"]);
+    }
+
+    #[test]
+    fn parameters_are_literal_key_value_strings() {
+        for (template, says) in [
+            (r#"{{ secret "pki/issue/web" .cn }}"#, "literal"),
+            (r#"{{ secret "pki/issue/web" "common_name" }}"#, "not key=value"),
+            (r#"{{ secret "pki/issue/web" "=x" }}"#, "no key"),
+        ] {
+            let error = render_vault_template("t", template, &BTreeMap::new()).unwrap_err().to_string();
+            assert!(error.contains(says), "{template}: {error}");
+        }
+        // A pipeline or a parenthesised call after the parameters is fine.
+        let template = r#"{{ (secret "p/x" "a=b").Data.v }}{{ secret "p/y" | print }}"#;
+        assert_eq!(vault_template_calls("t", template).unwrap().len(), 2);
+    }
+}
