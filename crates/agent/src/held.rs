@@ -66,6 +66,13 @@ fn lifetime(response: &serde_json::Value) -> Duration {
 }
 
 impl HeldSecrets {
+    /// When the next held answer is due (a lease to renew, a certificate
+    /// to issue anew): the sidecar wakes then even if its poll interval is
+    /// longer, so that nothing lapses between polls.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.values().map(|held| held.act_at).min()
+    }
+
     /// Each call's answer by [`VaultCall::key`]: held answers reused (and
     /// their leases renewed), everything else asked of Vault.
     pub async fn answers(

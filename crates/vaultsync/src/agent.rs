@@ -78,7 +78,13 @@ async fn sidecar() -> anyhow::Result<()> {
     }
     eprintln!("vaultsync agent: keeping {} file(s) in {} current every {poll:?}", last.len(), dir.display());
     loop {
-        tokio::time::sleep(jittered(poll)).await;
+        tokio::time::sleep(next_wake(jittered(poll), held.next_due(), client.token_ttl_remaining())).await;
+        // Renewed when due even if no read is made this round (everything
+        // held): leases issued under the token end with it.
+        if let Err(e) = client.ensure_token().await {
+            eprintln!("vaultsync agent: {e}; keeping the files as they are");
+            continue;
+        }
         // A failed round (Vault away, say) keeps the files as they are.
         let rendered = match held.answers(&client, &config, &calls).await.and_then(|read| render_files(&config, &read))
         {
@@ -103,6 +109,21 @@ async fn sidecar() -> anyhow::Result<()> {
         }
         last = rendered;
     }
+}
+
+/// How long the sidecar sleeps: its poll interval, but no later than the
+/// next held answer is due, nor than half of the token's remaining life
+/// (so that it is renewed, at 2/3 of its TTL, before it ends); at least a
+/// second.
+fn next_wake(poll: Duration, due: Option<tokio::time::Instant>, token_left: Option<Duration>) -> Duration {
+    let mut wake = poll;
+    if let Some(due) = due {
+        wake = wake.min(due.saturating_duration_since(tokio::time::Instant::now()));
+    }
+    if let Some(left) = token_left {
+        wake = wake.min(left / 2);
+    }
+    wake.max(Duration::from_secs(1))
 }
 
 /// Sends `signal` to every process named `process` (shareProcessNamespace).
@@ -143,4 +164,19 @@ async fn exec(command: Vec<String>) -> anyhow::Result<()> {
         .env_remove(vaultsync_inject::AGENT_CONFIG_ENV)
         .exec();
     Err(anyhow::anyhow!("exec {program}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sidecar_wakes_for_what_is_due_before_its_poll() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(next_wake(minute, None, None), minute);
+        let soon = tokio::time::Instant::now() + Duration::from_secs(10);
+        assert!(next_wake(minute, Some(soon), None) <= Duration::from_secs(10));
+        assert_eq!(next_wake(minute, None, Some(Duration::from_secs(30))), Duration::from_secs(15));
+        assert_eq!(next_wake(minute, None, Some(Duration::ZERO)), Duration::from_secs(1), "never a busy loop");
+    }
 }
