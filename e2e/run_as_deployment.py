@@ -2,7 +2,8 @@
 """Runs the operator binary as the chart's Deployment would run it in a pod.
 
 usage: run_as_deployment.py --namespace NS --deployment NAME --kubeconfig PATH
-                            [--pod-name NAME] [--set NAME=VALUE]... BINARY
+                            [--container NAME] [--pod-name NAME]
+                            [--set NAME=VALUE]... BINARY
 
 Pods never run here (no kubelet), so the e2e suite runs the operator as a
 local process instead, and this is what keeps that honest: the container's
@@ -77,6 +78,7 @@ def main():
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--deployment", required=True)
     parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--container", default=CONTAINER)
     parser.add_argument("--pod-name", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--print", action="store_true", help="print argv and env as JSON instead of running")
@@ -91,9 +93,9 @@ def main():
             text=True,
         ).stdout
     )
-    containers = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == CONTAINER]
+    containers = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == options.container]
     if len(containers) != 1:
-        raise SystemExit(f"run_as_deployment: no container {CONTAINER!r} in deployment {options.deployment}")
+        raise SystemExit(f"run_as_deployment: no container {options.container!r} in deployment {options.deployment}")
     container = containers[0]
     pod_name = options.pod_name or f"{options.deployment}-local"
 

@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::store::VaultProvider;
-use crate::vault_path::{GENERATOR_PATH_MESSAGE, GENERATOR_PATH_RULE, MAX_PATH};
+use crate::vault_path::{
+    GENERATOR_PATH_MESSAGE, GENERATOR_PATH_RULE, GENERATOR_SYSTEM_MOUNT_MESSAGE, GENERATOR_SYSTEM_MOUNT_RULE, MAX_PATH,
+};
 
 /// API group of the generator kinds.
 pub const GENERATOR_GROUP: &str = "generators.vaultsync.dev";
@@ -72,6 +74,7 @@ pub struct VaultDynamicSecretSpec {
     /// (a leading `/` is allowed).
     #[schemars(length(min = 1, max = MAX_PATH))]
     #[x_kube(validation = Rule::new(GENERATOR_PATH_RULE).message(GENERATOR_PATH_MESSAGE))]
+    #[x_kube(validation = Rule::new(GENERATOR_SYSTEM_MOUNT_RULE).message(GENERATOR_SYSTEM_MOUNT_MESSAGE))]
     pub path: String,
     /// Accept an answer with no data (e.g. a `DELETE`) instead of failing.
     #[serde(default)]

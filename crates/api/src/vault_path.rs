@@ -38,4 +38,13 @@ pub(crate) const GENERATOR_PATH_RULE: &str = concat!(
     r"|%(25)*(2f|5c|3f|23|[01][0-9a-f]|7f)')",
 );
 
+/// A generator issues credentials from a secrets engine; Vault's own
+/// mounts would let it hand a tenant tokens, identities or policies of the
+/// provider's identity (`auth/token/create`, `sys/...`), which no store
+/// allows either.
+pub(crate) const GENERATOR_SYSTEM_MOUNT_RULE: &str = r"!self.matches('(?i)^/?(auth|sys|identity|cubbyhole)(/|$)')";
+
+pub(crate) const GENERATOR_SYSTEM_MOUNT_MESSAGE: &str =
+    "names a system mount (auth/, sys/, identity/, cubbyhole/): a generator issues credentials from a secrets engine";
+
 pub(crate) const GENERATOR_PATH_MESSAGE: &str = "must be a Vault path: no trailing '/', no empty, '.' or '..' segments (in any encoding), no '?', '#', '\\' or control characters";

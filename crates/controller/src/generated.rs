@@ -381,8 +381,12 @@ async fn issue(
     policy: &Policy,
     source: &str,
 ) -> Result<(SecretData, Option<IssuedLease>)> {
-    let (client, store) = client_for(ctx, es, generator).await?;
     let spec = &generator.spec;
+    // The API server refuses these too (CEL); checked again before any
+    // login, for objects stored before the rule existed.
+    vaultsync_vault::check_engine_path("path", &spec.path)
+        .map_err(|source| Error::Vault { store: format!("VaultDynamicSecret {}", generator.name_any()), source })?;
+    let (client, store) = client_for(ctx, es, generator).await?;
     let method = match spec.method {
         DynamicMethod::Get => IssueMethod::Get,
         DynamicMethod::Post => IssueMethod::Post,

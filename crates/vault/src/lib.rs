@@ -21,6 +21,6 @@ pub use client::{Client, Freshness, ServerConfig};
 pub use dynamic::{IssueMethod, Issued, Lease};
 pub use error::{Error, Result};
 pub use kv::{KvSecret, KvVersion};
-pub use path::{Location, check_auth_mount, check_mount, locate, locate_folder};
+pub use path::{Location, check_auth_mount, check_engine_path, check_mount, locate, locate_folder};
 pub use sensitive::Sensitive;
 pub use telemetry::{LoginOutcome, Observer, Operation};

@@ -84,6 +84,22 @@ pub fn check_mount(field: &'static str, mount: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks the path of a dynamic-secrets request (a generator's): a path in
+/// a secrets engine, not in one of Vault's own mounts.
+pub fn check_engine_path(field: &'static str, path: &str) -> Result<()> {
+    let path = path.trim_start_matches('/');
+    check(field, path, Trailing::Refused)?;
+    let first = path.split('/').next().unwrap_or_default();
+    if RESERVED_MOUNTS.iter().any(|reserved| first.eq_ignore_ascii_case(reserved)) {
+        return Err(refused(
+            field,
+            path,
+            "names a system mount (auth/, sys/, identity/, cubbyhole/), not a secrets engine that issues credentials",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the mount path of an auth method (`auth/<mount>/login`).
 pub fn check_auth_mount(field: &'static str, mount: &str) -> Result<()> {
     check(field, mount, Trailing::Allowed)
@@ -239,6 +255,16 @@ mod tests {
         }
         assert!(check_auth_mount("mountPath", "../sys").is_err());
         assert!(check_auth_mount("mountPath", "kubernetes/prod").is_ok());
+    }
+
+    #[test]
+    fn generators_issue_from_secrets_engines_only() {
+        for good in ["database/creds/app", "/pki/issue/web", "aws/sts/deploy", "authority/creds/x"] {
+            assert!(check_engine_path("path", good).is_ok(), "{good}");
+        }
+        for bad in ["auth/token/create", "/sys/leases/lookup", "Identity/oidc/token/x", "cubbyhole/a", "db/../sys/x"] {
+            assert!(check_engine_path("path", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

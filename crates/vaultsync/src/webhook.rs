@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -81,17 +81,42 @@ pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen).await.with_context(|| format!("binding {}", options.listen))?;
     eprintln!("vaultsync webhook: serving https://{}/mutate", listener.local_addr()?);
     let inject = Arc::new(options.inject);
+    // Anything in the cluster can reach this port: a client that opens
+    // connections and sends nothing, or sends without end, must not hold
+    // the webhook's memory or its tasks.
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_rx.borrow().clone());
         let (inject, counters) = (inject.clone(), counters.clone());
         tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(stream).await else { return };
+            let _permit = permit;
+            let Ok(Ok(stream)) = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream)).await else { return };
             let service = service_fn(move |request| respond(request, inject.clone(), counters.clone()));
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(CLIENT_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            // The API server's admission calls take at most 30 s; a
+            // connection kept alive for longer is closed after that.
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
         });
     }
 }
+
+/// Connections served at once; more are closed at accept.
+const MAX_CONNECTIONS: usize = 512;
+/// For a TLS handshake, the request headers, and the request body.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection is kept, keep-alive included.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// The largest AdmissionReview read: the API server accepts objects of up
+/// to about 3 MiB, and an update carries the old object too.
+const MAX_BODY: usize = 8 << 20;
 
 /// The TLS configuration to start with: the given files, or a generated
 /// certificate whose CA is published.
@@ -354,9 +379,13 @@ async fn respond(
         "/mutate" => {}
         _ => return reply(StatusCode::NOT_FOUND, "not found\n".into()),
     }
-    let body = match request.into_body().collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return reply(StatusCode::BAD_REQUEST, "unreadable body\n".into()),
+    let body = match tokio::time::timeout(CLIENT_TIMEOUT, Limited::new(request.into_body(), MAX_BODY).collect()).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            counters.invalid.fetch_add(1, Ordering::Relaxed);
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, format!("a request body is at most {MAX_BODY} bytes\n"));
+        }
+        Ok(Err(_)) | Err(_) => return reply(StatusCode::BAD_REQUEST, "unreadable body\n".into()),
     };
     let Ok(review) = serde_json::from_slice::<Value>(&body) else {
         counters.invalid.fetch_add(1, Ordering::Relaxed);

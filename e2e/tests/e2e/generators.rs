@@ -363,3 +363,24 @@ async fn a_cluster_external_secret_uses_each_namespace_generator() -> anyhow::Re
     env.cleanup().await;
     Ok(())
 }
+
+/// A generator issues from a secrets engine: Vault's own mounts (a child
+/// token from `auth/token/create`, `sys/...`) are refused by the API server.
+#[tokio::test]
+async fn generators_cannot_reach_vaults_own_mounts() -> anyhow::Result<()> {
+    let env = TestEnv::new("gensys").await?;
+    for path in ["/auth/token/create", "sys/leases/lookup", "Identity/oidc/token/x", "cubbyhole/x"] {
+        let error = env
+            .apply(json!({
+                "apiVersion": "generators.vaultsync.dev/v1alpha1", "kind": "VaultDynamicSecret",
+                "metadata": {"name": "sys"},
+                "spec": {"path": path, "method": "POST", "provider": env.generator_provider()},
+            }))
+            .await
+            .expect_err(path)
+            .to_string();
+        assert!(error.contains("names a system mount"), "{path}: {error}");
+    }
+    env.cleanup().await;
+    Ok(())
+}

@@ -338,6 +338,21 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
         "the matchCondition kept it away"
     );
 
+    // Anything in the cluster can reach the webhook: an endless body is cut
+    // off at its limit, and the webhook goes on answering the API server.
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
+    let flood = http.post(format!("https://{}/mutate", webhook.addr)).body(vec![b' '; 12 << 20]).send().await;
+    match flood {
+        Ok(answer) => assert_eq!(answer.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE),
+        // Closed while still sending: refused all the same.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let mut probe = annotated.clone();
+    probe["metadata"]["name"] = json!("after-flood");
+    let after: Pod =
+        pods.create(&PostParams { dry_run: true, ..Default::default() }, &serde_json::from_value(probe)?).await?;
+    assert!(after.spec.and_then(|s| s.init_containers).is_some_and(|i| !i.is_empty()), "still mutating");
+
     // The injected agent, run as a local process with a token bound to
     // the stored Pod, logs in through Kubernetes auth and writes the files.
     let dir = std::env::temp_dir().join(format!("inject-{}", env.prefix));

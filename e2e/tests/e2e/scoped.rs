@@ -16,7 +16,8 @@ use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessRevie
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use vaultsync_e2e::{TestEnv, external_secret};
+use anyhow::Context as _;
+use vaultsync_e2e::{TestEnv, eventually, external_secret};
 
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
 const SERVICE_ACCOUNT: &str = "vaultsync-scoped";
@@ -63,6 +64,13 @@ async fn install_release(state: &str, release: &str, account: &str, set: &str) -
     }
     run("helm", &args, None).await?;
     let rendered = run("helm", &["get", "manifest", release, "--namespace", RELEASE_NAMESPACE], None).await?;
+    let path = kubeconfig_for(state, account, &format!("{release}-operator")).await?;
+    Ok((rendered, path))
+}
+
+/// Writes `STATE/NAME.kubeconfig`: the shared one with a token of
+/// ServiceAccount `account` of the release namespace instead.
+async fn kubeconfig_for(state: &str, account: &str, name: &str) -> anyhow::Result<String> {
     let token =
         run("kubectl", &["create", "token", account, "--namespace", RELEASE_NAMESPACE, "--duration=1h"], None).await?;
     let shared = std::fs::read_to_string(format!("{state}/operator.kubeconfig"))?;
@@ -78,9 +86,9 @@ async fn install_release(state: &str, release: &str, account: &str, set: &str) -
             })
             .collect::<Vec<_>>()
             .join("\n");
-    let path = format!("{state}/{release}-operator.kubeconfig");
+    let path = format!("{state}/{name}.kubeconfig");
     std::fs::write(&path, kubeconfig)?;
-    Ok((rendered, path))
+    Ok(path)
 }
 
 /// Removes release `release` again, so a rerun against the same
@@ -338,6 +346,97 @@ async fn token_namespaces_limit_which_service_accounts_get_tokens() -> anyhow::R
     assert!(message.contains("cannot create resource \"serviceaccounts/token\""), "{message}");
     assert!(elsewhere.secrets().get_opt("app").await?.is_none());
     uninstall_release("tokens").await;
+    env.cleanup().await;
+    Ok(())
+}
+
+/// The chart's injector, run exactly as its Deployment runs it (container
+/// `webhook`: args and env) with a token of the injector's own
+/// ServiceAccount: its rights suffice to share its certificate through the
+/// release's Secret and to publish its CA into the release's
+/// MutatingWebhookConfiguration, and a second replica serves the same
+/// certificate. (Pods never run here: no kubelet.)
+#[tokio::test]
+#[ignore = "serial phase: installs a release of its own"]
+async fn the_chart_injector_runs_with_its_own_rights() -> anyhow::Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    let env = TestEnv::new("chartinject").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let release = "inject";
+    let name = format!("{release}-vaultsync-injector");
+    uninstall_release(release).await;
+    install_release(
+        &state,
+        release,
+        "vaultsync-inject-operator",
+        &format!("injector.enabled=true,injector.vaultAddress={}", env.bao.addr),
+    )
+    .await?;
+    let kubeconfig = kubeconfig_for(&state, &name, &name).await?;
+    let mut replicas = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..2 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        addrs.push(format!("127.0.0.1:{port}"));
+        let log = std::fs::File::create(format!("{state}/logs/{name}-{i}.log"))?;
+        replicas.push(
+            tokio::process::Command::new("python3")
+                .arg(root().join("e2e/run_as_deployment.py"))
+                .args(["--namespace", RELEASE_NAMESPACE, "--deployment", &name, "--container", "webhook"])
+                .args(["--kubeconfig", &kubeconfig, "--pod-name", &format!("{name}-{i}")])
+                .args(["--set", &format!("VAULTSYNC_WEBHOOK_LISTEN=127.0.0.1:{port}")])
+                .arg(root().join("target/debug/vaultsync"))
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()?,
+        );
+        // The first creates the shared Secret; the second finds it.
+        if i == 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+    let configs = kube::Api::<MutatingWebhookConfiguration>::all(env.client.clone());
+    eventually(Duration::from_secs(30), || async {
+        let current = configs.get(&name).await?;
+        Ok(current.webhooks.unwrap_or_default().iter().all(|w| w.client_config.ca_bundle.is_some()))
+    })
+    .await
+    .context("the injector publishes its CA into the release's configuration, with its own rights")?;
+    let secrets = kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    let shared = secrets.get(&format!("{name}-tls")).await.context("the shared certificate Secret")?;
+    let data = shared.data.unwrap_or_default();
+    let certificate = String::from_utf8(data.get("tls.crt").context("tls.crt")?.0.clone())?;
+    // Both replicas serve that certificate.
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).tls_info(true).build()?;
+    for addr in &addrs {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let served = loop {
+            if let Ok(answer) = http.get(format!("https://{addr}/ready")).send().await
+                && let Some(der) = answer
+                    .extensions()
+                    .get::<reqwest::tls::TlsInfo>()
+                    .and_then(|info| info.peer_certificate().map(<[u8]>::to_vec))
+            {
+                break Some(der);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let der = served.with_context(|| format!("replica at {addr} serves TLS"))?;
+        let pem = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+        assert!(
+            certificate.split_whitespace().collect::<String>().contains(&pem),
+            "the replica at {addr} serves the shared certificate"
+        );
+    }
+    for i in 0..2 {
+        let log = std::fs::read_to_string(format!("{state}/logs/{name}-{i}.log"))?;
+        assert!(!log.to_lowercase().contains("forbidden"), "replica {i} was refused something: {log}");
+    }
+    drop(replicas);
+    uninstall_release(release).await;
     env.cleanup().await;
     Ok(())
 }
