@@ -12,11 +12,11 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use anyhow::Context as _;
 use vaultsync_e2e::{TestEnv, eventually, external_secret};
 
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
