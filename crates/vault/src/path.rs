@@ -73,15 +73,7 @@ fn split(store_path: Option<&str>, key: &str, field: &'static str, folder: bool)
 /// Checks a mount (a store's `path`, or the first segment of a key).
 pub fn check_mount(field: &'static str, mount: &str) -> Result<()> {
     check(field, mount, Trailing::Allowed)?;
-    let first = mount.split('/').next().unwrap_or_default();
-    if RESERVED_MOUNTS.iter().any(|reserved| first.eq_ignore_ascii_case(reserved)) {
-        return Err(refused(
-            field,
-            mount,
-            "names a system mount (auth/, sys/, identity/, cubbyhole/), not a KV secrets engine",
-        ));
-    }
-    Ok(())
+    refuse_reserved(field, mount, "names a system mount (auth/, sys/, identity/, cubbyhole/), not a KV secrets engine")
 }
 
 /// Checks the path of a dynamic-secrets request (a generator's): a path in
@@ -89,13 +81,18 @@ pub fn check_mount(field: &'static str, mount: &str) -> Result<()> {
 pub fn check_engine_path(field: &'static str, path: &str) -> Result<()> {
     let path = path.trim_start_matches('/');
     check(field, path, Trailing::Refused)?;
+    refuse_reserved(
+        field,
+        path,
+        "names a system mount (auth/, sys/, identity/, cubbyhole/), not a secrets engine that issues credentials",
+    )
+}
+
+/// Refuses `path` when its first segment is one of Vault's own mounts.
+fn refuse_reserved(field: &'static str, path: &str, reason: &'static str) -> Result<()> {
     let first = path.split('/').next().unwrap_or_default();
     if RESERVED_MOUNTS.iter().any(|reserved| first.eq_ignore_ascii_case(reserved)) {
-        return Err(refused(
-            field,
-            path,
-            "names a system mount (auth/, sys/, identity/, cubbyhole/), not a secrets engine that issues credentials",
-        ));
+        return Err(refused(field, path, reason));
     }
     Ok(())
 }

@@ -572,6 +572,47 @@ async fn rotation(replicas: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A sidecar of a Pod of ServiceAccount `app` (stored, with a token bound
+/// to it), database_role's policy (KV is not needed; it allows
+/// database/creds and pki/issue) behind a Kubernetes auth role of the
+/// test's namespace: `vaultsync agent sidecar` with `files` and a 1m poll,
+/// its output in the returned log file, files in `secrets`.
+struct Sidecar {
+    _process: tokio::process::Child,
+    secrets: PathBuf,
+    log: PathBuf,
+}
+
+async fn start_sidecar(env: &TestEnv, ttl: &str, max_ttl: &str, files: Value) -> anyhow::Result<Sidecar> {
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
+    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
+    env.database_role(ttl, max_ttl).await?;
+    env.write_kubernetes_role(&[&env.namespace]).await?;
+    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod("app", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
+        )
+        .await?;
+    let dir = std::env::temp_dir().join(format!("sidecar-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(env, &stored, &dir).await?;
+    let config = json!({
+        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
+        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1m",
+        "files": files,
+    });
+    let log = dir.join("sidecar.log");
+    let process = tokio::process::Command::new(binary())
+        .args(["agent", "sidecar"])
+        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
+        .stderr(std::fs::File::create(&log)?)
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Sidecar { _process: process, secrets, log })
+}
+
 /// A sidecar rendering a dynamic database credential keeps it: the lease is
 /// renewed (the credential logs in past its first TTL, OpenBao issued it
 /// once), and a new one is written only when the max TTL is near, while the
@@ -581,37 +622,14 @@ async fn rotation(replicas: usize) -> anyhow::Result<()> {
 async fn the_sidecar_renews_a_dynamic_lease_and_replaces_it_before_its_end() -> anyhow::Result<()> {
     let env = TestEnv::new("sidelease").await?;
     let pg = Postgres::from_env()?;
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
-    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
     // Renewed about every 6 s; from about 24 s on, Vault grants less than a
     // full TTL, and the sidecar reads a new credential then, with some 6 s
     // of the old one left.
-    env.database_role("9s", "30s").await?;
-    env.write_kubernetes_role(&[&env.namespace]).await?;
-    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(pod("db", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
-        )
-        .await?;
-    let dir = std::env::temp_dir().join(format!("sidelease-{}", env.prefix));
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets)?;
-    let token = pod_token(&env, &stored, &dir).await?;
     let creds = format!("database/creds/{}", env.prefix);
-    let config = json!({
-        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
-        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1m",
-        "files": [{"name": "db", "path": creds, "file": "db",
-                   "template": format!("{{{{ with secret \"{creds}\" }}}}{{{{ .Data.username }}}} {{{{ .Data.password }}}}{{{{ end }}}}")}],
-    });
-    let log = dir.join("sidecar.log");
-    let sidecar = tokio::process::Command::new(binary())
-        .args(["agent", "sidecar"])
-        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
-        .stderr(std::fs::File::create(&log)?)
-        .kill_on_drop(true)
-        .spawn()?;
+    let files = json!([{"name": "db", "path": creds, "file": "db",
+        "template": format!("{{{{ with secret \"{creds}\" }}}}{{{{ .Data.username }}}} {{{{ .Data.password }}}}{{{{ end }}}}")}]);
+    let sidecar = start_sidecar(&env, "9s", "30s", files).await?;
+    let (secrets, log) = (sidecar.secrets.clone(), sidecar.log.clone());
     let file = secrets.join("db");
     // The file's credentials, once they differ from `other_than`'s user.
     let read = |other_than: Option<String>| {
@@ -673,41 +691,18 @@ async fn the_sidecar_renews_a_dynamic_lease_and_replaces_it_before_its_end() -> 
 #[tokio::test]
 async fn the_sidecar_issues_certificates_anew_by_their_lifetime() -> anyhow::Result<()> {
     let env = TestEnv::new("sidepki").await?;
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
-    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
-    // The policy of database_role also allows pki/issue/example-dot-com.
-    env.database_role("1m", "2m").await?;
-    env.write_kubernetes_role(&[&env.namespace]).await?;
-    let stored: Pod = Api::<Pod>::namespaced(env.client.clone(), &env.namespace)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(pod("tls", json!({}), json!({"name": "a", "image": "registry.example.com/a:1"})))?,
-        )
-        .await?;
-    let dir = std::env::temp_dir().join(format!("sidepki-{}", env.prefix));
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets)?;
-    let token = pod_token(&env, &stored, &dir).await?;
     let issue = format!("secret \"pki/issue/example-dot-com\" \"common_name={}.example.com\" \"ttl=30s\"", env.prefix);
-    let config = json!({
-        "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
-        "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1m",
-        "files": [
-            {"name": "crt", "path": "pki/issue/example-dot-com", "file": "tls.crt",
-             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.certificate }}}}\n{{{{ end }}}}")},
-            {"name": "ca", "path": "pki/issue/example-dot-com", "file": "ca.crt",
-             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.issuing_ca }}}}\n{{{{ end }}}}")},
-            {"name": "key", "path": "pki/issue/example-dot-com", "file": "tls.key",
-             "template": format!("{{{{ with {issue} }}}}{{{{ .Data.private_key }}}}\n{{{{ end }}}}")},
-        ],
-    });
-    let log = dir.join("sidecar.log");
-    let sidecar = tokio::process::Command::new(binary())
-        .args(["agent", "sidecar"])
-        .env("VAULTSYNC_AGENT_CONFIG", config.to_string())
-        .stderr(std::fs::File::create(&log)?)
-        .kill_on_drop(true)
-        .spawn()?;
+    let files = json!([
+        {"name": "crt", "path": "pki/issue/example-dot-com", "file": "tls.crt",
+         "template": format!("{{{{ with {issue} }}}}{{{{ .Data.certificate }}}}\n{{{{ end }}}}")},
+        {"name": "ca", "path": "pki/issue/example-dot-com", "file": "ca.crt",
+         "template": format!("{{{{ with {issue} }}}}{{{{ .Data.issuing_ca }}}}\n{{{{ end }}}}")},
+        {"name": "key", "path": "pki/issue/example-dot-com", "file": "tls.key",
+         "template": format!("{{{{ with {issue} }}}}{{{{ .Data.private_key }}}}\n{{{{ end }}}}")},
+    ]);
+    // database_role's policy allows pki/issue/example-dot-com.
+    let sidecar = start_sidecar(&env, "1m", "2m", files).await?;
+    let (secrets, log) = (sidecar.secrets.clone(), sidecar.log.clone());
     let crt = secrets.join("tls.crt");
     eventually(Duration::from_secs(20), || async {
         Ok(std::fs::read_to_string(&crt).is_ok_and(|c| c.contains("BEGIN")))

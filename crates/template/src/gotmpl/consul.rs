@@ -331,21 +331,9 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             }
             Ok(Value::Str(joined))
         }
-        "trim" => {
-            two(&args)?;
-            let cutset = text(&args[0])?;
-            string(text(&args[1])?.trim_matches(|c| cutset.contains(c)))
-        }
-        "trimPrefix" => {
-            two(&args)?;
-            let s = text(&args[1])?;
-            string(s.strip_prefix(text(&args[0])?.as_ref()).unwrap_or(&s))
-        }
-        "trimSuffix" => {
-            two(&args)?;
-            let s = text(&args[1])?;
-            string(s.strip_suffix(text(&args[0])?.as_ref()).unwrap_or(&s))
-        }
+        // The same as sprig's, subject last: `trim` is sprig's `trimAll`.
+        "trim" => sprig::call("trimAll", args, false),
+        "trimPrefix" | "trimSuffix" => sprig::call(name, args, false),
         "trimSpace" => {
             one(&args)?;
             string(text(&args[0])?.trim())
