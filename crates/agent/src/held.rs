@@ -16,16 +16,29 @@
 //!   consul-template's default), then written again.
 //!
 //! Reads without a lease (KV) are made every round, to see changes.
+//!
+//! In sidecar mode the init container saves what it holds to a directory
+//! only the agent containers mount ([`HeldSecrets::save`]), and the
+//! sidecar starts from it ([`HeldSecrets::load`]): it renews the lease the
+//! init container was issued instead of issuing a second credential (and
+//! orphaning the first) at every Pod start. The file holds the answers, so
+//! it is written with mode 0600 to an in-memory volume.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 use tokio::time::Instant;
 use vaultsync_inject::AgentConfig;
 use vaultsync_template::VaultCall;
 use vaultsync_vault::{Client, Lease};
 
-use crate::{AgentError, call};
+use crate::{AgentError, call, write_atomically};
+
+/// The file in the state directory.
+const STATE_FILE: &str = "held.json";
 
 /// How long a write's answer without a lease or expiration is kept.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -55,7 +68,7 @@ fn act_after(ttl: Duration) -> Duration {
 /// How long a write's answer without a lease lives: the certificate's
 /// `expiration` (Unix seconds) when it has one, else `lease_duration`.
 fn lifetime(response: &serde_json::Value) -> Duration {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = unix_now();
     let expiration = response.pointer("/data/expiration").and_then(serde_json::Value::as_u64);
     let leased = response.get("lease_duration").and_then(serde_json::Value::as_u64).filter(|d| *d > 0);
     match (expiration, leased) {
@@ -65,7 +78,78 @@ fn lifetime(response: &serde_json::Value) -> Duration {
     }
 }
 
+/// A held answer as saved: instants as Unix seconds.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    response: serde_json::Value,
+    #[serde(default)]
+    lease: Option<SavedLease>,
+    act_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedLease {
+    id: String,
+    ttl_seconds: u64,
+    renewable: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
 impl HeldSecrets {
+    /// What the init container saved in `dir`; nothing if it saved nothing
+    /// (or the file cannot be read: then the sidecar asks again, as it
+    /// would without it).
+    pub fn load(dir: &Path) -> HeldSecrets {
+        let path = dir.join(STATE_FILE);
+        let Ok(text) = std::fs::read(&path) else { return HeldSecrets::default() };
+        let saved: BTreeMap<String, Saved> = match serde_json::from_slice(&text) {
+            Ok(saved) => saved,
+            Err(e) => {
+                eprintln!("vaultsync agent: {} is not readable ({e}); asking Vault again", path.display());
+                return HeldSecrets::default();
+            }
+        };
+        let now = unix_now();
+        let held = saved
+            .into_iter()
+            .map(|(key, saved)| {
+                let lease = saved.lease.map(|l| Lease {
+                    id: l.id,
+                    ttl: Duration::from_secs(l.ttl_seconds),
+                    renewable: l.renewable,
+                });
+                let act_at = Instant::now() + Duration::from_secs(saved.act_at.saturating_sub(now));
+                (key, Held { response: saved.response, lease, act_at })
+            })
+            .collect();
+        HeldSecrets { held }
+    }
+
+    /// Saves what is held to `dir` (mode 0600, replaced whole).
+    pub fn save(&self, dir: &Path) -> Result<(), AgentError> {
+        let now = Instant::now();
+        let unix = unix_now();
+        let saved: BTreeMap<&String, Saved> = self
+            .held
+            .iter()
+            .map(|(key, held)| {
+                let lease = held.lease.as_ref().map(|l| SavedLease {
+                    id: l.id.clone(),
+                    ttl_seconds: l.ttl.as_secs(),
+                    renewable: l.renewable,
+                });
+                let act_at = unix + held.act_at.saturating_duration_since(now).as_secs();
+                (key, Saved { response: held.response.clone(), lease, act_at })
+            })
+            .collect();
+        let text = serde_json::to_vec(&saved)
+            .map_err(|e| AgentError::Write { file: STATE_FILE.to_owned(), reason: e.to_string() })?;
+        write_atomically(dir, STATE_FILE, &text, "0600")
+    }
+
     /// When the next held answer is due (a lease to renew, a certificate
     /// to issue anew): the sidecar wakes then even if its poll interval is
     /// longer, so that nothing lapses between polls.
@@ -170,6 +254,29 @@ mod tests {
             let after = act_after(Duration::from_secs(100));
             assert!(after >= Duration::from_secs(62) && after <= Duration::from_secs(72), "{after:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn what_is_held_survives_a_save_and_a_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut held = HeldSecrets::default();
+        let lease = Lease { id: "database/creds/app/abc".into(), ttl: Duration::from_secs(60), renewable: true };
+        let act_at = Instant::now() + Duration::from_secs(40);
+        let response = serde_json::json!({"data": {"username": "u"}, "lease_id": lease.id});
+        held.held.insert("database/creds/app".into(), Held { response: response.clone(), lease: Some(lease), act_at });
+        held.save(dir.path()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(STATE_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = HeldSecrets::load(dir.path());
+        let again = &loaded.held["database/creds/app"];
+        assert_eq!(again.response, response);
+        assert_eq!(again.lease.as_ref().unwrap().id, "database/creds/app/abc");
+        let due_in = again.act_at.saturating_duration_since(Instant::now());
+        assert!(due_in > Duration::from_secs(38) && due_in <= Duration::from_secs(40), "{due_in:?}");
+        assert!(HeldSecrets::load(&dir.path().join("absent")).held.is_empty());
+        std::fs::write(dir.path().join(STATE_FILE), b"not json").unwrap();
+        assert!(HeldSecrets::load(dir.path()).held.is_empty(), "unreadable: asked again");
     }
 
     #[test]

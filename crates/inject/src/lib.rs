@@ -22,6 +22,10 @@ pub const AGENT_CONFIG_ENV: &str = "VAULTSYNC_AGENT_CONFIG";
 pub const TOKEN_DIR: &str = "/var/run/secrets/vaultsync";
 /// Where exec mode puts the vaultsync binary for the app containers.
 pub const BIN_DIR: &str = "/vaultsync/bin";
+/// Where, in sidecar mode, the init container leaves what it was issued
+/// (leases, certificates) for the sidecar to carry on with: a volume of
+/// the agent containers only, never the app's.
+pub const STATE_DIR: &str = "/vaultsync/state";
 
 /// How secrets reach the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +80,12 @@ pub struct AgentConfig {
     /// Sidecar: the process to signal (its name, as `/proc/<pid>/comm` has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_process: Option<String>,
+    /// Sidecar mode: the directory (shared by the init container and the
+    /// sidecar, not by the app) where the issued leases and certificates
+    /// are kept, so the sidecar renews what the init container was issued
+    /// instead of asking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
 }
 
 /// Why a Pod that asks for injection cannot have it; shown to whoever

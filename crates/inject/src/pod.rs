@@ -3,11 +3,12 @@
 use serde_json::{Value, json};
 
 use crate::annotations::{AGENT_INJECT_STATUS, INJECT_STATUS, Request};
-use crate::{AGENT_CONFIG_ENV, AgentConfig, BIN_DIR, InjectConfig, Mode, Refused, TOKEN_DIR};
+use crate::{AGENT_CONFIG_ENV, AgentConfig, BIN_DIR, InjectConfig, Mode, Refused, STATE_DIR, TOKEN_DIR};
 
 const SECRETS_VOLUME: &str = "vaultsync-secrets";
 const TOKEN_VOLUME: &str = "vaultsync-token";
 const BIN_VOLUME: &str = "vaultsync-bin";
+const STATE_VOLUME: &str = "vaultsync-agent-state";
 /// Prefix of an environment value exec mode resolves:
 /// `vault:<path>#<key>`, e.g. `vault:secret/data/app#password`.
 pub const VAULT_REF_PREFIX: &str = "vault:";
@@ -16,7 +17,7 @@ pub const VAULT_REF_PREFIX: &str = "vault:";
 pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Result<Value, Refused> {
     let mut pod = pod.clone();
     let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
-    for taken in [SECRETS_VOLUME, TOKEN_VOLUME, BIN_VOLUME] {
+    for taken in [SECRETS_VOLUME, TOKEN_VOLUME, BIN_VOLUME, STATE_VOLUME] {
         if volumes.iter().any(|v| v["name"] == taken) {
             return Err(Refused(format!("the Pod already has a volume named {taken:?}, which injection adds")));
         }
@@ -34,6 +35,7 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
         poll_interval: request.poll_interval.clone(),
         notify_signal: request.notify_signal.clone(),
         notify_process: request.notify_process.clone(),
+        state_dir: (request.mode == Mode::Sidecar).then(|| STATE_DIR.to_owned()),
     };
     let agent_env = json!([{"name": AGENT_CONFIG_ENV, "value": serde_json::to_string(&agent).unwrap_or_default()}]);
     let token_mount = json!({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true});
@@ -64,7 +66,14 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
     match request.mode {
         Mode::Init | Mode::Sidecar => {
             new_volumes.push(json!({"name": SECRETS_VOLUME, "emptyDir": {"medium": "Memory"}}));
-            let mounts = json!([secrets_mount(false), token_mount]);
+            let mut mounts = json!([secrets_mount(false), token_mount]);
+            if request.mode == Mode::Sidecar {
+                // What the init container was issued, for the sidecar only.
+                new_volumes.push(json!({"name": STATE_VOLUME, "emptyDir": {"medium": "Memory"}}));
+                if let Some(list) = mounts.as_array_mut() {
+                    list.push(json!({"name": STATE_VOLUME, "mountPath": STATE_DIR}));
+                }
+            }
             agents.push(agent_container("vaultsync-agent-init", json!(["agent", "init"]), mounts.clone()));
             if request.mode == Mode::Sidecar {
                 let mut sidecar = agent_container("vaultsync-agent", json!(["agent", "sidecar"]), mounts);
@@ -234,9 +243,23 @@ mod tests {
         assert_eq!(agent.files[0].file, "config.txt");
         assert!(agent.files[0].template.as_deref().unwrap().contains("secret"));
         assert_eq!(out["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"], "injected");
+        // The sidecar carries on with what the init container was issued,
+        // through a volume the app does not mount.
+        assert_eq!(agent.state_dir.as_deref(), Some(STATE_DIR));
+        for agent in inits {
+            assert!(agent["volumeMounts"].as_array().unwrap().iter().any(|m| m["name"] == STATE_VOLUME));
+        }
+        assert!(
+            !out["spec"]["containers"][0]["volumeMounts"].as_array().unwrap().iter().any(|m| m["name"] == STATE_VOLUME)
+        );
+        assert!(out["spec"]["volumes"].as_array().unwrap().iter().any(|v| v["name"] == STATE_VOLUME));
         let mut pre = p.clone();
         pre["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] = json!("true");
-        assert_eq!(mutated(&pre)["spec"]["initContainers"].as_array().unwrap().len(), 1);
+        let pre = mutated(&pre);
+        assert_eq!(pre["spec"]["initContainers"].as_array().unwrap().len(), 1);
+        let agent: AgentConfig =
+            serde_json::from_str(pre["spec"]["initContainers"][0]["env"][0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(agent.state_dir, None, "init only: nothing to hand on");
     }
 
     #[test]

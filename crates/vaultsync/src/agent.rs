@@ -38,7 +38,16 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Init => {
             let config = config_from_env()?;
             let client = login(&config).await?;
-            let files = render_all(&client, &config).await?;
+            let files = match &config.state_dir {
+                // A sidecar follows: it carries on with what is issued here.
+                Some(state) => {
+                    let mut held = HeldSecrets::default();
+                    let files = render_files(&config, &held.answers(&client, &config, &calls_of(&config)?).await?)?;
+                    held.save(Path::new(state))?;
+                    files
+                }
+                None => render_all(&client, &config).await?,
+            };
             for (name, content) in &files {
                 write_atomically(Path::new(&config.secrets_dir), name, content, &config.file_mode)?;
             }
@@ -70,8 +79,10 @@ async fn sidecar() -> anyhow::Result<()> {
     let dir = Path::new(&config.secrets_dir).to_owned();
     let client = login(&config).await?;
     let calls = calls_of(&config)?;
-    // Leased credentials are kept and renewed, not issued again each round.
-    let mut held = HeldSecrets::default();
+    // Leased credentials are kept and renewed, not issued again each round;
+    // the sidecar starts from what the init container was issued.
+    let state = config.state_dir.as_deref().map(Path::new);
+    let mut held = state.map(HeldSecrets::load).unwrap_or_default();
     let mut last = render_files(&config, &held.answers(&client, &config, &calls).await?)?;
     for (name, content) in &last {
         write_atomically(&dir, name, content, &config.file_mode)?;
@@ -94,6 +105,11 @@ async fn sidecar() -> anyhow::Result<()> {
                 continue;
             }
         };
+        if let Some(state) = state
+            && let Err(e) = held.save(state)
+        {
+            eprintln!("vaultsync agent: {e}");
+        }
         let mut changed = 0;
         for (name, content) in &rendered {
             if last.get(name) != Some(content) {
