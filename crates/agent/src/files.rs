@@ -6,9 +6,8 @@ use std::path::Path;
 
 use vaultsync_inject::{AgentConfig, SecretFile};
 use vaultsync_template::VaultCall;
-use vaultsync_vault::Client;
 
-use crate::{AgentError, call_all};
+use crate::AgentError;
 
 /// The Vault agent injector's template for a secret without one: each key
 /// of the response's `data`, as Go prints it.
@@ -52,12 +51,6 @@ pub fn render_files(
         rendered.insert(file.file.clone(), content);
     }
     Ok(rendered)
-}
-
-/// Reads what every file needs and renders each (once: the init container).
-pub async fn render_all(client: &Client, config: &AgentConfig) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
-    let secrets = call_all(client, config, &calls_of(config)?).await?;
-    render_files(config, &secrets)
 }
 
 /// Writes `content` to `dir/name` with `mode` (octal text): a temporary

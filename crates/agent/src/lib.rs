@@ -21,7 +21,7 @@ use vaultsync_inject::AgentConfig;
 use vaultsync_template::VaultCall;
 use vaultsync_vault::{Auth, Client, IssueMethod, Sensitive, ServerConfig};
 
-pub use files::{calls_of, render_all, render_files, write_atomically};
+pub use files::{calls_of, render_files, write_atomically};
 pub use held::HeldSecrets;
 pub use refs::{VaultRef, resolve_env};
 

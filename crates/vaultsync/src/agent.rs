@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Subcommand;
 use vaultsync_agent::{
-    HeldSecrets, calls_of, config_from_env, jittered, login, render_all, render_files, resolve_env, write_atomically,
+    HeldSecrets, calls_of, config_from_env, jittered, login, render_files, resolve_env, write_atomically,
 };
 
 #[derive(Subcommand)]
@@ -38,16 +38,12 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Init => {
             let config = config_from_env()?;
             let client = login(&config).await?;
-            let files = match &config.state_dir {
-                // A sidecar follows: it carries on with what is issued here.
-                Some(state) => {
-                    let mut held = HeldSecrets::default();
-                    let files = render_files(&config, &held.answers(&client, &config, &calls_of(&config)?).await?)?;
-                    held.save(Path::new(state))?;
-                    files
-                }
-                None => render_all(&client, &config).await?,
-            };
+            let mut held = HeldSecrets::default();
+            let files = render_files(&config, &held.answers(&client, &config, &calls_of(&config)?).await?)?;
+            // A sidecar follows: it carries on with what was issued here.
+            if let Some(state) = &config.state_dir {
+                held.save(Path::new(state))?;
+            }
             for (name, content) in &files {
                 write_atomically(Path::new(&config.secrets_dir), name, content, &config.file_mode)?;
             }
