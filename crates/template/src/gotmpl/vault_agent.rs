@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use super::funcs::Dialect;
 use super::value::Value;
@@ -48,14 +49,17 @@ impl VaultCall {
     }
 }
 
-fn string_literal() -> &'static str {
-    r#""(?:[^"\\]|\\.)*""#
-}
+/// A Go string literal.
+const STRING_LITERAL: &str = r#""(?:[^"\\]|\\.)*""#;
 
-fn secret_call() -> regex::Regex {
-    let s = string_literal();
+/// One string literal (a parameter).
+static PARAMETER: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(STRING_LITERAL).expect("valid regex"));
+
+/// `secret "<path>"` and its literal parameters.
+static SECRET_CALL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    let s = STRING_LITERAL;
     regex::Regex::new(&format!(r#"\bsecret\s+({s})((?:\s+{s})*)"#)).expect("valid regex")
-}
+});
 
 fn unquote(quoted: &str) -> String {
     serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
@@ -66,9 +70,8 @@ fn unquote(quoted: &str) -> String {
 /// (a variable, a field) is refused rather than ignored.
 pub fn vault_template_calls(name: &str, template: &str) -> Result<Vec<VaultCall>, TemplateError> {
     let refused = |reason: String| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason };
-    let params_re = regex::Regex::new(string_literal()).expect("valid regex");
     let mut calls: Vec<VaultCall> = Vec::new();
-    for captures in secret_call().captures_iter(template) {
+    for captures in SECRET_CALL.captures_iter(template) {
         let whole = captures.get(0).expect("match");
         let path = unquote(&captures[1]);
         let rest = template[whole.end()..].trim_start();
@@ -79,7 +82,7 @@ pub fn vault_template_calls(name: &str, template: &str) -> Result<Vec<VaultCall>
             )));
         }
         let mut params = Vec::new();
-        for literal in params_re.find_iter(&captures[2]) {
+        for literal in PARAMETER.find_iter(&captures[2]) {
             let param = unquote(literal.as_str());
             let Some((key, value)) = param.split_once('=') else {
                 return Err(refused(format!(
@@ -133,11 +136,10 @@ pub fn render_vault_template(
             return Err(refused(&format!("no answer was read for `secret {:?}`", call.path)));
         }
     }
-    let rewritten = secret_call()
+    let rewritten = SECRET_CALL
         .replace_all(template, |captures: &regex::Captures| {
             let path = unquote(&captures[1]);
-            let params_re = regex::Regex::new(string_literal()).expect("valid regex");
-            let params = params_re
+            let params = PARAMETER
                 .find_iter(&captures[2])
                 .filter_map(|literal| {
                     let param = unquote(literal.as_str());
