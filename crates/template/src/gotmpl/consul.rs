@@ -82,11 +82,15 @@ pub fn refused(name: &str) -> Option<&'static str> {
         "writeToFile" => "templates may not write files",
         "file" => "templates may not read files",
         "sockaddr" => "templates may not read the host's network configuration",
-        "timestamp" => "its result changes on every render, so the Secret would never settle",
+        "timestamp" => {
+            "its result changes on every render, so the file would be rewritten (and the app signalled) at every poll"
+        }
         "executeTemplate" => "named templates (`define`) are not supported",
         "secret" => "`secret` takes its path as a literal string, e.g. secret \"secret/data/app\"",
         "secrets" => "listing secrets is not supported; read each path with `secret`",
-        "pkiCert" => "issuing certificates from a template is not supported",
+        "pkiCert" => {
+            "use secret \"pki/issue/<role>\" \"common_name=...\" instead: the sidecar issues it anew at 2/3 of its life"
+        }
         "scratch" => "scratch storage is not supported",
         "toTitle" => "Go's Unicode title casing is not reproduced",
         "key" | "keyExists" | "keyOrDefault" | "ls" | "safeLs" | "tree" | "safeTree" | "service" | "services"
