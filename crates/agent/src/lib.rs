@@ -10,6 +10,7 @@
 
 mod files;
 mod held;
+pub mod notify;
 mod refs;
 
 use std::collections::BTreeMap;

@@ -20,6 +20,16 @@ pub const FILE_MODE: &str = "vaultsync.dev/file-mode";
 pub const POLL_INTERVAL: &str = "vaultsync.dev/poll-interval";
 pub const NOTIFY_SIGNAL: &str = "vaultsync.dev/notify-signal";
 pub const NOTIFY_PROCESS: &str = "vaultsync.dev/notify-process";
+/// Sidecar: a command (a JSON array: program and arguments, run without a
+/// shell) the sidecar runs when a file changed.
+pub const NOTIFY_COMMAND: &str = "vaultsync.dev/notify-command";
+/// Sidecar: an `http://` or `https://` URL the sidecar POSTs to when a
+/// file changed (e.g. the app's reload endpoint on localhost).
+pub const NOTIFY_URL: &str = "vaultsync.dev/notify-url";
+/// The image of the agent containers instead of the webhook's
+/// `--agent-image` (its entrypoint must be a vaultsync binary of the same
+/// release; e.g. one built FROM it with a shell, for notify-command).
+pub const AGENT_IMAGE: &str = "vaultsync.dev/agent-image";
 /// Set on a mutated Pod: what was done. A Pod carrying it is left alone.
 pub const INJECT_STATUS: &str = "vaultsync.dev/inject-status";
 
@@ -64,6 +74,9 @@ pub struct Request {
     pub poll_interval: String,
     pub notify_signal: Option<String>,
     pub notify_process: Option<String>,
+    pub notify_command: Option<Vec<String>>,
+    pub notify_url: Option<String>,
+    pub agent_image: Option<String>,
     pub files: Vec<SecretFile>,
     /// The Vault agent injector's annotations were used.
     pub agent_compatible: bool,
@@ -139,6 +152,23 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
             "annotation {FILE_MODE}: {file_mode:?} is not one of 0400, 0440, 0444, 0600, 0640, 0644"
         )));
     }
+    let notify_command = match get(NOTIFY_COMMAND, None) {
+        None => None,
+        Some(text) => match serde_json::from_str::<Vec<String>>(&text) {
+            Ok(argv) if !argv.is_empty() && !argv[0].is_empty() => Some(argv),
+            _ => {
+                return Err(Refused(format!(
+                    "annotation {NOTIFY_COMMAND} must be a JSON array of the program and its arguments, e.g. [\"/app/reload\", \"--now\"] (it runs without a shell)"
+                )));
+            }
+        },
+    };
+    let notify_url = get(NOTIFY_URL, None);
+    if let Some(url) = &notify_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(Refused(format!("annotation {NOTIFY_URL} must be an http:// or https:// URL")));
+    }
     Ok(Request {
         role,
         mode,
@@ -150,6 +180,9 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
         poll_interval: get(POLL_INTERVAL, None).unwrap_or_else(|| "60s".into()),
         notify_signal: get(NOTIFY_SIGNAL, None),
         notify_process: get(NOTIFY_PROCESS, None),
+        notify_command,
+        notify_url,
+        agent_image: get(AGENT_IMAGE, None).filter(|image| !image.trim().is_empty()),
         files,
         agent_compatible,
     })

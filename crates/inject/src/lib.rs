@@ -80,6 +80,12 @@ pub struct AgentConfig {
     /// Sidecar: the process to signal (its name, as `/proc/<pid>/comm` has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_process: Option<String>,
+    /// Sidecar: program and arguments run (no shell) when a file changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_command: Option<Vec<String>>,
+    /// Sidecar: URL POSTed to when a file changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
     /// Sidecar mode: the directory (shared by the init container and the
     /// sidecar, not by the app) where the issued leases and certificates
     /// are kept, so the sidecar renews what the init container was issued

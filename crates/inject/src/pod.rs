@@ -35,6 +35,8 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
         poll_interval: request.poll_interval.clone(),
         notify_signal: request.notify_signal.clone(),
         notify_process: request.notify_process.clone(),
+        notify_command: request.notify_command.clone(),
+        notify_url: request.notify_url.clone(),
         state_dir: (request.mode == Mode::Sidecar).then(|| STATE_DIR.to_owned()),
     };
     let agent_env = json!([{"name": AGENT_CONFIG_ENV, "value": serde_json::to_string(&agent).unwrap_or_default()}]);
@@ -44,7 +46,7 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
     let agent_container = |name: &str, args: Value, mounts: Value| {
         json!({
             "name": name,
-            "image": config.agent_image,
+            "image": request.agent_image.as_deref().unwrap_or(&config.agent_image),
             "args": args,
             "env": agent_env,
             "volumeMounts": mounts,
@@ -260,6 +262,39 @@ mod tests {
         let agent: AgentConfig =
             serde_json::from_str(pre["spec"]["initContainers"][0]["env"][0]["value"].as_str().unwrap()).unwrap();
         assert_eq!(agent.state_dir, None, "init only: nothing to hand on");
+    }
+
+    #[test]
+    fn the_sidecar_notifies_by_command_or_url_as_asked() {
+        let annotations = |command: &str, url: &str| {
+            json!({"vaultsync.dev/inject": "true", "vaultsync.dev/role": "app", "vaultsync.dev/mode": "sidecar",
+                   "vaultsync.dev/secret-db": "secret/data/db",
+                   "vaultsync.dev/notify-command": command, "vaultsync.dev/notify-url": url})
+        };
+        let out = mutated(&pod(
+            annotations(r#"["/app/reload", "--now"]"#, "http://127.0.0.1:8080/-/reload"),
+            json!({"name": "app", "image": "app"}),
+        ));
+        let agent: AgentConfig =
+            serde_json::from_str(out["spec"]["initContainers"][1]["env"][0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(agent.notify_command, Some(vec!["/app/reload".to_string(), "--now".to_string()]));
+        assert_eq!(agent.notify_url.as_deref(), Some("http://127.0.0.1:8080/-/reload"));
+        assert_eq!(out["spec"]["initContainers"][1]["image"], config().agent_image, "the webhook's agent image");
+        let mut own = annotations(r#"["/bin/sh", "-c", "kill -HUP 1"]"#, "http://x");
+        own["vaultsync.dev/agent-image"] = json!("registry.example.com/team/vaultsync-with-shell:1");
+        let out = mutated(&pod(own, json!({"name": "app", "image": "app"})));
+        for agent in out["spec"]["initContainers"].as_array().unwrap() {
+            assert_eq!(agent["image"], "registry.example.com/team/vaultsync-with-shell:1");
+        }
+        for (command, url, says) in [
+            ("kill -HUP 1", "http://x", "JSON array"),
+            ("[]", "http://x", "JSON array"),
+            (r#"["/app/reload"]"#, "file:///etc/passwd", "http:// or https://"),
+        ] {
+            let refused = mutate(&pod(annotations(command, url), json!({"name": "app", "image": "app"})), &config());
+            let Err(Refused(reason)) = refused else { panic!("{command} {url}: not refused") };
+            assert!(reason.contains(says), "{reason}");
+        }
     }
 
     #[test]

@@ -118,6 +118,12 @@ async fn sidecar() -> anyhow::Result<()> {
             if let (Some(signal), Some(process)) = (&config.notify_signal, &config.notify_process) {
                 notify(signal, process);
             }
+            if let Some(argv) = &config.notify_command {
+                vaultsync_agent::notify::run_command(argv).await;
+            }
+            if let Some(url) = &config.notify_url {
+                vaultsync_agent::notify::post(url).await;
+            }
         }
         last = rendered;
     }

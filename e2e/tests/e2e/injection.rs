@@ -447,7 +447,7 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
 }
 
 #[tokio::test]
-async fn the_sidecar_rewrites_files_atomically_and_signals_the_app() -> anyhow::Result<()> {
+async fn the_sidecar_rewrites_files_atomically_and_notifies_the_app() -> anyhow::Result<()> {
     let env = TestEnv::new("sidecar").await?;
     let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
     Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
@@ -477,10 +477,28 @@ async fn the_sidecar_rewrites_files_atomically_and_signals_the_app() -> anyhow::
         ))
         .kill_on_drop(true)
         .spawn()?;
+    // An app's reload endpoint: counts the POSTs it gets.
+    let reload = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let reload_url = format!("http://{}/-/reload", reload.local_addr()?);
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = posts.clone();
+    let _endpoint = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = reload.accept().await {
+            let mut request = vec![0u8; 4096];
+            let n = stream.read(&mut request).await.unwrap_or(0);
+            if request[..n].starts_with(b"POST /-/reload ") {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+        }
+    });
+    let commanded = dir.join("commanded");
     let config = json!({
         "address": env.bao.addr, "authPath": "kubernetes", "role": env.prefix,
         "tokenPath": token, "secretsDir": secrets, "fileMode": "0440", "pollInterval": "1s",
         "notifySignal": "SIGUSR1", "notifyProcess": "python3",
+        "notifyCommand": ["touch", commanded], "notifyUrl": reload_url,
         "files": [{"name": "v", "path": format!("secret/data/{path}"), "file": "v",
                    "template": format!("{{{{ with secret \"secret/data/{path}\" }}}}{{{{ .Data.data.v }}}}{{{{ end }}}}")}],
     });
@@ -523,6 +541,10 @@ async fn the_sidecar_rewrites_files_atomically_and_signals_the_app() -> anyhow::
     })
     .await
     .context("the app got SIGUSR1")?;
+    eventually(Duration::from_secs(5), || async { Ok(commanded.exists()) }).await.context("the notify command ran")?;
+    eventually(Duration::from_secs(5), || async { Ok(posts.load(std::sync::atomic::Ordering::SeqCst) == 1) })
+        .await
+        .context("the notify URL got one POST")?;
     report(&format!(
         "inject: sidecar file changed {arrived:?} after the Vault write (poll 1s ± 20%); {reads} reads saw only whole values"
     ));

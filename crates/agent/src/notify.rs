@@ -1,0 +1,67 @@
+//! Telling the app that its files changed, other than by a signal: a
+//! command the sidecar runs, or a URL it POSTs to (an app's reload
+//! endpoint on localhost; the agent's image has no shell or curl, so this
+//! is what stands in for `curl -X POST` in a command).
+//!
+//! Neither the command's output nor the answer's body is logged: either
+//! may hold what the app just read.
+
+use std::time::Duration;
+
+/// How long a command or a POST may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `argv` (no shell), waits for it up to [`NOTIFY_TIMEOUT`], and logs
+/// how it ended.
+pub async fn run_command(argv: &[String]) {
+    let Some((program, args)) = argv.split_first() else { return };
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("vaultsync agent: notify command {program:?}: {e}");
+            return;
+        }
+    };
+    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => eprintln!("vaultsync agent: ran notify command {program:?}"),
+        Ok(Ok(status)) => eprintln!("vaultsync agent: notify command {program:?} ended with {status}"),
+        Ok(Err(e)) => eprintln!("vaultsync agent: notify command {program:?}: {e}"),
+        Err(_) => {
+            eprintln!("vaultsync agent: notify command {program:?} still running after {NOTIFY_TIMEOUT:?}; killed")
+        }
+    }
+}
+
+/// POSTs an empty body to `url` and logs the answer's status.
+pub async fn post(url: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("vaultsync agent: notify URL: {e}");
+            return;
+        }
+    };
+    match client.post(url).send().await {
+        Ok(answer) => eprintln!("vaultsync agent: notified {url}: HTTP {}", answer.status().as_u16()),
+        Err(e) => eprintln!("vaultsync agent: notifying {url}: {}", without_url(e)),
+    }
+}
+
+/// reqwest's error text names the URL already; say what went wrong.
+fn without_url(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        error.without_url().to_string()
+    }
+}
