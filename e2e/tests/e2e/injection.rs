@@ -441,6 +441,39 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
     let error = env.apply(no_command).await.expect_err("refused at admission").to_string();
     assert!(error.contains("has no command"), "{error}");
 
+    // Sidecar notifications as annotations: an agent image of the Pod's
+    // choosing (with the program its command needs), a reload URL; a
+    // command that is not a JSON argv is refused at admission.
+    let notifying = pod(
+        "notifying",
+        json!({"vaultsync.dev/inject": "true", "vaultsync.dev/role": env.prefix, "vaultsync.dev/mode": "sidecar",
+               "vaultsync.dev/secret-web": format!("secret/data/{}/web", env.prefix),
+               "vaultsync.dev/agent-image": "registry.example.com/team/vaultsync-with-shell:1",
+               "vaultsync.dev/notify-command": "[\"/bin/sh\", \"-c\", \"kill -HUP 1\"]",
+               "vaultsync.dev/notify-url": "http://127.0.0.1:8080/-/reload"}),
+        json!({"name": "app", "image": "registry.example.com/app:1"}),
+    );
+    env.apply(notifying.clone()).await?;
+    let stored = pods.get("notifying").await?;
+    let inits = stored.spec.and_then(|s| s.init_containers).unwrap_or_default();
+    assert!(inits.iter().all(|c| c.image.as_deref() == Some("registry.example.com/team/vaultsync-with-shell:1")));
+    let config: Value = serde_json::from_str(
+        &inits[1]
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "VAULTSYNC_AGENT_CONFIG")
+            .and_then(|e| e.value.clone())
+            .context("config")?,
+    )?;
+    assert_eq!(config["notifyCommand"], json!(["/bin/sh", "-c", "kill -HUP 1"]));
+    assert_eq!(config["notifyUrl"], "http://127.0.0.1:8080/-/reload");
+    let mut shell_words = notifying.clone();
+    shell_words["metadata"]["name"] = json!("shellwords");
+    shell_words["metadata"]["annotations"]["vaultsync.dev/notify-command"] = json!("kill -HUP 1");
+    let error = env.apply(shell_words).await.expect_err("refused at admission").to_string();
+    assert!(error.contains("JSON array"), "{error}");
+
     webhook.stop().await;
     env.cleanup().await;
     Ok(())
