@@ -15,7 +15,7 @@ render -f "$chart/ci/all-options.yaml" ||
   { cat "$err" >&2; echo "chart values: ci/all-options.yaml does not render" >&2; exit 1; }
 render --set scope.namespace=team-a --set userRoles.aggregate=false --set replicaCount=2 --set-json jitter=0.5 ||
   { cat "$err" >&2; echo "chart values: documented options do not render" >&2; exit 1; }
-for bad in replicaCount=two nosuchKey=1 image.tagg=x jitter=2 logJson=maybe image.pullPolicy=Sometimes \
+for bad in replicaCount=two nosuchKey=1 image.tagg=x jitter=2 minRefreshInterval=soon logJson=maybe image.pullPolicy=Sometimes \
   metrics.serviceMonitor.interval=soon metrics.prometheusRule.enable=true; do
   if render --set "$bad"; then
     echo "chart values: --set $bad was accepted; values.schema.json must reject it" >&2

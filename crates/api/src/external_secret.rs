@@ -210,8 +210,14 @@ pub struct ExternalSecretTarget {
 
 /// How the written Secret looks: its type, labels and annotations, and
 /// optionally data computed by Go templates from the fetched values.
+///
+/// Never a ServiceAccount token Secret: kube-controller-manager fills one
+/// in with a non-expiring API token, which would hand whoever writes an
+/// ExternalSecret the rights of any ServiceAccount of the namespace.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.type) || self.type != 'kubernetes.io/service-account-token'").message("type kubernetes.io/service-account-token is refused: vaultsync never writes Secrets that Kubernetes fills with API tokens"))]
+#[x_kube(validation = Rule::new("!has(self.metadata) || !has(self.metadata.annotations) || !('kubernetes.io/service-account.name' in self.metadata.annotations || 'kubernetes.io/service-account.uid' in self.metadata.annotations)").message("annotations kubernetes.io/service-account.name and .uid are refused: vaultsync never writes Secrets that Kubernetes fills with API tokens"))]
 pub struct SecretTemplate {
     /// Secret type, e.g. `kubernetes.io/tls` or
     /// `kubernetes.io/dockerconfigjson`. Default `Opaque`. The API server

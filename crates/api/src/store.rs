@@ -108,13 +108,23 @@ pub enum KvVersion {
     V2,
 }
 
+/// `server` is an origin: scheme, host, optional port, and a path prefix of
+/// plain segments only when Vault is served under one. Nothing that could
+/// end or redirect the path (`?`, `#`, `%`, `\`, `@`, `..`), so every
+/// request stays under `<server>/v1/`. The controller checks the same.
+const SERVER_RULE: &str = r"self.matches('^https?://[^/?#@%\\\\\\s]+(/[-._~A-Za-z0-9]+)*/?$')";
+const SERVER_DOT_RULE: &str = r"!self.matches('/[.][.]?(/|$)')";
+const SERVER_MESSAGE: &str = "server must be scheme, host and port (e.g. https://vault.example.com:8200), with at most a plain path prefix: no '?', '#', '%', '@', '\\' or '..'";
+
 /// Connection and authentication for a Vault or OpenBao server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.caBundle) && has(self.caProvider))").message("set at most one of caBundle or caProvider"))]
 pub struct VaultProvider {
     /// Address of the server, e.g. `https://vault.example.com:8200`.
-    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("server must be an http:// or https:// URL"))]
+    #[x_kube(validation = Rule::new(SERVER_RULE).message(SERVER_MESSAGE))]
+    #[x_kube(validation = Rule::new(SERVER_DOT_RULE).message(SERVER_MESSAGE))]
+    #[schemars(length(max = 512))]
     pub server: String,
     /// vaultsync extension: acknowledge that `server` is a plain `http://`
     /// address. Without it, such a store works but carries the condition

@@ -7,12 +7,14 @@
 //! issued with a TokenReview before sending it anywhere: a token the API
 //! server accepts is dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use kube::Api;
 use kube::api::PostParams;
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 use vaultsync_vault::Sensitive;
@@ -30,7 +32,16 @@ const WELL_KNOWN: [&str; 4] = [
 #[derive(Default)]
 pub(crate) struct ApiAudiences {
     learned: Mutex<Option<BTreeSet<String>>>,
+    /// Digests of credentials read from Secrets that a TokenReview found
+    /// not to be API tokens, and when: stores resolve their credentials on
+    /// every sync, and one review per credential and interval is enough.
+    cleared: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
 }
+
+/// How long a credential a TokenReview cleared stays cleared; a legacy
+/// token does not become valid later, but a Secret's content can change
+/// without its digest being seen again.
+const CLEARED_FOR: Duration = Duration::from_secs(600);
 
 impl ApiAudiences {
     /// Refuses a token request for `requested` audiences when any of them
@@ -50,6 +61,43 @@ impl ApiAudiences {
                  tokens for Vault only: use an audience that only Vault accepts, e.g. `vault`"
             )),
             None => Ok(()),
+        }
+    }
+
+    /// Refuses a credential read from a Secret (a JWT, a Vault token, a
+    /// secret id) that the Kubernetes API server accepts as a bearer token:
+    /// a store author chooses where it is sent. Only values shaped like a
+    /// JWT are reviewed, as only those can be API tokens; a review that
+    /// cannot be made refuses the credential.
+    pub async fn ensure_not_api_credential(
+        &self,
+        client: &kube::Client,
+        credential: &str,
+        what: &str,
+    ) -> Result<(), String> {
+        if !looks_like_jwt(credential) {
+            return Ok(());
+        }
+        let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+        {
+            let mut cleared = self.cleared.lock().expect("cleared credentials lock");
+            cleared.retain(|_, at| at.elapsed() < CLEARED_FOR);
+            if cleared.contains_key(&digest) {
+                return Ok(());
+            }
+        }
+        match review(client, &Sensitive::new(credential)).await {
+            Ok(None) => {
+                self.cleared.lock().expect("cleared credentials lock").insert(digest, Instant::now());
+                Ok(())
+            }
+            Ok(Some(_)) => Err(format!(
+                "{what} holds a token the Kubernetes API server accepts; vaultsync never sends Kubernetes \
+                 credentials to a Vault server. Use a token issued for Vault's audience"
+            )),
+            Err(reason) => Err(format!(
+                "cannot confirm with a TokenReview that {what} is not a Kubernetes API token ({reason}); it was not sent"
+            )),
         }
     }
 
@@ -107,6 +155,17 @@ async fn own_token() -> Option<Sensitive> {
     Some(Sensitive::new(token.trim()))
 }
 
+/// Three dot-separated base64url parts: the shape of every token the API
+/// server could accept (ServiceAccount tokens, legacy or bound, are JWTs).
+fn looks_like_jwt(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('.').collect();
+    parts.len() == 3
+        && parts[..2].iter().all(|part| !part.is_empty())
+        && parts
+            .iter()
+            .all(|part| part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'='))
+}
+
 /// Reviews `token` against the API server's own audiences: `Some` with
 /// the audiences it is valid for when the API server accepts it.
 async fn review(client: &kube::Client, token: &Sensitive) -> Result<Option<Vec<String>>, String> {
@@ -153,6 +212,16 @@ async fn issuer(client: &kube::Client) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reviews_only_what_could_be_an_api_token() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"));
+        assert!(looks_like_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."));
+        assert!(!looks_like_jwt("hvs.CAESIJ0"));
+        assert!(!looks_like_jwt("s.abcdef"));
+        assert!(!looks_like_jwt("a.b.c.d"));
+        assert!(!looks_like_jwt("9f2c-1e8a-secret-id"));
+    }
 
     #[tokio::test]
     async fn refuses_empty_and_well_known_audiences_without_asking_a_cluster() {

@@ -33,6 +33,10 @@ pub struct Config {
     pub read_window: Duration,
     /// How many ExternalSecrets are reconciled at once.
     pub concurrency: u16,
+    /// The shortest refreshInterval honoured (a shorter one, other than 0,
+    /// counts as this): one object must not hammer a store's identity that
+    /// many share.
+    pub min_refresh_interval: Duration,
     /// Set for a namespace-scoped install: only this namespace is watched,
     /// and cluster-scoped kinds are not served (the install's RBAC grants
     /// nothing outside it).
@@ -51,6 +55,7 @@ impl Default for Config {
             store_recheck: Duration::from_secs(300),
             read_window: Duration::from_secs(1),
             concurrency: 16,
+            min_refresh_interval: Duration::from_secs(1),
             namespace: None,
             token_namespace_selector: None,
         }

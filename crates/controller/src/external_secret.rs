@@ -54,7 +54,9 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     }
     let key = object_key(&es);
     let interval = match parse_duration(&es.spec.refresh_interval) {
-        Ok(interval) => interval,
+        // 0 means once; anything else is at least the platform's floor.
+        Ok(interval) if interval.is_zero() => interval,
+        Ok(interval) => interval.max(ctx.config.min_refresh_interval),
         Err(e) => {
             return fail(&es, &ctx, &key, Error::Target(format!("spec.refreshInterval: {e}"))).await;
         }

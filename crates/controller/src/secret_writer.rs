@@ -252,6 +252,7 @@ pub(crate) async fn write(
     // Merge leaves the type to whoever created the Secret.
     let secret_type = (policy != CreationPolicy::Merge)
         .then(|| template.type_.or_else(|| shaped.default_type.clone()).unwrap_or_else(|| "Opaque".to_owned()));
+    refuse_api_token_secret(name, secret_type.as_deref(), &annotations, existing.as_ref())?;
 
     if let Some(secret) = &existing {
         let contains = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
@@ -317,6 +318,41 @@ pub(crate) async fn write(
 /// already writes is a conflict reported here, on the later writer, instead
 /// of a tug of war between the two. A key owned by anyone else (whoever
 /// created the Secret) is taken over, as Merge promises.
+/// The Secret type kube-controller-manager fills with a non-expiring API
+/// token for the ServiceAccount its annotation names.
+const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
+const SERVICE_ACCOUNT_ANNOTATIONS: [&str; 2] =
+    ["kubernetes.io/service-account.name", "kubernetes.io/service-account.uid"];
+
+/// vaultsync writes no Secret that Kubernetes would turn into (or that
+/// already holds) an API token: whoever may write an ExternalSecret could
+/// otherwise mint a token of any ServiceAccount of the namespace, or
+/// overwrite one. The CRD refuses a static template with CEL; this also
+/// covers rendered annotations, templateFrom, ESO's group, and Merge into
+/// an existing token Secret.
+fn refuse_api_token_secret(
+    name: &str,
+    secret_type: Option<&str>,
+    annotations: &BTreeMap<String, String>,
+    existing: Option<&Secret>,
+) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::Target(format!(
+            "Secret {name:?} is refused: {what}; vaultsync never writes Secrets that Kubernetes fills with API tokens"
+        )))
+    };
+    if secret_type == Some(SERVICE_ACCOUNT_TOKEN_TYPE) {
+        return refuse("type kubernetes.io/service-account-token");
+    }
+    if let Some(key) = SERVICE_ACCOUNT_ANNOTATIONS.iter().find(|key| annotations.contains_key(**key)) {
+        return refuse(&format!("the annotation {key}"));
+    }
+    if existing.is_some_and(|secret| secret.type_.as_deref() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)) {
+        return refuse("the existing Secret is of type kubernetes.io/service-account-token");
+    }
+    Ok(())
+}
+
 async fn apply_merge(api: &Api<Secret>, name: &str, writer: &Writer, patch: &serde_json::Value) -> Result<Secret> {
     let polite = PatchParams::apply(&writer.field_manager);
     match api.patch(name, &polite, &Patch::Apply(patch)).await {

@@ -310,7 +310,7 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         (None, Some(ca)) => {
             let ns = ref_namespace(ca.namespace.as_ref());
             let pem = match ca.type_ {
-                CaProviderType::Secret => read_secret_key(ctx, store, &ns, &ca.name, &ca.key).await?,
+                CaProviderType::Secret => read_secret_key(ctx, store, &ns, &ca.name, &ca.key, Use::Certificate).await?,
                 CaProviderType::ConfigMap => {
                     let cm =
                         Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns).get_opt(&ca.name).await?.ok_or_else(
@@ -487,21 +487,54 @@ async fn read_selector(
     sel: &SecretKeySelector,
     default_key: &str,
 ) -> Result<String> {
-    read_secret_key(ctx, store, ns, &sel.name, sel.key.as_deref().unwrap_or(default_key)).await
+    read_secret_key(ctx, store, ns, &sel.name, sel.key.as_deref().unwrap_or(default_key), Use::Credential).await
 }
 
-async fn read_secret_key(ctx: &Context, store: &ResolvedStore, ns: &str, name: &str, key: &str) -> Result<String> {
+/// What a value read from a Secret is for: a login credential is sent to
+/// the store's server, a CA certificate is public.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Credential,
+    Certificate,
+}
+
+async fn read_secret_key(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ns: &str,
+    name: &str,
+    key: &str,
+    purpose: Use,
+) -> Result<String> {
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
         .get_opt(name)
         .await?
         .ok_or_else(|| store.config_error(format!("Secret {ns}/{name} not found")))?;
+    // A Secret Kubernetes fills with an API token is never a Vault login
+    // credential: a store author chooses where credentials are sent.
+    let token_secret = secret.type_.as_deref() == Some("kubernetes.io/service-account-token")
+        || secret.annotations().keys().any(|k| k.starts_with("kubernetes.io/service-account."));
+    if token_secret && purpose == Use::Credential {
+        return Err(store.config_error(format!(
+            "Secret {ns}/{name} holds a Kubernetes ServiceAccount token; vaultsync never sends Kubernetes \
+             credentials to a Vault server, and reads no login credential from such a Secret"
+        )));
+    }
     let bytes = secret
         .data
         .and_then(|mut d| d.remove(key))
         .ok_or_else(|| store.config_error(format!("Secret {ns}/{name} has no key {key:?}")))?;
     let text = String::from_utf8(bytes.0)
         .map_err(|_| store.config_error(format!("Secret {ns}/{name} key {key:?} is not UTF-8")))?;
-    Ok(text.trim().to_owned())
+    let text = text.trim().to_owned();
+    if purpose == Use::Certificate {
+        return Ok(text);
+    }
+    ctx.api_audiences
+        .ensure_not_api_credential(&ctx.client, &text, &format!("Secret {ns}/{name} key {key:?}"))
+        .await
+        .map_err(|reason| store.config_error(reason))?;
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -182,10 +182,11 @@ impl Client {
             builder = builder.tls_certs_only(certs);
         }
         let http = builder.build().map_err(|e| Error::Tls(format!("cannot build HTTP client: {e}")))?;
+        let address = crate::origin::check_server(&server.address)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                address: server.address.trim_end_matches('/').to_owned(),
+                address,
                 namespace: server.namespace.filter(|n| !n.is_empty()),
                 auth,
                 token: Mutex::default(),
@@ -432,13 +433,16 @@ impl Client {
         Ok(found)
     }
 
-    /// Refuses a mount that Vault reports as something other than KV (a
-    /// database, PKI or transit engine: reading those "as KV" issues
-    /// credentials or exposes keys). Asked once per mount and client,
-    /// through the endpoint Vault's own CLI uses to learn a mount's type,
-    /// which needs no right beyond some access to the mount. When Vault
-    /// will not say (403, older servers), the static checks of
-    /// [`crate::locate`] are what protects.
+    /// Reads only from a mount Vault confirms is KV: a database, PKI or
+    /// transit engine read "as KV" issues credentials or exposes keys, and
+    /// behind a Vault namespace or a path rewrite the mount Vault serves
+    /// may not be the one vaultsync thinks it names. Asked once per mount
+    /// and client, through the endpoint Vault's own CLI uses to learn a
+    /// mount's type (it needs no right beyond some access to the mount).
+    /// Fails closed: only an answer that names exactly this mount with type
+    /// `kv` (or `generic`, KV v1's old name) lets a read through; a 403, a
+    /// missing type or another mount path refuses it. Refusals that a
+    /// policy change can fix are not remembered, so the fix takes effect.
     async fn check_kv_mount(&self, mount: &str) -> Result<()> {
         if let Some(known) = self.inner.kv_mounts.lock().expect("mount cache lock").get(mount) {
             return known.clone();
@@ -448,19 +452,32 @@ impl Client {
         // Not `authenticated`: a 403 here is an answer, not a reason to
         // log in again.
         let (status, body) = self.send(Operation::MountInfo, Method::GET, &api_path, Some(&token), None).await?;
+        let unverified = |reason: String| Err(Error::UnverifiedMount { mount: mount.to_owned(), reason });
         let verdict = match status {
             StatusCode::OK => {
-                let kind = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["data"]["type"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                match kind.as_str() {
-                    "kv" | "generic" | "" => Ok(()),
+                let answer = serde_json::from_str::<Value>(&body).unwrap_or_default();
+                let kind = answer["data"]["type"].as_str().unwrap_or_default().to_owned();
+                let served = answer["data"]["path"].as_str().map(|p| p.trim_end_matches('/').to_owned());
+                match (kind.as_str(), served) {
+                    ("kv" | "generic", Some(served)) if served == mount => Ok(()),
+                    ("kv" | "generic", Some(served)) => {
+                        return unverified(format!(
+                            "Vault serves it from mount {served:?}, so it is not a mount of its own (a Vault namespace belongs in provider.vault.namespace, not in the path)"
+                        ));
+                    }
+                    ("kv" | "generic", None) => return unverified("Vault's answer names no mount path".into()),
+                    ("", _) => return unverified("Vault's answer names no engine type".into()),
                     _ => Err(Error::NotKv { mount: mount.to_owned(), kind }),
                 }
             }
             StatusCode::SERVICE_UNAVAILABLE => return Err(self.unexpected(status, &body, api_path)),
-            _ => Ok(()),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                return unverified(format!(
+                    "Vault would not say what engine it is (HTTP {}): the token needs some capability on a path inside the mount",
+                    status.as_u16()
+                ));
+            }
+            other => return Err(self.unexpected(other, &body, api_path)),
         };
         self.inner.kv_mounts.lock().expect("mount cache lock").insert(mount.to_owned(), verdict.clone());
         verdict
@@ -953,7 +970,7 @@ mod tests {
     ) -> MockVault {
         let logins = std::sync::atomic::AtomicU64::new(0);
         MockVault::start(move |method, path, token| match (method, path) {
-            ("GET", "sys/internal/ui/mounts/secret") => (200, r#"{"data":{"type":"kv"}}"#.into()),
+            ("GET", "sys/internal/ui/mounts/secret") => (200, r#"{"data":{"type":"kv","path":"secret/"}}"#.into()),
             ("POST", "auth/approle/login") => login_answer(&format!("t{}", logins.fetch_add(1, Ordering::SeqCst) + 1)),
             ("GET", "auth/token/lookup-self") if valid(token) => (200, json!({"data": {"ttl": 3600}}).to_string()),
             ("GET", "auth/token/lookup-self") => denied(),

@@ -63,7 +63,7 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Issued> {
         let path = path.trim_start_matches('/');
-        check_in_mount(path, false)?;
+        crate::path::check_engine_path("path", path)?;
         let mut api_path = encode(path);
         let (http, body) = match method {
             IssueMethod::Get => {

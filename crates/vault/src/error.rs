@@ -22,6 +22,10 @@ pub enum Error {
     NotKv { mount: String, kind: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("server {server:?} is refused: it {reason}")]
+    InvalidServer { server: String, reason: String },
+    #[error("mount {mount:?} is refused: {reason}; vaultsync reads only mounts Vault confirms are KV secrets engines")]
+    UnverifiedMount { mount: String, reason: String },
     #[error("TLS configuration: {0}")]
     Tls(String),
     /// The client was closed (its store changed or was deleted, or the
@@ -42,6 +46,8 @@ impl Error {
             Error::Login { .. } | Error::Credential { .. } => "login",
             Error::InvalidPath { .. } | Error::NotKv { .. } => "invalid_path",
             Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidServer { .. } => "invalid_server",
+            Error::UnverifiedMount { .. } => "invalid_path",
             Error::Tls(_) => "tls",
             Error::Closed => "closed",
         }

@@ -17,6 +17,9 @@ use crate::{Error, Result};
 /// own scratch space to whoever writes an ExternalSecret).
 const RESERVED_MOUNTS: [&str; 4] = ["auth", "sys", "identity", "cubbyhole"];
 
+const RESERVED_IN_KEY: &str = "has a segment named like a system mount (auth, sys, identity, cubbyhole), \
+     which behind a Vault namespace or a decoding proxy would reach that mount";
+
 /// Everything but RFC 3986's unreserved characters is escaped.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -50,6 +53,7 @@ fn split(store_path: Option<&str>, key: &str, field: &'static str, folder: bool)
         Some(mount) => {
             check_mount("path", mount)?;
             let path = key.strip_prefix(mount).and_then(|rest| rest.strip_prefix('/')).unwrap_or(key);
+            refuse_reserved(field, key, RESERVED_IN_KEY)?;
             Ok(Location { mount: mount.to_owned(), path: path.to_owned() })
         }
         None => {
@@ -65,6 +69,7 @@ fn split(store_path: Option<&str>, key: &str, field: &'static str, folder: bool)
                 Error::InvalidPath { reason, .. } => refused(field, key, reason),
                 other => other,
             })?;
+            refuse_reserved(field, key, RESERVED_IN_KEY)?;
             Ok(Location { mount: mount.to_owned(), path: path.to_owned() })
         }
     }
@@ -88,13 +93,36 @@ pub fn check_engine_path(field: &'static str, path: &str) -> Result<()> {
     )
 }
 
-/// Refuses `path` when its first segment is one of Vault's own mounts.
+/// Refuses `path` when any of its segments, fully percent-decoded and in
+/// any case, is one of Vault's own mounts. Any segment, not the first:
+/// behind a Vault namespace (`team/auth/token/lookup-self`, or a store
+/// `path` that names a namespace) a mount starts wherever the namespace
+/// prefix ends, and nothing here can tell a namespace from a folder.
+/// Fully decoded: a proxy that decodes the path once more before Vault
+/// (nginx `proxy_pass` with a URI does) turns `%2561uth` into `auth`.
+/// The price is that a KV secret with a segment named like a system mount
+/// cannot be read; the README says so.
 fn refuse_reserved(field: &'static str, path: &str, reason: &'static str) -> Result<()> {
-    let first = path.split('/').next().unwrap_or_default();
-    if RESERVED_MOUNTS.iter().any(|reserved| first.eq_ignore_ascii_case(reserved)) {
-        return Err(refused(field, path, reason));
+    for segment in path.split('/') {
+        let decoded = fully_decoded(segment);
+        if RESERVED_MOUNTS.iter().any(|reserved| decoded.eq_ignore_ascii_case(reserved)) {
+            return Err(refused(field, path, reason));
+        }
     }
     Ok(())
+}
+
+/// A segment decoded until decoding changes nothing (bounded: every round
+/// shortens it, so a segment of n bytes settles within n/3 rounds).
+fn fully_decoded(segment: &str) -> String {
+    let mut decoded = segment.to_owned();
+    loop {
+        let next = percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+        if next == decoded {
+            return decoded;
+        }
+        decoded = next;
+    }
 }
 
 /// Checks the mount path of an auth method (`auth/<mount>/login`).
@@ -106,10 +134,11 @@ pub fn check_auth_mount(field: &'static str, mount: &str) -> Result<()> {
 /// caller can skip [`locate`]. A folder may be empty (the mount itself).
 pub(crate) fn check_in_mount(path: &str, folder: bool) -> Result<()> {
     match folder {
-        true if path.is_empty() => Ok(()),
-        true => check("path", path, Trailing::Allowed),
-        false => check("path", path, Trailing::Refused),
+        true if path.is_empty() => return Ok(()),
+        true => check("path", path, Trailing::Allowed)?,
+        false => check("path", path, Trailing::Refused)?,
     }
+    refuse_reserved("path", path, "has a segment named like a system mount (auth, sys, identity, cubbyhole)")
 }
 
 /// Whether a path may end with `/` (a folder or a mount).
@@ -136,9 +165,10 @@ fn check(field: &'static str, value: &str, trailing: Trailing) -> Result<()> {
         }
         check_segment(segment).map_err(|reason| refused(field, value, reason))?;
         // What Vault would see once it decodes the request path, as often as
-        // a proxy on the way might decode it again.
+        // proxies on the way might decode it again (every round removes a
+        // '%', so this ends).
         let mut decoded = segment.to_owned();
-        for _ in 0..4 {
+        loop {
             let next = percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
             if next == decoded {
                 break;
@@ -251,6 +281,29 @@ mod tests {
             assert!(locate(store_path, key, "key").is_err(), "{store_path:?} {key:?} must be refused");
         }
         assert!(check_auth_mount("mountPath", "../sys").is_err());
+    }
+
+    #[test]
+    fn refuses_system_mounts_behind_a_namespace_or_an_encoding() {
+        for (store_path, key) in [
+            (None, "t7ns/auth/token/lookup-self"),
+            (None, "t7ns/sys/mounts"),
+            (None, "a/b/Identity/entity"),
+            (Some("t7ns"), "auth/token/lookup-self"),
+            (Some("t7ns/sys"), "mounts"),
+            (None, "%61uth/token/lookup-self"),
+            (None, "%2561uth/token/lookup-self"),
+            (None, "t7ns/%252573ys/mounts"),
+            (Some("secret"), "app/%63ubbyhole"),
+        ] {
+            assert!(locate(store_path, key, "key").is_err(), "{store_path:?} {key:?} must be refused");
+        }
+        assert!(check_in_mount("x/auth/y", false).is_err());
+        assert!(check_in_mount("x/%2573ys", true).is_err());
+        assert!(check_engine_path("path", "t7ns/auth/token/create").is_err());
+        assert!(check_engine_path("path", "db/%61uth").is_err());
+        // Names that merely contain a reserved word stay readable.
+        assert!(locate(Some("secret"), "authors/sysadmin", "key").is_ok());
         assert!(check_auth_mount("mountPath", "kubernetes/prod").is_ok());
     }
 

@@ -52,6 +52,10 @@ enum Command {
         /// How many ExternalSecrets are reconciled at once.
         #[arg(long, env = "VAULTSYNC_CONCURRENCY", default_value_t = 16)]
         concurrency: u16,
+        /// The shortest refreshInterval honoured (Go duration): a shorter
+        /// one, other than 0 (once), counts as this.
+        #[arg(long, env = "VAULTSYNC_MIN_REFRESH_INTERVAL", default_value = "1s")]
+        min_refresh_interval: String,
         /// Watch and sync only this namespace (a namespace-scoped install,
         /// whose RBAC is a Role there); ClusterSecretStores and
         /// ClusterExternalSecrets are then not served.
@@ -220,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
             log_json,
             read_window,
             concurrency,
+            min_refresh_interval,
             namespace,
             leader_election,
             lease_name,
@@ -235,6 +240,8 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
             let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
+            let min_refresh_interval =
+                vaultsync_api::parse_duration(&min_refresh_interval).context("--min-refresh-interval")?;
             // VAULTSYNC_NAMESPACE set to "" (a templated env left blank)
             // means every namespace, not a namespace named "".
             let namespace = namespace.filter(|ns| !ns.is_empty());
@@ -255,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
                 jitter,
                 read_window,
                 concurrency,
+                min_refresh_interval,
                 namespace,
                 token_namespace_selector,
                 ..Config::default()
