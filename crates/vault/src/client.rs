@@ -473,7 +473,7 @@ impl Client {
             StatusCode::SERVICE_UNAVAILABLE => return Err(self.unexpected(status, &body, api_path)),
             StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
                 return unverified(format!(
-                    "Vault would not say what engine it is (HTTP {}): the token needs some capability on a path inside the mount",
+                    "Vault would not say what engine serves it (HTTP {}): no mount of that path exists, or the token has no capability inside it (a Vault namespace belongs in provider.vault.namespace, not in the path)",
                     status.as_u16()
                 ));
             }

@@ -32,6 +32,7 @@ mod store_events;
 mod stores;
 mod sync;
 mod templates;
+mod tenant_attacks;
 mod tls;
 mod token_lifecycle;
 mod user_roles;
