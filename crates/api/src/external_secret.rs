@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::Condition;
-use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, KEY_MESSAGE, KEY_RULE, MAX_PATH};
+use crate::vault_path::{
+    FOLDER_MESSAGE, FOLDER_RULE, KEY_MESSAGE, KEY_RULE, MAX_PATH, RESERVED_SEGMENT_MESSAGE, RESERVED_SEGMENT_RULE,
+};
 
 /// Condition reason: the Secret matches the remote values.
 pub const REASON_SYNCED: &str = "SecretSynced";
@@ -380,11 +382,13 @@ pub struct RemoteRef {
     /// Path of the secret inside the store's mount, e.g. `app/db`. It must
     /// stay inside the mount: no leading or trailing `/`, no empty, `.` or
     /// `..` segments (in any encoding), no `?`, `#`, `\` or control
-    /// characters. When the store sets no `path`, the first segment is the
-    /// mount, which must be a KV secrets engine (never `auth`, `sys`,
-    /// `identity` or `cubbyhole`).
+    /// characters, and no segment named `auth`, `sys`, `identity` or
+    /// `cubbyhole` (Vault's own mounts, which behind a Vault namespace can
+    /// start at any segment). When the store sets no `path`, the first
+    /// segment is the mount, which must be a KV secrets engine.
     #[schemars(length(min = 1, max = MAX_PATH))]
     #[x_kube(validation = Rule::new(KEY_RULE).message(KEY_MESSAGE))]
+    #[x_kube(validation = Rule::new(RESERVED_SEGMENT_RULE).message(RESERVED_SEGMENT_MESSAGE))]
     pub key: String,
     /// A property of the secret. A dotted path (`a.b.c`) walks into nested
     /// JSON; a property whose literal name contains dots wins over the path.
@@ -460,6 +464,7 @@ pub struct FindRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_PATH))]
     #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    #[x_kube(validation = Rule::new(RESERVED_SEGMENT_RULE).message(RESERVED_SEGMENT_MESSAGE))]
     pub path: Option<String>,
     /// Only secrets whose path (relative to the mount) matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,10 +26,19 @@ pub(crate) const FOLDER_RULE: &str = concat!(
 
 pub(crate) const FOLDER_MESSAGE: &str = "must be a path inside Vault: no leading '/', no empty, '.' or '..' segments (in any encoding), no '?', '#', '\\' or control characters";
 
-/// A KV mount: a folder that is not one of Vault's system mounts.
-pub(crate) const MOUNT_RULE: &str = r"!self.matches('(?i)^(auth|sys|identity|cubbyhole)(/|$)')";
+/// No segment named like one of Vault's system mounts, at any position:
+/// behind a Vault namespace a mount starts wherever the namespace prefix
+/// ends. (Percent-encoded names are refused by the controller, which
+/// decodes fully; a regular expression cannot.)
+pub(crate) const RESERVED_SEGMENT_RULE: &str = r"!self.matches('(?i)(^|/)(auth|sys|identity|cubbyhole)(/|$)')";
 
-pub(crate) const MOUNT_MESSAGE: &str = "must name a KV secrets engine, not auth/, sys/, identity/ or cubbyhole/";
+pub(crate) const RESERVED_SEGMENT_MESSAGE: &str = "must not have a segment named auth, sys, identity or cubbyhole: those are Vault's own mounts (also behind a Vault namespace), never KV secrets";
+
+/// A KV mount: a folder that is not one of Vault's system mounts.
+pub(crate) const MOUNT_RULE: &str = RESERVED_SEGMENT_RULE;
+
+pub(crate) const MOUNT_MESSAGE: &str =
+    "must name a KV secrets engine, not auth/, sys/, identity/ or cubbyhole/ (at any segment)";
 
 /// A generator's request path: a key, except that it may start with one `/`
 /// (ESO's examples write `/database/creds/<role>`).
@@ -42,9 +51,8 @@ pub(crate) const GENERATOR_PATH_RULE: &str = concat!(
 /// mounts would let it hand a tenant tokens, identities or policies of the
 /// provider's identity (`auth/token/create`, `sys/...`), which no store
 /// allows either.
-pub(crate) const GENERATOR_SYSTEM_MOUNT_RULE: &str = r"!self.matches('(?i)^/?(auth|sys|identity|cubbyhole)(/|$)')";
+pub(crate) const GENERATOR_SYSTEM_MOUNT_RULE: &str = r"!self.matches('(?i)(^|/)(auth|sys|identity|cubbyhole)(/|$)')";
 
-pub(crate) const GENERATOR_SYSTEM_MOUNT_MESSAGE: &str =
-    "names a system mount (auth/, sys/, identity/, cubbyhole/): a generator issues credentials from a secrets engine";
+pub(crate) const GENERATOR_SYSTEM_MOUNT_MESSAGE: &str = "names a system mount (a segment auth, sys, identity or cubbyhole): a generator issues credentials from a secrets engine";
 
 pub(crate) const GENERATOR_PATH_MESSAGE: &str = "must be a Vault path: no trailing '/', no empty, '.' or '..' segments (in any encoding), no '?', '#', '\\' or control characters";

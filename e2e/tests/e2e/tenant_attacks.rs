@@ -332,9 +332,17 @@ async fn reserved_mounts_stay_closed_behind_namespaces_and_decoding_proxies() ->
         }}},
     }))
     .await?;
+    // Written plainly, the API server refuses a system mount at any segment.
+    for key in [format!("{ns}/auth/token/lookup-self"), format!("{ns}/sys/mounts")] {
+        let refused =
+            env.apply(external_secret("plain", "direct", json!({"dataFrom": [{"extract": {"key": key}}]}))).await;
+        let error = format!("{:#}", refused.expect_err(&format!("{key:?} must be refused")));
+        assert!(error.contains("Vault's own mounts"), "{key:?}: {error}");
+    }
+    // Encoded, the controller refuses it after decoding, before any request.
     let attacks = [
-        ("ns-lookup", "direct", format!("{ns}/auth/token/lookup-self"), "system mount"),
-        ("ns-mounts", "direct", format!("{ns}/sys/mounts"), "system mount"),
+        ("ns-lookup", "direct", format!("{ns}/%61uth/token/lookup-self"), "system mount"),
+        ("ns-mounts", "direct", format!("{ns}/%73ys/mounts"), "system mount"),
         ("ns-kv", "direct", format!("{ns}/kv/app"), "Vault namespace belongs in provider.vault.namespace"),
         ("proxy-lookup", "proxied", "%61uth/token/lookup-self".to_owned(), "system mount"),
         ("proxy-ns", "proxied", format!("{ns}/%2573ys/mounts"), "system mount"),
