@@ -386,6 +386,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refuses_every_way_to_an_api_token_secret() {
+        let none = BTreeMap::new();
+        assert!(refuse_api_token_secret("s", Some("Opaque"), &none, None).is_ok());
+        assert!(refuse_api_token_secret("s", Some(SERVICE_ACCOUNT_TOKEN_TYPE), &none, None).is_err());
+        for key in SERVICE_ACCOUNT_ANNOTATIONS {
+            let annotations = BTreeMap::from([(key.to_owned(), "deployer".to_owned())]);
+            let message = refuse_api_token_secret("s", Some("Opaque"), &annotations, None).unwrap_err().to_string();
+            assert!(message.contains(key), "{message}");
+        }
+        let existing = Secret { type_: Some(SERVICE_ACCOUNT_TOKEN_TYPE.into()), ..Secret::default() };
+        assert!(refuse_api_token_secret("s", None, &none, Some(&existing)).is_err(), "Merge into a token Secret");
+    }
+
+    #[test]
     fn reads_the_managers_of_an_apply_conflict() {
         let message = r#"Apply failed with 2 conflicts: conflict with "vaultsync/ns/a": .data.password, conflict with "kubectl-create" using v1: .data.user"#;
         assert_eq!(conflicting_managers(message), vec!["vaultsync/ns/a", "kubectl-create"]);
