@@ -217,8 +217,10 @@ pub struct KubernetesAuth {
     /// This is the recommended way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_ref: Option<ServiceAccountSelector>,
-    /// A Secret holding a ServiceAccount token. Prefer `serviceAccountRef`:
-    /// long-lived tokens do not expire.
+    /// A Secret holding a JWT for Vault's audience. Never a token the
+    /// Kubernetes API server accepts: a `kubernetes.io/service-account-token`
+    /// Secret is refused, and every JWT is checked by a TokenReview before
+    /// it is sent. Prefer `serviceAccountRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeySelector>,
 }
@@ -283,7 +285,8 @@ pub struct JwtAuth {
     /// Use a short-lived token of this ServiceAccount as the JWT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_service_account_token: Option<KubernetesServiceAccountToken>,
-    /// A JWT kept in a Secret.
+    /// A JWT kept in a Secret; never one the Kubernetes API server accepts
+    /// (checked by a TokenReview before it is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeySelector>,
 }

@@ -1,6 +1,10 @@
 //! Kubernetes auth against OpenBao's kubernetes method, which checks each
 //! token with a real TokenReview on our API server.
 
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use kube::api::PostParams;
 use serde_json::{Value, json};
 use vaultsync_e2e::{TestEnv, external_secret};
 
@@ -63,26 +67,25 @@ async fn service_account_token_kept_in_a_secret() -> anyhow::Result<()> {
     let value = env.secret_value("k8s-secretref");
     env.bao.kv2_put(&format!("{}/app", env.prefix), json!({"password": value})).await?;
     env.write_read_policy().await?;
-    // A legacy token Secret carries the API server's own audience, so this
-    // role names none.
-    env.bao
-        .write(
-            &format!("auth/kubernetes/role/{}", env.prefix),
-            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
-                   "token_policies": [env.prefix], "token_ttl": "10m"}),
-        )
-        .await?;
+    env.write_kubernetes_role(&[&env.namespace]).await?;
     env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}})).await?;
-    env.apply(json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-        "metadata": {"name": "app-token", "annotations": {"kubernetes.io/service-account.name": "app"}},
-    }))
-    .await?;
-    let secrets = env.secrets();
-    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
-        Ok(secrets.get("app-token").await?.data.is_some_and(|d| d.contains_key("token")))
-    })
-    .await?;
+    // A token for Vault's audience, kept in an ordinary Secret (e.g. by a
+    // job that renews it). A legacy token Secret, which the API server
+    // accepts, is refused: tenant_attacks::no_kubernetes_token_reaches_a_tenant_server.
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec!["vault".into()]),
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    let issued = Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace)
+        .create_token_request("app", &PostParams::default(), &request)
+        .await?;
+    let token = issued.status.and_then(|s| s.token).unwrap_or_default();
+    env.record_secret(&token);
+    env.create_secret("app-token", &[("token", &token)]).await?;
     env.apply(json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": "vault"},
