@@ -45,8 +45,11 @@ pub(crate) async fn restart_targets(ctx: &Context, es: &ExternalSecret) {
     let es_name = es.name_any();
     let at = k8s_openapi::jiff::Timestamp::now().to_string();
     for target in &es.spec.rollout_restart_targets {
-        // Debug-quoted: a name that is refused may hold anything.
-        let what = format!("{} {namespace}/{:?}", kind_name(target.kind), target.name);
+        // Quoted only when it is refused: then it may hold anything.
+        let what = match is_object_name(&target.name) {
+            true => format!("{} {namespace}/{}", kind_name(target.kind), target.name),
+            false => format!("{} {namespace}/{:?}", kind_name(target.kind), target.name),
+        };
         let (type_, reason, note) = match restart(&ctx.client, &namespace, &es_name, target, &at).await {
             Ok(()) => {
                 info!(externalsecret = %crate::context::object_ref(es), target = %what, "rolling restart");
