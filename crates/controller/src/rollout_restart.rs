@@ -68,7 +68,17 @@ pub(crate) async fn restart_targets(ctx: &Context, es: &ExternalSecret) {
                 (EventType::Warning, REASON_FAILED, format!("cannot restart {what}: {why}"))
             }
         };
-        events::publish(ctx, &es.object_ref(&()), type_, reason, "RolloutRestart", note).await;
+        let related = is_object_name(&target.name).then(|| {
+            let resource = request(target.kind, &at).0;
+            k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some(resource.api_version),
+                kind: Some(resource.kind),
+                name: Some(target.name.clone()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            }
+        });
+        events::publish_related(ctx, &es.object_ref(&()), related, type_, reason, "RolloutRestart", note).await;
     }
 }
 

@@ -82,7 +82,7 @@ async fn hostile_templates_leave_no_character_of_a_value_in_status_events_or_log
         "{message}"
     );
     let (_, message) = env.wait_ready("label", "False").await?;
-    assert!(message.contains("metadata.labels"), "{message}");
+    assert!(message.contains("label \"l\""), "{message}");
     // Every object has had its Warning Event before the texts are read.
     for name in &names {
         env.wait_warning(name).await?;
