@@ -48,6 +48,11 @@ pub enum Error {
     /// so that it hurts this object only).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The API server refused to write a Secret. `detail` is built from the
+    /// kind of failure, the fields concerned and a fixed explanation, never
+    /// from the API server's message: that may quote the data.
+    #[error("writing Secret {name:?} failed: {detail}")]
+    SecretWrite { name: String, detail: String },
     #[error("Kubernetes API: {}", crate::store::kube_reason(.0))]
     Kube(#[from] kube::Error),
 }
@@ -68,7 +73,7 @@ impl Error {
             Error::Target(_) => "target",
             Error::Generator(_) => "generator",
             Error::Internal(_) => "internal",
-            Error::Kube(_) => "kube",
+            Error::Kube(_) | Error::SecretWrite { .. } => "kube",
         }
     }
 }

@@ -22,8 +22,24 @@ pub(crate) async fn publish(
     action: &str,
     note: String,
 ) {
+    publish_related(ctx, object, None, type_, reason, action, note).await;
+}
+
+/// [`publish`] with a second object the Event is about. The recorder folds
+/// Events of the same reason about the same objects into one (a series
+/// keeping the first note), so Events about several others of one object,
+/// such as each restart target, need it to stay apart.
+pub(crate) async fn publish_related(
+    ctx: &Context,
+    object: &ObjectReference,
+    related: Option<ObjectReference>,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let event =
-        Event { type_, reason: reason.into(), note: Some(fit_note(note)), action: action.into(), secondary: None };
+        Event { type_, reason: reason.into(), note: Some(fit_note(note)), action: action.into(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&event, object).await {
         let name = object.name.as_deref().unwrap_or_default();
         warn!(kind = ?object.kind, object = %name, error = %e, "cannot publish event");

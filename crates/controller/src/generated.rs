@@ -588,7 +588,7 @@ async fn save_values(ctx: &Context, es: &ExternalSecret, values: &BTreeMap<usize
     secrets
         .patch(&name, &PatchParams::apply(vaultsync_api::FIELD_MANAGER).force(), &Patch::Apply(&secret))
         .await
-        .map_err(Error::Kube)?;
+        .map_err(|e| crate::secret_writer::write_failure(&name, None, &e))?;
     Ok(())
 }
 

@@ -473,9 +473,23 @@ async fn jwt_source(
 }
 
 /// The API server's own words for a failed call, without request details.
+/// Only for requests that carry no secret data: the API server's message
+/// about a write may quote what was written, so a refused Secret write is
+/// told by [`crate::secret_writer::write_failure`] instead.
 pub(crate) fn kube_reason(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
+        // serde quotes the text it could not read, and the answer to a
+        // Secret request holds the Secret's data.
+        kube::Error::SerdeError(e) => {
+            format!(
+                "cannot read the API server's answer ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        }
+        kube::Error::FromUtf8(_) => "the API server's answer is not UTF-8".to_owned(),
         other => other.to_string(),
     }
 }

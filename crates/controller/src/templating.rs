@@ -212,26 +212,25 @@ fn render(name: &str, text: &str, data: &SecretData) -> Result<Vec<u8>> {
 /// Labels, annotations and `KeysAndValues` output are text; a Secret value
 /// may be binary.
 fn utf8(name: &str, output: Vec<u8>) -> Result<String> {
-    String::from_utf8(output).map_err(|e| {
+    // Where the first invalid byte sits is not told: the output holds values.
+    String::from_utf8(output).map_err(|_| {
         Error::Template(format!(
-            "template {name:?}: its output is not UTF-8 text (invalid byte at offset {}); \
-             labels, annotations and KeysAndValues output must be text",
-            e.utf8_error().valid_up_to()
+            "template {name:?}: its output is not UTF-8 text; labels, annotations and KeysAndValues output must be text"
         ))
     })
 }
 
 /// Reads a `KeysAndValues` output: a YAML map of keys to scalar values.
-/// The output holds secret values, so a parse error reports only where it
-/// happened, never the text around it.
+/// The output holds secret values, so a parse error reports neither the
+/// text nor the place (a line and column would say where a value has a `:`
+/// or a newline).
 fn key_values(name: &str, output: &str) -> Result<BTreeMap<String, String>> {
     if output.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let parsed: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(output).map_err(|e| {
-        let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+    let parsed: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(output).map_err(|_| {
         Error::Template(format!(
-            "template {name:?}: its output is not a YAML map of key: value{at}; KeysAndValues templates must produce one"
+            "template {name:?}: its output is not a YAML map of key: value; KeysAndValues templates must produce one"
         ))
     })?;
     parsed
@@ -392,6 +391,23 @@ mod tests {
         let message = shape(&template(&[]), &bad_yaml, fetched()).unwrap_err().to_string();
         assert!(message.contains("not a YAML map"), "{message}");
         assert!(!message.contains("s3cr3t"), "{message}");
+    }
+
+    #[test]
+    fn output_errors_do_not_say_where_in_a_value_they_are() {
+        // A value with a `: ` at a chosen place: a column would give it away.
+        let data = SecretData::from([("pass".into(), b"ab: c: d".to_vec()), ("bin".into(), vec![b'a', 0xff])]);
+        let yaml = [source("", "k: {{ .pass }}", TemplateScope::KeysAndValues, TemplateTarget::Data)];
+        let message = shape(&template(&[]), &yaml, data.clone()).unwrap_err().to_string();
+        assert!(!message.contains("column") && !message.contains("line"), "{message}");
+
+        let mut tpl = template(&[]);
+        tpl.metadata = Some(TemplateMetadata {
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::from([("a".into(), "{{ .bin }}".into())]),
+        });
+        let message = shape(&tpl, &[], data).unwrap_err().to_string();
+        assert!(message.contains("not UTF-8") && !message.contains("offset"), "{message}");
     }
 
     #[test]

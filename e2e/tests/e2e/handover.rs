@@ -279,7 +279,8 @@ async fn a_new_operator_restarts_no_workload_for_unchanged_data() -> anyhow::Res
     let first = Replica::start(&state, "restart-a", &env.namespace, LEASE)?;
     let path = synced_store(&env, "creds").await?;
     env.apply(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "annotations": {"vaultsync.dev/rollout-restart-from": "creds"}},
         "spec": {
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}},

@@ -17,6 +17,7 @@ mod health;
 mod injection;
 mod kubernetes_auth;
 mod leader;
+mod leaks;
 mod lifecycle;
 mod policies;
 mod readme;

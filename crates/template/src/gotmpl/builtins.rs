@@ -145,27 +145,30 @@ fn ordering(a: &Value, b: &Value) -> Result<Ordering, String> {
     }
 }
 
+pub const OUT_OF_RANGE: &str = "index out of range";
+
 pub fn index(item: Value, key: &Value) -> CallResult {
     match (item, key) {
+        // Neither the length nor the index is told: a list split from a
+        // value, or an index computed from one, would give the value away.
         (Value::List(mut list), Value::Int(i)) => {
             let len = list.len();
             usize::try_from(*i)
                 .ok()
                 .filter(|i| *i < len)
                 .map(|i| list.swap_remove(i))
-                .ok_or_else(|| format!("index out of range (length {len})"))
+                .ok_or_else(|| OUT_OF_RANGE.to_owned())
         }
         (Value::Map(mut map), key) if key.is_stringish() => {
             Ok(map.remove(key.as_text().unwrap_or_default().as_ref()).unwrap_or(Value::Nil))
         }
         (item @ (Value::Str(_) | Value::Bytes(_)), Value::Int(i)) => {
             let bytes = item.as_bytes().unwrap_or_default();
-            let len = bytes.len();
             usize::try_from(*i)
                 .ok()
                 .and_then(|i| bytes.get(i))
                 .map(|b| Value::Int(i64::from(*b)))
-                .ok_or_else(|| format!("index out of range (length {len})"))
+                .ok_or_else(|| OUT_OF_RANGE.to_owned())
         }
         (Value::Nil, _) => Err("index of nil".into()),
         (item, key) => Err(format!("can't index item of type {} with {}", item.type_name(), key.type_name())),

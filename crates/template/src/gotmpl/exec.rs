@@ -284,8 +284,7 @@ impl Exec {
                 (Value::List(list), Value::Int(i)) => match usize::try_from(*i).ok().and_then(|i| list.get(i)) {
                     Some(item) => item,
                     None => {
-                        let reason = format!("index: index out of range (length {})", list.len());
-                        return Err(Failure::new(pos, reason));
+                        return Err(Failure::new(pos, format!("index: {}", super::builtins::OUT_OF_RANGE)));
                     }
                 },
                 (Value::Map(map), key) if key.is_stringish() => {

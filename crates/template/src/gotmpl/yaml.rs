@@ -18,12 +18,11 @@ pub fn encode(value: &Value) -> Result<String, String> {
     Ok(yaml)
 }
 
-/// A YAML document as a value. The reason never quotes the input.
+/// A YAML document as a value. The reason never quotes the input, nor says
+/// where in it the parser stopped: the input is often a secret, and the
+/// place of a `:` or `#` in it is a piece of it.
 pub fn decode(text: &str) -> Result<Value, String> {
-    let parsed: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
-        let at = e.location().map(|l| format!(" at line {}, column {}", l.line(), l.column())).unwrap_or_default();
-        format!("input is not valid YAML{at}")
-    })?;
+    let parsed: serde_json::Value = serde_saphyr::from_str(text).map_err(|_| "input is not valid YAML".to_string())?;
     Ok(from_json(parsed))
 }
 
@@ -61,7 +60,6 @@ mod tests {
     #[test]
     fn errors_do_not_quote_the_input() {
         let err = decode("key: [unclosed s3cret").unwrap_err();
-        assert!(err.starts_with("input is not valid YAML"), "{err}");
-        assert!(!err.contains("s3cret"), "{err}");
+        assert_eq!(err, "input is not valid YAML", "neither the text nor where in it");
     }
 }
