@@ -1,3 +1,7 @@
+//! What a reconcile can fail with, and the API server's failures as text
+//! that is safe to show. A leaf: it imports nothing from the rest of the
+//! crate, so every module can return its errors.
+
 use vaultsync_api::StoreKind;
 
 /// Everything a reconcile can fail with. Messages are written for the person
@@ -53,7 +57,7 @@ pub enum Error {
     /// from the API server's message: that may quote the data.
     #[error("writing Secret {name:?} failed: {detail}")]
     SecretWrite { name: String, detail: String },
-    #[error("Kubernetes API: {}", crate::store::kube_reason(.0))]
+    #[error("Kubernetes API: {}", crate::error::kube_reason(.0))]
     Kube(#[from] kube::Error),
 }
 
@@ -79,3 +83,25 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The API server's own words for a failed call, without request details.
+/// Only for requests that carry no secret data: the API server's message
+/// about a write may quote what was written, so a refused Secret write is
+/// told by [`crate::sync::secret_writer::write_failure`] instead.
+pub(crate) fn kube_reason(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        // serde quotes the text it could not read, and the answer to a
+        // Secret request holds the Secret's data.
+        kube::Error::SerdeError(e) => {
+            format!(
+                "cannot read the API server's answer ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        }
+        kube::Error::FromUtf8(_) => "the API server's answer is not UTF-8".to_owned(),
+        other => other.to_string(),
+    }
+}

@@ -2,36 +2,25 @@
 //! client cache and the Secret writer.
 #![forbid(unsafe_code)]
 
-mod audiences;
-mod cluster_external_secret;
-mod conditions;
 mod context;
-mod due;
 mod error;
-mod events;
-mod external_secret;
-pub mod fence;
-mod generated;
-pub mod leader;
-mod metrics;
-mod outage;
-mod preview;
-mod process_metrics;
-mod render;
-mod rollout_restart;
+mod generators;
+mod leadership;
+mod observe;
+mod reconcile;
 mod run;
-mod secret_store;
-mod secret_writer;
-mod store;
-mod templating;
-mod vault_cache;
+mod secret_data;
+mod stores;
+mod sync;
+mod vault_clients;
 
 pub use context::{Config, Context};
 pub use error::{Error, Result};
-pub use preview::{StoreOverride, preview};
+pub use leadership::{fence, leader};
 pub use run::run;
-pub use store::parse_label_selector;
-pub use templating::Shaped;
+pub use stores::parse_label_selector;
+pub use sync::preview::{StoreOverride, preview};
+pub use sync::templating::Shaped;
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

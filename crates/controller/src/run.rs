@@ -22,12 +22,10 @@ use vaultsync_api::{
 };
 
 use crate::context::{Context, StoreRecheck};
-use crate::secret_writer::MERGE_HASH_PREFIX;
-use crate::store::StoreId;
-use crate::{
-    EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, cluster_external_secret, external_secret,
-    secret_store,
-};
+use crate::reconcile::{cluster_external_secret, external_secret, store_health};
+use crate::sync::secret_writer::MERGE_HASH_PREFIX;
+use crate::vault_clients::identity::StoreId;
+use crate::{EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// A watch that fills a cache (without managedFields, which reconciles
 /// never read) and yields each object it sees, for `watches_stream`;
@@ -203,7 +201,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let store_controller = Controller::new(scoped_api::<SecretStore>(&client, scope), watcher::Config::default())
         .reconcile_on(stores_to_recheck)
         .graceful_shutdown_on(stopped(&shutdown_tx))
-        .run(timed("SecretStore", secret_store::reconcile_store), secret_store::error_policy, ctx.clone())
+        .run(timed("SecretStore", store_health::reconcile_store), store_health::error_policy, ctx.clone())
         .for_each(log_result);
     let cluster_controllers = scope.is_none().then(|| {
         let cluster_store_controller =
@@ -211,8 +209,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 .reconcile_on(cluster_stores_to_recheck)
                 .graceful_shutdown_on(stopped(&shutdown_tx))
                 .run(
-                    timed("ClusterSecretStore", secret_store::reconcile_cluster_store),
-                    secret_store::error_policy,
+                    timed("ClusterSecretStore", store_health::reconcile_cluster_store),
+                    store_health::error_policy,
                     ctx.clone(),
                 )
                 .for_each(log_result);

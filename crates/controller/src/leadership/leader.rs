@@ -1,7 +1,7 @@
 //! Lease-based leadership: only one replica syncs. Every write to the
 //! Lease carries the resourceVersion it read, so two replicas can never
 //! both believe they won. The leader's writes are fenced by its own clock
-//! (see [`crate::fence`]): it stops at the renew deadline, before another
+//! (see [`crate::leadership::fence`]): it stops at the renew deadline, before another
 //! replica can take the Lease at the end of the lease duration.
 //!
 //! A replica that loses the Lease (or cannot renew it, the API server being
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::context::Context;
-use crate::fence::Fence;
+use crate::leadership::fence::Fence;
 
 /// Who competes for which Lease, and how long a claim lasts.
 #[derive(Clone, Debug)]

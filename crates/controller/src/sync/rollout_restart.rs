@@ -23,7 +23,7 @@ use vaultsync_api::{
 };
 
 use crate::context::Context;
-use crate::events;
+use crate::observe::events;
 
 const REASON_RESTARTED: &str = "RolloutRestarted";
 const REASON_FAILED: &str = "RolloutRestartFailed";
@@ -78,7 +78,8 @@ pub(crate) async fn restart_targets(ctx: &Context, es: &ExternalSecret) {
                 ..Default::default()
             }
         });
-        events::publish_related(ctx, &es.object_ref(&()), related, type_, reason, "RolloutRestart", note).await;
+        events::publish_related(&ctx.recorder, &es.object_ref(&()), related, type_, reason, "RolloutRestart", note)
+            .await;
     }
 }
 
@@ -105,7 +106,7 @@ async fn restart(
             "vaultsync may not {verb} {}; install the chart with rolloutRestart.enabled=true",
             resource.plural
         )),
-        other => NotRestarted::Failed(crate::store::kube_reason(&other)),
+        other => NotRestarted::Failed(crate::error::kube_reason(&other)),
     };
     // A second attempt only when the workload changed between the read and
     // the write (409): the write must be decided on what it changes.

@@ -176,7 +176,7 @@ async fn review(client: &kube::Client, token: &Sensitive) -> Result<Option<Vec<S
     let answer = Api::<TokenReview>::all(client.clone())
         .create(&PostParams::default(), &request)
         .await
-        .map_err(|e| crate::store::kube_reason(&e))?;
+        .map_err(|e| crate::error::kube_reason(&e))?;
     let status = answer.status.unwrap_or_default();
     Ok(status.authenticated.unwrap_or(false).then(|| status.audiences.unwrap_or_default()))
 }
@@ -201,7 +201,7 @@ pub(crate) async fn ensure_not_api_token(client: &kube::Client, token: &Sensitiv
 async fn issuer(client: &kube::Client) -> Result<String, String> {
     let request =
         http::Request::get("/.well-known/openid-configuration").body(Vec::new()).map_err(|e| e.to_string())?;
-    let text = client.request_text(request).await.map_err(|e| crate::store::kube_reason(&e))?;
+    let text = client.request_text(request).await.map_err(|e| crate::error::kube_reason(&e))?;
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["issuer"].as_str().map(str::to_owned))

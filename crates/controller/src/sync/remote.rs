@@ -12,9 +12,7 @@ use vaultsync_template::{
 use vaultsync_vault::{Client, Freshness, locate, locate_folder};
 
 use crate::error::{Error, Result};
-
-/// The Secret data, key to bytes.
-pub(crate) type SecretData = BTreeMap<String, Vec<u8>>;
+use crate::secret_data::SecretData;
 
 /// The rendered data, and what could not be rendered because its remote
 /// source is gone.

@@ -3,11 +3,9 @@
 //! full text stays in the object's status condition.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::warn;
 use vaultsync_api::{Condition, ConditionStatus};
-
-use crate::context::Context;
 
 /// The API server's limit on an Event's note, in bytes.
 const NOTE_MAX_BYTES: usize = 1024;
@@ -15,14 +13,14 @@ const CUT_MARK: &str = " … (cut; the full text is in the status condition)";
 
 /// Publishes an Event about `object`; failures are logged, never fatal.
 pub(crate) async fn publish(
-    ctx: &Context,
+    recorder: &Recorder,
     object: &ObjectReference,
     type_: EventType,
     reason: &str,
     action: &str,
     note: String,
 ) {
-    publish_related(ctx, object, None, type_, reason, action, note).await;
+    publish_related(recorder, object, None, type_, reason, action, note).await;
 }
 
 /// [`publish`] with a second object the Event is about. The recorder folds
@@ -30,7 +28,7 @@ pub(crate) async fn publish(
 /// keeping the first note), so Events about several others of one object,
 /// such as each restart target, need it to stay apart.
 pub(crate) async fn publish_related(
-    ctx: &Context,
+    recorder: &Recorder,
     object: &ObjectReference,
     related: Option<ObjectReference>,
     type_: EventType,
@@ -40,7 +38,7 @@ pub(crate) async fn publish_related(
 ) {
     let event =
         Event { type_, reason: reason.into(), note: Some(fit_note(note)), action: action.into(), secondary: related };
-    if let Err(e) = ctx.recorder.publish(&event, object).await {
+    if let Err(e) = recorder.publish(&event, object).await {
         let name = object.name.as_deref().unwrap_or_default();
         warn!(kind = ?object.kind, object = %name, error = %e, "cannot publish event");
     }
@@ -52,14 +50,14 @@ pub(crate) async fn publish_related(
 /// and now, so `kubectl describe` and event-based alerting see them, not
 /// only ExternalSecrets.
 pub(crate) async fn announce_change(
-    ctx: &Context,
+    recorder: &Recorder,
     object: &ObjectReference,
     previous: &[Condition],
     now: &Condition,
     action: &str,
 ) {
     if let Some((type_, reason, note)) = change_event(previous, now) {
-        publish(ctx, object, type_, &reason, action, note).await;
+        publish(recorder, object, type_, &reason, action, note).await;
     }
 }
 

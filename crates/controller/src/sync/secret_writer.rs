@@ -9,13 +9,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
-use sha2::{Digest, Sha256};
 use vaultsync_api::{CreationPolicy, ExternalSecret, FIELD_MANAGER};
 
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
-use crate::render::SecretData;
-use crate::templating::Shaped;
+use crate::secret_data::{SecretData, data_hash, digest};
+use crate::sync::templating::Shaped;
 use crate::{
     DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
     TEMPLATE_INPUT_HASH_ANNOTATION,
@@ -33,23 +32,6 @@ pub(crate) enum Written {
     Unchanged,
     /// `creationPolicy: None`: nothing is written by design.
     Skipped,
-}
-
-/// SHA-256 over length-prefixed parts: the lengths keep ("ab", "c") and
-/// ("a", "bc") apart.
-pub(crate) fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut digest = Sha256::new();
-    for part in parts {
-        digest.update((part.len() as u64).to_be_bytes());
-        digest.update(part);
-    }
-    format!("{:x}", digest.finalize())
-}
-
-/// A stable digest of the data, recorded on the Secret so an unchanged
-/// refresh writes nothing.
-pub(crate) fn data_hash(data: &SecretData) -> String {
-    digest(data.iter().flat_map(|(key, value)| [key.as_bytes(), value.as_slice()]))
 }
 
 /// The given keys of a Secret as it is stored now; `None` if one is missing.
@@ -403,7 +385,7 @@ const MAX_CAUSES: usize = 8;
 pub(crate) fn write_failure(name: &str, secret_type: Option<&str>, error: &kube::Error) -> Error {
     let detail = match error {
         kube::Error::Api(status) => refusal(status, secret_type),
-        other => crate::store::kube_reason(other),
+        other => crate::error::kube_reason(other),
     };
     Error::SecretWrite { name: name.to_owned(), detail }
 }

@@ -1,3 +1,10 @@
+//! The state every reconcile shares: configuration, watch caches, what the
+//! last sync of each ExternalSecret did, backoffs, and the parts that hold
+//! clients, outages, metrics and leases.
+
+pub(crate) mod due;
+pub(crate) mod lease_books;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -6,16 +13,16 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
-use crate::audiences::ApiAudiences;
-use crate::due::DueTracker;
-use crate::metrics::Metrics;
-use crate::outage::Outages;
-use crate::vault_cache::VaultCache;
-use kube::runtime::controller::Action;
+use self::due::DueTracker;
+use crate::observe::metrics::Metrics;
+use crate::vault_clients::audiences::ApiAudiences;
+use crate::vault_clients::cache::VaultCache;
+use crate::vault_clients::outage::Outages;
 
 /// Settings of a controller process.
 #[derive(Clone, Debug)]
@@ -160,7 +167,7 @@ pub struct Context {
     memos: Mutex<HashMap<ObjectRef<ExternalSecret>, SyncMemo>>,
     failures: Mutex<HashMap<String, u32>>,
     /// Leases of credentials generators issued, by ExternalSecret.
-    pub(crate) leases: crate::generated::LeaseBooks,
+    pub(crate) leases: lease_books::LeaseBooks,
 }
 
 impl Context {

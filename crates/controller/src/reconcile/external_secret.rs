@@ -15,15 +15,16 @@ use vaultsync_api::{
     REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
 };
 
-use crate::conditions::{apply_status, now, ready};
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
-use crate::events;
-use crate::generated;
-use crate::render::{self, Rendered};
-use crate::secret_writer::{Written, data_hash, delete_owned, exists_managed, still_synced, write};
-use crate::store::{credentials, resolve};
-use crate::templating::apply_template;
+use crate::generators;
+use crate::observe::conditions::{apply_status, now, ready};
+use crate::observe::events;
+use crate::secret_data::data_hash;
+use crate::stores::{credentials, resolve};
+use crate::sync::remote::{self, Rendered};
+use crate::sync::secret_writer::{Written, delete_owned, exists_managed, still_synced, write};
+use crate::sync::templating::apply_template;
 use vaultsync_vault::Freshness;
 
 /// What one sync did.
@@ -88,13 +89,13 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
 /// naming the leases left to expire by themselves.
 async fn release_leases(es: &ExternalSecret, ctx: &Context) -> Result<Action> {
     let key = ObjectRef::from_obj(es);
-    match generated::release_all(ctx, es).await {
+    match generators::release_all(ctx, es).await {
         Ok(()) => {
             info!(externalsecret = %crate::context::object_ref(es), "leases revoked; letting the ExternalSecret go");
         }
         Err(error) => {
             let tries = ctx.leases.revoke_failed(&key);
-            if tries < generated::MAX_REVOKE_TRIES {
+            if tries < generators::MAX_REVOKE_TRIES {
                 warn!(externalsecret = %crate::context::object_ref(es), tries, error = %error, "revoking leases failed; trying again");
                 return Ok(Action::requeue(Duration::from_secs(2u64 << tries)));
             }
@@ -105,7 +106,7 @@ async fn release_leases(es: &ExternalSecret, ctx: &Context) -> Result<Action> {
             publish(ctx, es, EventType::Warning, "LeaseRevokeFailed", note).await;
         }
     }
-    generated::remove_finalizer(ctx, es).await?;
+    generators::remove_finalizer(ctx, es).await?;
     ctx.forget(&key);
     ctx.leases.forget(&key);
     Ok(Action::await_change())
@@ -166,14 +167,14 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         None => None,
     };
     // Its Vault is down: wait for the server's one probe instead of asking
-    // again (see crate::outage).
+    // again (see crate::vault_clients::outage).
     if let Some(client) = &client
         && let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key)
     {
         return Err(Error::Vault { store: store_name, source: waiting.into_error(client.address()) });
     }
     let generated =
-        if generated::involved(es) { generated::generate(ctx, es).await? } else { generated::Generated::default() };
+        if generators::involved(es) { generators::generate(ctx, es).await? } else { generators::Generated::default() };
     let deletion = es.spec.target.deletion_policy;
     // A new force-sync request is a person asking for Vault as it is now:
     // an answer shared from a read made before the request will not do.
@@ -183,10 +184,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
     let source = match (&client, &store) {
-        (Some(client), Some(store)) => Some(render::KvSource { client, provider: &store.provider, store: &store_name }),
+        (Some(client), Some(store)) => Some(remote::KvSource { client, provider: &store.provider, store: &store_name }),
         _ => None,
     };
-    let rendered = render::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;
+    let rendered = remote::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;
     if let (Err(Error::Vault { source, .. }), Some(client)) = (&rendered, &client) {
         if ctx.outages.report_down(client, source, &memo_key) {
             tokio::spawn(ctx.outages.clone().probe(client.clone()));
@@ -208,7 +209,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     }
     let (written, resource_version) = write(&ctx.client, es, &mut shaped).await?;
     if written == (Written::Updated { data_changed: true }) && !es.spec.rollout_restart_targets.is_empty() {
-        crate::rollout_restart::restart_targets(ctx, es).await;
+        crate::sync::rollout_restart::restart_targets(ctx, es).await;
     }
     let data = shaped.data;
     let periodic = es.spec.refresh_policy == RefreshPolicy::Periodic && !interval.is_zero();
@@ -358,7 +359,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
 }
 
 /// When to try again after `error`. Waiting for a Vault server that is down
-/// costs no Vault request (see crate::outage) and does not count as this
+/// costs no Vault request (see crate::vault_clients::outage) and does not count as this
 /// object's failure: its backoff must not grow over a long outage, or a
 /// later unrelated error (an API timeout on a busy control plane) would
 /// leave it minutes behind the recovery.
@@ -369,12 +370,12 @@ fn retry_after(ctx: &Context, key: &str, error: &Error) -> Duration {
             ..
         } => {
             ctx.reset_backoff(key);
-            ctx.jittered(crate::outage::RECHECK_WHILE_DOWN)
+            ctx.jittered(crate::vault_clients::outage::RECHECK_WHILE_DOWN)
         }
         _ => ctx.backoff(key),
     }
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
-    events::publish(ctx, &es.object_ref(&()), type_, reason, "Sync", note).await;
+    events::publish(&ctx.recorder, &es.object_ref(&()), type_, reason, "Sync", note).await;
 }

@@ -13,8 +13,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use vaultsync_vault::{LoginOutcome, Observer, Operation};
 
-use crate::store::ClientOwner;
-use crate::vault_cache::VaultTotals;
+use crate::vault_clients::cache::VaultTotals;
+use crate::vault_clients::identity::ClientOwner;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct OutcomeLabels {
@@ -330,7 +330,7 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
-        out.push_str(&crate::process_metrics::encode());
+        out.push_str(&crate::observe::process_metrics::encode());
         let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
     }
@@ -442,7 +442,7 @@ mod tests {
             lines.sort();
             lines
         };
-        let sample = include_str!("../../../e2e/monitoring/metrics-sample.txt");
+        let sample = include_str!("../../../../e2e/monitoring/metrics-sample.txt");
         // Families with no series yet are not exported: give each one.
         let metrics = Metrics::default();
         metrics.sync("created");
@@ -451,7 +451,10 @@ mod tests {
         drop(metrics.reconcile_started("ExternalSecret"));
         metrics.vault_observer().request(Operation::Read, Some(200), Duration::from_millis(3));
         metrics.vault_observer().login("kubernetes", LoginOutcome::Success);
-        let owner = ClientOwner { store: crate::store::StoreId::secret_store("team-a", "vault"), namespace: None };
+        let owner = ClientOwner {
+            store: crate::vault_clients::identity::StoreId::secret_store("team-a", "vault"),
+            namespace: None,
+        };
         metrics.set_token_ttls([(&owner, Duration::from_secs(600))]);
         metrics.set_due("ExternalSecret", 0);
         let text = metrics.encode(totals(1, 1, 1), 1);

@@ -8,11 +8,11 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultProvider};
 
-use crate::conditions::{apply_status, condition, ready};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::events;
-use crate::store::{ResolvedStore, credentials, refs_need_namespace};
+use crate::observe::conditions::{apply_status, condition, ready};
+use crate::observe::events;
+use crate::stores::{ResolvedStore, credentials, refs_need_namespace};
 
 pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = store.namespace().unwrap_or_default();
@@ -111,14 +111,22 @@ where
             (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
-    events::announce_change(ctx, &store.object_ref(&()), &previous.conditions, &ready_condition, "Validate").await;
+    events::announce_change(&ctx.recorder, &store.object_ref(&()), &previous.conditions, &ready_condition, "Validate")
+        .await;
     let mut conditions = vec![ready_condition];
     if let Some(message) = insecure {
         let was_warned = previous.conditions.iter().any(|c| c.type_ == INSECURE_TRANSPORT);
         conditions.push(condition(INSECURE_TRANSPORT, true, "PlainHTTP", message.clone(), &previous.conditions));
         if !was_warned {
-            events::publish(ctx, &store.object_ref(&()), EventType::Warning, INSECURE_TRANSPORT, "Validate", message)
-                .await;
+            events::publish(
+                &ctx.recorder,
+                &store.object_ref(&()),
+                EventType::Warning,
+                INSECURE_TRANSPORT,
+                "Validate",
+                message,
+            )
+            .await;
         }
     }
     let status = SecretStoreStatus {

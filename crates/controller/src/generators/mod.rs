@@ -16,8 +16,7 @@
 //!   of its notBefore..notAfter lifetime;
 //! - a finalizer revokes every lease when the ExternalSecret is deleted.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -36,9 +35,10 @@ use vaultsync_api::{
 use vaultsync_vault::{Client, IssueMethod, Issued};
 
 use crate::context::Context;
+use crate::context::lease_books::Book;
 use crate::error::{Error, Result};
-use crate::render::SecretData;
-use crate::store::{ResolvedStore, credentials};
+use crate::secret_data::SecretData;
+use crate::stores::{ResolvedStore, credentials};
 
 /// Field manager of the finalizer apply, apart from the spec's owners.
 const FINALIZER_MANAGER: &str = "vaultsync.dev/leases";
@@ -62,55 +62,6 @@ pub(crate) struct Generated {
     pub certificate: bool,
     /// When a lease next needs attention.
     pub next_action: Option<Instant>,
-}
-
-/// What this process knows of each ExternalSecret's leases: the status as
-/// last written (the watch cache may lag behind it) and the values.
-#[derive(Default)]
-pub(crate) struct LeaseBooks {
-    books: Mutex<HashMap<ObjectRef<ExternalSecret>, Book>>,
-    revoke_tries: Mutex<HashMap<ObjectRef<ExternalSecret>, u32>>,
-}
-
-#[derive(Clone, Default)]
-struct Book {
-    leases: Vec<IssuedLease>,
-    data: BTreeMap<usize, SecretData>,
-}
-
-impl LeaseBooks {
-    /// The leases to report in status: this process's record when it has
-    /// one, else what the status already says.
-    pub(crate) fn recorded(&self, key: &ObjectRef<ExternalSecret>) -> Option<Vec<IssuedLease>> {
-        self.books.lock().expect("lease lock").get(key).map(|b| b.leases.clone())
-    }
-
-    fn get(&self, key: &ObjectRef<ExternalSecret>) -> Option<Book> {
-        self.books.lock().expect("lease lock").get(key).cloned()
-    }
-
-    fn put(&self, key: &ObjectRef<ExternalSecret>, book: Book) {
-        self.books.lock().expect("lease lock").insert(key.clone(), book);
-    }
-
-    /// Forgets every record (a new term of leadership).
-    pub(crate) fn clear(&self) {
-        self.books.lock().expect("lease lock").clear();
-        self.revoke_tries.lock().expect("lease lock").clear();
-    }
-
-    pub(crate) fn forget(&self, key: &ObjectRef<ExternalSecret>) {
-        self.books.lock().expect("lease lock").remove(key);
-        self.revoke_tries.lock().expect("lease lock").remove(key);
-    }
-
-    /// Counts a failed revocation round; returns how many there were.
-    pub(crate) fn revoke_failed(&self, key: &ObjectRef<ExternalSecret>) -> u32 {
-        let mut tries = self.revoke_tries.lock().expect("lease lock");
-        let count = tries.entry(key.clone()).or_insert(0);
-        *count += 1;
-        *count
-    }
 }
 
 /// Whether `es` takes values from a generator, or still holds leases.
@@ -143,7 +94,7 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
             .map_err(|e| {
                 Error::Generator(format!(
                     "{source}: reading VaultDynamicSecret {name:?}: {}",
-                    crate::store::kube_reason(&e)
+                    crate::error::kube_reason(&e)
                 ))
             })?
             .ok_or_else(|| {
@@ -342,7 +293,7 @@ impl Policy {
 }
 
 /// A client for `generator`'s provider; an outage of its server is handled
-/// as for stores (see crate::outage).
+/// as for stores (see crate::vault_clients::outage).
 async fn client_for(ctx: &Context, es: &ExternalSecret, generator: &VaultDynamicSecret) -> Result<(Client, String)> {
     let store = ResolvedStore::from_generator(generator);
     let creds = credentials(ctx, &store, &es.namespace().unwrap_or_default()).await?;
@@ -588,7 +539,7 @@ async fn save_values(ctx: &Context, es: &ExternalSecret, values: &BTreeMap<usize
     secrets
         .patch(&name, &PatchParams::apply(vaultsync_api::FIELD_MANAGER).force(), &Patch::Apply(&secret))
         .await
-        .map_err(|e| crate::secret_writer::write_failure(&name, None, &e))?;
+        .map_err(|e| crate::sync::secret_writer::write_failure(&name, None, &e))?;
     Ok(())
 }
 

@@ -6,9 +6,9 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 use crate::context::{Config, Context};
 use crate::error::{Error, Result};
-use crate::render;
-use crate::store::{ResolvedStore, credentials, resolve};
-use crate::templating::{Shaped, apply_template};
+use crate::stores::{ResolvedStore, credentials, resolve};
+use crate::sync::remote;
+use crate::sync::templating::{Shaped, apply_template};
 use vaultsync_vault::Freshness;
 
 /// A store given on the command line instead of read from the cluster.
@@ -50,8 +50,8 @@ pub async fn preview(
     let creds = credentials(&ctx, &store, namespace).await?;
     let store_name = store.to_string();
     let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
-    let source = render::KvSource { client: &vault, provider: &store.provider, store: &store_name };
-    let rendered = render::render(Some(source), &es.spec, false, Freshness::Now, &Default::default()).await;
+    let source = remote::KvSource { client: &vault, provider: &store.provider, store: &store_name };
+    let rendered = remote::render(Some(source), &es.spec, false, Freshness::Now, &Default::default()).await;
     // The token this one-off logged in for is of no further use.
     drop(vault);
     ctx.revoke_vault_tokens(std::time::Duration::from_secs(5)).await;

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
 use vaultsync_template::render_template;
 
+use crate::error::kube_reason;
 use crate::error::{Error, Result};
-use crate::render::SecretData;
-use crate::secret_writer::digest;
-use crate::store::kube_reason;
+use crate::secret_data::SecretData;
+use crate::secret_data::digest;
 
 /// The Secret's content after templating.
 #[derive(Debug, Default, PartialEq)]

@@ -18,10 +18,10 @@ use vaultsync_api::{
     FailedNamespace, parse_duration,
 };
 
-use crate::conditions::{apply_status, ready};
 use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::store::{kube_reason, selector_matches};
+use crate::error::{Error, Result, kube_reason};
+use crate::observe::conditions::{apply_status, ready};
+use crate::stores::selector_matches;
 
 /// `spec.refreshTime` when unset, as in ESO.
 const DEFAULT_REFRESH_TIME: Duration = Duration::from_secs(60);
@@ -68,7 +68,14 @@ pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>
         let list = failed.iter().map(|f| f.namespace.as_str()).collect::<Vec<_>>().join(", ");
         ready(false, "NotProvisioned", format!("could not provision namespace(s): {list}"), &previous.conditions)
     };
-    crate::events::announce_change(&ctx, &ces.object_ref(&()), &previous.conditions, &condition, "Provision").await;
+    crate::observe::events::announce_change(
+        &ctx.recorder,
+        &ces.object_ref(&()),
+        &previous.conditions,
+        &condition,
+        "Provision",
+    )
+    .await;
     let status = ClusterExternalSecretStatus {
         conditions: vec![condition],
         provisioned_namespaces: provisioned,

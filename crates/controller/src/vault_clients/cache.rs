@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 use vaultsync_vault::{Client, Observer};
 
-use crate::store::{ClientOwner, Credentials, StoreId};
+use crate::vault_clients::identity::{ClientOwner, Credentials, StoreId};
 
 /// How long a closed client waits for the syncs still using it.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,9 @@
+//! One sync of an ExternalSecret's data, in order: read the remote values,
+//! apply the template, write the Secret, restart the workloads that read it.
+//! `vaultsync render` runs the same steps without the writing.
+
+pub(crate) mod preview;
+pub(crate) mod remote;
+pub(crate) mod rollout_restart;
+pub(crate) mod secret_writer;
+pub(crate) mod templating;
