@@ -87,7 +87,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The API server's own words for a failed call, without request details.
 /// Only for requests that carry no secret data: the API server's message
 /// about a write may quote what was written, so a refused Secret write is
-/// told by [`crate::sync::secret_writer::write_failure`] instead.
+/// told by [`crate::sync::write_failure::write_failure`] instead.
 pub(crate) fn kube_reason(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),

@@ -25,3 +25,18 @@ pub(crate) fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
 pub(crate) fn data_hash(data: &SecretData) -> String {
     digest(data.iter().flat_map(|(key, value)| [key.as_bytes(), value.as_slice()]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_depends_on_key_boundaries_and_values() {
+        let a = SecretData::from([("ab".into(), b"c".to_vec())]);
+        let b = SecretData::from([("a".into(), b"bc".to_vec())]);
+        let c = SecretData::from([("ab".into(), b"d".to_vec())]);
+        assert_ne!(data_hash(&a), data_hash(&b));
+        assert_ne!(data_hash(&a), data_hash(&c));
+        assert_eq!(data_hash(&a), data_hash(&a.clone()));
+    }
+}

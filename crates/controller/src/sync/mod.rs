@@ -7,3 +7,4 @@ pub(crate) mod remote;
 pub(crate) mod rollout_restart;
 pub(crate) mod secret_writer;
 pub(crate) mod templating;
+pub(crate) mod write_failure;
