@@ -8,7 +8,7 @@ CARGO ?= cargo
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
-	@echo "make test   - fmt, clippy, unit tests, CRD freshness, helm lint, image, 30s of fuzzing per target, e2e suite"
+	@echo "make test   - fmt, clippy, module check, unit tests, CRD freshness, helm lint, image, 30s of fuzzing per target, e2e suite"
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
 	@echo "make chaos  - handover, a 60s API server outage, OpenBao down 3 min under 500 ExternalSecrets; prints figures"
 	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
@@ -22,6 +22,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	bash scripts/module-check.sh
 
 unit:
 	$(CARGO) test --workspace --exclude vaultsync-e2e
