@@ -10,10 +10,13 @@
 # comments do not count. `super::` stays inside a module by convention, so
 # code reaches another module through `crate::` and this check sees it.
 # Tests (files under tests/, tests.rs) may be long.
+#
+#   scripts/module-check.sh           check
+#   scripts/module-check.sh --graph   also print each module's dependencies
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 - <<'PY'
+GRAPH="${1:-}" python3 - <<'PY'
 import os, re, sys
 
 MAX_LINES = 600
@@ -129,6 +132,9 @@ for crate in sorted(os.listdir("crates")):
             with open(f, encoding="utf-8") as fh:
                 refs = crate_refs(strip_comments(fh.read()))
             graph[m] |= {r for r in refs if r in modules and r != m}
+    if os.environ.get("GRAPH") == "--graph":
+        for m in sorted(graph):
+            print(f"crates/{crate}: {m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
     for comp in cycles(graph):
         failed = True
         print(f"module-check: import circle in crates/{crate}: "

@@ -1,5 +1,12 @@
 //! The vaultsync controllers: ExternalSecret sync, store health, the Vault
 //! client cache and the Secret writer.
+//!
+//! A folder per behaviour, each importing only the ones below it (so each
+//! can be read and tested without the ones above; `scripts/module-check.sh`
+//! fails on a circle): `run` wires the watches to `reconcile`, which calls on
+//! `generators`, `sync` (read, template, write, restart) and `stores`; they
+//! share the `context`, which holds `observe` (metrics) and `vault_clients`;
+//! `leadership` elects and fences; `error` and `secret_data` are leaves.
 #![forbid(unsafe_code)]
 
 mod context;
