@@ -22,6 +22,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	bash scripts/docs-check.sh
 
 unit:
 	$(CARGO) test --workspace --exclude vaultsync-e2e
