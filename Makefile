@@ -23,6 +23,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	bash scripts/module-check.sh
+	bash scripts/docs-check.sh
 
 unit:
 	$(CARGO) test --workspace --exclude vaultsync-e2e

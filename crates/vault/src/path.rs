@@ -101,7 +101,7 @@ pub fn check_engine_path(field: &'static str, path: &str) -> Result<()> {
 /// Fully decoded: a proxy that decodes the path once more before Vault
 /// (nginx `proxy_pass` with a URI does) turns `%2561uth` into `auth`.
 /// The price is that a KV secret with a segment named like a system mount
-/// cannot be read; the README says so.
+/// cannot be read; docs/security.md says so (rule 3).
 fn refuse_reserved(field: &'static str, path: &str, reason: &'static str) -> Result<()> {
     for segment in path.split('/') {
         let decoded = fully_decoded(segment);
