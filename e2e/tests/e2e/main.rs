@@ -18,6 +18,7 @@ mod injection;
 mod kubernetes_auth;
 mod leader;
 mod lifecycle;
+mod listeners;
 mod policies;
 mod readme;
 mod remote_ref;
