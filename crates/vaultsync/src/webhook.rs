@@ -118,7 +118,7 @@ struct Server {
 /// API server opens one connection per admission call in flight.
 const CONNECTIONS: Limits = Limits { total: 256, per_peer: 32 };
 /// Reviews read and answered at once, each with up to [`MAX_BODY`] read
-/// and [`PARSE_BUDGET`] parsed: this bounds the webhook's memory (the
+/// and [`REVIEW_BUDGET`] parsed and added: this bounds the webhook's memory (the
 /// chart's limit is 128Mi). One peer gets half, so a client that sends
 /// slowly cannot take every place from the API server.
 const REVIEWS: Limits = Limits { total: 4, per_peer: 2 };
@@ -416,23 +416,17 @@ async fn respond(
         Ok(Err(BodyError::TooLarge)) => return too_large(),
         Ok(Err(BodyError::Unreadable)) | Err(_) => return reply(StatusCode::BAD_REQUEST, "unreadable body\n".into()),
     };
-    let review = match parse_review(&body, &REVIEW, PARSE_BUDGET) {
+    let budget = std::cell::Cell::new(REVIEW_BUDGET);
+    let review = match parse_review(&body, &REVIEW, &budget) {
         Ok(review) => review,
         Err(e) if e.to_string().contains(OVER_BUDGET) => {
-            counters.invalid.fetch_add(1, Ordering::Relaxed);
             // Answered as a refusal the API server shows its user, when
             // the request is a review at all.
-            let Ok(head) = parse_review(&body, &REVIEW_HEAD, PARSE_BUDGET) else {
+            let Ok(head) = parse_review(&body, &REVIEW_HEAD, &std::cell::Cell::new(REVIEW_BUDGET)) else {
+                counters.invalid.fetch_add(1, Ordering::Relaxed);
                 return reply(StatusCode::BAD_REQUEST, "not an AdmissionReview\n".into());
             };
-            let (uid, namespace, pod_name) = identify(&head);
-            let message = format!(
-                "the Pod is too large for the injection webhook to read (more than {} MiB once parsed)",
-                PARSE_BUDGET >> 20
-            );
-            eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {message}");
-            let response = json!({"uid": uid, "allowed": false, "status": {"code": 413, "message": message}});
-            return reply(StatusCode::OK, answer(response));
+            return reply(StatusCode::OK, too_large_pod(&head, counters));
         }
         Err(_) => {
             counters.invalid.fetch_add(1, Ordering::Relaxed);
@@ -440,8 +434,12 @@ async fn respond(
         }
     };
     drop(body);
-    let (uid, namespace, pod_name) = identify(&review);
     let object = review.pointer("/request/object").unwrap_or(&Value::Null);
+    let parsed = REVIEW_BUDGET - budget.get();
+    if additions(object, &server.inject, parsed) > budget.get() {
+        return reply(StatusCode::OK, too_large_pod(&review, counters));
+    }
+    let (uid, namespace, pod_name) = identify(&review);
     let response = match mutate(object, &server.inject) {
         Ok(Decision::Untouched) => {
             counters.untouched.fetch_add(1, Ordering::Relaxed);
@@ -454,11 +452,12 @@ async fn respond(
         Ok(Decision::Patch(patch, mode)) => {
             counters.mutated.fetch_add(1, Ordering::Relaxed);
             eprintln!("vaultsync webhook: injected {mode:?} into Pod {namespace}/{pod_name}");
-            let patch = serde_json::to_vec(&patch).unwrap_or_default();
-            json!({
-                "uid": uid, "allowed": true, "patchType": "JSONPatch",
-                "patch": base64::engine::general_purpose::STANDARD.encode(patch),
-            })
+            // Each form of the patch is let go as soon as the next is made
+            // (see `additions`).
+            let serialized = serde_json::to_vec(&patch).unwrap_or_default();
+            drop(patch);
+            let encoded = base64::engine::general_purpose::STANDARD.encode(serialized);
+            json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": encoded})
         }
         Err(refused) => {
             counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -467,6 +466,71 @@ async fn respond(
         }
     };
     reply(StatusCode::OK, answer(response))
+}
+
+/// The refusal of a Pod whose review, or what injection would add to it,
+/// is over [`REVIEW_BUDGET`].
+fn too_large_pod(review: &Value, counters: &Counters) -> String {
+    counters.invalid.fetch_add(1, Ordering::Relaxed);
+    let (uid, namespace, pod_name) = identify(review);
+    let message = format!(
+        "the Pod is too large for the injection webhook (more than {} MiB to read and add): fewer or smaller \
+         annotations or containers",
+        REVIEW_BUDGET >> 20
+    );
+    eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {message}");
+    answer(json!({"uid": uid, "allowed": false, "status": {"code": 413, "message": message}}))
+}
+
+/// An upper bound on the memory injection takes for `pod` beyond the
+/// parsed review, in bytes, to be charged before it runs; 0 when it will
+/// not get past the annotations. The agent's configuration (the Vault CA
+/// and what the annotations ask for, templates included) goes into each
+/// agent container, and in exec mode into every container; the patch
+/// carries it as JSON inside a JSON string, so escaped twice (a `"` takes
+/// four bytes), and the answer holds the patch serialized and then in
+/// base64 (three forms at most at once). The mutation's copy of the Pod,
+/// and the Pod's own init containers repeated in the patch when the agent
+/// is put before them, take no more than `parsed` again.
+fn additions(pod: &Value, inject: &InjectConfig, parsed: usize) -> usize {
+    use vaultsync_inject::annotations::{asks, done, read};
+    let annotations: std::collections::BTreeMap<String, String> =
+        pod.pointer("/metadata/annotations").and_then(|a| serde_json::from_value(a.clone()).ok()).unwrap_or_default();
+    if !asks(&annotations) || done(&annotations) {
+        return 0;
+    }
+    // Refused on its annotations: nothing is added.
+    let Ok(request) = read(&annotations, inject) else { return 0 };
+    let mut config = Escaped(1024);
+    let _ = serde_json::to_writer(&mut config, &(&annotations, &inject.vault_ca_pem));
+    let count = |path: &str| pod.pointer(path).and_then(Value::as_array).map_or(0, Vec::len);
+    let (containers, inits) = (count("/spec/containers"), count("/spec/initContainers"));
+    let copies = match request.mode {
+        vaultsync_inject::Mode::Exec => containers + 1,
+        vaultsync_inject::Mode::Init | vaultsync_inject::Mode::Sidecar => 2,
+    };
+    3 * (copies * config.0 + (containers + inits) * 512) + parsed
+}
+
+/// Counts the bytes written as they would be once escaped in a JSON
+/// string.
+struct Escaped(usize);
+
+impl std::io::Write for Escaped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for byte in bytes {
+            self.0 += match byte {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                0..0x20 => 6,
+                _ => 1,
+            };
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn answer(response: Value) -> String {
@@ -607,20 +671,25 @@ const REVIEW_HEAD: Shape = Shape::Only(&[(
     ]),
 )]);
 
-/// What one review may take in memory once parsed, by the estimate of
-/// [`Cost`]. A Pod as large as the API server stores parses within it
-/// unless it is built of very many tiny objects; the body's
-/// amplifications (a huge array of zeros, or of `{"a":0}`) are cut off
-/// here instead of growing the heap tenfold.
-const PARSE_BUDGET: usize = 8 << 20;
+/// What one review may take in memory: parsed (by the estimate of
+/// [`Cost`]) and then added by injection (by [`additions`]). A Pod as
+/// large as the API server stores fits unless it is built of very many
+/// tiny objects or asks for exec mode in very many containers; the
+/// amplifications of a hostile body (a huge array of zeros, or of
+/// `{"a":0}`) are cut off here instead of growing the heap tenfold.
+const REVIEW_BUDGET: usize = 8 << 20;
 const OVER_BUDGET: &str = "over the webhook's parse budget";
 
-/// The parts of `body` that `shape` keeps, as JSON, within `budget`.
-fn parse_review(body: &[u8], shape: &'static Shape, budget: usize) -> Result<Value, serde_json::Error> {
+/// The parts of `body` that `shape` keeps, as JSON, within `budget` (what
+/// is left of it stays there).
+fn parse_review(
+    body: &[u8],
+    shape: &'static Shape,
+    budget: &std::cell::Cell<usize>,
+) -> Result<Value, serde_json::Error> {
     use serde::de::DeserializeSeed as _;
-    let budget = std::cell::Cell::new(budget);
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = Shaped { shape, budget: &budget }.deserialize(&mut deserializer)?;
+    let value = Shaped { shape, budget }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
 }
@@ -802,13 +871,17 @@ mod tests {
         .expect("json")
     }
 
+    fn budget() -> std::cell::Cell<usize> {
+        std::cell::Cell::new(REVIEW_BUDGET)
+    }
+
     #[test]
     fn the_patch_from_the_kept_fields_is_the_patch_from_the_whole_pod() {
         for mode in ["init", "sidecar", "exec"] {
             let pod = full_pod(mode);
             let whole = mutate(&pod, &config()).expect("accepted");
             let body = review(pod.clone(), Value::Null);
-            let kept = parse_review(&body, &REVIEW, PARSE_BUDGET).expect("parsed");
+            let kept = parse_review(&body, &REVIEW, &budget()).expect("parsed");
             let object = kept.pointer("/request/object").expect("object");
             assert!(object.pointer("/metadata/managedFields").is_none() && object.get("status").is_none());
             let shaped = mutate(object, &config()).expect("accepted");
@@ -831,13 +904,13 @@ mod tests {
 
     #[test]
     fn the_answer_names_the_review_and_the_pod() {
-        let kept = parse_review(&review(full_pod("init"), Value::Null), &REVIEW, PARSE_BUDGET).expect("parsed");
+        let kept = parse_review(&review(full_pod("init"), Value::Null), &REVIEW, &budget()).expect("parsed");
         let (uid, namespace, name) = identify(&kept);
         assert_eq!((uid, namespace.as_str(), name.as_str()), (json!("u-1"), "team-a", "web"));
         let long = "n".repeat(10_000);
         let mut pod = full_pod("init");
         pod["metadata"]["name"] = json!(long);
-        let kept = parse_review(&review(pod, Value::Null), &REVIEW_HEAD, PARSE_BUDGET).expect("parsed");
+        let kept = parse_review(&review(pod, Value::Null), &REVIEW_HEAD, &budget()).expect("parsed");
         assert_eq!(identify(&kept).2.len(), 253, "a name for the log is cut to a name's length");
     }
 
@@ -852,7 +925,8 @@ mod tests {
         pod["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:x": zeros(1 << 20)});
         pod["spec"]["nodeSelector"] = json!({"x": zeros(1 << 20)});
         let budget = 64 << 10;
-        let kept = parse_review(&review(pod, zeros(1 << 20)), &REVIEW, budget).expect("within a small budget");
+        let kept = parse_review(&review(pod, zeros(1 << 20)), &REVIEW, &std::cell::Cell::new(budget))
+            .expect("within a small budget");
         assert!(kept.to_string().len() < 4096, "{kept}");
     }
 
@@ -861,22 +935,44 @@ mod tests {
         for at in ["/metadata/annotations", "/spec/containers"] {
             let mut pod = full_pod("init");
             *pod.pointer_mut(at).expect("field") = zeros(2 << 20);
-            let error = parse_review(&review(pod.clone(), Value::Null), &REVIEW, PARSE_BUDGET).expect_err(at);
+            let error = parse_review(&review(pod.clone(), Value::Null), &REVIEW, &budget()).expect_err(at);
             assert!(error.to_string().contains(OVER_BUDGET), "{error}");
             // Enough of it to answer, all the same.
-            let head = parse_review(&review(pod, Value::Null), &REVIEW_HEAD, PARSE_BUDGET).expect("head");
+            let head = parse_review(&review(pod, Value::Null), &REVIEW_HEAD, &budget()).expect("head");
             assert_eq!(identify(&head).0, json!("u-1"));
         }
         let objects: Vec<Value> = (0..300_000).map(|_| json!({"a": 0})).collect();
         let mut pod = full_pod("init");
         pod["spec"]["volumes"] = Value::Array(objects);
-        let error = parse_review(&review(pod, Value::Null), &REVIEW, PARSE_BUDGET).expect_err("tiny objects");
+        let error = parse_review(&review(pod, Value::Null), &REVIEW, &budget()).expect_err("tiny objects");
         assert!(error.to_string().contains(OVER_BUDGET), "{error}");
     }
 
     #[test]
+    fn what_injection_would_add_is_charged_before_it_runs() {
+        let mut config = config();
+        let mut pod = full_pod("exec");
+        let one = additions(&pod, &config, 0);
+        assert!(one > 0 && one < 64 << 10, "{one}");
+        // Exec mode copies the agent's configuration (with the CA, and the
+        // annotations escaped twice) into every container.
+        config.vault_ca_pem = Some("-----BEGIN CERTIFICATE-----\n".repeat(200));
+        let container = pod["spec"]["containers"][0].clone();
+        pod["spec"]["containers"] = Value::Array(vec![container; 1000]);
+        pod["metadata"]["annotations"]["vaultsync.dev/template-db"] = json!("{{ \"\" }}".repeat(1000));
+        assert!(additions(&pod, &config, 0) > REVIEW_BUDGET, "{}", additions(&pod, &config, 0));
+        // Not in init mode, where two agent containers carry it.
+        pod["metadata"]["annotations"]["vaultsync.dev/mode"] = json!("init");
+        assert!(additions(&pod, &config, 0) < REVIEW_BUDGET / 4, "{}", additions(&pod, &config, 0));
+        // Nothing when the Pod was injected already, or does not ask.
+        pod["metadata"]["annotations"]["vaultsync.dev/mode"] = json!("exec");
+        pod["metadata"]["annotations"]["vaultsync.dev/inject-status"] = json!("injected");
+        assert_eq!(additions(&pod, &config, 0), 0);
+    }
+
+    #[test]
     fn a_large_real_pod_fits_the_budget() {
-        // Ten containers of 100 variables and 20 mounts each, and 200 kB of
+        // Ten containers of 100 variables and 20 mounts each, and 150 kB of
         // annotations: far beyond what Pods that ask for injection carry.
         let env: Vec<Value> =
             (0..100).map(|i| json!({"name": format!("VARIABLE_{i}"), "value": format!("value-{i}")})).collect();
@@ -896,15 +992,19 @@ mod tests {
                 })
                 .collect(),
         );
-        for i in 0..200 {
+        for i in 0..150 {
             pod["metadata"]["annotations"][format!("example.com/note-{i}")] = json!("x".repeat(1000));
         }
         let body = review(pod, Value::Null);
-        let budget = std::cell::Cell::new(PARSE_BUDGET);
-        let mut deserializer = serde_json::Deserializer::from_slice(&body);
-        serde::de::DeserializeSeed::deserialize(Shaped { shape: &REVIEW, budget: &budget }, &mut deserializer)
-            .expect("fits");
-        let used = PARSE_BUDGET - budget.get();
-        assert!(used < PARSE_BUDGET / 4, "a large Pod uses {used} of the budget (body: {} bytes)", body.len());
+        let left = budget();
+        let kept = parse_review(&body, &REVIEW, &left).expect("fits");
+        let used = REVIEW_BUDGET - left.get();
+        let added = additions(kept.pointer("/request/object").expect("object"), &config(), used);
+        assert!(added > 0, "the Pod asks for injection");
+        assert!(
+            used + added < REVIEW_BUDGET,
+            "a large Pod: {used} parsed + {added} added (body: {} bytes)",
+            body.len()
+        );
     }
 }
