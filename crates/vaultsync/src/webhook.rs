@@ -118,9 +118,9 @@ struct Server {
 /// API server opens one connection per admission call in flight.
 const CONNECTIONS: Limits = Limits { total: 256, per_peer: 32 };
 /// Reviews read and answered at once, each with up to [`MAX_BODY`] read
-/// and [`REVIEW_BUDGET`] parsed and added: this bounds the webhook's memory (the
-/// chart's limit is 128Mi). One peer gets half, so a client that sends
-/// slowly cannot take every place from the API server.
+/// and [`REVIEW_BUDGET`] parsed and added: this bounds the webhook's
+/// memory (the chart's limit is 128Mi). One peer gets half, so a client
+/// that sends slowly cannot take every place from the API server.
 const REVIEWS: Limits = Limits { total: 4, per_peer: 2 };
 /// How long a review waits for a place before it is answered 429. A
 /// review takes milliseconds; the API server waits up to the webhook's
@@ -471,7 +471,7 @@ async fn respond(
 /// The refusal of a Pod whose review, or what injection would add to it,
 /// is over [`REVIEW_BUDGET`].
 fn too_large_pod(review: &Value, counters: &Counters) -> String {
-    counters.invalid.fetch_add(1, Ordering::Relaxed);
+    counters.refused.fetch_add(1, Ordering::Relaxed);
     let (uid, namespace, pod_name) = identify(review);
     let message = format!(
         "the Pod is too large for the injection webhook (more than {} MiB to read and add): fewer or smaller \
