@@ -15,8 +15,21 @@ render -f "$chart/ci/all-options.yaml" ||
   { cat "$err" >&2; echo "chart values: ci/all-options.yaml does not render" >&2; exit 1; }
 render --set scope.namespace=team-a --set userRoles.aggregate=false --set replicaCount=2 --set-json jitter=0.5 ||
   { cat "$err" >&2; echo "chart values: documented options do not render" >&2; exit 1; }
+# NetworkPolicies: the operator's alone, and with the webhook's, which
+# cannot be rendered without the API server's addresses (it would admit no
+# one, and every Pod that asks for injection would be refused).
+render --set networkPolicy.enabled=true ||
+  { cat "$err" >&2; echo "chart values: networkPolicy.enabled=true does not render" >&2; exit 1; }
+policies=$("$helm" template check "$chart" --set networkPolicy.enabled=true --set injector.enabled=true \
+  --set injector.vaultAddress=https://vault:8200 --set 'networkPolicy.apiServerCIDRs={10.0.0.0/28}')
+[ "$(grep -c '^kind: NetworkPolicy' <<<"$policies")" = 2 ] && grep -q 'cidr: "10.0.0.0/28"' <<<"$policies" ||
+  { echo "chart values: the operator's and the webhook's NetworkPolicies are not both rendered" >&2; exit 1; }
+if render --set networkPolicy.enabled=true --set injector.enabled=true --set injector.vaultAddress=https://vault:8200; then
+  echo "chart values: a webhook NetworkPolicy without networkPolicy.apiServerCIDRs must fail" >&2
+  exit 1
+fi
 for bad in replicaCount=two nosuchKey=1 image.tagg=x jitter=2 minRefreshInterval=soon logJson=maybe image.pullPolicy=Sometimes \
-  metrics.serviceMonitor.interval=soon metrics.prometheusRule.enable=true; do
+  metrics.serviceMonitor.interval=soon metrics.prometheusRule.enable=true networkPolicy.apiServerCIDRs={10.0.0.1}; do
   if render --set "$bad"; then
     echo "chart values: --set $bad was accepted; values.schema.json must reject it" >&2
     exit 1
@@ -53,4 +66,4 @@ if render --set serviceAccount.create=false; then
   echo "chart values: serviceAccount.create=false without a name must fail" >&2
   exit 1
 fi
-echo "chart values: defaults and options render; 8 wrong values rejected by values.schema.json; names derived from the release"
+echo "chart values: defaults and options render; 9 wrong values rejected by values.schema.json; names derived from the release"

@@ -72,15 +72,15 @@ python3 "$root/e2e/rbac_check.py" ${E2E_FILTER:+--partial} "$root/e2e/rbac-used.
 
 # Restricted installs (chart values scope.namespace, tokenNamespaces), each
 # a release of its own with its own operator, a chart upgrade that changes a
-# CRD, leadership handover and an API server outage with operators of their
-# own. The shared operator syncs every namespace, so it is stopped first, or
-# it would answer too.
-if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} =~ ^(scoped|chart|handover|token_lifecycle):: ]]; then
+# CRD, leadership handover, an API server outage and a flooded health port
+# with operators of their own. The shared operator syncs every namespace, so
+# it is stopped first, or it would answer too.
+if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} =~ ^(scoped|chart|handover|token_lifecycle|listeners):: ]]; then
   operator_pid=$(cat "$state/pids/operator.pid")
   kill "$operator_pid"
   for _ in $(seq 50); do kill -0 "$operator_pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$state/pids/operator.pid"
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture ${E2E_FILTER:-scoped:: chart:: token_lifecycle:: handover::}
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture ${E2E_FILTER:-scoped:: chart:: token_lifecycle:: handover:: listeners::}
   # (a filtered run may have started no operator of its own)
   operator_logs=("$state"/logs/*-operator.log)
   if [ -e "${operator_logs[0]}" ]; then

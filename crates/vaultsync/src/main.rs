@@ -14,6 +14,7 @@ use vaultsync_controller::{Config, Context};
 
 mod agent;
 mod health;
+mod listen;
 mod render;
 mod webhook;
 

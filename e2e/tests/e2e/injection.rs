@@ -17,16 +17,16 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::{Value, json};
 use vaultsync_e2e::{Postgres, TestEnv, eventually, report};
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync")
 }
 
 /// A webhook process, and the MutatingWebhookConfiguration that sends it
 /// the annotated Pods of one namespace.
-struct Webhook {
-    children: Vec<tokio::process::Child>,
+pub(crate) struct Webhook {
+    pub(crate) children: Vec<tokio::process::Child>,
     addrs: Vec<String>,
-    addr: String,
+    pub(crate) addr: String,
     config: String,
     client: kube::Client,
 }
@@ -35,7 +35,7 @@ impl Webhook {
     /// `replicas` webhook processes; more than one share their certificate
     /// through a Secret of the test namespace, and each gets a webhook
     /// entry of its own (so every Pod goes through each of them).
-    async fn start(env: &TestEnv, cert_lifetime: &str, replicas: usize) -> anyhow::Result<Webhook> {
+    pub(crate) async fn start(env: &TestEnv, cert_lifetime: &str, replicas: usize) -> anyhow::Result<Webhook> {
         let mut addrs = Vec::new();
         for _ in 0..replicas {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -104,7 +104,7 @@ impl Webhook {
         Ok(total)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         for child in &mut self.children {
             let _ = child.kill().await;
         }
@@ -119,7 +119,7 @@ fn metric(text: &str, series: &str) -> anyhow::Result<u64> {
     Ok(line.rsplit(' ').next().unwrap_or("0").parse()?)
 }
 
-fn pod(name: &str, annotations: Value, container: Value) -> Value {
+pub(crate) fn pod(name: &str, annotations: Value, container: Value) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "annotations": annotations},

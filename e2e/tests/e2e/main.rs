@@ -19,6 +19,7 @@ mod kubernetes_auth;
 mod leader;
 mod leaks;
 mod lifecycle;
+mod listeners;
 mod policies;
 mod readme;
 mod remote_ref;
