@@ -13,8 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use vaultsync_controller::Context;
-
-use crate::listen::{self, Gate, Limits};
+use vaultsync_webhook::listen::{self, Gate, Limits};
 
 /// Well below the usual 1024 open files, so that a flood of connections
 /// leaves descriptors for the operator's own work (Vault, the API server);

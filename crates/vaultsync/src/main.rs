@@ -14,9 +14,7 @@ use vaultsync_controller::{Config, Context};
 
 mod agent;
 mod health;
-mod listen;
 mod render;
-mod webhook;
 
 /// The release and the git commit it was built from (see build.rs).
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("VAULTSYNC_GIT_COMMIT"), ")");
@@ -199,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
                 .transpose()?;
             let cert_lifetime = vaultsync_api::parse_duration(&cert_lifetime).context("--cert-lifetime")?;
             anyhow::ensure!(cert_lifetime >= Duration::from_secs(3), "--cert-lifetime must be at least 3s");
-            webhook::run(webhook::WebhookOptions {
+            vaultsync_webhook::run(vaultsync_webhook::WebhookOptions {
                 listen,
                 inject: vaultsync_inject::InjectConfig {
                     vault_address,
