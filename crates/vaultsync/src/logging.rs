@@ -1,6 +1,6 @@
 //! The one tracing setup of every subcommand: human-readable lines on
-//! stderr, or JSON lines for log pipelines, filtered by `RUST_LOG`; panics
-//! logged like everything else.
+//! stderr, or JSON lines for log pipelines, filtered by `RUST_LOG`; and,
+//! for the operator, panics logged like everything else.
 
 pub fn init(json: bool) {
     use std::io::IsTerminal;
@@ -11,8 +11,19 @@ pub fn init(json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    // A panic (a bug, caught so that it fails one object only) is logged
-    // like everything else, one JSON line, instead of raw text on stderr.
+    if json {
+        // Fields at the top level of each line, where log pipelines look.
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A panic in the operator (a bug, caught so that it fails one object only)
+/// is logged like everything else, one JSON line, instead of raw text on
+/// stderr. Only `run` installs this: in the other subcommands a panic ends
+/// the process, which Rust's own report says as it is.
+pub fn log_panics() {
     std::panic::set_hook(Box::new(|panic| {
         let message = panic
             .payload()
@@ -23,10 +34,4 @@ pub fn init(json: bool) {
         let location = panic.location().map(ToString::to_string).unwrap_or_default();
         tracing::error!(%message, %location, "panic: a bug in vaultsync; the object being handled fails, the process goes on");
     }));
-    if json {
-        // Fields at the top level of each line, where log pipelines look.
-        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init();
-    } else {
-        builder.init();
-    }
 }

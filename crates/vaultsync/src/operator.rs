@@ -95,6 +95,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         retry_period,
         health_addr,
     } = args;
+    crate::logging::log_panics();
     anyhow::ensure!((0.0..=1.0).contains(&jitter), "--jitter must be between 0 and 1");
     let read_window = vaultsync_api::parse_duration(&read_window).context("--read-window")?;
     anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
