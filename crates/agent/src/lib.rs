@@ -12,6 +12,7 @@ mod files;
 mod held;
 pub mod notify;
 mod refs;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,11 +117,4 @@ pub async fn call_all(
 /// `poll` ± 20%.
 pub fn jittered(poll: Duration) -> Duration {
     poll.mul_f64(0.8 + 0.4 * rand::random::<f64>())
-}
-
-/// Signals for the sidecar's notification (re-exported so that the binary
-/// needs no dependency of its own for it).
-pub mod signal {
-    pub use nix::sys::signal::{Signal, kill};
-    pub use nix::unistd::Pid;
 }

@@ -23,7 +23,7 @@ mod vault_clients;
 
 pub use context::{Config, Context};
 pub use error::{Error, Result};
-pub use leadership::{fence, leader};
+pub use leadership::{fence, leader, term};
 pub use run::run;
 pub use stores::parse_label_selector;
 pub use sync::preview::{StoreOverride, preview};

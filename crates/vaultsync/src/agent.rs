@@ -1,16 +1,12 @@
-//! `vaultsync agent`: the commands the injection webhook puts into Pods.
-//! Each reads its configuration from `VAULTSYNC_AGENT_CONFIG`; an error
-//! ends the process non-zero with a message naming the role, the path and
-//! Vault's answer (never a value), which `kubectl describe pod` shows.
+//! `vaultsync agent`: the command line of what the injection webhook puts
+//! into Pods. Each mode reads its configuration from
+//! `VAULTSYNC_AGENT_CONFIG` and runs in `vaultsync_agent::run`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use vaultsync_agent::{
-    HeldSecrets, calls_of, config_from_env, jittered, login, render_files, resolve_env, write_atomically,
-};
 
 #[derive(Subcommand)]
 pub enum AgentCommand {
@@ -34,167 +30,17 @@ pub enum AgentCommand {
 
 pub async fn run(command: AgentCommand) -> anyhow::Result<()> {
     match command {
-        AgentCommand::Install { path } => install(&path),
-        AgentCommand::Init => {
-            let config = config_from_env()?;
-            let client = login(&config).await?;
-            let mut held = HeldSecrets::default();
-            let files = render_files(&config, &held.answers(&client, &config, &calls_of(&config)?).await?)?;
-            // A sidecar follows: it carries on with what was issued here.
-            if let Some(state) = &config.state_dir {
-                held.save(Path::new(state))?;
-            }
-            for (name, content) in &files {
-                write_atomically(Path::new(&config.secrets_dir), name, content, &config.file_mode)?;
-            }
-            eprintln!(
-                "vaultsync agent: wrote {} file(s) to {} as role {:?}",
-                files.len(),
-                config.secrets_dir,
-                config.role
-            );
-            Ok(())
+        AgentCommand::Install { path } => vaultsync_agent::run::install(&path),
+        AgentCommand::Init => vaultsync_agent::run::init().await,
+        AgentCommand::Sidecar => {
+            // The poll interval is a Go duration, parsed here: the agent
+            // crate stays free of the CRD crate (and so of Kubernetes).
+            let config = vaultsync_agent::config_from_env()?;
+            let poll = vaultsync_api::parse_duration(&config.poll_interval)
+                .context("poll interval")?
+                .max(Duration::from_secs(1));
+            vaultsync_agent::run::sidecar(config, poll).await
         }
-        AgentCommand::Sidecar => sidecar().await,
-        AgentCommand::Exec { command } => exec(command).await,
-    }
-}
-
-fn install(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let me = std::env::current_exe().context("finding this binary")?;
-    std::fs::copy(&me, path).with_context(|| format!("copying {} to {}", me.display(), path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
-    Ok(())
-}
-
-async fn sidecar() -> anyhow::Result<()> {
-    let config = config_from_env()?;
-    let poll =
-        vaultsync_api::parse_duration(&config.poll_interval).context("poll interval")?.max(Duration::from_secs(1));
-    let dir = Path::new(&config.secrets_dir).to_owned();
-    let client = login(&config).await?;
-    let calls = calls_of(&config)?;
-    // Leased credentials are kept and renewed, not issued again each round;
-    // the sidecar starts from what the init container was issued.
-    let state = config.state_dir.as_deref().map(Path::new);
-    let mut held = state.map(HeldSecrets::load).unwrap_or_default();
-    let mut last = render_files(&config, &held.answers(&client, &config, &calls).await?)?;
-    for (name, content) in &last {
-        write_atomically(&dir, name, content, &config.file_mode)?;
-    }
-    eprintln!("vaultsync agent: keeping {} file(s) in {} current every {poll:?}", last.len(), dir.display());
-    loop {
-        tokio::time::sleep(next_wake(jittered(poll), held.next_due(), client.token_ttl_remaining())).await;
-        // Renewed when due even if no read is made this round (everything
-        // held): leases issued under the token end with it.
-        if let Err(e) = client.ensure_token().await {
-            eprintln!("vaultsync agent: {e}; keeping the files as they are");
-            continue;
-        }
-        // A failed round (Vault away, say) keeps the files as they are.
-        let rendered = match held.answers(&client, &config, &calls).await.and_then(|read| render_files(&config, &read))
-        {
-            Ok(rendered) => rendered,
-            Err(e) => {
-                eprintln!("vaultsync agent: {e}; keeping the files as they are");
-                continue;
-            }
-        };
-        if let Some(state) = state
-            && let Err(e) = held.save(state)
-        {
-            eprintln!("vaultsync agent: {e}");
-        }
-        let mut changed = 0;
-        for (name, content) in &rendered {
-            if last.get(name) != Some(content) {
-                write_atomically(&dir, name, content, &config.file_mode)?;
-                changed += 1;
-            }
-        }
-        if changed > 0 {
-            eprintln!("vaultsync agent: {changed} file(s) changed");
-            if let (Some(signal), Some(process)) = (&config.notify_signal, &config.notify_process) {
-                notify(signal, process);
-            }
-            if let Some(argv) = &config.notify_command {
-                vaultsync_agent::notify::run_command(argv).await;
-            }
-            if let Some(url) = &config.notify_url {
-                vaultsync_agent::notify::post(url).await;
-            }
-        }
-        last = rendered;
-    }
-}
-
-/// How long the sidecar sleeps: its poll interval, but no later than the
-/// next held answer is due, nor than half of the token's remaining life
-/// (so that it is renewed, at 2/3 of its TTL, before it ends); at least a
-/// second.
-fn next_wake(poll: Duration, due: Option<tokio::time::Instant>, token_left: Option<Duration>) -> Duration {
-    let mut wake = poll;
-    if let Some(due) = due {
-        wake = wake.min(due.saturating_duration_since(tokio::time::Instant::now()));
-    }
-    if let Some(left) = token_left {
-        wake = wake.min(left / 2);
-    }
-    wake.max(Duration::from_secs(1))
-}
-
-/// Sends `signal` to every process named `process` (shareProcessNamespace).
-fn notify(signal: &str, process: &str) {
-    let name = signal.trim().to_uppercase();
-    let Ok(signal) = name.parse::<nix_signal::Signal>().or_else(|_| format!("SIG{name}").parse()) else {
-        eprintln!("vaultsync agent: {signal:?} is not a signal name");
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim() == process && pid != std::process::id() as i32 {
-            match nix_signal::kill(nix_signal::Pid::from_raw(pid), signal) {
-                Ok(()) => eprintln!("vaultsync agent: sent {signal} to {process} ({pid})"),
-                Err(e) => eprintln!("vaultsync agent: sending {signal} to {process} ({pid}): {e}"),
-            }
-        }
-    }
-}
-
-mod nix_signal {
-    pub use vaultsync_agent::signal::{Pid, Signal, kill};
-}
-
-async fn exec(command: Vec<String>) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-    let config = config_from_env()?;
-    let client = login(&config).await?;
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let resolved = resolve_env(&client, &config, &env).await?;
-    drop(client);
-    let (program, args) = command.split_first().context("no command to exec")?;
-    let error = std::process::Command::new(program)
-        .args(args)
-        .envs(resolved)
-        .env_remove(vaultsync_inject::AGENT_CONFIG_ENV)
-        .exec();
-    Err(anyhow::anyhow!("exec {program}: {error}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sidecar_wakes_for_what_is_due_before_its_poll() {
-        let minute = Duration::from_secs(60);
-        assert_eq!(next_wake(minute, None, None), minute);
-        let soon = tokio::time::Instant::now() + Duration::from_secs(10);
-        assert!(next_wake(minute, Some(soon), None) <= Duration::from_secs(10));
-        assert_eq!(next_wake(minute, None, Some(Duration::from_secs(30))), Duration::from_secs(15));
-        assert_eq!(next_wake(minute, None, Some(Duration::ZERO)), Duration::from_secs(1), "never a busy loop");
+        AgentCommand::Exec { command } => vaultsync_agent::run::exec(command).await,
     }
 }
