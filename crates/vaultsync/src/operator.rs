@@ -192,7 +192,7 @@ async fn start(
     let scope = config.namespace.clone().unwrap_or_else(|| "all namespaces".into());
     tracing::info!(version = crate::VERSION, %scope, "vaultsync starting");
     let ctx = Arc::new(Context::new(client.clone(), config));
-    let bound = health::serve(health_addr, ctx.clone())
+    let bound = vaultsync_serve::admin::serve(health_addr, Arc::new(health::OperatorProbe(ctx.clone())))
         .await
         .with_context(|| format!("cannot serve /live, /ready and /metrics on {health_addr}"))?;
     tracing::info!(address = %bound, "serving /live, /ready and /metrics");

@@ -4,8 +4,9 @@
 //! [`run`]. This file holds the server: its options, the accept loop and
 //! the answer to one review. Beside it: `review` (the bounded parse of a
 //! review and its memory budget), `tls` (the CA, rotation, the shared TLS
-//! Secret, caBundle publishing), `metrics` (its counters), and `listen`
-//! (the connection caps it shares with the binary's health server).
+//! Secret, caBundle publishing) and `metrics` (its series). Its connection
+//! caps and `/live`, `/ready`, `/metrics` come from vaultsync_serve, as the
+//! operator's do.
 //!
 //! Its own certificate: a CA and a serving certificate generated at start,
 //! the CA written into the `caBundle` of the MutatingWebhookConfiguration
@@ -14,7 +15,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod listen;
 mod metrics;
 mod review;
 mod tls;
@@ -22,7 +22,6 @@ mod tls;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,8 +36,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vaultsync_inject::{Decision, InjectConfig, mutate};
+use vaultsync_serve::admin::{Admin, Probe};
+use vaultsync_serve::listen::{self, Gate, Limits};
 
-use crate::listen::{Gate, Limits};
 use crate::metrics::Counters;
 use crate::review::{OVER_BUDGET, REVIEW, REVIEW_BUDGET, REVIEW_HEAD, additions, clip, identify, parse_review};
 use crate::tls::{SharedCert, rotate, server_config};
@@ -97,7 +97,8 @@ pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
     // descriptors, nor crowd out the API server.
     let connections = Gate::new(CONNECTIONS);
     let reviews = Gate::new(REVIEWS);
-    let server = Arc::new(Server { inject, counters, connections: connections.clone(), reviews });
+    let admin = Admin::new(Arc::new(Serving), metrics::registry(&counters, &connections, &reviews));
+    let server = Arc::new(Server { inject, counters, admin, reviews });
     listen::accept(listener, connections, move |stream, peer| {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_rx.borrow().clone());
         let server = server.clone();
@@ -118,8 +119,21 @@ pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
 struct Server {
     inject: Arc<InjectConfig>,
     counters: Arc<Counters>,
-    connections: Gate,
+    admin: Admin,
     reviews: Gate,
+}
+
+/// The webhook's readiness: answering `/ready` at all means its HTTPS
+/// port accepts and a certificate is served, which is what the API
+/// server needs; its series are in the admin endpoints' registry.
+struct Serving;
+
+impl Probe for Serving {
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
+
+    fn encode_metrics(&self, _: &mut String) {}
 }
 
 /// Connections served at once; more are closed at accept. Per peer: the
@@ -157,13 +171,17 @@ async fn respond(
         Ok(response)
     };
     match path.as_str() {
-        "/live" | "/ready" => return reply(StatusCode::OK, "ok\n".into()),
-        "/metrics" => return reply(StatusCode::OK, metrics::text(&server)),
         "/mutate" => {}
-        _ => return reply(StatusCode::NOT_FOUND, "not found\n".into()),
+        _ => {
+            return Ok(server.admin.answer(&path).unwrap_or_else(|| {
+                let mut response = Response::new(Full::new(Bytes::from("not found\n")));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response
+            }));
+        }
     }
     let too_large = || {
-        counters.invalid.fetch_add(1, Ordering::Relaxed);
+        counters.invalid.inc();
         reply(StatusCode::PAYLOAD_TOO_LARGE, format!("a request body is at most {MAX_BODY} bytes\n"))
     };
     let declared = request.body().size_hint().exact();
@@ -187,13 +205,13 @@ async fn respond(
             // Answered as a refusal the API server shows its user, when
             // the request is a review at all.
             let Ok(head) = parse_review(&body, &REVIEW_HEAD, &std::cell::Cell::new(REVIEW_BUDGET)) else {
-                counters.invalid.fetch_add(1, Ordering::Relaxed);
+                counters.invalid.inc();
                 return reply(StatusCode::BAD_REQUEST, "not an AdmissionReview\n".into());
             };
             return reply(StatusCode::OK, too_large_pod(&head, counters));
         }
         Err(_) => {
-            counters.invalid.fetch_add(1, Ordering::Relaxed);
+            counters.invalid.inc();
             return reply(StatusCode::BAD_REQUEST, "not an AdmissionReview\n".into());
         }
     };
@@ -206,15 +224,15 @@ async fn respond(
     let (uid, namespace, pod_name) = identify(&review);
     let response = match mutate(object, &server.inject) {
         Ok(Decision::Untouched) => {
-            counters.untouched.fetch_add(1, Ordering::Relaxed);
+            counters.untouched.inc();
             json!({"uid": uid, "allowed": true})
         }
         Ok(Decision::AlreadyInjected) => {
-            counters.already.fetch_add(1, Ordering::Relaxed);
+            counters.already.inc();
             json!({"uid": uid, "allowed": true})
         }
         Ok(Decision::Patch(patch, mode)) => {
-            counters.mutated.fetch_add(1, Ordering::Relaxed);
+            counters.mutated.inc();
             eprintln!("vaultsync webhook: injected {mode:?} into Pod {namespace}/{pod_name}");
             // Each form of the patch is let go as soon as the next is made
             // (see `additions`).
@@ -224,7 +242,7 @@ async fn respond(
             json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": encoded})
         }
         Err(refused) => {
-            counters.refused.fetch_add(1, Ordering::Relaxed);
+            counters.refused.inc();
             eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {}", clip(&refused.to_string(), 1024));
             json!({"uid": uid, "allowed": false, "status": {"code": 400, "message": refused.to_string()}})
         }
@@ -235,7 +253,7 @@ async fn respond(
 /// The refusal of a Pod whose review, or what injection would add to it,
 /// is over [`REVIEW_BUDGET`].
 fn too_large_pod(review: &Value, counters: &Counters) -> String {
-    counters.refused.fetch_add(1, Ordering::Relaxed);
+    counters.refused.inc();
     let (uid, namespace, pod_name) = identify(review);
     let message = format!(
         "the Pod is too large for the injection webhook (more than {} MiB to read and add): fewer or smaller \

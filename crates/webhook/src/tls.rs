@@ -5,7 +5,6 @@
 //! MutatingWebhookConfiguration so the API server trusts what is served.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -113,7 +112,7 @@ pub(crate) async fn rotate(
         match generated.config() {
             Ok(config) => {
                 let _ = tls.send(Arc::new(config));
-                counters.rotations.fetch_add(1, Ordering::Relaxed);
+                counters.rotations.inc();
                 eprintln!("vaultsync webhook: certificate rotated");
             }
             Err(e) => eprintln!("vaultsync webhook: {e}"),
@@ -191,7 +190,7 @@ impl SharedCert {
             match written {
                 Ok(_) => {
                     if current.is_some() {
-                        counters.rotations.fetch_add(1, Ordering::Relaxed);
+                        counters.rotations.inc();
                     }
                     eprintln!("vaultsync webhook: wrote a new certificate to Secret {}", self.name);
                 }

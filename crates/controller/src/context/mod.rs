@@ -292,13 +292,13 @@ impl Context {
         }
     }
 
-    /// Prometheus text exposition of the operator's metrics.
-    pub fn metrics_text(&self) -> String {
+    /// Appends the operator's series (OpenMetrics text, without `# EOF`).
+    pub fn encode_metrics(&self, out: &mut String) {
         let (totals, clients) = self.vault.totals();
         self.metrics.set_servers_down(self.outages.down_count());
         self.metrics.set_due("ExternalSecret", self.due.depth());
         self.metrics.set_token_ttls(self.vault.token_ttls().iter().map(|(owner, ttl)| (owner, *ttl)));
-        self.metrics.encode(totals, clients)
+        self.metrics.encode(totals, clients, out);
     }
 
     pub(crate) fn memo(&self, key: &ObjectRef<ExternalSecret>) -> Option<SyncMemo> {

@@ -5,4 +5,3 @@
 pub(crate) mod conditions;
 pub(crate) mod events;
 pub(crate) mod metrics;
-pub(crate) mod process_metrics;

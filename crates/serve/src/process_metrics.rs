@@ -9,7 +9,7 @@ use std::fmt::Write;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// OpenMetrics text for the process metrics that could be read.
-pub(crate) fn encode() -> String {
+pub fn encode() -> String {
     let mut out = String::new();
     let stat = std::fs::read_to_string("/proc/self/stat").ok();
     let fields = stat.as_deref().and_then(stat_fields);
@@ -112,5 +112,20 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+    }
+
+    /// The sample the dashboard and alert checks read must declare the
+    /// process families exactly as they are exported.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn monitoring_sample_declares_the_process_families() {
+        let types = |text: &str| {
+            let mut lines: Vec<String> =
+                text.lines().filter(|l| l.starts_with("# TYPE process_")).map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let sample = include_str!("../../../e2e/monitoring/metrics-sample.txt");
+        assert_eq!(types(sample), types(&encode()));
     }
 }

@@ -10,12 +10,15 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 
 /// How many of something (connections, requests) may be held at once.
@@ -45,9 +48,25 @@ struct GateInner {
     limits: Limits,
     held: Mutex<Held>,
     freed: tokio::sync::Notify,
-    refused_total: AtomicU64,
-    refused_peer: AtomicU64,
-    accept_errors: AtomicU64,
+    refused: Family<RefusalLabels, Counter>,
+    accept_errors: Counter,
+}
+
+/// The label of a refusal counter: which cap was reached.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+impl Refusal {
+    fn labels(self) -> RefusalLabels {
+        RefusalLabels {
+            reason: match self {
+                Refusal::Total => "total",
+                Refusal::Peer => "peer",
+            },
+        }
+    }
 }
 
 #[derive(Default)]
@@ -69,10 +88,23 @@ impl Gate {
                 limits,
                 held: Mutex::default(),
                 freed: tokio::sync::Notify::new(),
-                refused_total: AtomicU64::new(0),
-                refused_peer: AtomicU64::new(0),
-                accept_errors: AtomicU64::new(0),
+                refused: refusals(),
+                accept_errors: Counter::default(),
             }),
+        }
+    }
+
+    /// Adds the gate's refusals to `registry` as `<name>_total{reason}`
+    /// (`reason` is `total` or `peer`), and, for a gate of connections
+    /// (`accepts`), its failed accepts as `accept_errors_total`.
+    pub fn register(&self, registry: &mut Registry, name: &str, help: &str, accepts: bool) {
+        registry.register(name, help, self.inner.refused.clone());
+        if accepts {
+            registry.register(
+                "accept_errors",
+                "Failed accepts, e.g. out of file descriptors",
+                self.inner.accept_errors.clone(),
+            );
         }
     }
 
@@ -121,21 +153,13 @@ impl Gate {
     }
 
     fn count(&self, refusal: Refusal) {
-        match refusal {
-            Refusal::Total => &self.inner.refused_total,
-            Refusal::Peer => &self.inner.refused_peer,
-        }
-        .fetch_add(1, Ordering::Relaxed);
+        self.inner.refused.get_or_create(&refusal.labels()).inc();
     }
 
     /// Refusals so far: (the total cap was reached, the peer's cap was).
     pub fn refused(&self) -> (u64, u64) {
-        (self.inner.refused_total.load(Ordering::Relaxed), self.inner.refused_peer.load(Ordering::Relaxed))
-    }
-
-    /// Failed `accept` calls so far (e.g. out of file descriptors).
-    pub fn accept_errors(&self) -> u64 {
-        self.inner.accept_errors.load(Ordering::Relaxed)
+        let of = |refusal: Refusal| self.inner.refused.get_or_create(&refusal.labels()).get();
+        (of(Refusal::Total), of(Refusal::Peer))
     }
 
     /// Places held now, in all.
@@ -179,7 +203,7 @@ where
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(_) => {
-                gate.inner.accept_errors.fetch_add(1, Ordering::Relaxed);
+                gate.inner.accept_errors.inc();
                 tokio::time::sleep(ACCEPT_PAUSE).await;
                 continue;
             }
@@ -213,28 +237,14 @@ pub fn http1(header_timeout: Duration) -> http1::Builder {
     builder
 }
 
-/// `vaultsync_<server>_connections_refused_total{reason}` and
-/// `..._accept_errors_total`, as Prometheus text (`open_metrics` adds no
-/// `_total` to the TYPE lines, as OpenMetrics wants).
-pub fn metrics(server: &str, gate: &Gate, open_metrics: bool) -> String {
-    let (total, peer) = gate.refused();
-    let family = |name: &str| if open_metrics { name.to_owned() } else { format!("{name}_total") };
-    let refused = format!("vaultsync_{server}_connections_refused");
-    let errors = format!("vaultsync_{server}_accept_errors");
-    format!(
-        "# HELP {} Connections closed at accept: too many in all (total) or from one address (peer).\n\
-         # TYPE {} counter\n\
-         {refused}_total{{reason=\"total\"}} {total}\n\
-         {refused}_total{{reason=\"peer\"}} {peer}\n\
-         # HELP {} Failed accepts, e.g. out of file descriptors.\n\
-         # TYPE {} counter\n\
-         {errors}_total {}\n",
-        family(&refused),
-        family(&refused),
-        family(&errors),
-        family(&errors),
-        gate.accept_errors(),
-    )
+/// Both series of a refusal counter, present from the start: a scrape
+/// shows 0 rather than nothing, so alerts on a rate need no `absent()`.
+fn refusals() -> Family<RefusalLabels, Counter> {
+    let family = Family::default();
+    for refusal in [Refusal::Total, Refusal::Peer] {
+        let _series = family.get_or_create(&refusal.labels());
+    }
+    family
 }
 
 #[cfg(test)]
