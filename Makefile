@@ -29,16 +29,17 @@ unit:
 	$(CARGO) test --workspace --exclude vaultsync-e2e
 
 # crds/ is the generated source of truth; the chart ships copies (its
-# templates/crds.yaml renders them, so helm upgrade upgrades them).
+# templates/crds.yaml renders them, so helm upgrade upgrades them), and
+# docs/crd-reference.md, the field reference, is made from the same schemas.
 crds:
-	$(CARGO) run -q -p vaultsync -- crdgen --out crds
+	$(CARGO) run -q -p vaultsync -- crdgen --out crds --reference docs/crd-reference.md
 	rm -f charts/vaultsync/files/crds/*.yaml
 	cp crds/*.yaml charts/vaultsync/files/crds/
 
 check-crds: crds
-	@if [ -n "$$(git status --porcelain -- crds charts/vaultsync/files/crds)" ]; then \
-	  git status --short -- crds charts/vaultsync/files/crds; \
-	  echo "CRDs are stale: run 'make crds' and commit the result"; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- crds charts/vaultsync/files/crds docs/crd-reference.md)" ]; then \
+	  git status --short -- crds charts/vaultsync/files/crds docs/crd-reference.md; \
+	  echo "CRDs or their field reference are stale: run 'make crds' and commit the result"; exit 1; fi
 	diff -r crds charts/vaultsync/files/crds
 
 helm-lint: tools

@@ -17,13 +17,24 @@ use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 mod bao;
+mod events;
+mod force_sync;
+mod metrics;
+mod paths;
+mod pods;
 mod postgres;
 mod private_bao;
 mod relay;
+mod webhook;
 pub use bao::Bao;
+pub use events::{Seen, events_about};
+pub use metrics::sample;
+pub use paths::{repo_root, vaultsync_binary};
+pub use pods::{injected, pod};
 pub use postgres::Postgres;
 pub use private_bao::PrivateBao;
 pub use relay::TcpRelay;
+pub use webhook::Webhook;
 
 /// One test's slice of the shared environment.
 pub struct TestEnv {

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 // Each subcommand's setup in a file of its own, so that this one only
 // parses and dispatches.
 mod crdgen;
+mod crdref;
 mod logging;
 mod operator;
 
@@ -113,6 +114,10 @@ enum Command {
         /// Directory to write into; prints to stdout when omitted.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the Markdown field reference of every kind to this
+        /// file (docs/crd-reference.md).
+        #[arg(long)]
+        reference: Option<PathBuf>,
     },
 }
 
@@ -123,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     // seen in the agent and the webhook too.
     logging::init(cli.log_json);
     match cli.command {
-        Command::Crdgen { out } => crdgen::run(out),
+        Command::Crdgen { out, reference } => crdgen::run(out, reference),
         Command::Agent { command } => agent::run(command).await,
         Command::Webhook {
             listen,

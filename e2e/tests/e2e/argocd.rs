@@ -4,23 +4,18 @@
 //! vaultsync read Vault again; the argocd-cm snippet carries exactly the
 //! Lua files it is made from.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use vaultsync_e2e::{TestEnv, eventually, external_secret};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use vaultsync_e2e::{TestEnv, eventually, external_secret, repo_root};
 
 /// Runs an Argo CD Lua script on `object` and returns `expression` of its result.
 async fn run_lua(script: &str, object: &Value, expression: &str) -> anyhow::Result<String> {
     let mut child = tokio::process::Command::new("python3")
-        .arg(root().join("e2e/argocd_lua.py"))
-        .arg(root().join("integrations/argocd").join(script))
+        .arg(repo_root().join("e2e/argocd_lua.py"))
+        .arg(repo_root().join("integrations/argocd").join(script))
         .arg(expression)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -84,7 +79,7 @@ async fn health_checks_and_refresh_action() -> anyhow::Result<()> {
 
 #[test]
 fn the_argocd_snippet_carries_the_lua_files() -> anyhow::Result<()> {
-    let dir = root().join("integrations/argocd");
+    let dir = repo_root().join("integrations/argocd");
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
     let snippet: Value = serde_saphyr::from_str(&read("argocd-cm.yaml")?)?;
     let data = &snippet["data"];

@@ -10,15 +10,11 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use vaultsync_e2e::{TestEnv, eventually};
+use vaultsync_e2e::{TestEnv, eventually, repo_root};
 
 const RELEASE: &str = "vaultsync";
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
 const CRD: &str = "secretstores.vaultsync.dev";
-
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 async fn helm(args: &[&str]) -> anyhow::Result<String> {
     let output = tokio::process::Command::new("helm").args(args).output().await?;
@@ -47,7 +43,7 @@ async fn helm_upgrade_applies_crd_changes() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&chart);
     std::fs::create_dir_all(chart.parent().unwrap_or(&chart))?;
     let copied =
-        std::process::Command::new("cp").arg("-r").arg(root().join("charts/vaultsync")).arg(&chart).status()?;
+        std::process::Command::new("cp").arg("-r").arg(repo_root().join("charts/vaultsync")).arg(&chart).status()?;
     anyhow::ensure!(copied.success(), "cp -r charts/vaultsync");
     let file = chart.join(format!("files/crds/{CRD}.yaml"));
     let mut crd: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&file)?)?;
@@ -70,7 +66,7 @@ async fn helm_upgrade_applies_crd_changes() -> anyhow::Result<()> {
     .await?;
 
     // And back: the column goes, as a real upgrade would remove it.
-    upgrade(root().join("charts/vaultsync")).await?;
+    upgrade(repo_root().join("charts/vaultsync")).await?;
     eventually(std::time::Duration::from_secs(30), || async {
         let columns = printer_columns(&crds.get(CRD).await?);
         Ok(!columns.contains(&"Upgraded".to_owned()))

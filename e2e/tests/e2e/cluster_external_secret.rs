@@ -6,20 +6,12 @@ use std::time::Duration;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use vaultsync_api::ClusterExternalSecret;
-use vaultsync_e2e::{TestEnv, eventually};
+use vaultsync_e2e::{Seen, TestEnv, events_about, eventually};
 
-/// (type, reason, message) of every Event about ClusterExternalSecret
-/// `name` (cluster-scoped: its Events are in `default`).
-async fn ces_events(env: &TestEnv, name: &str) -> anyhow::Result<Vec<(String, String, String)>> {
-    let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(env.client.clone(), "default");
-    let fields = format!("involvedObject.name={name},involvedObject.kind=ClusterExternalSecret");
-    Ok(api
-        .list(&kube::api::ListParams::default().fields(&fields))
-        .await?
-        .items
-        .into_iter()
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-        .collect())
+/// Every Event about ClusterExternalSecret `name` (cluster-scoped: its
+/// Events are in `default`).
+async fn ces_events(env: &TestEnv, name: &str) -> anyhow::Result<Vec<Seen>> {
+    events_about(&env.client, "default", "ClusterExternalSecret", name).await
 }
 
 #[tokio::test]
@@ -105,7 +97,7 @@ async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<
         Ok(ces_events(&env, &name)
             .await?
             .iter()
-            .any(|(t, r, m)| t == "Warning" && r == "NotProvisioned" && m.contains(&conflict)))
+            .any(|e| e.type_ == "Warning" && e.reason == "NotProvisioned" && e.message.contains(&conflict)))
     })
     .await?;
     kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(env.client.clone())
@@ -119,7 +111,7 @@ async fn fans_out_to_selected_namespaces_and_follows_labels() -> anyhow::Result<
         Ok(ces_events(&env, &name)
             .await?
             .iter()
-            .any(|(t, r, m)| t == "Normal" && r == "Provisioned" && m.starts_with("works again")))
+            .any(|e| e.type_ == "Normal" && e.reason == "Provisioned" && e.message.starts_with("works again")))
     })
     .await?;
     assert!(status().await?.failed_namespaces.is_empty());

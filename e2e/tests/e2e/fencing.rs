@@ -215,10 +215,8 @@ async fn grant_lease_rights(env: &TestEnv) -> Result<()> {
 fn replica(kubeconfig: &str, identity: &str, lease_namespace: &str, log: &str) -> Result<Child> {
     // VAULTSYNC_E2E_BINARY runs the trials against another build, e.g. one
     // without the fence, to see the test fail.
-    let binary = std::env::var_os("VAULTSYNC_E2E_BINARY").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync"),
-        std::path::PathBuf::from,
-    );
+    let binary =
+        std::env::var_os("VAULTSYNC_E2E_BINARY").map_or_else(vaultsync_e2e::vaultsync_binary, std::path::PathBuf::from);
     let log = std::fs::File::create(log)?;
     Ok(tokio::process::Command::new(binary)
         .arg("run")

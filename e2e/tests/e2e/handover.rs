@@ -22,15 +22,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
-use vaultsync_e2e::{TestEnv, eventually, external_secret};
+use vaultsync_e2e::{TestEnv, eventually, external_secret, vaultsync_binary};
 
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
 /// Release `vaultsync`'s Lease.
 const LEASE: &str = "vaultsync-leader";
-
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// One operator process, as one replica of a Deployment.
 struct Replica {
@@ -43,7 +39,7 @@ impl Replica {
     fn start(state: &str, name: &str, namespace: &str, lease: &str) -> anyhow::Result<Replica> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(format!("{state}/logs/handover-{name}-operator.log"))?;
-        let child = tokio::process::Command::new(root().join("target/debug/vaultsync"))
+        let child = tokio::process::Command::new(vaultsync_binary())
             .arg("run")
             .env_clear()
             .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))

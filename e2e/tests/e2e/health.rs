@@ -85,8 +85,9 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_default();
     assert!(logins >= 1.0, "{metrics}");
-    let value =
-        |series: &str| value_of(&metrics, series).unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"));
+    let value = |series: &str| {
+        vaultsync_e2e::sample(&metrics, series).unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"))
+    };
     assert!(value("vaultsync_vault_requests_total{operation=\"read\",status=\"404\"}") >= 1.0);
     assert!(value("vaultsync_vault_login_attempts_total{method=\"token\",outcome=\"refused\"}") >= 1.0);
     assert!(value("vaultsync_vault_coalesced_reads_total") >= 1.0, "5 reads of one secret at once share requests");
@@ -97,9 +98,4 @@ async fn live_ready_and_metrics() -> anyhow::Result<()> {
     assert!(ttl > 0.0 && ttl <= 3600.0, "the store's token has an hour at most: {ttl}");
     env.cleanup().await;
     Ok(())
-}
-
-/// The value of the sample `series` (name and labels exactly) in a scrape.
-fn value_of(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -15,7 +15,7 @@ async fn a_second_replica_stands_by() -> anyhow::Result<()> {
     assert_eq!(holder(leases.get("vaultsync-leader").await?).as_deref(), Some("operator-e2e"));
 
     let state = std::env::var("VAULTSYNC_STATE")?;
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let binary = vaultsync_e2e::vaultsync_binary();
     let mut standby = tokio::process::Command::new(binary)
         .arg("run")
         .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use vaultsync_e2e::{TestEnv, eventually, external_secret};
 
@@ -20,12 +19,6 @@ async fn value_of(env: &TestEnv, secret: &str) -> anyhow::Result<Option<String>>
 async fn wait_value(env: &TestEnv, secret: &str, expected: &str) -> anyhow::Result<()> {
     eventually(Duration::from_secs(30), || async { Ok(value_of(env, secret).await?.as_deref() == Some(expected)) })
         .await
-}
-
-async fn force_sync(env: &TestEnv, name: &str, annotation: &str, token: &str) -> anyhow::Result<()> {
-    let patch = json!({"metadata": {"annotations": {annotation: token}}});
-    env.external_secrets().patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
-    Ok(())
 }
 
 #[tokio::test]
@@ -60,8 +53,8 @@ async fn refresh_policies_and_force_sync() -> anyhow::Result<()> {
     }
 
     // A force-sync request reads again; ESO's plain annotation too.
-    force_sync(&env, "on-change", "vaultsync.dev/force-sync", "1").await?;
-    force_sync(&env, "zero", "force-sync", "1").await?;
+    env.force_sync("on-change", "1").await?;
+    env.force_sync_with("zero", "force-sync", "1").await?;
     wait_value(&env, "on-change", &second).await?;
     wait_value(&env, "zero", &second).await?;
 

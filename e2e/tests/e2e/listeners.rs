@@ -14,14 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-use vaultsync_e2e::{TestEnv, eventually, external_secret, report};
-
-use crate::injection::{Webhook, pod};
+use vaultsync_e2e::{TestEnv, Webhook, eventually, external_secret, injected, pod, report, sample, vaultsync_binary};
 
 /// The chart's memory limit of the injector (`injector.resources`).
 const INJECTOR_LIMIT: u64 = 128 << 20;
@@ -49,11 +46,6 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
 
-/// The value of the sample `series` (name and labels exactly) in a scrape.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 /// An annotated Pod that asks for injection.
 fn asking(name: &str) -> Value {
     pod(
@@ -62,20 +54,6 @@ fn asking(name: &str) -> Value {
                "vaultsync.dev/secret-db": "secret/data/app/db"}),
         json!({"name": "app", "image": "registry.example.com/app:1"}),
     )
-}
-
-async fn service_account(env: &TestEnv) -> anyhow::Result<()> {
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "app"}}))?;
-    Api::<ServiceAccount>::namespaced(env.client.clone(), &env.namespace).create(&PostParams::default(), &sa).await?;
-    Ok(())
-}
-
-/// Whether the API server stores `manifest` with the agent injected: the
-/// webhook was called and answered.
-async fn injected(pods: &Api<Pod>, manifest: Value, dry_run: bool) -> anyhow::Result<bool> {
-    let pod: Pod = serde_json::from_value(manifest)?;
-    let created = pods.create(&PostParams { dry_run, ..Default::default() }, &pod).await?;
-    Ok(created.spec.and_then(|s| s.init_containers).is_some_and(|i| i.iter().any(|c| c.name.starts_with("vaultsync"))))
 }
 
 /// An AdmissionReview of close to `size` bytes whose Pod asks for
@@ -108,13 +86,11 @@ fn hostile_review(size: usize, at: &str, filler: &str) -> Vec<u8> {
 #[tokio::test]
 async fn the_webhook_stays_under_its_memory_limit_with_four_3mib_reviews_at_once() -> anyhow::Result<()> {
     let env = TestEnv::new("listeners-memory").await?;
-    service_account(&env).await?;
+    env.create_app_service_account().await?;
     let webhook = Webhook::start(&env, "2160h", 1).await?;
     let pid = webhook.children[0].id().context("webhook pid")?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
-    eventually(Duration::from_secs(30), || async { injected(&pods, asking("probe"), true).await })
-        .await
-        .context("the API server calls the webhook")?;
+    Webhook::wait_called(&pods, &asking("probe")).await?;
     let before = memory(pid, "VmRSS")?;
 
     // What the attack of issue 19 sent (one 8 MiB array of zeros took the
@@ -265,13 +241,11 @@ async fn probe(url: &str, count: usize, every: Duration, timeout: Duration) -> a
 #[tokio::test]
 async fn the_webhook_answers_the_api_server_during_600_idle_connections_from_one_peer() -> anyhow::Result<()> {
     let env = TestEnv::new("listeners-idle").await?;
-    service_account(&env).await?;
+    env.create_app_service_account().await?;
     let webhook = Webhook::start(&env, "2160h", 1).await?;
     let pid = webhook.children[0].id().context("webhook pid")?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
-    eventually(Duration::from_secs(30), || async { injected(&pods, asking("probe"), true).await })
-        .await
-        .context("the API server calls the webhook")?;
+    Webhook::wait_called(&pods, &asking("probe")).await?;
 
     let flood = Flood::start(webhook.addr.parse()?, attacker(2), 600);
     eventually(Duration::from_secs(30), || async { Ok(flood.attempts.load(Ordering::Relaxed) >= 1200) })
@@ -291,8 +265,7 @@ async fn the_webhook_answers_the_api_server_during_600_idle_connections_from_one
     }
     let (answered, slowest) = probes.await??;
     let held = flood.open.load(Ordering::Relaxed);
-    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build()?;
-    let metrics = http.get(format!("https://{}/metrics", webhook.addr)).send().await?.text().await?;
+    let metrics = webhook.scrape().await?;
     let (attempts, opened) = flood.stop().await;
     let refused = sample(&metrics, "vaultsync_webhook_connections_refused_total{reason=\"peer\"}").unwrap_or(0.0);
     report(&format!(
@@ -317,11 +290,10 @@ async fn live_answers_during_1100_idle_connections_under_1024_open_files() -> an
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let health: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let log = std::fs::File::create(format!("{state}/logs/listeners-operator.log"))?;
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
     // prlimit execs the operator: the child's pid is the operator's.
     let mut operator = tokio::process::Command::new("prlimit")
         .arg("--nofile=1024:1024")
-        .arg(binary)
+        .arg(vaultsync_binary())
         .arg("run")
         .env_clear()
         .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))

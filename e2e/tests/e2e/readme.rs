@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use vaultsync_e2e::{TestEnv, eventually};
+use vaultsync_e2e::{TestEnv, eventually, repo_root};
 
 /// The README's names and value.
 const NAMESPACE: &str = "my-app";
 const PASSWORD: &str = "correct-horse-battery-staple";
-
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 #[tokio::test]
 async fn first_sync_runs_as_written() -> anyhow::Result<()> {
@@ -30,7 +26,7 @@ async fn first_sync_runs_as_written() -> anyhow::Result<()> {
     let state = std::env::var("VAULTSYNC_STATE")?;
     let script = format!(
         "source {state}/env && bash {}/scripts/readme-block.sh first-sync | bash -euo pipefail",
-        root().display()
+        repo_root().display()
     );
     let output = tokio::process::Command::new("bash").args(["-euo", "pipefail", "-c", &script]).output().await?;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -5,7 +5,7 @@ use serde_json::json;
 use vaultsync_e2e::TestEnv;
 
 async fn render(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let binary = vaultsync_e2e::vaultsync_binary();
     let output = tokio::process::Command::new(binary).arg("render").args(args).output().await?;
     Ok((
         output.status.success(),
@@ -99,7 +99,7 @@ async fn render_masks_values_and_writes_nothing() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn version_names_the_commit_it_was_built_from() -> anyhow::Result<()> {
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let binary = vaultsync_e2e::vaultsync_binary();
     let output = tokio::process::Command::new(binary).arg("--version").output().await?;
     let version = String::from_utf8_lossy(&output.stdout).into_owned();
     let head = tokio::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().await?;

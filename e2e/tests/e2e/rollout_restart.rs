@@ -8,11 +8,10 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Event;
 use kube::Api;
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams};
 use serde_json::{Value, json};
-use vaultsync_e2e::{TestEnv, eventually, external_secret};
+use vaultsync_e2e::{TestEnv, events_about, eventually, external_secret};
 
 const ANNOTATION: &str = "vaultsync.dev/restartedAt";
 const OPT_IN: &str = "vaultsync.dev/rollout-restart-from";
@@ -64,22 +63,14 @@ async fn replica_sets(env: &TestEnv) -> anyhow::Result<usize> {
     Ok(api.list(&ListParams::default().labels("app=web")).await?.items.len())
 }
 
+/// The messages of ExternalSecret `creds`'s Events of this reason.
 async fn events(env: &TestEnv, reason: &str) -> anyhow::Result<Vec<String>> {
-    let api = Api::<Event>::namespaced(env.client.clone(), &env.namespace);
-    let fields = format!("involvedObject.name=creds,involvedObject.kind=ExternalSecret,reason={reason}");
-    Ok(api.list(&ListParams::default().fields(&fields)).await?.items.into_iter().filter_map(|e| e.message).collect())
+    let all = events_about(&env.client, &env.namespace, "ExternalSecret", "creds").await?;
+    Ok(all.into_iter().filter(|e| e.reason == reason).map(|e| e.message).collect())
 }
 
 async fn force_sync(env: &TestEnv) -> anyhow::Result<()> {
-    let stamp = k8s_openapi::jiff::Timestamp::now().to_string();
-    env.external_secrets()
-        .patch(
-            "creds",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": stamp}}})),
-        )
-        .await?;
-    Ok(())
+    env.force_sync("creds", &k8s_openapi::jiff::Timestamp::now().to_string()).await
 }
 
 #[tokio::test]

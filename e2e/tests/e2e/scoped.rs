@@ -17,15 +17,11 @@ use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessRevie
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use vaultsync_e2e::{TestEnv, eventually, external_secret};
+use vaultsync_e2e::{TestEnv, eventually, external_secret, repo_root, vaultsync_binary};
 
 const RELEASE_NAMESPACE: &str = "vaultsync-system";
 const SERVICE_ACCOUNT: &str = "vaultsync-scoped";
 const TOKENS_SERVICE_ACCOUNT: &str = "vaultsync-tokens";
-
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
     use tokio::io::AsyncWriteExt;
@@ -49,7 +45,7 @@ async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Resul
 /// writes a kubeconfig with a token of that ServiceAccount. Returns the
 /// release's manifests and the kubeconfig's path.
 async fn install_release(state: &str, release: &str, account: &str, set: &str) -> anyhow::Result<(String, String)> {
-    let chart = root().join("charts/vaultsync");
+    let chart = repo_root().join("charts/vaultsync");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let values = [
         format!("serviceAccount.name={account}"),
@@ -103,10 +99,10 @@ async fn uninstall_release(release: &str) {
 fn start_operator(state: &str, release: &str, kubeconfig: &str) -> anyhow::Result<tokio::process::Child> {
     let log = std::fs::File::create(format!("{state}/logs/{release}-operator.log"))?;
     Ok(tokio::process::Command::new("python3")
-        .arg(root().join("e2e/run_as_deployment.py"))
+        .arg(repo_root().join("e2e/run_as_deployment.py"))
         .args(["--namespace", RELEASE_NAMESPACE, "--deployment", &format!("{release}-vaultsync")])
         .args(["--kubeconfig", kubeconfig, "--pod-name", &format!("{release}-e2e")])
-        .arg(root().join("target/debug/vaultsync"))
+        .arg(vaultsync_binary())
         .stderr(log)
         .kill_on_drop(true)
         .spawn()?)
@@ -117,9 +113,9 @@ fn start_operator(state: &str, release: &str, kubeconfig: &str) -> anyhow::Resul
 async fn rbac_check(state: &str, scope: &str) -> anyhow::Result<(bool, String)> {
     let audit = format!("{state}/logs/kube-audit.log");
     let output = tokio::process::Command::new("python3")
-        .arg(root().join("e2e/rbac_check.py"))
+        .arg(repo_root().join("e2e/rbac_check.py"))
         .args(["--partial", "--scoped", scope, "--lease", "scoped-vaultsync-leader"])
-        .arg(root().join("e2e/rbac-used.txt"))
+        .arg(repo_root().join("e2e/rbac-used.txt"))
         .args([audit.as_str(), RELEASE_NAMESPACE, SERVICE_ACCOUNT])
         .output()
         .await?;
@@ -381,11 +377,11 @@ async fn the_chart_injector_runs_with_its_own_rights() -> anyhow::Result<()> {
         let log = std::fs::File::create(format!("{state}/logs/{name}-{i}.log"))?;
         replicas.push(
             tokio::process::Command::new("python3")
-                .arg(root().join("e2e/run_as_deployment.py"))
+                .arg(repo_root().join("e2e/run_as_deployment.py"))
                 .args(["--namespace", RELEASE_NAMESPACE, "--deployment", &name, "--container", "webhook"])
                 .args(["--kubeconfig", &kubeconfig, "--pod-name", &format!("{name}-{i}")])
                 .args(["--set", &format!("VAULTSYNC_WEBHOOK_LISTEN=127.0.0.1:{port}")])
-                .arg(root().join("target/debug/vaultsync"))
+                .arg(vaultsync_binary())
                 .stderr(log)
                 .kill_on_drop(true)
                 .spawn()?,

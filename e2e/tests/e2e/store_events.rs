@@ -5,23 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Event;
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use vaultsync_e2e::{TestEnv, eventually, external_secret};
+use vaultsync_e2e::{Seen, TestEnv, events_about, eventually, external_secret};
 
-/// (type, reason, message) of every Event about SecretStore `name`.
-async fn store_events(env: &TestEnv, name: &str) -> anyhow::Result<Vec<(String, String, String)>> {
-    let api: Api<Event> = Api::namespaced(env.client.clone(), &env.namespace);
-    let fields = format!("involvedObject.name={name},involvedObject.kind=SecretStore");
-    Ok(api
-        .list(&ListParams::default().fields(&fields))
-        .await?
-        .items
-        .into_iter()
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-        .collect())
+/// Every Event about SecretStore `name`.
+async fn store_events(env: &TestEnv, name: &str) -> anyhow::Result<Vec<Seen>> {
+    events_about(&env.client, &env.namespace, "SecretStore", name).await
 }
 
 #[tokio::test]
@@ -40,7 +30,7 @@ async fn a_store_reports_failure_and_recovery() -> anyhow::Result<()> {
     .await?;
     let (_, message) = env.wait_store_ready("vault", "False").await?;
     eventually(Duration::from_secs(30), || async {
-        Ok(store_events(&env, "vault").await?.iter().any(|(t, _, m)| t == "Warning" && *m == message))
+        Ok(store_events(&env, "vault").await?.iter().any(|e| e.type_ == "Warning" && e.message == message))
     })
     .await?;
 
@@ -65,7 +55,7 @@ async fn a_store_reports_failure_and_recovery() -> anyhow::Result<()> {
     ));
     assert!(lag < Duration::from_secs(5), "the store kept Ready=False for {lag:?} after a sync proved it works");
     eventually(Duration::from_secs(30), || async {
-        Ok(store_events(&env, "vault").await?.iter().any(|(t, r, _)| t == "Normal" && r == "Valid"))
+        Ok(store_events(&env, "vault").await?.iter().any(|e| e.type_ == "Normal" && e.reason == "Valid"))
     })
     .await?;
     env.cleanup().await;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use serde_json::{Value, json};
 use vaultsync_e2e::{Bao, TestEnv, eventually, external_secret};
 
@@ -91,12 +91,6 @@ async fn wait_tokens(bao: &Bao, mount: &str, role: &str, n: usize, what: &str) -
     waited.map_err(|e| e.context(format!("{what}: expected {n} live token(s) of role {role}, have {roles:?}")))
 }
 
-async fn force_sync(env: &TestEnv, name: &str, stamp: &str) -> anyhow::Result<()> {
-    let patch = json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": stamp}}});
-    env.external_secrets().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn a_refused_read_retried_costs_no_new_login() -> anyhow::Result<()> {
     let env = TestEnv::new("tokens-denied").await?;
@@ -126,7 +120,7 @@ async fn a_refused_read_retried_costs_no_new_login() -> anyhow::Result<()> {
     for round in 1..=5 {
         let before = Bao::audited_responses(&audited)?;
         for name in &refused_names {
-            force_sync(&env, name, &format!("round-{round}")).await?;
+            env.force_sync(name, &format!("round-{round}")).await?;
         }
         eventually(Duration::from_secs(30), || async { Ok(Bao::audited_responses(&audited)? > before) }).await?;
         // Past the read window, so the next round cannot share this answer.
@@ -233,7 +227,7 @@ async fn tokens_are_revoked_when_stores_go_or_change() -> anyhow::Result<()> {
         live_tokens(&env.bao, &mount).await?.into_iter().filter(|(_, r)| r == "b2").map(|(a, _)| a).collect();
     let (_, secret_id) = env.bao.approle_credentials(&mount, "b2").await?;
     env.create_secret("b-approle", &[("secret-id", &secret_id)]).await?;
-    force_sync(&env, "b", "rotated").await?;
+    env.force_sync("b", "rotated").await?;
     let rotated = eventually(Duration::from_secs(60), || async {
         let live = live_tokens(&env.bao, &mount).await?;
         Ok(count_role(&live, "b2") == 1 && !old_b2.iter().any(|a| live.contains_key(a)))
@@ -349,7 +343,7 @@ async fn clients_follow_live_stores_and_stopping_revokes_tokens() -> anyhow::Res
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let log_path = format!("{state}/logs/tokens-lifecycle-operator.log");
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vaultsync");
+    let binary = vaultsync_e2e::vaultsync_binary();
     let mut operator = tokio::process::Command::new(binary)
         .arg("run")
         .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
