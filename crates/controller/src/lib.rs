@@ -6,7 +6,8 @@
 //! fails on a circle): `run` wires the watches to `reconcile`, which calls on
 //! `generators`, `sync` (read, template, write, restart) and `stores`; they
 //! share the `context`, which holds `observe` (metrics) and `vault_clients`;
-//! `leadership` elects and fences; `error` and `secret_data` are leaves.
+//! `leadership` elects and fences; `process` (readiness and leadership
+//! standing), `error` and `secret_data` are leaves.
 #![forbid(unsafe_code)]
 
 mod context;
@@ -14,6 +15,7 @@ mod error;
 mod generators;
 mod leadership;
 mod observe;
+mod process;
 mod reconcile;
 mod run;
 mod secret_data;
@@ -24,6 +26,7 @@ mod vault_clients;
 pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use leadership::{fence, leader, term};
+pub use process::Standing;
 pub use run::run;
 pub use stores::parse_label_selector;
 pub use sync::preview::{StoreOverride, preview};

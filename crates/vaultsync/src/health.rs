@@ -51,7 +51,7 @@ async fn respond(
     let (status, body, content_type) = match request.uri().path() {
         // Answering at all means the runtime is not wedged.
         "/live" => (StatusCode::OK, "ok\n".to_owned(), "text/plain"),
-        "/ready" if ctx.is_ready() => (StatusCode::OK, "ready\n".to_owned(), "text/plain"),
+        "/ready" if ctx.standing().is_ready() => (StatusCode::OK, "ready\n".to_owned(), "text/plain"),
         "/ready" => (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet\n".to_owned(), "text/plain"),
         "/metrics" => (
             StatusCode::OK,
