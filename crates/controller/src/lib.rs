@@ -8,6 +8,8 @@
 //! share the `context`, which holds `observe` (metrics) and `vault_clients`;
 //! `leadership` elects and fences; `process` (readiness and leadership
 //! standing), `error` and `secret_data` are leaves.
+//! `testing` (tests only) holds the reconcilers' fixtures: an in-process
+//! API server and an in-memory Vault behind `vault_clients::reads`.
 #![forbid(unsafe_code)]
 
 mod context;
@@ -21,6 +23,8 @@ mod run;
 mod secret_data;
 mod stores;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod vault_clients;
 
 pub use context::{Config, Context};

@@ -1,0 +1,4 @@
+//! Reconcile decisions, run against the fixture API server and the
+//! in-memory Vault of `crate::testing`.
+
+mod external_secret;
