@@ -50,8 +50,9 @@ impl FakeApi {
     /// Puts (or replaces) an object, as if someone else had written it.
     pub fn put<K: Resource<DynamicType = ()> + serde::Serialize>(&self, object: &K) {
         let meta = object.meta();
+        // Cluster-scoped objects have no namespace in their path.
         let path =
-            path_of::<K>(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+            format!("{}/{}", K::url_path(&(), meta.namespace.as_deref()), meta.name.as_deref().unwrap_or_default());
         let mut value = serde_json::to_value(object).expect("object encodes");
         value["apiVersion"] = K::api_version(&()).into();
         value["kind"] = K::kind(&()).into();

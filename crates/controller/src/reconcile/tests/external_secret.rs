@@ -432,3 +432,15 @@ async fn a_deleted_external_secret_without_leases_is_forgotten() {
     assert!(h.ctx.memo(&key).is_none());
     assert!(h.api.sent().is_empty(), "the garbage collector removes the Secret: {:?}", h.api.sent());
 }
+
+#[tokio::test]
+async fn a_namespace_scoped_install_refuses_cluster_stores() {
+    let h = Harness::with_config(Config { jitter: 0.0, namespace: Some(NAMESPACE.into()), ..Config::default() });
+    let mut es = (*ExternalSecretBuilder::new().build()).clone();
+    es.spec.secret_store_ref.as_mut().expect("a store").kind = vaultsync_api::StoreKind::ClusterSecretStore;
+    run(&h, &Arc::new(es)).await;
+    assert_eq!(h.vault.reads(), 0);
+    assert!(h.secret("app").is_none());
+    assert!(!is_ready(&h));
+    assert!(ready_message(&h).contains(NAMESPACE), "{}", ready_message(&h));
+}

@@ -2,3 +2,4 @@
 //! in-memory Vault of `crate::testing`.
 
 mod external_secret;
+mod store_health;
