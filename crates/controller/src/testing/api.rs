@@ -1,6 +1,7 @@
 //! A fixture Kubernetes API server: a `kube::Client` over an in-process
-//! tower service that keeps objects by URL path, answers GET, PATCH (apply
-//! and merge, both as a JSON merge), DELETE and POST, and records every
+//! tower service that keeps objects by URL path, answers GET (an object, or
+//! a list filtered by equality label selectors), PATCH (apply and merge,
+//! both as a JSON merge), DELETE and POST, and records every
 //! request so a test can say what the reconciler sent. Scripted enough for
 //! the reconcilers, not a real API server: no field ownership, no
 //! validation.
@@ -86,12 +87,28 @@ impl FakeApi {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn answer(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+    fn answer(&self, method: &str, path: &str, query: &str, body: Value) -> (u16, Value) {
         let mut state = self.lock();
         state.sent.push(Sent { method: method.to_owned(), path: path.to_owned(), body: body.clone() });
         // A status patch changes the object it belongs to.
         let object_path = path.strip_suffix("/status").unwrap_or(path).to_owned();
         match method {
+            "GET" if is_collection(path) => {
+                let selector = label_selector(query);
+                let items: Vec<Value> = state
+                    .objects
+                    .iter()
+                    .filter(|(at, object)| {
+                        in_collection(at, path) && selector.iter().all(|(k, v)| object["metadata"]["labels"][k] == *v)
+                    })
+                    .map(|(_, object)| object.clone())
+                    .collect();
+                let version = state.resource_version.to_string();
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version}, "items": items}),
+                )
+            }
             "GET" => match state.objects.get(&object_path) {
                 Some(object) => (200, object.clone()),
                 None => not_found(path),
@@ -113,6 +130,73 @@ impl FakeApi {
             _ => (405, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 405})),
         }
     }
+}
+
+/// A path's segments after the group and version: `[plural]`,
+/// `[plural, name]`, `[namespaces, ns, plural]`, `[namespaces, ns, plural,
+/// name]`, and a subresource after those.
+fn resource_segments(path: &str) -> Vec<&str> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.first() {
+        Some(&"api") => segments[2..].to_vec(),
+        _ => segments.get(3..).map(<[&str]>::to_vec).unwrap_or_default(),
+    }
+}
+
+/// Whether `path` names a list of objects rather than one.
+fn is_collection(path: &str) -> bool {
+    let rest = resource_segments(path);
+    match rest.first() {
+        Some(&"namespaces") if rest.len() >= 3 => rest.len() == 3,
+        _ => rest.len() == 1,
+    }
+}
+
+/// Whether the object stored at `at` is in the collection `path`: the
+/// same kind in its namespace or, listing a namespaced kind in all
+/// namespaces, in any.
+fn in_collection(at: &str, path: &str) -> bool {
+    let Some((parent, _)) = at.rsplit_once('/') else { return false };
+    if parent == path {
+        return true;
+    }
+    let (object, list) = (resource_segments(at), resource_segments(path));
+    object.len() == 4
+        && object[0] == "namespaces"
+        && list.len() == 1
+        && object[2] == list[0]
+        && at.starts_with(path.trim_end_matches(list[0]))
+}
+
+/// `labelSelector=k=v,k2=v2` from a query, decoded; equality terms only.
+fn label_selector(query: &str) -> Vec<(String, String)> {
+    let Some(encoded) = query.split('&').find_map(|p| p.strip_prefix("labelSelector=")) else { return Vec::new() };
+    let decoded = percent_decode(encoded);
+    decoded.split(',').filter_map(|term| term.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(hex.unwrap_or(b'%'));
+                i += if hex.is_some() { 3 } else { 1 };
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn not_found(path: &str) -> (u16, Value) {
@@ -159,7 +243,8 @@ impl tower::Service<http::Request<kube::client::Body>> for Service {
             let (parts, body) = request.into_parts();
             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let (status, answer) = api.answer(parts.method.as_str(), parts.uri.path(), body);
+            let query = parts.uri.query().unwrap_or_default();
+            let (status, answer) = api.answer(parts.method.as_str(), parts.uri.path(), query, body);
             let response = http::Response::builder()
                 .status(status)
                 .header("content-type", "application/json")
