@@ -6,7 +6,10 @@
 //! fails on a circle): `run` wires the watches to `reconcile`, which calls on
 //! `generators`, `sync` (read, template, write, restart) and `stores`; they
 //! share the `context`, which holds `observe` (metrics) and `vault_clients`;
-//! `leadership` elects and fences; `error` and `secret_data` are leaves.
+//! `leadership` elects and fences; `process` (readiness and leadership
+//! standing), `error` and `secret_data` are leaves.
+//! `testing` (tests only) holds the reconcilers' fixtures: an in-process
+//! API server and an in-memory Vault behind `vault_clients::reads`.
 #![forbid(unsafe_code)]
 
 mod context;
@@ -14,16 +17,20 @@ mod error;
 mod generators;
 mod leadership;
 mod observe;
+mod process;
 mod reconcile;
 mod run;
 mod secret_data;
 mod stores;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod vault_clients;
 
 pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use leadership::{fence, leader, term};
+pub use process::Standing;
 pub use run::run;
 pub use stores::parse_label_selector;
 pub use sync::preview::{StoreOverride, preview};

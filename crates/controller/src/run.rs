@@ -90,7 +90,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             let ctx = ctx.clone();
             move |event| match event {
                 // Ready once the first full list of ExternalSecrets is in.
-                watcher::Event::InitDone => ctx.set_ready(),
+                watcher::Event::InitDone => ctx.standing().set_ready(),
                 // Nothing is kept for ExternalSecrets that are gone.
                 watcher::Event::Delete(es) => {
                     ctx.forget(&ObjectRef::from_obj(es));

@@ -11,7 +11,7 @@ pub struct OperatorProbe(pub Arc<Context>);
 
 impl Probe for OperatorProbe {
     fn not_ready(&self) -> Option<String> {
-        (!self.0.is_ready()).then(|| "watches not synced yet".to_owned())
+        (!self.0.standing().is_ready()).then(|| "watches not synced yet".to_owned())
     }
 
     fn encode_metrics(&self, out: &mut String) {

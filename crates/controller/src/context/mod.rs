@@ -6,7 +6,6 @@ pub(crate) mod due;
 pub(crate) mod lease_books;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 use self::due::DueTracker;
 use crate::observe::metrics::Metrics;
+use crate::process::Standing;
 use crate::vault_clients::audiences::ApiAudiences;
 use crate::vault_clients::cache::VaultCache;
 use crate::vault_clients::outage::Outages;
@@ -135,18 +135,6 @@ pub(crate) struct StoreRecheck {
     pub cluster_stores: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<ClusterSecretStore>>>,
 }
 
-/// Where this replica stands in leader election, for `/ready` and the
-/// leader metric.
-#[derive(Default)]
-struct Standing {
-    /// Leader election is on: a replica that is not leading is a standby.
-    election: AtomicBool,
-    leading: AtomicBool,
-    /// Until when the last successful look at the Lease vouches for a
-    /// standby's health.
-    standby_healthy_until: Mutex<Option<Instant>>,
-}
-
 /// Shared state of every reconcile.
 pub struct Context {
     pub client: kube::Client,
@@ -159,8 +147,9 @@ pub struct Context {
     pub(crate) due: DueTracker<ObjectRef<ExternalSecret>>,
     pub(crate) caches: Caches,
     pub(crate) api_audiences: Arc<ApiAudiences>,
-    ready: AtomicBool,
-    standing: Standing,
+    /// Readiness and leadership of the process; the health server and the
+    /// term loop hold it too.
+    standing: Arc<Standing>,
     /// Where to ask for a store to be checked again: an ExternalSecret that
     /// just synced through a store reported not Ready proves it works.
     recheck: Mutex<Option<StoreRecheck>>,
@@ -186,8 +175,7 @@ impl Context {
             due: DueTracker::default(),
             caches: Caches::default(),
             api_audiences: Arc::default(),
-            ready: AtomicBool::new(false),
-            standing: Standing::default(),
+            standing: Arc::default(),
             recheck: Mutex::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
@@ -195,52 +183,37 @@ impl Context {
         }
     }
 
-    /// `/ready`: the process is healthy and either syncing with its caches
-    /// filled (the first full list of ExternalSecrets is in, so it knows
-    /// what to sync), or a healthy standby: it read the Lease recently.
-    /// Never "is leader": a Deployment's rolling update must be able to
-    /// start a new replica while the old one still leads.
-    pub fn is_ready(&self) -> bool {
-        let standing = &self.standing;
-        if !standing.election.load(Ordering::Relaxed) || standing.leading.load(Ordering::Relaxed) {
-            return self.ready.load(Ordering::Relaxed);
-        }
-        let until = *standing.standby_healthy_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        until.is_some_and(|until| Instant::now() < until)
-    }
-
-    /// Whether this replica leads (always, without leader election).
-    pub fn is_leading(&self) -> bool {
-        !self.standing.election.load(Ordering::Relaxed) || self.standing.leading.load(Ordering::Relaxed)
+    /// Where this process stands: for `/ready`, the Lease loop and the
+    /// run's cache sync.
+    pub fn standing(&self) -> &Arc<Standing> {
+        &self.standing
     }
 
     /// Leader election is on; this replica starts as a standby.
     pub fn enable_leader_election(&self) {
-        self.standing.election.store(true, Ordering::Relaxed);
+        self.standing.enable_election();
         self.metrics.set_leader(false);
     }
 
-    /// A standby read the Lease: it is healthy for `valid_for`.
-    pub fn standby_contact(&self, valid_for: Duration) {
-        *self.standing.standby_healthy_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Instant::now() + valid_for);
+    /// A term of leadership begins. It starts as a restarted process
+    /// would: caches not yet synced, nothing remembered of syncs another
+    /// leader may have redone since.
+    pub fn begin_term(&self) {
+        self.memos.lock().expect("memo lock").clear();
+        self.failures.lock().expect("failure lock").clear();
+        // Another leader may have renewed or replaced leases meanwhile:
+        // the status (and the values Secret) say what lives now.
+        self.leases.clear();
+        self.due.clear();
+        self.standing.set_leading(true);
+        self.metrics.set_leader(true);
     }
 
-    /// A term of leadership begins or ends. A new term starts as a
-    /// restarted process would: caches not yet synced, nothing remembered
-    /// of syncs another leader may have redone since.
-    pub fn set_leading(&self, leading: bool) {
-        if leading {
-            self.ready.store(false, Ordering::Relaxed);
-            self.memos.lock().expect("memo lock").clear();
-            self.failures.lock().expect("failure lock").clear();
-            // Another leader may have renewed or replaced leases meanwhile:
-            // the status (and the values Secret) say what lives now.
-            self.leases.clear();
-        }
+    /// A term of leadership ends: nothing is due on a standby.
+    pub fn end_term(&self) {
         self.due.clear();
-        self.standing.leading.store(leading, Ordering::Relaxed);
-        self.metrics.set_leader(leading);
+        self.standing.set_leading(false);
+        self.metrics.set_leader(false);
     }
 
     /// Closes every Vault client and revokes the tokens it logged in for
@@ -249,10 +222,6 @@ impl Context {
     /// controllers have stopped, and the end of a term of leadership.
     pub async fn revoke_vault_tokens(&self, timeout: Duration) {
         self.vault.revoke_all(timeout).await;
-    }
-
-    pub(crate) fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn set_store_recheck(&self, recheck: StoreRecheck) {

@@ -19,8 +19,8 @@ use kube::api::PostParams;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::context::Context;
 use crate::leadership::fence::Fence;
+use crate::process::Standing;
 
 /// Who competes for which Lease, and how long a claim lasts.
 #[derive(Clone, Debug)]
@@ -41,9 +41,9 @@ pub struct LeaderConfig {
 
 /// Waits until this replica holds the Lease, then opens `fence` for a new
 /// term, until the renew deadline. Each successful look at the Lease
-/// tells `ctx` that this standby is healthy. Call it only while no
+/// tells `standing` that this standby is healthy. Call it only while no
 /// controller of an earlier term runs.
-pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence, ctx: &Context) {
+pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence, standing: &Standing) {
     let api = Api::<Lease>::namespaced(client.clone(), &config.namespace);
     let mut announced = false;
     loop {
@@ -55,9 +55,9 @@ pub async fn acquire(client: &kube::Client, config: &LeaderConfig, fence: &Fence
             }
             // The claim took longer than the renew deadline: too late to
             // write anything under it; the next attempt renews it.
-            Ok(true) => ctx.standby_contact(config.lease_duration),
+            Ok(true) => standing.standby_contact(config.lease_duration),
             Ok(false) => {
-                ctx.standby_contact(config.lease_duration);
+                standing.standby_contact(config.lease_duration);
                 if !announced {
                     info!(lease = %config.lease_name, "another replica leads; standing by");
                     announced = true;

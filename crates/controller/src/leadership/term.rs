@@ -57,10 +57,10 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>, election: Optio
     };
     loop {
         tokio::select! {
-            () = leader::acquire(&lease_client, &leader, &fence, &ctx) => {}
+            () = leader::acquire(&lease_client, &leader, &fence, ctx.standing()) => {}
             () = stopped(stop.clone()) => return,
         }
-        ctx.set_leading(true);
+        ctx.begin_term();
         let (term_over_tx, term_over) = watch::channel(false);
         let mut stop_term = stop.clone();
         let controllers = crate::run(ctx.clone(), async move {
@@ -90,7 +90,7 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>, election: Optio
             }
         };
         fence.revoke();
-        ctx.set_leading(false);
+        ctx.end_term();
         if shutting_down {
             // The Lease first, so a standby takes over without waiting.
             leader::release(&lease_client, &leader).await;

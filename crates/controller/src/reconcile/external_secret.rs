@@ -184,7 +184,9 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
     let source = match (&client, &store) {
-        (Some(client), Some(store)) => Some(remote::KvSource { client, provider: &store.provider, store: &store_name }),
+        (Some(client), Some(store)) => {
+            Some(remote::KvSource { client: ctx.vault.reads(client), provider: &store.provider, store: &store_name })
+        }
         _ => None,
     };
     let rendered = remote::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;

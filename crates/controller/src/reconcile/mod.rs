@@ -4,3 +4,6 @@
 pub(crate) mod cluster_external_secret;
 pub(crate) mod external_secret;
 pub(crate) mod store_health;
+
+#[cfg(test)]
+mod tests;

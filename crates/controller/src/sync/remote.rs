@@ -9,10 +9,11 @@ use vaultsync_api::{
 use vaultsync_template::{
     Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
 };
-use vaultsync_vault::{Client, Freshness, locate, locate_folder};
+use vaultsync_vault::{Freshness, locate, locate_folder};
 
 use crate::error::{Error, Result};
 use crate::secret_data::SecretData;
+use crate::vault_clients::reads::KvRead;
 
 /// The rendered data, and what could not be rendered because its remote
 /// source is gone.
@@ -24,10 +25,10 @@ pub(crate) struct Rendered {
     pub gone: Vec<Error>,
 }
 
-/// The store an ExternalSecret reads from, with its client.
+/// The store an ExternalSecret reads from, with what reads its secrets.
 #[derive(Clone, Copy)]
 pub(crate) struct KvSource<'a> {
-    pub client: &'a Client,
+    pub client: &'a dyn KvRead,
     pub provider: &'a VaultProvider,
     /// The store, as named in errors.
     pub store: &'a str,

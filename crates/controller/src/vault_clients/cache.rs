@@ -17,6 +17,7 @@ use tracing::{debug, info};
 use vaultsync_vault::{Client, Observer};
 
 use crate::vault_clients::identity::{ClientOwner, Credentials, StoreId};
+use crate::vault_clients::reads::KvRead;
 
 /// How long a closed client waits for the syncs still using it.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
@@ -55,6 +56,9 @@ pub(crate) struct VaultCache {
     retired: Arc<Mutex<VaultTotals>>,
     /// Clients being closed.
     closing: Mutex<JoinSet<()>>,
+    /// Where reads go instead of the clients' Vault servers: set by tests
+    /// only, `None` in the operator.
+    stand_in: Option<Arc<dyn KvRead>>,
 }
 
 impl VaultCache {
@@ -88,6 +92,22 @@ impl VaultCache {
             self.close(old, "its store's settings or credentials changed");
         }
         Ok(client)
+    }
+
+    /// What a sync reads `client`'s secrets through: the client itself, or
+    /// the tests' stand-in.
+    pub fn reads<'a>(&'a self, client: &'a Client) -> &'a dyn KvRead {
+        match &self.stand_in {
+            Some(stand_in) => stand_in.as_ref(),
+            None => client,
+        }
+    }
+
+    /// Sends every read to `stand_in`; clients are still built (and report
+    /// outages) as in the operator, but never asked for a secret.
+    #[cfg(test)]
+    pub fn read_through(&mut self, stand_in: Arc<dyn KvRead>) {
+        self.stand_in = Some(stand_in);
     }
 
     /// Closes the clients of a deleted store.

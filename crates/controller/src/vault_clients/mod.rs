@@ -7,3 +7,4 @@ pub(crate) mod audiences;
 pub(crate) mod cache;
 pub(crate) mod identity;
 pub(crate) mod outage;
+pub(crate) mod reads;

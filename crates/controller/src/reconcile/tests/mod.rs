@@ -1,0 +1,6 @@
+//! Reconcile decisions, run against the fixture API server and the
+//! in-memory Vault of `crate::testing`.
+
+mod cluster_external_secret;
+mod external_secret;
+mod store_health;
