@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use vaultsync_inject::AgentConfig;
 use vaultsync_template::VaultCall;
-use vaultsync_vault::{Client, Lease};
+use vaultsync_vault::{Client, Lease, lease_timing};
 
 use crate::{AgentError, call, write_atomically};
 
@@ -58,11 +58,16 @@ pub struct HeldSecrets {
     held: BTreeMap<String, Held>,
 }
 
-/// When to act on something that lives `ttl`: about two thirds through,
+/// Where in a lifetime the sidecar acts: about two thirds through,
 /// jittered (±5% of the TTL) so that many sidecars do not act at one
 /// instant.
+const ACT_WINDOW: (f64, f64) = (0.62, 0.72);
+
+/// When to act on something that lives `ttl` (the rule:
+/// [`lease_timing::renew_after`]).
 fn act_after(ttl: Duration) -> Duration {
-    ttl.mul_f64(0.62 + 0.1 * rand::random::<f64>())
+    let (low, high) = ACT_WINDOW;
+    lease_timing::renew_after(ttl, lease_timing::fraction_between(low, high, rand::random::<f64>()))
 }
 
 /// How long a write's answer without a lease lives: the certificate's
@@ -221,7 +226,7 @@ impl HeldSecrets {
             // Less than asked: the max TTL is near. A new credential now,
             // while this one still has what Vault just granted (at least a
             // third of a TTL, since the last renewal granted a full one).
-            Ok(granted) if !granted.renewable || granted.ttl < lease.ttl => {
+            Ok(granted) if lease_timing::renewal_falls_short(lease.ttl, granted.ttl, granted.renewable) => {
                 eprintln!(
                     "vaultsync agent: {path}: lease {} ends in {:?} (max TTL); asking for a new one",
                     lease.id, granted.ttl

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::Client;
+use crate::lease_timing::end_margin;
 use crate::{Auth, Error, Result, Sensitive};
 
 /// The client's token, and what it remembers of failed logins.
@@ -72,7 +73,7 @@ impl TokenState {
     pub(super) fn expired(&self) -> bool {
         // A margin so a token is not used in its last moments; a tenth of
         // the TTL (at most 5s) keeps short-lived tokens renewable.
-        self.ttl.is_some_and(|ttl| self.obtained.elapsed() + (ttl / 10).min(Duration::from_secs(5)) >= ttl)
+        self.ttl.is_some_and(|ttl| self.obtained.elapsed() + end_margin(ttl) >= ttl)
     }
 }
 
