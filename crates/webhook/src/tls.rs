@@ -13,6 +13,7 @@ use base64::Engine;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::WebhookOptions;
 use crate::metrics::Counters;
@@ -97,7 +98,7 @@ pub(crate) async fn rotate(
         let generated = match generate(&hosts, lifetime) {
             Ok(generated) => generated,
             Err(e) => {
-                eprintln!("vaultsync webhook: generating a certificate failed: {e}");
+                warn!(error = %e, "generating a certificate failed");
                 continue;
             }
         };
@@ -106,7 +107,7 @@ pub(crate) async fn rotate(
             // in use by a connection being set up.
             let bundle = format!("{}{}", generated.ca_pem, previous_ca.clone().unwrap_or_default());
             if let Err(e) = publish_ca(name, &bundle).await {
-                eprintln!("vaultsync webhook: publishing the new CA failed, keeping the old certificate: {e:#}");
+                warn!(error = format!("{e:#}"), "publishing the new CA failed, keeping the old certificate");
                 continue;
             }
         }
@@ -114,9 +115,9 @@ pub(crate) async fn rotate(
             Ok(config) => {
                 let _ = tls.send(Arc::new(config));
                 counters.rotations.fetch_add(1, Ordering::Relaxed);
-                eprintln!("vaultsync webhook: certificate rotated");
+                info!("certificate rotated");
             }
-            Err(e) => eprintln!("vaultsync webhook: {e}"),
+            Err(e) => warn!(error = %e, "the rotated certificate cannot be served; keeping the old one"),
         }
         previous_ca = Some(generated.ca_pem);
     }
@@ -193,7 +194,7 @@ impl SharedCert {
                     if current.is_some() {
                         counters.rotations.fetch_add(1, Ordering::Relaxed);
                     }
-                    eprintln!("vaultsync webhook: wrote a new certificate to Secret {}", self.name);
+                    info!(secret = %self.name, "wrote a new certificate to the TLS Secret");
                 }
                 // Another replica was first: use what it wrote.
                 Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -227,10 +228,10 @@ impl SharedCert {
             match self.sync(&counters).await {
                 Ok(Some(config)) => {
                     let _ = tls.send(Arc::new(config));
-                    eprintln!("vaultsync webhook: serving the certificate of Secret {}", self.name);
+                    info!(secret = %self.name, "serving the certificate of the TLS Secret");
                 }
                 Ok(None) => {}
-                Err(e) => eprintln!("vaultsync webhook: {e:#}"),
+                Err(e) => warn!(error = format!("{e:#}"), "keeping the TLS Secret's certificate current failed"),
             }
         }
     }
