@@ -31,9 +31,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use tokio::time::Instant;
+use tracing::{info, warn};
 use vaultsync_inject::AgentConfig;
 use vaultsync_template::VaultCall;
-use vaultsync_vault::{Client, Lease};
+use vaultsync_vault::{Client, Lease, lease_timing};
 
 use crate::{AgentError, call, write_atomically};
 
@@ -58,11 +59,16 @@ pub struct HeldSecrets {
     held: BTreeMap<String, Held>,
 }
 
-/// When to act on something that lives `ttl`: about two thirds through,
+/// Where in a lifetime the sidecar acts: about two thirds through,
 /// jittered (±5% of the TTL) so that many sidecars do not act at one
 /// instant.
+const ACT_WINDOW: (f64, f64) = (0.62, 0.72);
+
+/// When to act on something that lives `ttl` (the rule:
+/// [`lease_timing::renew_after`]).
 fn act_after(ttl: Duration) -> Duration {
-    ttl.mul_f64(0.62 + 0.1 * rand::random::<f64>())
+    let (low, high) = ACT_WINDOW;
+    lease_timing::renew_after(ttl, lease_timing::fraction_between(low, high, rand::random::<f64>()))
 }
 
 /// How long a write's answer without a lease lives: the certificate's
@@ -108,7 +114,7 @@ impl HeldSecrets {
         let saved: BTreeMap<String, Saved> = match serde_json::from_slice(&text) {
             Ok(saved) => saved,
             Err(e) => {
-                eprintln!("vaultsync agent: {} is not readable ({e}); asking Vault again", path.display());
+                warn!(file = %path.display(), error = %e, "held answers not readable; asking Vault again");
                 return HeldSecrets::default();
             }
         };
@@ -177,19 +183,14 @@ impl HeldSecrets {
             let path = &one.path;
             match issued.lease {
                 Some(lease) if !lease.id.is_empty() => {
-                    eprintln!(
-                        "vaultsync agent: {path}: new lease {} for {:?}{}",
-                        lease.id,
-                        lease.ttl,
-                        if lease.renewable { "" } else { " (not renewable)" }
-                    );
+                    info!(path = %path, lease_id = %lease.id, ttl = ?lease.ttl, renewable = lease.renewable, "new lease");
                     let act_at = Instant::now() + act_after(lease.ttl);
                     self.held
                         .insert(key.clone(), Held { response: issued.response.clone(), lease: Some(lease), act_at });
                 }
                 _ if one.is_write() => {
                     let lives = lifetime(&issued.response);
-                    eprintln!("vaultsync agent: {path}: written; its answer lives {lives:?}");
+                    info!(path = %path, lives = ?lives, "written; its answer lives");
                     let act_at = Instant::now() + act_after(lives);
                     self.held.insert(key.clone(), Held { response: issued.response.clone(), lease: None, act_at });
                 }
@@ -210,26 +211,23 @@ impl HeldSecrets {
             return Some(held.response.clone());
         }
         let Some(lease) = &held.lease else {
-            eprintln!("vaultsync agent: {path}: two thirds of its answer's life are over; asking again");
+            info!(path = %path, "two thirds of its answer's life are over; asking again");
             return None;
         };
         if !lease.renewable {
-            eprintln!("vaultsync agent: {path}: lease {} cannot be renewed; asking for a new one", lease.id);
+            info!(path = %path, lease_id = %lease.id, "lease cannot be renewed; asking for a new one");
             return None;
         }
         match client.renew_lease(&lease.id, lease.ttl).await {
             // Less than asked: the max TTL is near. A new credential now,
             // while this one still has what Vault just granted (at least a
             // third of a TTL, since the last renewal granted a full one).
-            Ok(granted) if !granted.renewable || granted.ttl < lease.ttl => {
-                eprintln!(
-                    "vaultsync agent: {path}: lease {} ends in {:?} (max TTL); asking for a new one",
-                    lease.id, granted.ttl
-                );
+            Ok(granted) if lease_timing::renewal_falls_short(lease.ttl, granted.ttl, granted.renewable) => {
+                info!(path = %path, lease_id = %lease.id, ends_in = ?granted.ttl, "lease near its max TTL; asking for a new one");
                 None
             }
             Ok(granted) => {
-                eprintln!("vaultsync agent: {path}: renewed lease {} for {:?}", lease.id, granted.ttl);
+                info!(path = %path, lease_id = %lease.id, ttl = ?granted.ttl, "renewed lease");
                 held.act_at = Instant::now() + act_after(granted.ttl);
                 Some(held.response.clone())
             }
@@ -237,7 +235,7 @@ impl HeldSecrets {
                 // Gone (the token that held it ended, say) or refused: a new
                 // credential is the way on; if Vault is away, that call fails
                 // too and the files stay as they are.
-                eprintln!("vaultsync agent: {path}: renewing lease {}: {e}; asking for a new one", lease.id);
+                warn!(path = %path, lease_id = %lease.id, error = %e, "renewing a lease failed; asking for a new one");
                 None
             }
         }

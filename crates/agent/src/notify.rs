@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use tracing::{info, warn};
+
 /// How long a command or a POST may take.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -25,16 +27,16 @@ pub async fn run_command(argv: &[String]) {
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("vaultsync agent: notify command {program:?}: {e}");
+            warn!(program = ?program, error = %e, "notify command did not start");
             return;
         }
     };
     match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) if status.success() => eprintln!("vaultsync agent: ran notify command {program:?}"),
-        Ok(Ok(status)) => eprintln!("vaultsync agent: notify command {program:?} ended with {status}"),
-        Ok(Err(e)) => eprintln!("vaultsync agent: notify command {program:?}: {e}"),
+        Ok(Ok(status)) if status.success() => info!(program = ?program, "ran notify command"),
+        Ok(Ok(status)) => warn!(program = ?program, %status, "notify command failed"),
+        Ok(Err(e)) => warn!(program = ?program, error = %e, "waiting for the notify command failed"),
         Err(_) => {
-            eprintln!("vaultsync agent: notify command {program:?} still running after {NOTIFY_TIMEOUT:?}; killed")
+            warn!(program = ?program, timeout = ?NOTIFY_TIMEOUT, "notify command still running at the timeout; killed")
         }
     }
 }
@@ -45,13 +47,13 @@ pub async fn post(url: &str) {
     let client = match reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build() {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("vaultsync agent: notify URL: {e}");
+            warn!(error = %e, "notify URL: no HTTP client");
             return;
         }
     };
     match client.post(url).send().await {
-        Ok(answer) => eprintln!("vaultsync agent: notified {url}: HTTP {}", answer.status().as_u16()),
-        Err(e) => eprintln!("vaultsync agent: notifying {url}: {}", without_url(e)),
+        Ok(answer) => info!(url, status = answer.status().as_u16(), "notified"),
+        Err(e) => warn!(url, error = %without_url(e), "notifying failed"),
     }
 }
 

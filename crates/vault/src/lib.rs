@@ -12,6 +12,7 @@ mod client;
 mod dynamic;
 mod error;
 mod kv;
+pub mod lease_timing;
 mod origin;
 mod path;
 mod sensitive;

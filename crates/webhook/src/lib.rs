@@ -35,6 +35,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::{info, warn};
 use vaultsync_inject::{Decision, InjectConfig, mutate};
 use vaultsync_serve::admin::{Admin, Probe};
 use vaultsync_serve::listen::{self, Gate, Limits};
@@ -89,7 +90,7 @@ pub async fn run(options: WebhookOptions) -> anyhow::Result<()> {
         ));
     }
     let listener = TcpListener::bind(options.listen).await.with_context(|| format!("binding {}", options.listen))?;
-    eprintln!("vaultsync webhook: serving https://{}/mutate", listener.local_addr()?);
+    info!("serving https://{}/mutate", listener.local_addr()?);
     let inject = Arc::new(options.inject);
     // Anything in the cluster can reach this port: a client that opens
     // connections and sends nothing, sends without end, or sends reviews
@@ -233,7 +234,7 @@ async fn respond(
         }
         Ok(Decision::Patch(patch, mode)) => {
             counters.mutated.inc();
-            eprintln!("vaultsync webhook: injected {mode:?} into Pod {namespace}/{pod_name}");
+            info!(mode = ?mode, namespace = %namespace, pod = %pod_name, "injected");
             // Each form of the patch is let go as soon as the next is made
             // (see `additions`).
             let serialized = serde_json::to_vec(&patch).unwrap_or_default();
@@ -243,7 +244,7 @@ async fn respond(
         }
         Err(refused) => {
             counters.refused.inc();
-            eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {}", clip(&refused.to_string(), 1024));
+            warn!(namespace = %namespace, pod = %pod_name, reason = %clip(&refused.to_string(), 1024), "refused Pod");
             json!({"uid": uid, "allowed": false, "status": {"code": 400, "message": refused.to_string()}})
         }
     };
@@ -260,7 +261,7 @@ fn too_large_pod(review: &Value, counters: &Counters) -> String {
          annotations or containers",
         REVIEW_BUDGET >> 20
     );
-    eprintln!("vaultsync webhook: refused Pod {namespace}/{pod_name}: {message}");
+    warn!(namespace = %namespace, pod = %pod_name, reason = %message, "refused Pod");
     answer(json!({"uid": uid, "allowed": false, "status": {"code": 413, "message": message}}))
 }
 

@@ -12,6 +12,7 @@ use base64::Engine;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::WebhookOptions;
 use crate::metrics::Counters;
@@ -96,7 +97,7 @@ pub(crate) async fn rotate(
         let generated = match generate(&hosts, lifetime) {
             Ok(generated) => generated,
             Err(e) => {
-                eprintln!("vaultsync webhook: generating a certificate failed: {e}");
+                warn!(error = %e, "generating a certificate failed");
                 continue;
             }
         };
@@ -105,7 +106,7 @@ pub(crate) async fn rotate(
             // in use by a connection being set up.
             let bundle = format!("{}{}", generated.ca_pem, previous_ca.clone().unwrap_or_default());
             if let Err(e) = publish_ca(name, &bundle).await {
-                eprintln!("vaultsync webhook: publishing the new CA failed, keeping the old certificate: {e:#}");
+                warn!(error = format!("{e:#}"), "publishing the new CA failed, keeping the old certificate");
                 continue;
             }
         }
@@ -113,9 +114,9 @@ pub(crate) async fn rotate(
             Ok(config) => {
                 let _ = tls.send(Arc::new(config));
                 counters.rotations.inc();
-                eprintln!("vaultsync webhook: certificate rotated");
+                info!("certificate rotated");
             }
-            Err(e) => eprintln!("vaultsync webhook: {e}"),
+            Err(e) => warn!(error = %e, "the rotated certificate cannot be served; keeping the old one"),
         }
         previous_ca = Some(generated.ca_pem);
     }
@@ -192,7 +193,7 @@ impl SharedCert {
                     if current.is_some() {
                         counters.rotations.inc();
                     }
-                    eprintln!("vaultsync webhook: wrote a new certificate to Secret {}", self.name);
+                    info!(secret = %self.name, "wrote a new certificate to the TLS Secret");
                 }
                 // Another replica was first: use what it wrote.
                 Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -226,10 +227,10 @@ impl SharedCert {
             match self.sync(&counters).await {
                 Ok(Some(config)) => {
                     let _ = tls.send(Arc::new(config));
-                    eprintln!("vaultsync webhook: serving the certificate of Secret {}", self.name);
+                    info!(secret = %self.name, "serving the certificate of the TLS Secret");
                 }
                 Ok(None) => {}
-                Err(e) => eprintln!("vaultsync webhook: {e:#}"),
+                Err(e) => warn!(error = format!("{e:#}"), "keeping the TLS Secret's certificate current failed"),
             }
         }
     }

@@ -2,13 +2,13 @@
 //! retire a replaced credential after the grace period, revoke. Times are
 //! kept as RFC 3339 text because they live in the ExternalSecret's status.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 use tracing::{info, warn};
 use vaultsync_api::{DynamicMethod, ExternalSecret, IssuedLease, LeaseState, VaultDynamicSecret, parse_duration};
-use vaultsync_vault::IssueMethod;
+use vaultsync_vault::{IssueMethod, lease_timing};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -18,10 +18,9 @@ use super::values::values;
 use super::{Policy, client_for, find_generator, vault_error};
 
 /// A credential this close to its end is not handed out again: a new one
-/// is issued instead. A tenth of its TTL, at most 5 s, so that short
-/// leases (seconds) are still renewed rather than replaced.
+/// is issued instead (the rule: [`lease_timing::end_margin`]).
 pub(super) fn end_margin(lease: &IssuedLease) -> Duration {
-    Duration::from_secs(u64::try_from(lease.ttl_seconds).unwrap_or(0)).div_f64(10.0).min(Duration::from_secs(5))
+    lease_timing::end_margin(Duration::from_secs(u64::try_from(lease.ttl_seconds).unwrap_or(0)))
 }
 
 /// Issues a new credential from `generator`.
@@ -84,7 +83,7 @@ pub(super) async fn issue(
         }
     };
     let lifetime = (expires_at - issued_at).to_std().unwrap_or_default();
-    let next = issued_at + lifetime.mul_f64(policy.renew_at);
+    let next = issued_at + lease_timing::renew_after(lifetime, policy.renew_at);
     let lease = IssuedLease {
         source: source.to_owned(),
         generator: generator.name_any(),
@@ -128,11 +127,11 @@ pub(super) async fn renew(
             let mut lease = lease.clone();
             lease.expires_at = stamp(now + renewed.ttl);
             lease.renewable = renewed.renewable;
-            if renewed.ttl < asked || !renewed.renewable {
+            if lease_timing::renewal_falls_short(asked, renewed.ttl, renewed.renewable) {
                 info!(externalsecret = %crate::context::object_ref(es), generator = %store, lease_id = id, granted_s = renewed.ttl.as_secs(), "lease near its max TTL; issuing a new credential");
                 return Ok(None);
             }
-            lease.next_action_at = stamp(now + renewed.ttl.mul_f64(policy.renew_at));
+            lease.next_action_at = stamp(now + lease_timing::renew_after(renewed.ttl, policy.renew_at));
             info!(externalsecret = %crate::context::object_ref(es), generator = %store, lease_id = id, ttl_s = renewed.ttl.as_secs(), "renewed a lease");
             Ok(Some(lease))
         }
@@ -150,7 +149,7 @@ pub(super) async fn renew(
 /// than its own lease), then is revoked.
 pub(super) fn retire(lease: &mut IssuedLease, policy: &Policy) {
     let end = parse_time(&lease.expires_at).unwrap_or_else(Utc::now);
-    let at = (Utc::now() + policy.grace).min(end);
+    let at = lease_timing::retire_at(Utc::now(), policy.grace, end);
     lease.state = LeaseState::Retiring;
     lease.next_action_at = stamp(at);
 }
@@ -195,11 +194,12 @@ pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 pub(super) fn remaining(lease: &IssuedLease) -> Duration {
-    parse_time(&lease.expires_at).and_then(|end| (end - Utc::now()).to_std().ok()).unwrap_or_default()
+    parse_time(&lease.expires_at)
+        .map_or(Duration::ZERO, |end| lease_timing::remaining(end.into(), SystemTime::from(Utc::now())))
 }
 
 pub(super) fn due(lease: &IssuedLease) -> bool {
-    parse_time(&lease.next_action_at).is_none_or(|at| at <= Utc::now())
+    lease_timing::due(parse_time(&lease.next_action_at), Utc::now())
 }
 
 /// The monotonic instant of wall-clock time `at` (now when it is past).

@@ -1,0 +1,162 @@
+//! Where the Secret's values come from: one key per `data` entry
+//! (`remoteRef`), or many per `dataFrom` entry (a path, a search, or a
+//! generator), with their decoding, conversion and rewrites.
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::vault_path::{
+    FOLDER_MESSAGE, FOLDER_RULE, KEY_MESSAGE, KEY_RULE, MAX_PATH, RESERVED_SEGMENT_MESSAGE, RESERVED_SEGMENT_RULE,
+};
+
+/// One key of the Secret and where its value comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretData {
+    /// Key in the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub secret_key: String,
+    /// The remote value.
+    pub remote_ref: RemoteRef,
+}
+
+/// How a remote value is decoded before it is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DecodingStrategy {
+    /// Written as is.
+    #[default]
+    None,
+    /// Decoded from standard base64.
+    Base64,
+    /// Decoded from URL-safe base64.
+    #[serde(rename = "Base64URL")]
+    Base64Url,
+    /// Decoded from base64 when it is valid base64, else written as is.
+    Auto,
+}
+
+/// A secret (and optionally one property of it) in the store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRef {
+    /// Path of the secret inside the store's mount, e.g. `app/db`. It must
+    /// stay inside the mount: no leading or trailing `/`, no empty, `.` or
+    /// `..` segments (in any encoding), no `?`, `#`, `\` or control
+    /// characters, and no segment named `auth`, `sys`, `identity` or
+    /// `cubbyhole` (Vault's own mounts, which behind a Vault namespace can
+    /// start at any segment). When the store sets no `path`, the first
+    /// segment is the mount, which must be a KV secrets engine.
+    #[schemars(length(min = 1, max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(KEY_RULE).message(KEY_MESSAGE))]
+    #[x_kube(validation = Rule::new(RESERVED_SEGMENT_RULE).message(RESERVED_SEGMENT_MESSAGE))]
+    pub key: String,
+    /// A property of the secret. A dotted path (`a.b.c`) walks into nested
+    /// JSON; a property whose literal name contains dots wins over the path.
+    /// Unset: the whole secret as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// KV v2 version to read. Unset: the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    pub version: Option<String>,
+    /// `None` (default), `Base64`, `Base64URL` or `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+    /// `Default` (keys as they are) or `Unicode` (`_U0041_`-style escapes in
+    /// extracted keys become the characters they name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+    /// `None` (default): read the secret's data. `Fetch`: read its KV v2
+    /// `custom_metadata` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_policy: Option<MetadataPolicy>,
+}
+
+/// How extracted key names are converted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConversionStrategy {
+    #[default]
+    Default,
+    Unicode,
+}
+
+/// Whether a remote reference reads data or KV v2 custom metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MetadataPolicy {
+    #[default]
+    None,
+    Fetch,
+}
+
+/// Whole remote secrets: one by path (`extract`) or many by name (`find`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.extract) ? 1 : 0) + (has(self.find) ? 1 : 0) + (has(self.sourceRef) ? 1 : 0) == 1").message("each dataFrom entry needs exactly one of extract, find or sourceRef"))]
+pub struct ExternalSecretDataFrom {
+    /// Every key of this remote secret becomes a key of the Secret; nested
+    /// values are written as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<RemoteRef>,
+    /// Every remote secret whose path matches becomes one key of the Secret
+    /// (its path, `/` written as `_`), holding the secret as JSON. Needs the
+    /// `list` capability (KV v2: on `<mount>/metadata/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find: Option<FindRef>,
+    /// Values issued by a generator instead of read from the store, e.g. a
+    /// database credential from a `VaultDynamicSecret`. Every key of what
+    /// it issues becomes a key of the Secret. The credential is kept while
+    /// its lease is valid (see `status.leases`), not issued anew at each
+    /// refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<crate::generator::StoreGeneratorSourceRef>,
+    /// Renames the keys this entry produces, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<Rewrite>,
+}
+
+/// Which remote secrets `dataFrom.find` selects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.path) || has(self.name)").message("find needs a path, a name regexp, or both"))]
+pub struct FindRef {
+    /// Only secrets under this folder of the mount (searched recursively).
+    /// The same rules as `remoteRef.key`, except that it may end with `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    #[x_kube(validation = Rule::new(RESERVED_SEGMENT_RULE).message(RESERVED_SEGMENT_MESSAGE))]
+    pub path: Option<String>,
+    /// Only secrets whose path (relative to the mount) matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FindName>,
+    /// `None` (default), `Base64`, `Base64URL` or `Auto`, applied to each
+    /// value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// A regular expression on secret paths.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FindName {
+    /// RE2-style regular expression, e.g. `^db-.*`.
+    #[schemars(length(min = 1))]
+    pub regexp: String,
+}
+
+/// One renaming step of `dataFrom[].rewrite`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rewrite {
+    /// Replace what `source` matches in each key with `target`.
+    pub regexp: RewriteRegexp,
+}
+
+/// A regular-expression replacement on keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RewriteRegexp {
+    /// Regular expression matched against each key.
+    #[schemars(length(min = 1))]
+    pub source: String,
+    /// Replacement; `$1` or `${name}` refer to capture groups.
+    pub target: String,
+}

@@ -1,0 +1,151 @@
+//! The ExternalSecret kind: its spec (which store, how often, what to
+//! restart), its condition reasons and force-sync annotations. The rest of
+//! its types live by job: [`target`] (the Secret written and its template),
+//! [`data`] (where each value comes from), [`status`] (what was observed
+//! and the leases issued) and [`rollout`] (workloads restarted on change).
+
+mod data;
+mod rollout;
+mod status;
+mod target;
+
+pub use data::*;
+pub use rollout::*;
+pub use status::*;
+pub use target::*;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition reason: the Secret matches the remote values.
+pub const REASON_SYNCED: &str = "SecretSynced";
+/// Condition reason: the last sync failed; the existing Secret was kept.
+pub const REASON_SYNC_ERROR: &str = "SecretSyncedError";
+/// Condition reason: the target Secret was deleted by policy.
+pub const REASON_DELETED: &str = "SecretDeleted";
+
+/// Declares a Kubernetes Secret whose values come from a SecretStore.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "vaultsync.dev",
+    version = "v1alpha1",
+    kind = "ExternalSecret",
+    namespaced,
+    status = "ExternalSecretStatus",
+    shortname = "vses",
+    category = "vaultsync",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.secretStoreRef.name"}"#,
+    printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.refreshInterval"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.secretStoreRef) || (size(self.data) == 0 && self.dataFrom.all(f, has(f.sourceRef)))").message("secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)"))]
+#[x_kube(validation = Rule::new("size(self.data) + size(self.dataFrom) > 0 || (has(self.target) && has(self.target.template) && (has(self.target.template.data) || has(self.target.template.templateFrom)))").message("set at least one entry in data or dataFrom, or target.template.data or templateFrom"))]
+pub struct ExternalSecretSpec {
+    /// The store to read `data`, `dataFrom[].extract` and `dataFrom[].find`
+    /// from. Not needed when every value comes from a generator
+    /// (`dataFrom[].sourceRef.generatorRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_store_ref: Option<SecretStoreRef>,
+    /// How often to read the remote values again, as a Go duration
+    /// (`30s`, `15m`, `1h`). `0` reads once. Default `1h`.
+    #[serde(default = "default_refresh_interval")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"))]
+    pub refresh_interval: String,
+    /// When to read the remote values again: `Periodic` (default, every
+    /// refreshInterval), `OnChange` (only when this spec changes or a
+    /// force-sync is requested), `CreatedOnce` (write the Secret once and
+    /// never update it).
+    #[serde(default)]
+    pub refresh_policy: RefreshPolicy,
+    /// The Secret to write.
+    #[serde(default)]
+    pub target: ExternalSecretTarget,
+    /// Single values, each written to one key of the Secret (at most 1000;
+    /// the bound lets the API server check every key's path rule).
+    #[serde(default)]
+    #[schemars(length(max = 1000))]
+    pub data: Vec<ExternalSecretData>,
+    /// Whole remote secrets, each of their keys written to the Secret (at
+    /// most 100).
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub data_from: Vec<ExternalSecretDataFrom>,
+    /// Workloads in this namespace to restart (a rolling restart, as
+    /// `kubectl rollout restart` does) when the data of the Secret this
+    /// ExternalSecret writes actually changes: never when a refresh, a
+    /// force-sync or an operator restart finds it unchanged. At most 16.
+    /// The field and its kinds are those of the Vault Secrets Operator; a
+    /// vaultsync extension to ESO's API. The chart grants the rights only
+    /// with `rolloutRestart.enabled=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub rollout_restart_targets: Vec<RolloutRestartTarget>,
+}
+
+fn default_refresh_interval() -> String {
+    "1h".into()
+}
+
+/// When the remote values are read again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RefreshPolicy {
+    /// Every refreshInterval (plus jitter).
+    #[default]
+    Periodic,
+    /// Only when the spec changes or a force-sync is requested.
+    OnChange,
+    /// Once, when the Secret does not exist; never updated afterwards.
+    CreatedOnce,
+}
+
+/// Annotation whose change forces an immediate read, e.g.
+/// `kubectl annotate vses NAME vaultsync.dev/force-sync=$(date +%s) --overwrite`.
+pub const FORCE_SYNC_ANNOTATION: &str = "vaultsync.dev/force-sync";
+
+/// ESO's annotation of the same meaning, which Argo CD's ESO refresh action,
+/// ESO's docs and migrating users' automation set; honoured as well.
+pub const ESO_FORCE_SYNC_ANNOTATION: &str = "force-sync";
+
+/// Kind of the referenced store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StoreKind {
+    #[default]
+    SecretStore,
+    ClusterSecretStore,
+}
+
+/// Reference to a SecretStore in the same namespace or a ClusterSecretStore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreRef {
+    /// Name of the store.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// `SecretStore` (default) or `ClusterSecretStore`.
+    #[serde(default)]
+    pub kind: StoreKind,
+}
+
+impl ExternalSecret {
+    /// Name of the Secret this ExternalSecret writes.
+    pub fn target_name(&self) -> &str {
+        self.spec.target.name.as_deref().or(self.metadata.name.as_deref()).unwrap_or_default()
+    }
+
+    /// The force-sync request this object carries: the values of both
+    /// force-sync annotations; a change of either asks for a fresh read.
+    pub fn force_sync_request(&self) -> Option<String> {
+        let annotations = self.metadata.annotations.as_ref()?;
+        let ours = annotations.get(FORCE_SYNC_ANNOTATION);
+        let eso = annotations.get(ESO_FORCE_SYNC_ANNOTATION);
+        match (ours, eso) {
+            (None, None) => None,
+            (ours, eso) => Some(format!("{}|{}", ours.map_or("", String::as_str), eso.map_or("", String::as_str))),
+        }
+    }
+}
