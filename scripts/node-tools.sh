@@ -2,8 +2,8 @@
 # Installs what e2e/node.sh needs to run a real node next to the control
 # plane of e2e/env.sh, pinned, into the same cache as scripts/tools.sh:
 #
-#   kubelet, kube-proxy         built from k8s.io/kubernetes at the control
-#                               plane's version (KUBERNETES_VERSION of
+#   kubelet, kube-proxy,        built from k8s.io/kubernetes at the control
+#   kube-scheduler              plane's version (KUBERNETES_VERSION of
 #                               scripts/tools.sh, same module dir, same stamp)
 #   containerd, ctr,            built from github.com/containerd/containerd/v2
 #   containerd-shim-runc-v2     (e2e/toolchain/containerd)
@@ -79,6 +79,8 @@ go_tool() {
 kube_stamp=$(kube_version_flags | tr '\n' ' ')
 go_tool kubelet "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kubelet "$kube_stamp"
 go_tool kube-proxy "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-proxy "$kube_stamp"
+# e2e/env.sh runs no scheduler (nothing ran in a Pod); a node needs one.
+go_tool kube-scheduler "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-scheduler "$kube_stamp"
 
 # containerd without cgo: the btrfs snapshotter needs cgo and is left out
 # (no_btrfs says so explicitly); overlayfs and native remain. The shim is
