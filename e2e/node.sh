@@ -11,7 +11,8 @@
 #   env          `source` it after STATE_DIR/env: NODE_NAME,
 #                CONTAINERD_ADDRESS, POD_CIDR, NODE_IP, TEST_APP_IMAGE,
 #                PAUSE_IMAGE, PATH with ctr/kubelet
-#   pids/        containerd, kubelet, kube-proxy, kube-scheduler (logs in STATE_DIR/logs/)
+#   pids/        containerd, kubelet, kube-proxy, kube-scheduler,
+#                api-forward (socat: node IP -> the API server) (logs in STATE_DIR/logs/)
 #   containerd/  root, state, config.toml; socket STATE_DIR/node/ctrd.sock
 #   kubelet/     root dir, config, certificates; pod-logs/
 #   cni/         net.d (the bridge's conflist), host-local's IPAM state
@@ -255,6 +256,7 @@ state = "$node/containerd/state"
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = "$(command -v "$oci_runtime")"
           SystemdCgroup = false
+          Root = "$node/containerd/runc"
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = ["$cni_bin"]
       conf_dir = "$node/cni/net.d"
@@ -360,6 +362,34 @@ EOF
     --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false \
     --cert-dir="$node/kube-scheduler/pki" --profiling=false
   wait_for kube-scheduler "$timeout" "kube-scheduler /healthz" curl -fsSk --max-time 2 "https://127.0.0.1:$sched_port/healthz"
+
+  # 9. Pods reach the API server as https://kubernetes.default.svc: the
+  # API server listens on 127.0.0.1 only, so socat forwards the node IP's
+  # port (the Service's targetPort, the API server's port) to it, and
+  # default/kubernetes gets an EndpointSlice naming the node IP (env.sh runs
+  # the API server with --endpoint-reconciler-type=none).
+  local api_port=${KUBE_API_URL##*:}
+  start_node api-forward socat "TCP-LISTEN:$api_port,bind=$node_ip,fork,reuseaddr" "TCP:127.0.0.1:$api_port"
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-node
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: node.sh.vaultsync.dev
+addressType: IPv4
+endpoints:
+- addresses: ["$node_ip"]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $api_port, protocol: TCP}
+EOF
+  local kube_svc_ip=${service_cidr%.*/*}.1
+  wait_for api-forward "$timeout" "the API server through Service kubernetes ($kube_svc_ip:443)" \
+    curl -fsS --max-time 2 --cacert "$state/pki/ca.crt" --resolve "kubernetes.default.svc:443:$kube_svc_ip" \
+    --cert "$node/pki/kube-proxy.crt" --key "$node/pki/kube-proxy.key" https://kubernetes.default.svc/version
 
   {
     printf '# written by e2e/node.sh up; source it after %s/env\n' "$state"
@@ -473,6 +503,8 @@ cmd_down_inner() {
     done
   fi
   stop_named kube-scheduler
+  stop_named api-forward
+  kubectl delete endpointslice -n default kubernetes-node --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
   stop_named kube-proxy
   if [ -x "$bin/kube-proxy" ]; then
     kube-proxy --cleanup >"$state/logs/kube-proxy-cleanup.log" 2>&1 || true
@@ -500,6 +532,8 @@ cmd_down_inner() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
+  # containerd's fixed directories (shim sockets, fifos), if empty now.
+  rmdir /run/containerd/s /run/containerd/fifo /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true
   # Mounts under STATE_DIR/node (rootfs overlays, netns, pod volumes),
   # deepest first.
   local m
@@ -520,10 +554,13 @@ cmd_down_inner() {
     done
     "$ipt" -w -t mangle -X KUBE-IPTABLES-HINT 2>/dev/null || true
   done
-  # The kubelet's martian-packet guard (kube-proxy --cleanup leaves it).
-  while iptables -w -D INPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
-  while iptables -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
-  iptables -w -F KUBE-FIREWALL 2>/dev/null && iptables -w -X KUBE-FIREWALL 2>/dev/null || true
+  # The kubelet's and kube-proxy's martian-packet guard (kube-proxy
+  # --cleanup leaves it).
+  for ipt in iptables ip6tables; do
+    while "$ipt" -w -D INPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    while "$ipt" -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    "$ipt" -w -F KUBE-FIREWALL 2>/dev/null && "$ipt" -w -X KUBE-FIREWALL 2>/dev/null || true
+  done
   # Host settings back as they were.
   if [ -f "$node/host.txt" ]; then
     local kv

@@ -7,7 +7,7 @@
 #                               scripts/tools.sh, same module dir, same stamp)
 #   containerd, ctr,            built from github.com/containerd/containerd/v2
 #   containerd-shim-runc-v2     (e2e/toolchain/containerd)
-#   runc, CNI plugins, iptables, conntrack, busybox-static, buildah
+#   runc, CNI plugins, iptables, conntrack, busybox-static, buildah, socat
 #                               Debian's packages, installed when missing;
 #                               the versions found are checked against the
 #                               ones below and written to $cache/node-debs.txt
@@ -36,6 +36,7 @@ DEBS=(
   conntrack=1:1.4.7-1+b2
   busybox-static=1:1.35.0-4+deb12u1+b1
   buildah=1.28.2+ds1-3+deb12u1+b3
+  socat=1.7.4.4-2
 )
 
 cache=${VAULTSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultsync}
