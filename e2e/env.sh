@@ -198,7 +198,10 @@ cmd_up() {
   wait_for etcd "$timeout" "etcd to be healthy" \
     curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
-  # kube-apiserver. The endpoint reconciler would publish 127.0.0.1 as the
+  # kube-apiserver. The --kubelet-* flags matter only when e2e/node.sh adds
+  # a kubelet: the API server authenticates to it with a client cert (for
+  # logs, exec) and dials the Node's InternalIP (the node's bridge address;
+  # its Hostname does not resolve here). The endpoint reconciler would publish 127.0.0.1 as the
   # endpoint of Service default/kubernetes, which validation refuses
   # (loopback), so it is off: nothing in this environment runs in a pod.
   # Audit log of every request by a ServiceAccount of vaultsync-system (the

@@ -510,6 +510,7 @@ cmd_down_inner() {
     kube-proxy --cleanup >"$state/logs/kube-proxy-cleanup.log" 2>&1 || true
   fi
   stop_named kubelet
+  kubectl delete node "$node_name" --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
   # Whatever still runs in containerd: killed and removed.
   if [ -S "$sock" ]; then
     local id
