@@ -227,17 +227,30 @@ EOF
   local ports kubelet_port kubelet_healthz proxy_healthz proxy_metrics sched_port
   ports=$(free_ports 5)
   { read -r kubelet_port; read -r kubelet_healthz; read -r proxy_healthz; read -r proxy_metrics; read -r sched_port; } <<<"$ports"
+  # Schema version 4 (containerd 2.4's). Everything host-global is turned
+  # away from the host: no imports from /etc/containerd/conf.d, NRI off (its
+  # socket would be /var/run/nri/nri.sock), the opt and image-verifier dirs
+  # under STATE_DIR instead of /opt/containerd.
   cat >"$node/containerd/config.toml" <<EOF
-version = 3
+version = 4
 root = "$node/containerd/root"
 state = "$node/containerd/state"
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$node/ctrd-debug.sock"
+imports = []
 [plugins]
+  [plugins.'io.containerd.server.v1.grpc']
+    address = "$sock"
+  [plugins.'io.containerd.server.v1.ttrpc']
+    address = "$sock.ttrpc"
+  [plugins.'io.containerd.server.v1.debug']
+    address = ""
+  [plugins.'io.containerd.server.v1.metrics']
+    address = ""
+  [plugins.'io.containerd.nri.v1.nri']
+    disable = true
+  [plugins.'io.containerd.internal.v1.opt']
+    path = "$node/containerd/opt"
+  [plugins.'io.containerd.image-verifier.v1.bindir']
+    bin_dir = "$node/containerd/image-verifier"
   [plugins.'io.containerd.cri.v1.images']
     snapshotter = "${VAULTSYNC_NODE_SNAPSHOTTER:-overlayfs}"
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
@@ -245,6 +258,7 @@ state = "$node/containerd/state"
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
     netns_mounts_under_state_dir = true
+    cdi_spec_dirs = []
     # This machine withholds CAP_SYS_RESOURCE even from root: lowering
     # oom_score_adj (the kubelet asks -998 for sandboxes) fails with EPERM
     # in runc init. Containers get no less than containerd's own value.
