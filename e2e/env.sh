@@ -200,7 +200,7 @@ cmd_up() {
 
   # kube-apiserver. The --kubelet-* flags matter only when e2e/node.sh adds
   # a kubelet: the API server authenticates to it with a client cert (for
-  # logs, exec) and dials the Node's InternalIP (the node's bridge address;
+  # logs, exec), checks its serving cert against the cluster CA, and dials the Node's InternalIP (the node's bridge address;
   # its Hostname does not resolve here). The endpoint reconciler would publish 127.0.0.1 as the
   # endpoint of Service default/kubernetes, which validation refuses
   # (loopback), so it is off: nothing in this environment runs in a pod.
@@ -243,6 +243,7 @@ POLICY
     --authorization-mode=Node,RBAC \
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$pki/ca.crt" \
     --kubelet-preferred-address-types=InternalIP \
     --service-cluster-ip-range="$service_cidr" \
     --allow-privileged=true \
