@@ -448,6 +448,10 @@ cmd_down() {
     return 0
   fi
   state=$(abs_dir "$1")
+  # A node of e2e/node.sh still up goes first (its Pods, bridge, iptables).
+  if [ -d "$state/node/pids" ] && [ -n "$(ls -A "$state/node/pids" 2>/dev/null)" ]; then
+    bash "$here/node.sh" down "$state" || true
+  fi
   stop_all
   remove_postgres_dir
   log "stopped the environment in $state (logs kept in $state/logs)"

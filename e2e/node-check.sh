@@ -13,6 +13,8 @@
 #
 #   e2e/node-check.sh STATE_DIR      (after env.sh up and node.sh up)
 # Prints one line per check and "N passed, N failed" at the end.
+# `ok` and `bad` always succeed, so `A && ok || bad` is an if-then-else here.
+# shellcheck disable=SC2015,SC2016
 set -uo pipefail
 
 state=${1:?usage: $0 STATE_DIR}

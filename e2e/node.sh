@@ -5,7 +5,7 @@
 # run and Services route. Prototype: see docs/node-prototype.md.
 #
 #   e2e/node.sh up STATE_DIR     (after `e2e/env.sh up STATE_DIR`)
-#   e2e/node.sh down STATE_DIR   (before `e2e/env.sh down STATE_DIR`)
+#   e2e/node.sh down STATE_DIR   (`e2e/env.sh down` runs it too if needed)
 #
 # `up` writes into STATE_DIR/node/:
 #   env          `source` it after STATE_DIR/env: NODE_NAME,
