@@ -33,7 +33,9 @@
 #
 # cgroups: this machine has cgroup v1 (the unified hierarchy has no
 # controllers), so the kubelet runs with failCgroupV1: false and the
-# cgroupfs driver, Pods under the cgroup root /vaultsync-node.
+# cgroupfs driver, Pods under the cgroup root <this shell's memory
+# cgroup>/vaultsync-node. Root here lacks CAP_SYS_RESOURCE, so containerd
+# restricts oom_score_adj (see the containerd config below).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
