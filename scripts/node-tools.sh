@@ -23,9 +23,10 @@ set -euo pipefail
 # The control plane's version: one place, scripts/tools.sh.
 root=$(cd "$(dirname "$0")/.." && pwd)
 KUBERNETES_VERSION=$(sed -n 's/^KUBERNETES_VERSION=//p' "$root/scripts/tools.sh")
-# containerd 2.x: kubelet 1.36+ needs a CRI runtime that implements the
-# RuntimeConfig RPC (containerd >= 2.0; 1.7 is no longer supported by
-# current kubelets). Newest 2.x the Go module proxy serves on 2026-12-02.
+# containerd 2.x: the kubelet takes its cgroup driver from the CRI
+# RuntimeConfig RPC (containerd >= 2.0); kubelet 1.37 still falls back
+# without it but announces the end of that for 1.38. Newest 2.x the Go
+# module proxy served on 2026-12-02.
 CONTAINERD_VERSION=v2.4.2
 # Debian bookworm's versions, as installed when this was written. A point
 # release of Debian may bump them: then the script says so and goes on.
