@@ -15,9 +15,10 @@
 #   scripts/node-tools.sh            install what is missing, print the bin dir
 #   scripts/node-tools.sh --print    print the bin dir only
 #
-# Cold build times on the 2-core machine (other builds running, Go build
-# cache warm from scripts/tools.sh's kube-apiserver): kubelet ~70 s,
-# kube-proxy ~60 s, containerd + ctr + shim ~4 min. See docs/node-prototype.md.
+# Build times on the 2-core machine with other builds running: cold Go
+# cache kubelet ~13 min, kube-proxy ~6 min, containerd ~3 min; with the
+# cache warm from scripts/tools.sh's builds kubelet ~70 s, kube-proxy and
+# kube-scheduler under 100 s. See docs/node-prototype.md.
 set -euo pipefail
 
 # The control plane's version: one place, scripts/tools.sh.
