@@ -198,7 +198,10 @@ cmd_up() {
   wait_for etcd "$timeout" "etcd to be healthy" \
     curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
-  # kube-apiserver. The endpoint reconciler would publish 127.0.0.1 as the
+  # kube-apiserver. The --kubelet-* flags matter only when e2e/node.sh adds
+  # a kubelet: the API server authenticates to it with a client cert (for
+  # logs, exec), checks its serving cert against the cluster CA, and dials the Node's InternalIP (the node's bridge address;
+  # its Hostname does not resolve here). The endpoint reconciler would publish 127.0.0.1 as the
   # endpoint of Service default/kubernetes, which validation refuses
   # (loopback), so it is off: nothing in this environment runs in a pod.
   # Audit log of every request by a ServiceAccount of vaultsync-system (the
@@ -238,6 +241,10 @@ POLICY
     --proxy-client-cert-file="$pki/front-proxy-client.crt" \
     --proxy-client-key-file="$pki/front-proxy-client.key" \
     --authorization-mode=Node,RBAC \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --service-cluster-ip-range="$service_cidr" \
     --allow-privileged=true \
     --profiling=false
@@ -441,6 +448,10 @@ cmd_down() {
     return 0
   fi
   state=$(abs_dir "$1")
+  # A node of e2e/node.sh still up goes first (its Pods, bridge, iptables).
+  if [ -d "$state/node/pids" ] && [ -n "$(ls -A "$state/node/pids" 2>/dev/null)" ]; then
+    bash "$here/node.sh" down "$state" || true
+  fi
   stop_all
   remove_postgres_dir
   log "stopped the environment in $state (logs kept in $state/logs)"

@@ -4,6 +4,9 @@
 #   apiserver.crt/.key             serving cert of kube-apiserver
 #   admin.crt/.key                 CN=admin, O=system:masters
 #   controller-manager.crt/.key    CN=system:kube-controller-manager
+#   apiserver-kubelet-client.crt/.key
+#                                  the API server's identity towards a
+#                                  kubelet (logs, exec; e2e/node.sh)
 #   sa.key/sa.pub                  RSA key pair signing ServiceAccount tokens
 #   front-proxy-ca.crt/.key, front-proxy-client.crt/.key
 #                                  request-header (aggregation) client auth;
@@ -63,6 +66,7 @@ CNF
     leaf ca apiserver "/CN=kube-apiserver" server
     leaf ca admin "/O=system:masters/CN=admin" client
     leaf ca controller-manager "/CN=system:kube-controller-manager" client
+    leaf ca apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
     ca front-proxy-ca "/CN=vaultsync-e2e-front-proxy-ca"
     leaf front-proxy-ca front-proxy-client "/CN=front-proxy-client" client
 
