@@ -127,10 +127,10 @@ fn verb_body(verb: char, spec: &Spec, arg: &Value) -> Result<(String, bool), Str
         ('q', v) if v.as_text().is_some() => (go_quote(&v.as_text().unwrap_or_default())?, false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('f' | 'F', Value::Float(f)) => {
-            (signed(format!("{:.*}", spec.precision.unwrap_or(6), f), spec, f.is_sign_negative()), true)
+            (signed(fixed(*f, spec.precision.unwrap_or(6)), spec, f.is_sign_negative()), true)
         }
         ('e' | 'E', Value::Float(f)) => {
-            let s = go_exponent(&format!("{:.*e}", spec.precision.unwrap_or(6), f), 2);
+            let s = go_exponent(&scientific(*f, spec.precision.unwrap_or(6)), 2);
             let s = if verb == 'E' { s.to_uppercase() } else { s };
             (signed(s, spec, f.is_sign_negative()), true)
         }
@@ -158,6 +158,32 @@ fn verb_body(verb: char, spec: &Spec, arg: &Value) -> Result<(String, bool), Str
         ('T', v) => (v.type_name().to_string(), false),
         _ => (bad(verb, arg)?, false),
     })
+}
+
+/// Digits past which an f64's exact decimal expansion is only zeros: its
+/// fraction has at most 1,074 digits and its significand at most 767.
+/// Rust's formatter takes a precision of at most 65,535 (and panics
+/// above), while Go's goes to 1e6; the zeros beyond are added here.
+const EXACT_DIGITS: usize = 1100;
+
+/// `%.Nf`: `f` with exactly `precision` digits after the point.
+fn fixed(f: f64, precision: usize) -> String {
+    let mut s = format!("{:.*}", precision.min(EXACT_DIGITS), f);
+    if precision > EXACT_DIGITS && f.is_finite() {
+        s.extend(std::iter::repeat_n('0', precision - EXACT_DIGITS));
+    }
+    s
+}
+
+/// `%.Ne` before Go's exponent form: `precision` digits after the point.
+fn scientific(f: f64, precision: usize) -> String {
+    let s = format!("{:.*e}", precision.min(EXACT_DIGITS), f);
+    match s.find('e') {
+        Some(at) if precision > EXACT_DIGITS => {
+            format!("{}{}{}", &s[..at], "0".repeat(precision - EXACT_DIGITS), &s[at..])
+        }
+        _ => s,
+    }
 }
 
 /// Pads to the width, which `number` bounded to 1 MiB.
@@ -222,6 +248,15 @@ mod tests {
         assert_eq!(sprintf("%.99999999999999999999f", &[Value::Float(1.0)]).unwrap_err(), BAD_WIDTH);
         assert_eq!(sprintf("%1048577s", &[s("x")]).unwrap_err(), BAD_WIDTH);
         assert_eq!(run("%1048576s", &[s("x")]).len(), 1 << 20);
+        // Past what Rust's formatter takes (65,535), as Go prints it: the
+        // exact digits, then zeros.
+        let long = run("%.999999f", &[Value::Float(1.5)]);
+        assert_eq!(long.len(), 2 + 999_999);
+        assert!(long.starts_with("1.5000") && long.ends_with("000"), "{}", &long[..10]);
+        assert_eq!(run("%.70000f", &[Value::Float(0.1)]), format!("{:.1100}{}", 0.1, "0".repeat(70_000 - 1100)));
+        let exponent = run("%.70000e", &[Value::Float(-2.5)]);
+        assert!(exponent.starts_with("-2.5000") && exponent.ends_with("0e+00"), "{}", &exponent[exponent.len() - 10..]);
+        assert_eq!(exponent.len(), "-2.".len() + 70_000 + "e+00".len());
         let twice = sprintf("%1048576s%1048576s", &[s("x"), s("y")]).unwrap_err();
         assert_eq!(twice, crate::gotmpl::TOO_LARGE);
     }
