@@ -26,6 +26,16 @@ down() {
   local rc=$?
   trap - EXIT INT TERM
   phase "down"
+  # The release first: node.sh down deletes the node's Pods, and the
+  # Deployment's ReplicaSet would start a new operator Pod while the
+  # kubelet still runs (seen: down then waits for it).
+  if [ -f "$state/env" ]; then
+    (
+      # shellcheck disable=SC1091
+      source "$state/env"
+      helm uninstall vaultsync --namespace vaultsync-system --wait --timeout 60s
+    ) >"$state/helm-uninstall.log" 2>&1 || true
+  fi
   bash "$root/e2e/node.sh" down "$state" >"$state/node-down.log" 2>&1 || echo "node-test: node.sh down failed, see $state/node-down.log" >&2
   bash "$root/e2e/env.sh" down "$state" >"$state/env-down.log" 2>&1 || echo "node-test: env.sh down failed, see $state/env-down.log" >&2
   phase "done (exit $rc; logs in $state/logs)"
