@@ -41,8 +41,9 @@ DEBS=(
   socat=1.7.4.4-2
 )
 
-cache=${VAULTSYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultsync}
-bin="$cache/bin"
+log() { echo "node-tools: $*" >&2; }
+# shellcheck source=scripts/lib/go-tools.sh
+. "$root/scripts/lib/go-tools.sh"
 
 if [ "${1:-}" = "--print" ]; then
   echo "$bin"
@@ -50,36 +51,6 @@ if [ "${1:-}" = "--print" ]; then
 fi
 mkdir -p "$bin"
 
-log() { echo "node-tools: $*" >&2; }
-
-# Same recipe revision and version stamp as scripts/tools.sh.
-RECIPE=r2
-kube_version_flags() {
-  local minor=${KUBERNETES_VERSION#v1.}
-  minor=${minor%%.*}
-  local pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    echo "-X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-  done
-}
-
-# go_tool NAME VERSION MODULE_DIR PACKAGE [LDFLAGS [TAGS]]: as in
-# scripts/tools.sh, plus build tags.
-go_tool() {
-  local name=$1 version=$2 dir=$3 pkg=$4 stamp=${5:-} tags=${6:-}
-  local out="$cache/$name-$version-$RECIPE"
-  if [ ! -x "$out" ]; then
-    log "building $name $version from Go modules (first run only)"
-    local t0=$SECONDS
-    (cd "$root/e2e/toolchain/$dir" &&
-      CGO_ENABLED=0 go build -mod=mod -trimpath -tags="$tags" -ldflags="-s -w $stamp" -o "$out.tmp" "$pkg")
-    mv "$out.tmp" "$out"
-    log "built $name in $((SECONDS - t0))s"
-  fi
-  ln -sf "$out" "$bin/$name"
-}
-
-kube_stamp=$(kube_version_flags | tr '\n' ' ')
 go_tool kubelet "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kubelet "$kube_stamp"
 go_tool kube-proxy "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-proxy "$kube_stamp"
 # e2e/env.sh runs no scheduler (nothing ran in a Pod); a node needs one.
@@ -94,14 +65,8 @@ for c in containerd ctr containerd-shim-runc-v2; do
   go_tool "$c" "$CONTAINERD_VERSION" containerd "github.com/containerd/containerd/v2/cmd/$c" "$ctrd_stamp" no_btrfs
 done
 
-for check in "kubelet --version:$KUBERNETES_VERSION" "kube-proxy --version:$KUBERNETES_VERSION" \
-  "containerd --version:$CONTAINERD_VERSION"; do
-  command=${check%%:*} want=${check##*:}
-  # shellcheck disable=SC2086
-  got=$("$bin/"$command 2>&1)
-  got=${got%%$'\n'*}
-  [[ $got == *"$want"* ]] || { log "$command says '$got', expected $want"; exit 1; }
-done
+check_stamps "kubelet --version:$KUBERNETES_VERSION" "kube-proxy --version:$KUBERNETES_VERSION" \
+  "containerd --version:$CONTAINERD_VERSION"
 
 # Debian's packages: installed when missing, unpinned (an old point version
 # leaves the archive once a security update lands), versions recorded.

@@ -3,6 +3,7 @@
 //! and namespace headers, what the observer hears of it, and how a failed
 //! or unexpected answer becomes an [`Error`] that names the server.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -28,8 +29,43 @@ pub(super) fn http_client(server: &ServerConfig) -> Result<reqwest::Client> {
             return Err(Error::Tls("CA bundle holds no certificate".into()));
         }
         builder = builder.tls_certs_only(certs);
+    } else if !system_has_roots() {
+        builder = builder.tls_certs_only(compiled_in_roots()?);
     }
-    builder.build().map_err(|e| Error::Tls(format!("cannot build HTTP client: {e}")))
+    builder.build().map_err(|e| Error::Tls(format!("cannot build HTTP client: {}", with_causes(&e))))
+}
+
+/// Whether the system has CA certificates to trust. The operator's image
+/// is an empty filesystem: there, reqwest's system verifier refuses to
+/// start at all, which would fail every store without a `caBundle`, even
+/// one on plain http. Looked up once; the files do not change under a
+/// running process.
+fn system_has_roots() -> bool {
+    static HAS_ROOTS: OnceLock<bool> = OnceLock::new();
+    *HAS_ROOTS.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// Mozilla's root set as compiled into this binary (webpki-root-certs),
+/// for a system without CA certificates of its own.
+fn compiled_in_roots() -> Result<Vec<reqwest::Certificate>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Tls(format!("compiled-in CA roots: {}", with_causes(&e))))
+}
+
+/// An error and the causes under it: reqwest's own text ("builder error")
+/// says nothing a person can act on.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl Client {
@@ -99,5 +135,39 @@ impl Client {
             return Error::Sealed { address: self.inner.address.clone() };
         }
         Error::BadResponse { path, status: status.as_u16(), detail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_make_a_client_without_any_system_file() {
+        let roots = compiled_in_roots().expect("Mozilla's roots parse");
+        assert!(roots.len() > 100, "only {} roots", roots.len());
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().tls_certs_only(roots).build().expect("a client on the compiled-in roots");
+    }
+
+    #[test]
+    fn an_error_names_its_causes() {
+        let inner = std::io::Error::other("No CA certificates were loaded from the system");
+        let outer = std::io::Error::new(std::io::ErrorKind::InvalidInput, inner);
+        assert_eq!(with_causes(&outer), "No CA certificates were loaded from the system");
+        #[derive(Debug)]
+        struct Builder(std::io::Error);
+        impl std::fmt::Display for Builder {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("builder error")
+            }
+        }
+        impl std::error::Error for Builder {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let builder = Builder(std::io::Error::other("no roots"));
+        assert_eq!(with_causes(&builder), "builder error: no roots");
     }
 }
