@@ -242,19 +242,9 @@ holder=$(k get lease -n "$op_ns" "$release-leader" -o jsonpath='{.spec.holderIde
 # 4. A sync from OpenBao, through the node IP.
 k create namespace "$ns" >/dev/null
 k create serviceaccount app -n "$ns" >/dev/null
-# WORKAROUND (found by this tier, not yet fixed in the operator): without
-# a caBundle the vault client's reqwest uses rustls-platform-verifier,
-# which fails to build when the system has no CA certificates ("No CA
-# certificates were loaded from the system"), and the image's root
-# filesystem has none: every store then fails with "TLS configuration:
-# cannot build HTTP client: builder error", even a plain-http one. With a
-# caBundle only its CAs are trusted and the client builds. The bundle
-# (the env's CA) is unused on plain http. See docs/node-prototype.md.
-# VAULTSYNC_NODE_TIER_CA_WORKAROUND=0 leaves it out (to check a fix).
-ca_line=
-if [ "${VAULTSYNC_NODE_TIER_CA_WORKAROUND:-1}" != 0 ]; then
-  ca_line="caBundle: $(base64 -w0 <"$state/pki/ca.crt")"
-fi
+# No caBundle: the image's root filesystem has no CA certificates, and
+# the store must still work (this tier found every such store failing;
+# the client now falls back to the roots compiled into the binary).
 k apply -n "$ns" -f - >/dev/null <<EOF
 apiVersion: vaultsync.dev/v1alpha1
 kind: SecretStore
@@ -265,7 +255,6 @@ spec:
       server: $NODE_BAO_ADDR
       # Plain http to the dev server on this machine, acknowledged.
       allowInsecureHttp: true
-      $ca_line
       path: secret
       version: v2
       auth:
