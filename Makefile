@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down bench chaos tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build fuzz
+.PHONY: help test demo demo-down bench chaos tools lint unit crds check-crds helm-lint monitoring-check workflow-lint image e2e build fuzz node-test
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
 	@echo "make chaos  - handover, a 60s API server outage, OpenBao down 3 min under 500 ExternalSecrets; prints figures"
 	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
+	@echo "make node-test - root: a real node (containerd, kubelet); the image runs in a Pod installed by helm and syncs"
 
 tools:
 	@bash scripts/tools.sh >/dev/null
@@ -56,6 +57,17 @@ workflow-lint: tools
 	"$$(bash scripts/tools.sh --print)/actionlint" .github/workflows/*.yaml
 
 image:
+	bash scripts/image.sh
+
+# The node tier (issue 21, first slice; docs/node-prototype.md): env.sh up,
+# node.sh up, the image in a Pod installed by `helm install`, checked by
+# e2e/node-tier.sh, everything down again. Root. Not part of `make test` yet.
+node-test: tools target/image/vaultsync.oci.tar
+	bash scripts/node-test.sh
+
+# The image only when the archive is missing or older than its sources.
+IMAGE_SOURCES := Cargo.toml Cargo.lock Containerfile scripts/image.sh $(shell find crates -type f 2>/dev/null)
+target/image/vaultsync.oci.tar: $(IMAGE_SOURCES)
 	bash scripts/image.sh
 
 # Coverage-guided fuzzing of the template engine for a bounded time per

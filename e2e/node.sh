@@ -9,10 +9,11 @@
 #
 # `up` writes into STATE_DIR/node/:
 #   env          `source` it after STATE_DIR/env: NODE_NAME,
-#                CONTAINERD_ADDRESS, POD_CIDR, NODE_IP, TEST_APP_IMAGE,
-#                PAUSE_IMAGE, PATH with ctr/kubelet
+#                CONTAINERD_ADDRESS, POD_CIDR, NODE_IP, NODE_BAO_ADDR (OpenBao
+#                for Pods), TEST_APP_IMAGE, PAUSE_IMAGE, PATH with ctr/kubelet
 #   pids/        containerd, kubelet, kube-proxy, kube-scheduler,
-#                api-forward (socat: node IP -> the API server) (logs in STATE_DIR/logs/)
+#                api-forward (socat: node IP -> the API server),
+#                bao-forward (socat: node IP -> OpenBao) (logs in STATE_DIR/logs/)
 #   containerd/  root, state, config.toml; socket STATE_DIR/node/ctrd.sock
 #   kubelet/     root dir, config, certificates; pod-logs/
 #   cni/         net.d (the bridge's conflist), host-local's IPAM state
@@ -407,9 +408,19 @@ EOF
     curl -fsS --max-time 2 --cacert "$state/pki/ca.crt" --resolve "kubernetes.default.svc:443:$kube_svc_ip" \
     --cert "$node/pki/kube-proxy.crt" --key "$node/pki/kube-proxy.key" https://kubernetes.default.svc/version
 
+  # 10. OpenBao for Pods, the same way: the dev server listens on
+  # 127.0.0.1 only, which a Pod cannot reach (its own loopback), and there
+  # is no cluster DNS; Pods use http://NODE_IP:<OpenBao's port>
+  # ($NODE_BAO_ADDR in node/env).
+  local bao_port=${BAO_ADDR##*:}
+  start_node bao-forward socat "TCP-LISTEN:$bao_port,bind=$node_ip,fork,reuseaddr" "TCP:127.0.0.1:$bao_port"
+  wait_for bao-forward "$timeout" "OpenBao on the node IP ($node_ip:$bao_port)" \
+    curl -fsS --max-time 2 "http://$node_ip:$bao_port/v1/sys/health"
+
   {
     printf '# written by e2e/node.sh up; source it after %s/env\n' "$state"
     printf 'export NODE_NAME=%q NODE_IP=%q POD_CIDR=%q\n' "$node_name" "$node_ip" "$pod_cidr"
+    printf 'export NODE_BAO_ADDR=%q\n' "http://$node_ip:$bao_port"
     printf 'export CONTAINERD_ADDRESS=%q CONTAINERD_NAMESPACE=k8s.io\n' "$sock"
     printf 'export TEST_APP_IMAGE=%q PAUSE_IMAGE=%q\n' "$app_image" "$pause_image"
     # shellcheck disable=SC2016
@@ -520,6 +531,7 @@ cmd_down_inner() {
   fi
   stop_named kube-scheduler
   stop_named api-forward
+  stop_named bao-forward
   kubectl delete endpointslice -n default kubernetes-node --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
   stop_named kube-proxy
   if [ -x "$bin/kube-proxy" ]; then
