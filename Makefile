@@ -8,11 +8,11 @@ CARGO ?= cargo
 
 help:
 	@echo "make demo   - local control plane + OpenBao + operator, syncs examples/quickstart"
-	@echo "make test   - fmt, clippy, module check, unit tests, CRD freshness, helm lint, image, 30s of fuzzing per target, e2e suite"
+	@echo "make test   - fmt, clippy, module check, unit tests, CRD freshness, helm lint, image, 30s of fuzzing per target, e2e suite, node tier (root)"
 	@echo "make bench  - sync 300 ExternalSecrets from scratch; prints time, Vault requests, memory"
 	@echo "make chaos  - handover, a 60s API server outage, OpenBao down 3 min under 500 ExternalSecrets; prints figures"
 	@echo "make image  - the operator image (static binary, no daemon) as target/image/vaultsync.oci.tar, checked"
-	@echo "make node-test - root: a real node (containerd, kubelet); the image runs in a Pod installed by helm and syncs"
+	@echo "make node-test - root: the node tier alone: a real node (containerd, kubelet), the image in Pods installed by helm"
 
 tools:
 	@bash scripts/tools.sh >/dev/null
@@ -59,9 +59,9 @@ workflow-lint: tools
 image:
 	bash scripts/image.sh
 
-# The node tier (issue 21, first slice; docs/node-prototype.md): env.sh up,
-# node.sh up, the image in a Pod installed by `helm install`, checked by
-# e2e/node-tier.sh, everything down again. Root. Not part of `make test` yet.
+# The node tier (docs/testing.md#the-node-tier): env.sh up, node.sh up
+# (kubelet, containerd, kube-proxy, CoreDNS; root), the README's kind
+# install and the scenarios of e2e/node-tier/ on real Pods, both downs.
 node-test: tools target/image/vaultsync.oci.tar
 	bash scripts/node-test.sh
 
@@ -80,7 +80,7 @@ fuzz:
 e2e: tools
 	bash scripts/e2e.sh
 
-test: tools lint unit check-crds helm-lint monitoring-check workflow-lint image fuzz e2e
+test: tools lint unit check-crds helm-lint monitoring-check workflow-lint image fuzz e2e node-test
 
 demo: tools
 	bash scripts/demo.sh

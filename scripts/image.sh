@@ -9,7 +9,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/target/image"
-tag=vaultsync:dev
+# The full reference, also as the archive's org.opencontainers.image.ref.name:
+# a container runtime that imports the archive (`ctr images import`, which
+# `kind load image-archive` runs) names the image by it, and a bare
+# `vaultsync:dev` would be found by nobody (the CRI looks that up as
+# docker.io/library/vaultsync:dev).
+tag=localhost/vaultsync/vaultsync:dev
 
 need() {
   local missing=()
