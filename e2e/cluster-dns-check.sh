@@ -13,7 +13,8 @@
 #     short openbao.dns-check.svc resolves through a Pod's search list
 #     (glibc's resolver, given the resolv.conf a Pod gets, in a mount
 #     namespace of its own; or the same search done by hand where unshare
-#     is not allowed);
+#     is not allowed), and from a static binary (glibc, like the operator's
+#     image) in a chroot holding only it, /etc/hosts and that resolv.conf;
 #   - PTR of the ClusterIP, A of the headless Service (its endpoints),
 #     NXDOMAIN for a missing Service;
 #   - a name outside cluster.local is REFUSED, the binary has no forwarding
@@ -216,6 +217,54 @@ else
   done
   check "short name $short via the Pod's search list (by hand, no unshare): '$got'" \
     test "$got" = "$cluster_ip $fqdn"
+fi
+
+# The same from a static binary in an empty root filesystem, as the
+# operator's image is (a statically linked glibc getaddrinfo, see
+# docs/install.md): a chroot holding only the binary, /etc/hosts and the
+# Pod's resolv.conf.
+if command -v cc >/dev/null 2>&1; then
+  croot=$state/dns/chroot
+  rm -rf "$croot"
+  mkdir -p "$croot/etc"
+  cp "$state/dns/pod-resolv.conf" "$croot/etc/resolv.conf"
+  printf '127.0.0.1 localhost\n' >"$croot/etc/hosts"
+  cat >"$state/dns/resolve.c" <<'C'
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+/* resolve NAME: prints the IPv4 addresses getaddrinfo finds, one a line. */
+int main(int argc, char **argv) {
+  struct addrinfo hints, *res, *ai;
+  char buf[INET_ADDRSTRLEN];
+  int rc;
+  if (argc != 2) return 2;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  rc = getaddrinfo(argv[1], NULL, &hints, &res);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", argv[1], gai_strerror(rc));
+    return 1;
+  }
+  for (ai = res; ai; ai = ai->ai_next)
+    puts(inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, buf, sizeof buf));
+  freeaddrinfo(res);
+  return 0;
+}
+C
+  if cc -static -O1 -o "$croot/resolve" "$state/dns/resolve.c" 2>"$state/dns/resolve.cc.log"; then
+    got=$(chroot "$croot" /resolve "$short" 2>&1) || true
+    check "short name $short from a static binary in an empty chroot: '$got'" test "$got" = "$cluster_ip"
+    got=$(chroot "$croot" /resolve example.com 2>&1) || true
+    check "example.com from the static binary does not resolve: '$got'" not grep -qE '^[0-9.]+$' <<<"$got"
+  else
+    bad "cc -static failed: $(tail -n 3 "$state/dns/resolve.cc.log")"
+  fi
+else
+  echo "skip: no C compiler, no static-binary check"
 fi
 
 ptr_name=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$cluster_ip")
