@@ -7,6 +7,10 @@
 #                               scripts/tools.sh, same module dir, same stamp)
 #   containerd, ctr,            built from github.com/containerd/containerd/v2
 #   containerd-shim-runc-v2     (e2e/toolchain/containerd)
+#   coredns                     built from github.com/coredns/coredns with
+#                               only the plugins the node's cluster DNS
+#                               needs (e2e/toolchain/coredns/main.go; no
+#                               forward plugin: e2e/lib/cluster-dns.sh)
 #   runc, CNI plugins, iptables, conntrack, busybox-static, buildah, socat
 #                               Debian's packages, installed when missing;
 #                               the versions found are checked against the
@@ -14,11 +18,15 @@
 #
 #   scripts/node-tools.sh            install what is missing, print the bin dir
 #   scripts/node-tools.sh --print    print the bin dir only
+#   scripts/node-tools.sh --coredns  build coredns only (when missing), print
+#                                    the bin dir (e2e/cluster-dns-check.sh)
 #
 # Build times on the 2-core machine with other builds running: cold Go
 # cache kubelet ~13 min, kube-proxy ~6 min, containerd ~3 min; with the
 # cache warm from scripts/tools.sh's builds kubelet ~70 s, kube-proxy and
-# kube-scheduler under 100 s. See docs/node-prototype.md.
+# kube-scheduler under 100 s; coredns ~2 min with an empty Go build cache,
+# ~1 min with the cache warm from the Kubernetes builds. See
+# docs/node-prototype.md.
 set -euo pipefail
 
 # The control plane's version: one place, scripts/tools.sh.
@@ -29,6 +37,10 @@ KUBERNETES_VERSION=$(sed -n 's/^KUBERNETES_VERSION=//p' "$root/scripts/tools.sh"
 # without it but announces the end of that for 1.38. Newest 2.x the Go
 # module proxy served on 2026-12-02.
 CONTAINERD_VERSION=v2.4.2
+# CoreDNS: newest the Go module proxy served on 2026-12-02; the same version
+# is required in e2e/toolchain/coredns/go.mod (check_stamps below fails when
+# the two differ: CoreDNS's version is a constant of its module).
+COREDNS_VERSION=v1.15.0
 # Debian bookworm's versions, as installed when this was written. A point
 # release of Debian may bump them: then the script says so and goes on.
 DEBS=(
@@ -51,6 +63,20 @@ if [ "${1:-}" = "--print" ]; then
 fi
 mkdir -p "$bin"
 
+# CoreDNS for the node's cluster DNS, from our own main package in
+# e2e/toolchain/coredns (CoreDNS's way of a custom plugin set); without cgo
+# like every tool here.
+build_coredns() {
+  go_tool coredns "$COREDNS_VERSION" coredns vaultsync.dev/e2e/toolchain/coredns \
+    "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+  check_stamps "coredns -version:CoreDNS-${COREDNS_VERSION#v}"
+}
+if [ "${1:-}" = "--coredns" ]; then
+  build_coredns
+  echo "$bin"
+  exit 0
+fi
+
 go_tool kubelet "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kubelet "$kube_stamp"
 go_tool kube-proxy "$KUBERNETES_VERSION" k8s k8s.io/kubernetes/cmd/kube-proxy "$kube_stamp"
 # e2e/env.sh runs no scheduler (nothing ran in a Pod); a node needs one.
@@ -67,6 +93,7 @@ done
 
 check_stamps "kubelet --version:$KUBERNETES_VERSION" "kube-proxy --version:$KUBERNETES_VERSION" \
   "containerd --version:$CONTAINERD_VERSION"
+build_coredns
 
 # Debian's packages: installed when missing, unpinned (an old point version
 # leaves the archive once a security update lands), versions recorded.
