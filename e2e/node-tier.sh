@@ -51,6 +51,7 @@ diagnostics() {
   echo "---- diagnostics ----"
   k get pods -A -o wide 2>&1 || true
   k describe pods -n "$op_ns" 2>&1 | tail -60 || true
+  k describe pods -n "$ns" 2>&1 | grep -A30 '^Events:' | tail -40 || true
   echo "-- events in $op_ns and $ns"
   k get events -n "$op_ns" --sort-by=.lastTimestamp 2>&1 | tail -20 || true
   k get events -n "$ns" --sort-by=.lastTimestamp 2>&1 | tail -20 || true

@@ -43,6 +43,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$here/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/cluster-dns.sh
+source "$here/lib/cluster-dns.sh"
 log() { printf 'node.sh [%3ss] %s\n' "$((SECONDS - envsh_t0))" "$*" >&2; }
 
 timeout=${VAULTSYNC_ENV_TIMEOUT:-120}
@@ -51,6 +53,9 @@ bridge=vsnode0
 pod_cidr=10.244.0.0/24
 node_ip=10.244.0.1
 service_cidr=10.0.0.0/24
+# Service kube-system/kube-dns, the kubelet's clusterDNS: CoreDNS on the
+# node IP behind it (e2e/lib/cluster-dns.sh).
+dns_service_ip=10.0.0.10
 cgroup_root=/vaultsync-node # made relative to our memory cgroup by make_cgroup_root
 fwd_chain=VSNODE-FORWARD
 pause_image=localhost/vaultsync/pause:local
@@ -176,6 +181,43 @@ cmd_up() {
   iptables -w -A "$fwd_chain" -o "$bridge" -j DROP
   iptables -w -I FORWARD 1 -j "$fwd_chain"
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+
+  # Cluster DNS: CoreDNS on the node IP (it needs the bridge's address),
+  # serving cluster.local from the API server and refusing every other
+  # name, so nothing is asked beyond this machine. Pods ask it through
+  # Service kube-system/kube-dns ($dns_service_ip), as on any cluster:
+  # kube-proxy's DNAT takes them to the node IP.
+  log "cluster DNS (CoreDNS) on $node_ip:53"
+  cluster_dns_up "$state" "$node_ip" || die "CoreDNS did not start (see $state/logs/coredns.log)"
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+spec:
+  clusterIP: $dns_service_ip
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-node
+  namespace: kube-system
+  labels:
+    kubernetes.io/service-name: kube-dns
+    endpointslice.kubernetes.io/managed-by: node.sh.vaultsync.dev
+addressType: IPv4
+endpoints:
+- addresses: ["$node_ip"]
+  conditions: {ready: true}
+ports:
+- {name: dns, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 53, protocol: TCP}
+EOF
 
   cat >"$node/cni/net.d/10-vsnode.conflist" <<EOF
 {
@@ -316,6 +358,7 @@ authentication:
 authorization:
   mode: Webhook
 clusterDomain: cluster.local
+clusterDNS: ["$dns_service_ip"]
 resolvConf: ""
 podLogsDir: $node/pod-logs
 failSwapOn: false
@@ -409,9 +452,9 @@ EOF
     --cert "$node/pki/kube-proxy.crt" --key "$node/pki/kube-proxy.key" https://kubernetes.default.svc/version
 
   # 10. OpenBao for Pods, the same way: the dev server listens on
-  # 127.0.0.1 only, which a Pod cannot reach (its own loopback), and there
-  # is no cluster DNS; Pods use http://NODE_IP:<OpenBao's port>
-  # ($NODE_BAO_ADDR in node/env).
+  # 127.0.0.1 only, which a Pod cannot reach (its own loopback); Pods use
+  # http://NODE_IP:<OpenBao's port> ($NODE_BAO_ADDR in node/env), or a
+  # Service of their own pointing there (the node tier's 40-dns).
   local bao_port=${BAO_ADDR##*:}
   start_node bao-forward socat "TCP-LISTEN:$bao_port,bind=$node_ip,fork,reuseaddr" "TCP:127.0.0.1:$bao_port"
   wait_for bao-forward "$timeout" "OpenBao on the node IP ($node_ip:$bao_port)" \
@@ -421,6 +464,7 @@ EOF
     printf '# written by e2e/node.sh up; source it after %s/env\n' "$state"
     printf 'export NODE_NAME=%q NODE_IP=%q POD_CIDR=%q\n' "$node_name" "$node_ip" "$pod_cidr"
     printf 'export NODE_BAO_ADDR=%q\n' "http://$node_ip:$bao_port"
+    printf 'export CLUSTER_DNS_IP=%q\n' "$dns_service_ip"
     printf 'export CONTAINERD_ADDRESS=%q CONTAINERD_NAMESPACE=k8s.io\n' "$sock"
     printf 'export TEST_APP_IMAGE=%q PAUSE_IMAGE=%q\n' "$app_image" "$pause_image"
     # shellcheck disable=SC2016
@@ -533,6 +577,9 @@ cmd_down_inner() {
   stop_named api-forward
   stop_named bao-forward
   kubectl delete endpointslice -n default kubernetes-node --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
+  kubectl delete service -n kube-system kube-dns --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
+  kubectl delete endpointslice -n kube-system kube-dns-node --ignore-not-found --request-timeout=5s >/dev/null 2>&1 || true
+  cluster_dns_down "$state" || true
   stop_named kube-proxy
   if [ -x "$bin/kube-proxy" ]; then
     kube-proxy --cleanup >"$state/logs/kube-proxy-cleanup.log" 2>&1 || true

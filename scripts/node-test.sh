@@ -52,5 +52,5 @@ phase "node.sh up $state"
 bash "$root/e2e/node.sh" up "$state" >"$state/node-up.log" 2>&1 || { tail -20 "$state/node-up.log" >&2; exit 1; }
 t_node=$SECONDS
 phase "e2e/node-tier.sh $state"
-bash "$root/e2e/node-tier.sh" "$state"
+bash "$root/e2e/node-tier.sh" "$state" 2>&1 | tee "$state/logs/node-tier.log"
 phase "node tier passed: env up $((t_env - t0))s, node up $((t_node - t_env))s, tier $((SECONDS - t_node))s"

@@ -80,23 +80,29 @@ holders=$(awk '{print $3}' "$samples" | uniq | tr '\n' ' ')
   pass "the Lease holder was always one of the operator Pods ($lines samples, $vacant without a holder; holders in order: $holders)" ||
   fail "the Lease named a holder that was no operator Pod in $stale of $lines samples (holders in order: $holders; $samples)"
 
-# The leader Pod deleted: the other replica takes over and syncs.
+# The leader Pod deleted: the other replica takes over and syncs. The
+# node is cordoned first, so that the Pod the ReplicaSet makes in its place
+# stays Pending: the running standby, not a newcomer that starts while the
+# old leader lets go of the Lease, is what must take over (seen: without
+# the cordon the replacement Pod won the race as often as not).
 leader=$(lease_holder)
 [[ " $after " == *" $leader "* ]] || fatal "Lease holder '$leader' is not one of the Pods $after"
 other=$(tr ' ' '\n' <<<"$after" | grep -vxF "$leader" | grep . | head -1)
+k cordon "$NODE_NAME" >/dev/null
 t_kill=$SECONDS
 k delete pod -n "$op_ns" "$leader" --wait=false >/dev/null
 bao kv put -mount=secret node-tier/rotating password="$fourth" >/dev/null
 if wait_for 90 holder_is "$other"; then
-  pass "leader $leader deleted: $other holds the Lease $((SECONDS - t_kill))s later"
+  pass "leader $leader deleted: the standby $other holds the Lease $((SECONDS - t_kill))s later"
 else
-  fail "leader $leader deleted: the Lease holder is '$(lease_holder)' after 90s, not $other"
+  fail "leader $leader deleted: the Lease holder is '$(lease_holder)' after 90s, not the standby $other"
 fi
 if wait_value rotating password "$fourth" 90; then
   pass "the OpenBao change written as the leader was deleted reached Secret $ns/rotating $((SECONDS - t_kill))s after the delete"
 else
   fail "Secret $ns/rotating: '$(secret_value rotating password)' 90s after the leader was deleted, not the new value"
 fi
+k uncordon "$NODE_NAME" >/dev/null
 # The Deployment replaces the deleted Pod; the new one becomes Ready as a
 # standby (a standby is Ready: it can take over).
 if wait_for 90 ready_pods_are 2; then

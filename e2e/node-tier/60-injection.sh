@@ -41,7 +41,7 @@ wait_for 60 ca_bundle_set && pass "the MutatingWebhookConfiguration has the caBu
 app_script='trap "echo reloaded: \$(cat /vault/secrets/config)" HUP
 echo "started: $(cat /vault/secrets/config)"
 while :; do sleep 1 & wait $!; done'
-k apply -n "$ns" -f - >/dev/null <<EOF2
+k create -n "$ns" -f - >/dev/null <<EOF2
 apiVersion: v1
 kind: Pod
 metadata:

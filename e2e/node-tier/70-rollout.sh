@@ -8,6 +8,11 @@
 # checks the variable is set) and prints the new value.
 
 web_one=web-$RANDOM$RANDOM web_two=web-$RANDOM$RANDOM
+# Restarts need rights the chart grants only when asked (off by default:
+# patching every Deployment of the cluster is a right to be chosen).
+helm upgrade "$release" "$root/charts/vaultsync" --namespace "$op_ns" --reuse-values \
+  --set rolloutRestart.enabled=true --wait --timeout "${timeout}s" >"$state/node-tier-helm-rollout.log" 2>&1 ||
+  fatal "helm upgrade --set rolloutRestart.enabled=true: $(tail -3 "$state/node-tier-helm-rollout.log")"
 bao kv put -mount=secret node-tier/web password="$web_one" >/dev/null
 k apply -n "$ns" -f - >/dev/null <<EOF2
 apiVersion: vaultsync.dev/v1alpha1

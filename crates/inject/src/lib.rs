@@ -21,11 +21,15 @@ pub const AGENT_CONFIG_ENV: &str = "VAULTSYNC_AGENT_CONFIG";
 /// mounted for the agent.
 pub const TOKEN_DIR: &str = "/var/run/secrets/vaultsync";
 /// Where exec mode puts the vaultsync binary for the app containers.
-pub const BIN_DIR: &str = "/vaultsync/bin";
+/// Never under `/vaultsync`: in the agent's own image that is the binary,
+/// a file, and the runtime cannot mount a volume below it ("not a
+/// directory", found when injected Pods first ran on a real node).
+pub const BIN_DIR: &str = "/vaultsync-agent/bin";
 /// Where, in sidecar mode, the init container leaves what it was issued
 /// (leases, certificates) for the sidecar to carry on with: a volume of
-/// the agent containers only, never the app's.
-pub const STATE_DIR: &str = "/vaultsync/state";
+/// the agent containers only, never the app's. Not under `/vaultsync`
+/// either (see [`BIN_DIR`]).
+pub const STATE_DIR: &str = "/vaultsync-agent/state";
 
 /// How secrets reach the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -306,7 +306,7 @@ mod tests {
         );
         let out = mutated(&p);
         let app = &out["spec"]["containers"][0];
-        assert_eq!(app["command"], json!(["/vaultsync/bin/vaultsync", "agent", "exec", "--", "sh", "-c", "run"]));
+        assert_eq!(app["command"], json!(["/vaultsync-agent/bin/vaultsync", "agent", "exec", "--", "sh", "-c", "run"]));
         assert!(app.get("args").is_none());
         assert_eq!(out["spec"]["initContainers"][0]["name"], "vaultsync-agent-install");
     }

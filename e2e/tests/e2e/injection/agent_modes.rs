@@ -94,7 +94,7 @@ pub(super) async fn exec_mode_puts_the_value_in_the_environment_only(
     let stored_exec = scene.pods.get("exec").await?;
     let app = &stored_exec.spec.clone().context("spec")?.containers[0];
     let command = app.command.clone().unwrap_or_default();
-    assert_eq!(&command[..4], ["/vaultsync/bin/vaultsync", "agent", "exec", "--"]);
+    assert_eq!(&command[..4], ["/vaultsync-agent/bin/vaultsync", "agent", "exec", "--"]);
     assert_eq!(&command[4..], ["sh", "-c", "echo \"$DB_PASSWORD\" > out"]);
     std::fs::create_dir_all(init.dir.join("exec-token"))?;
     let exec_token = pod_token(env, &stored_exec, &init.dir.join("exec-token")).await?;
