@@ -46,3 +46,62 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/name: {{ include "vaultsync.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
+
+{{- /*
+The budget of a PodDisruptionBudget, or nothing when no budget could ever
+be met: a PDB that allows no disruption at all blocks every node drain
+(`kubectl drain`, cluster upgrades, autoscaler scale-downs) for as long as
+it exists, which is worse than having none. Called with a dict of
+`replicas`, `minAvailable` and `maxUnavailable` (minAvailable wins when
+set; each an integer or a percentage). Percentages are rounded up, as the
+disruption controller rounds them, so "50%" of 1 replica needs 1 and
+allows no eviction.
+*/ -}}
+{{- define "vaultsync.pdbBudget" -}}
+{{- $replicas := int .replicas -}}
+{{- $min := ternary "" (toString .minAvailable) (kindIs "invalid" .minAvailable) -}}
+{{- $max := ternary "" (toString .maxUnavailable) (kindIs "invalid" .maxUnavailable) -}}
+{{- if gt $replicas 0 -}}
+{{- if ne $min "" -}}
+{{- $needed := 0 -}}
+{{- if hasSuffix "%" $min -}}
+{{- $needed = int (ceil (divf (mul $replicas (atoi (trimSuffix "%" $min))) 100)) -}}
+{{- else -}}
+{{- $needed = atoi $min -}}
+{{- end -}}
+{{- if lt $needed $replicas -}}
+minAvailable: {{ ternary ($min | quote) $min (hasSuffix "%" $min) }}
+{{- end -}}
+{{- else if ne $max "" -}}
+{{- $allowed := 0 -}}
+{{- if hasSuffix "%" $max -}}
+{{- $allowed = int (ceil (divf (mul $replicas (atoi (trimSuffix "%" $max))) 100)) -}}
+{{- else -}}
+{{- $allowed = atoi $max -}}
+{{- end -}}
+{{- if gt $allowed 0 -}}
+maxUnavailable: {{ ternary ($max | quote) $max (hasSuffix "%" $max) }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{- /*
+The timings of a probe (initialDelaySeconds, periodSeconds, timeoutSeconds,
+failureThreshold), from the values map named for it; indented by the caller.
+*/ -}}
+{{- define "vaultsync.probeTimings" -}}
+{{- range $key := list "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "failureThreshold" }}
+{{- if hasKey $.probe $key }}
+{{ $key }}: {{ int (get $.probe $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- /* Labels of the metrics Service, which the ServiceMonitor selects by:
+the component label keeps it from also matching the injector's Service,
+which carries the release's labels too. */ -}}
+{{- define "vaultsync.metricsLabels" -}}
+{{ include "vaultsync.selectorLabels" . }}
+app.kubernetes.io/component: metrics
+{{- end }}
