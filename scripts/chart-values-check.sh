@@ -110,6 +110,12 @@ budget=$(rendered --set podDisruptionBudget.enabled=true | doc PodDisruptionBudg
 grep -q 'maxUnavailable: 1$' <<<"$budget" ||
   fail "the operator's PDB with maxUnavailable 1 (the default) and 1 replica must render"
 
+notes=$("$helm" install --dry-run=client x "$chart" "${injector[@]}" --set injector.replicaCount=1)
+grep -q 'No PodDisruptionBudget for the injector' <<<"$notes" || fail "NOTES do not say why the injector has no PDB"
+if grep -q 'No PodDisruptionBudget' <<<"$("$helm" install --dry-run=client x "$chart" "${injector[@]}")"; then
+  fail "NOTES warn of a missing PDB that is there"
+fi
+
 # The injector's pods are scheduled and labelled as the values say.
 webhook=$(rendered -f "$chart/ci/all-options.yaml" | doc Deployment all-options-operator-injector)
 for want in 'priorityClassName: "platform-critical"' 'topologySpreadConstraints:' 'kubernetes.io/os: linux' \

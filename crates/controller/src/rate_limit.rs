@@ -203,28 +203,55 @@ mod tests {
         assert!(bucket.take(later).is_err());
     }
 
-    /// Counts the requests that reach it.
+    type Answer = http::Response<http_body_util::Full<bytes::Bytes>>;
+
+    /// Counts the requests that reach it, and answers each with "ok".
     #[derive(Clone)]
     struct Counter(Arc<AtomicUsize>);
 
-    impl Service<()> for Counter {
-        type Response = ();
+    impl<R> Service<R> for Counter {
+        type Response = Answer;
         type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<(), Self::Error>>;
+        type Future = std::future::Ready<Result<Answer, Self::Error>>;
 
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, (): ()) -> Self::Future {
+        fn call(&mut self, _: R) -> Self::Future {
             self.0.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Ok(()))
+            std::future::ready(Ok(http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")))))
         }
     }
 
     async fn send(service: &mut RateLimited<Counter>) {
-        std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+        std::future::poll_fn(|cx| Service::<()>::poll_ready(service, cx)).await.unwrap();
         service.call(()).await.unwrap();
+    }
+
+    /// The limit holds in a real kube::Client, whose Buffer worker is what
+    /// polls the layer: requests sent at once leave at the bucket's pace.
+    #[tokio::test(start_paused = true)]
+    async fn a_kube_client_with_the_layer_is_paced() {
+        let reached = Arc::new(AtomicUsize::new(0));
+        let client = kube::Client::new(RateLimitLayer::new(limit(10.0, 2)).layer(Counter(reached.clone())), "default");
+        let start = Instant::now();
+        let requests: Vec<_> = (0..6)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let request = http::Request::get("/api/v1/namespaces").body(Vec::new()).unwrap();
+                    client.request_text(request).await
+                })
+            })
+            .collect();
+        for request in requests {
+            assert_eq!(request.await.unwrap().unwrap(), "ok");
+        }
+        // 2 at once, then 4 at 10 per second.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(450), "{took:?}");
+        assert_eq!(reached.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test(start_paused = true)]
@@ -265,8 +292,8 @@ mod tests {
         send(&mut service).await;
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
-        assert!(service.poll_ready(&mut cx).is_pending(), "an empty bucket holds the request");
+        assert!(Service::<()>::poll_ready(&mut service, &mut cx).is_pending(), "an empty bucket holds the request");
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(service.poll_ready(&mut cx).is_ready(), "a token a second later");
+        assert!(Service::<()>::poll_ready(&mut service, &mut cx).is_ready(), "a token a second later");
     }
 }
