@@ -128,9 +128,16 @@ done
 # their API's, and a ServiceAccount named explicitly), and the
 # ServiceMonitor selects the metrics Service and nothing else.
 all=(-f "$chart/ci/all-options.yaml" --set fullnameOverride=foo --set crds.install=true)
-strays=$(rendered "${all[@]}" | awk '/^kind: /{kind=$2} /^metadata:/{meta=1; next} meta && /^  name: /{print kind "/" $2; meta=0} /^[a-z]/{meta=0}' |
-  grep -v '^CustomResourceDefinition/' | grep -vx 'ServiceAccount/vaultsync-all' | grep -v '^[A-Za-z]*/foo\(-\|$\)' || true)
+strays() { # objects rendered with the rest as flags whose names do not start with $1
+  local prefix=$1
+  shift
+  rendered "$@" | awk '/^kind: /{kind=$2} /^metadata:/{meta=1; next} meta && /^  name: /{print kind "/" $2; meta=0} /^[a-z]/{meta=0}' |
+    grep -v '^CustomResourceDefinition/' | grep -vx 'ServiceAccount/vaultsync-all' | grep -v "^[A-Za-z]*/$prefix\(-\|\$\)" || true
+}
+strays=$(strays foo "${all[@]}")
 [ -z "$strays" ] || fail "objects ignore fullnameOverride: $strays"
+strays=$(strays x-secrets -f "$chart/ci/all-options.yaml" --set fullnameOverride= --set nameOverride=secrets)
+[ -z "$strays" ] || fail "objects ignore nameOverride: $strays"
 everything=$(rendered "${all[@]}")
 selector=$(doc ServiceMonitor foo <<<"$everything" | sed -n '/^  selector:/,/^  [a-z]/p' | sed -n 's/^      \([^ ]*\): \(.*\)$/\1: \2/p')
 [ -n "$selector" ] || fail "the ServiceMonitor has no selector"
@@ -156,6 +163,16 @@ for want in 'VAULTSYNC_LOG_LEVEL "debug"' 'VAULTSYNC_CLIENT_QPS "12.5"' 'VAULTSY
   [ "$(envvar "${want% *}" <<<"$operator")" = "${want#* }" ] || fail "the operator Deployment does not set ${want% *} to ${want#* }"
 done
 [ "$(envvar VAULTSYNC_LOG_LEVEL <<<"$webhook")" = '"debug"' ] || fail "injector.logLevel does not reach the webhook"
+
+# Lease timings `vaultsync run` would refuse fail at install time instead.
+for bad in "leaderElection.renewDeadline=15s" "leaderElection.retryPeriod=0s" \
+  "leaderElection.leaseDuration=1h --set leaderElection.renewDeadline=61m" "leaderElection.retryPeriod=10s"; do
+  # shellcheck disable=SC2086 # the value is two --set flags at times
+  if render --set $bad; then fail "--set $bad was accepted: the Lease timings are out of order"; fi
+  grep -q "must be" "$err" || { cat "$err" >&2; fail "--set $bad failed, but not for the order of the Lease timings"; }
+done
+render --set leaderElection.leaseDuration=1m --set leaderElection.renewDeadline=59s500ms --set leaderElection.retryPeriod=1.5s ||
+  { cat "$err" >&2; fail "ordered Lease timings in mixed units were refused"; }
 
 readiness=$(rendered | doc Deployment x-vaultsync | sed -n '/readinessProbe:/,/securityContext:/p')
 grep -q 'periodSeconds: 5' <<<"$readiness" ||

@@ -105,3 +105,31 @@ which carries the release's labels too. */ -}}
 {{ include "vaultsync.selectorLabels" . }}
 app.kubernetes.io/component: metrics
 {{- end }}
+
+{{- /* A Go duration ("1m30s", "15s", "500ms") in milliseconds; the schema
+has checked its form. */ -}}
+{{- define "vaultsync.durationMs" -}}
+{{- $units := dict "ns" 0.000001 "us" 0.001 "µs" 0.001 "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" (toString .) -1 -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" . -}}
+{{- $total = addf $total (mulf (float64 $number) (get $units (trimPrefix $number .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end }}
+
+{{- /* The Lease timings must be ordered as `vaultsync run` demands
+(retryPeriod < renewDeadline < leaseDuration, retryPeriod above 0); said
+at install time rather than by a crash-looping operator. */ -}}
+{{- define "vaultsync.checkLeaseTimings" -}}
+{{- $le := .Values.leaderElection -}}
+{{- $lease := float64 (include "vaultsync.durationMs" $le.leaseDuration) -}}
+{{- $renew := float64 (include "vaultsync.durationMs" $le.renewDeadline) -}}
+{{- $retry := float64 (include "vaultsync.durationMs" $le.retryPeriod) -}}
+{{- if not (lt $renew $lease) -}}
+{{- fail (printf "leaderElection.renewDeadline (%s) must be shorter than leaderElection.leaseDuration (%s)" $le.renewDeadline $le.leaseDuration) -}}
+{{- end -}}
+{{- if or (le $retry 0.0) (not (lt $retry $renew)) -}}
+{{- fail (printf "leaderElection.retryPeriod (%s) must be above zero and shorter than leaderElection.renewDeadline (%s)" $le.retryPeriod $le.renewDeadline) -}}
+{{- end -}}
+{{- end }}
