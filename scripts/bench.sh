@@ -77,7 +77,7 @@ PY
 run() {
   local label=$1 window=$2 ns="bench-$1"
   kubectl create namespace "$ns" >/dev/null
-  bash "$root/scripts/start-operator.sh" "$state" VAULTSYNC_READ_WINDOW="$window" RUST_LOG=warn 2>/dev/null
+  bash "$root/scripts/start-operator.sh" "$state" VAULTSYNC_READ_WINDOW="$window" VAULTSYNC_LOG_LEVEL=warn 2>/dev/null
   local pid addr reads0 logins0 gets0 t0 t1 n
   pid=$(cat "$state/pids/operator.pid")
   addr=$(cat "$state/operator-health-addr")

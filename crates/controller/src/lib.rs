@@ -7,7 +7,8 @@
 //! `generators`, `sync` (read, template, write, restart) and `stores`; they
 //! share the `context`, which holds `observe` (metrics) and `vault_clients`;
 //! `leadership` elects and fences; `process` (readiness and leadership
-//! standing), `error` and `secret_data` are leaves.
+//! standing), `rate_limit` (the API client's token bucket), `error` and
+//! `secret_data` are leaves.
 //! `testing` (tests only) holds the reconcilers' fixtures: an in-process
 //! API server and an in-memory Vault behind `vault_clients::reads`.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ mod generators;
 mod leadership;
 mod observe;
 mod process;
+pub mod rate_limit;
 mod reconcile;
 mod run;
 mod secret_data;

@@ -31,6 +31,12 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long, env = "VAULTSYNC_LOG_JSON", global = true)]
     log_json: bool,
+    /// What to log: a level (error, warn, info, debug, trace) or a tracing
+    /// filter directive (`info,vaultsync_controller=debug`). Wins over
+    /// RUST_LOG, which is read when this is not given; default
+    /// `info,kube=warn`.
+    #[arg(long, env = "VAULTSYNC_LOG_LEVEL", global = true, value_parser = logging::parse_level)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // One setup for every mode, so the libraries' logs (Vault's, say) are
     // seen in the agent and the webhook too.
-    logging::init(cli.log_json);
+    logging::init(cli.log_json, cli.log_level.as_deref());
     match cli.command {
         Command::Crdgen { out, reference } => crdgen::run(out, reference),
         Command::Agent { command } => agent::run(command).await,

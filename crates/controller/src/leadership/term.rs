@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::context::Context;
 use crate::leadership::fence::{Fence, GuardLayer};
 use crate::leadership::leader::{self, LeaderConfig};
+use crate::rate_limit::{RateLimit, RateLimitLayer};
 
 /// How long stopping (or losing leadership) waits for Vault tokens to be
 /// revoked; those not revoked by then expire with their TTL.
@@ -26,15 +27,23 @@ pub struct Election {
     pub fence: Fence,
 }
 
-/// A client whose every non-watch request has `request_timeout`, and whose
-/// writes, given a fence, stop when leadership lapses.
+/// A client whose every non-watch request has `request_timeout`, whose
+/// writes, given a fence, stop when leadership lapses, and whose requests,
+/// given a rate limit, wait for a token of it.
 pub fn guarded_client(
     config: &kube::Config,
     request_timeout: Duration,
     fence: Option<Fence>,
+    rate_limit: Option<RateLimit>,
 ) -> Result<kube::Client, kube::Error> {
     let builder = kube::client::ClientBuilder::try_from(config.clone())?;
-    Ok(builder.with_layer(&GuardLayer::new(request_timeout, fence)).build())
+    let guarded = builder.with_layer(&GuardLayer::new(request_timeout, fence));
+    Ok(match rate_limit {
+        // Outside the guard: a request waiting for a token has not started
+        // its timeout, and meets the fence only once it is sent.
+        Some(limit) => guarded.with_layer(&RateLimitLayer::new(limit)).build(),
+        None => guarded.build(),
+    })
 }
 
 /// This replica's name in the Lease when none is given: host name and
