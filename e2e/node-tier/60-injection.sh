@@ -41,7 +41,8 @@ wait_for 60 ca_bundle_set && pass "the MutatingWebhookConfiguration has the caBu
 app_script='trap "echo reloaded: \$(cat /vault/secrets/config)" HUP
 echo "started: $(cat /vault/secrets/config)"
 while :; do sleep 1 & wait $!; done'
-k create -n "$ns" -f - >/dev/null <<EOF2
+manifest=$state/node-tier-injected.yaml
+cat >"$manifest" <<EOF2
 apiVersion: v1
 kind: Pod
 metadata:
@@ -76,6 +77,17 @@ spec:
     imagePullPolicy: Never
     command: [sh, -c, 'echo plain; while :; do sleep 1 & wait \$!; done']
 EOF2
+# Ready is not yet routed: the API server reaches the webhook through its
+# Service once kube-proxy has the new endpoint (seen: "connection refused"
+# a second after the Pod was Ready). A server-side dry run calls the
+# webhook as a create would; failurePolicy Fail refuses the Pod until then.
+webhook_answers() { k create --dry-run=server -n "$ns" -f "$manifest" >/dev/null 2>&1; }
+if wait_for 30 webhook_answers; then
+  pass "the API server calls the webhook through its Service (a server-side dry run of the Pods passes)"
+else
+  fail "the webhook does not answer through its Service: $(k create --dry-run=server -n "$ns" -f "$manifest" 2>&1 | tail -1)"
+fi
+k create -n "$ns" -f "$manifest" >/dev/null
 pod_ready() { [ "$(k get pod -n "$ns" "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 wait_for "$timeout" pod_ready injected || fail "Pod $ns/injected not Ready within ${timeout}s"
 wait_for 60 pod_ready plain || fail "Pod $ns/plain not Ready within 60s"
@@ -103,6 +115,34 @@ if [ -n "$agent_logs" ] && ! grep -qF -e "$token_one" -e "$token_two" <<<"$agent
   pass "the agent's logs ($(wc -l <<<"$agent_logs") lines) hold neither value"
 else
   fail "the agent's logs are empty or hold a value"
+fi
+
+# Exec mode in a real Pod: an init container of the agent's image copies
+# the binary into a volume, and the app's command runs under it, with the
+# value in its environment only (its log shows it was resolved).
+k create -n "$ns" -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata:
+  name: exec-mode
+  annotations:
+    vaultsync.dev/inject: "true"
+    vaultsync.dev/mode: exec
+    vaultsync.dev/role: node-tier
+spec:
+  serviceAccountName: app
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: $test_app
+    imagePullPolicy: Never
+    env: [{name: TOKEN, value: "vault:secret/data/node-tier/app#token"}]
+    command: [sh, -c, 'echo "exec: \${#TOKEN} characters, token=\$TOKEN" | sed "s/token=token-.*/token=resolved/"; while :; do sleep 1 & wait \$!; done']
+EOF2
+if wait_for 60 pod_ready exec-mode && wait_for 20 log_has exec-mode app "exec: ${#token_two} characters, token=resolved"; then
+  pass "exec mode: the app's command ran under the agent and got the value in its environment (${#token_two} characters)"
+else
+  fail "exec mode Pod: $(k get pod -n "$ns" exec-mode --no-headers 2>&1) log: $(pod_log "$ns" exec-mode app | tail -2)"
 fi
 
 # The unannotated Pod: the API server never sent it to the webhook (a

@@ -43,6 +43,8 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      # The app ignores SIGTERM (a shell loop): do not wait 30s for it.
+      terminationGracePeriodSeconds: 1
       containers:
       - name: app
         image: $test_app
