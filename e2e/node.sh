@@ -201,23 +201,8 @@ spec:
   ports:
   - {name: dns, port: 53, protocol: UDP}
   - {name: dns-tcp, port: 53, protocol: TCP}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: kube-dns-node
-  namespace: kube-system
-  labels:
-    kubernetes.io/service-name: kube-dns
-    endpointslice.kubernetes.io/managed-by: node.sh.vaultsync.dev
-addressType: IPv4
-endpoints:
-- addresses: ["$node_ip"]
-  conditions: {ready: true}
-ports:
-- {name: dns, port: 53, protocol: UDP}
-- {name: dns-tcp, port: 53, protocol: TCP}
 EOF
+  node_endpoints kube-system kube-dns "{name: dns, port: 53, protocol: UDP}" "{name: dns-tcp, port: 53, protocol: TCP}"
 
   cat >"$node/cni/net.d/10-vsnode.conflist" <<EOF
 {
@@ -430,22 +415,7 @@ EOF
   # the API server with --endpoint-reconciler-type=none).
   local api_port=${KUBE_API_URL##*:}
   start_node api-forward socat "TCP-LISTEN:$api_port,bind=$node_ip,fork,reuseaddr" "TCP:127.0.0.1:$api_port"
-  kubectl apply -f - >/dev/null <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: kubernetes-node
-  namespace: default
-  labels:
-    kubernetes.io/service-name: kubernetes
-    endpointslice.kubernetes.io/managed-by: node.sh.vaultsync.dev
-addressType: IPv4
-endpoints:
-- addresses: ["$node_ip"]
-  conditions: {ready: true}
-ports:
-- {name: https, port: $api_port, protocol: TCP}
-EOF
+  node_endpoints default kubernetes "{name: https, port: $api_port, protocol: TCP}"
   local kube_svc_ip=${service_cidr%.*/*}.1
   wait_for api-forward "$timeout" "the API server through Service kubernetes ($kube_svc_ip:443)" \
     curl -fsS --max-time 2 --cacert "$state/pki/ca.crt" --resolve "kubernetes.default.svc:443:$kube_svc_ip" \
@@ -472,6 +442,32 @@ EOF
   } >"$node/env"
   trap - EXIT INT TERM
   log "node $node_name up in $((SECONDS - envsh_t0))s: source $state/env $node/env"
+}
+
+# node_endpoints NAMESPACE SERVICE PORT...: an EndpointSlice
+# SERVICE-node for the Service, naming the node IP with the given ports
+# (YAML flow mappings); `down` deletes it by name.
+node_endpoints() {
+  local namespace=$1 service=$2 port
+  shift 2
+  {
+    cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $service-node
+  namespace: $namespace
+  labels:
+    kubernetes.io/service-name: $service
+    endpointslice.kubernetes.io/managed-by: node.sh.vaultsync.dev
+addressType: IPv4
+endpoints:
+- addresses: ["$node_ip"]
+  conditions: {ready: true}
+ports:
+EOF
+    for port in "$@"; do echo "- $port"; done
+  } | kubectl apply -f - >/dev/null
 }
 
 make_cgroup_root() {

@@ -8,22 +8,9 @@ k create serviceaccount app -n "$ns" >/dev/null
 # No caBundle: the image's root filesystem has no CA certificates, and
 # the store must still work (this tier found every such store failing;
 # the client now falls back to the roots compiled into the binary).
-k apply -n "$ns" -f - >/dev/null <<EOF
-apiVersion: vaultsync.dev/v1alpha1
-kind: SecretStore
-metadata: {name: openbao}
-spec:
-  provider:
-    openBao:
-      server: $NODE_BAO_ADDR
-      # Plain http to the dev server on this machine, acknowledged.
-      allowInsecureHttp: true
-      path: secret
-      version: v2
-      auth:
-        kubernetes:
-          role: node-tier
-          serviceAccountRef: {name: app}
+{
+  store_manifest openbao "$NODE_BAO_ADDR"
+  cat <<EOF
 ---
 apiVersion: vaultsync.dev/v1alpha1
 kind: ExternalSecret
@@ -37,6 +24,7 @@ spec:
   - secretKey: password
     remoteRef: {key: node-tier/db, property: password}
 EOF
+} | k apply -n "$ns" -f - >/dev/null
 if wait_value db password "$first" "$timeout"; then
   t_sync=$(t)
   pass "Secret $ns/db has the first value from OpenBao ${t_sync}s after helm install"

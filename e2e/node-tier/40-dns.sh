@@ -82,21 +82,9 @@ PY
 check "cluster DNS answer for openbao.$ns.svc.cluster.local (the Service's ClusterIP)" "$svc_ip" "$answer"
 
 # The operator resolves the short name through the search path.
-k apply -n "$ns" -f - >/dev/null <<EOF2
-apiVersion: vaultsync.dev/v1alpha1
-kind: SecretStore
-metadata: {name: openbao-by-name}
-spec:
-  provider:
-    openBao:
-      server: http://openbao.$ns.svc:8200
-      allowInsecureHttp: true
-      path: secret
-      version: v2
-      auth:
-        kubernetes:
-          role: node-tier
-          serviceAccountRef: {name: app}
+{
+  store_manifest openbao-by-name "http://openbao.$ns.svc:8200"
+  cat <<EOF2
 ---
 apiVersion: vaultsync.dev/v1alpha1
 kind: ExternalSecret
@@ -109,6 +97,7 @@ spec:
   - secretKey: password
     remoteRef: {key: node-tier/db, property: password}
 EOF2
+} | k apply -n "$ns" -f - >/dev/null
 if wait_value by-name password "$second" 60; then
   pass "the operator (static binary, empty root filesystem) reached OpenBao as http://openbao.$ns.svc:8200 through the cluster DNS"
   pod_bao_addr=http://openbao.$ns.svc:8200

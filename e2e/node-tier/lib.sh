@@ -74,3 +74,24 @@ operator_pods() { pods "$op_ns" "$operator_selector" "$@"; }
 pod_log() { k logs -n "$1" "$2" -c "$3" 2>/dev/null || true; }
 # log_has POD CONTAINER LINE: the container's log (in $ns) has LINE.
 log_has() { pod_log "$ns" "$1" "$2" | grep -qxF "$3"; }
+# store_manifest NAME SERVER: a SecretStore with Kubernetes auth as
+# ServiceAccount app (role node-tier) against OpenBao at SERVER.
+store_manifest() {
+  cat <<EOF
+apiVersion: vaultsync.dev/v1alpha1
+kind: SecretStore
+metadata: {name: $1}
+spec:
+  provider:
+    openBao:
+      server: $2
+      # Plain http to the dev server on this machine, acknowledged.
+      allowInsecureHttp: true
+      path: secret
+      version: v2
+      auth:
+        kubernetes:
+          role: node-tier
+          serviceAccountRef: {name: app}
+EOF
+}
