@@ -27,6 +27,16 @@ use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, MAX_PATH, MOUNT_MESSAGE, MO
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.conditions)").message("spec.conditions is only allowed on a ClusterSecretStore"))]
 pub struct SecretStoreSpec {
+    /// The controller class that serves this store (ESO's `spec.controller`).
+    /// An operator serves a store whose class is unset or equals its own
+    /// (`--controller-class`, `vaultsync` by default) and leaves every other
+    /// store, and every ExternalSecret that uses it, untouched: no status,
+    /// no Events, no writes. Two installs (or vaultsync and ESO) can so
+    /// share a cluster store by store; changing the class hands a store's
+    /// ExternalSecrets over at their next reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub controller: Option<String>,
     /// The secret backend. Exactly one provider must be set.
     pub provider: Provider,
     /// Which namespaces may use this store. Only meaningful on a
@@ -53,6 +63,16 @@ pub struct SecretStoreSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSecretStoreSpec {
+    /// The controller class that serves this store (ESO's `spec.controller`).
+    /// An operator serves a store whose class is unset or equals its own
+    /// (`--controller-class`, `vaultsync` by default) and leaves every other
+    /// store, and every ExternalSecret that uses it, untouched: no status,
+    /// no Events, no writes. Two installs (or vaultsync and ESO) can so
+    /// share a cluster store by store; changing the class hands a store's
+    /// ExternalSecrets over at their next reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub controller: Option<String>,
     /// The secret backend. Exactly one provider must be set.
     pub provider: Provider,
     /// Which namespaces may use this store: a namespace is allowed when any
@@ -319,4 +339,31 @@ pub struct SecretStoreStatus {
     /// Last generation whose spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// The controller class an operator serves unless told otherwise.
+pub const DEFAULT_CONTROLLER_CLASS: &str = "vaultsync";
+
+/// Whether an operator of class `class` serves a store whose
+/// `spec.controller` is `controller`: an unset or empty class belongs to
+/// everyone, as in ESO.
+pub fn serves_store_class(controller: Option<&str>, class: &str) -> bool {
+    match controller.map(str::trim) {
+        None | Some("") => true,
+        Some(store_class) => store_class == class,
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::serves_store_class;
+
+    #[test]
+    fn an_unset_or_empty_class_is_everyones_and_another_is_not_ours() {
+        assert!(serves_store_class(None, "vaultsync"));
+        assert!(serves_store_class(Some(""), "vaultsync"));
+        assert!(serves_store_class(Some("vaultsync"), "vaultsync"));
+        assert!(!serves_store_class(Some("default"), "vaultsync"));
+        assert!(!serves_store_class(Some("vaultsync-canary"), "vaultsync"));
+    }
 }

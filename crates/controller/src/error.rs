@@ -18,6 +18,11 @@ pub enum Error {
     ClusterStoreOutOfScope { store: String, namespace: String },
     #[error("{store} is misconfigured: {reason}")]
     StoreConfig { store: String, reason: String },
+    /// The store belongs to another controller class: not an error to
+    /// report on the ExternalSecret, whose owner is that controller, but a
+    /// reason to leave it alone (see the reconciler).
+    #[error("{store} is served by controller class {store_class:?}, not by this operator's {class:?}")]
+    OtherClass { store: String, store_class: String, class: String },
     #[error(
         "{store}: refused to request a token for ServiceAccount {service_account}: its namespace does not match \
          the operator's --token-namespace-selector"
@@ -44,6 +49,13 @@ pub enum Error {
     Template(String),
     #[error("{0}")]
     Target(String),
+    /// `nullBytePolicy: Fail` and a value with a NUL byte: names the key,
+    /// never the value.
+    #[error(
+        "the value for key {key:?} contains a NUL byte and nullBytePolicy is Fail: store it in a text-safe form \
+         (PEM, or base64 with a decodingStrategy) or leave nullBytePolicy unset to allow binary data"
+    )]
+    NullByte { key: String },
     /// A generator (`dataFrom[].sourceRef`) that cannot be used, or whose
     /// leases could not be handled.
     #[error("{0}")]
@@ -69,12 +81,14 @@ impl Error {
             Error::NamespaceNotAllowed { .. } => "namespace_not_allowed",
             Error::ClusterStoreOutOfScope { .. } => "cluster_store_out_of_scope",
             Error::StoreConfig { .. } => "store_config",
+            Error::OtherClass { .. } => "other_class",
             Error::RefusedAudience { .. } => "refused_audience",
             Error::ServiceAccountNotAllowed { .. } => "service_account_not_allowed",
             Error::Vault { source, .. } => source.metric_label(),
             Error::Render { .. } => "render",
             Error::Template(_) => "template",
             Error::Target(_) => "target",
+            Error::NullByte { .. } => "null_byte",
             Error::Generator(_) => "generator",
             Error::Internal(_) => "internal",
             Error::Kube(_) | Error::SecretWrite { .. } => "kube",

@@ -62,6 +62,11 @@ pub struct RunArgs {
     /// `!key`, comma-separated). Default: any namespace.
     #[arg(long, env = "VAULTSYNC_TOKEN_NAMESPACE_SELECTOR")]
     token_namespace_selector: Option<String>,
+    /// Serve only stores whose spec.controller is unset or this class
+    /// (ESO's --controller-class); stores of another class and the
+    /// ExternalSecrets that use them are left alone.
+    #[arg(long, env = "VAULTSYNC_CONTROLLER_CLASS", default_value = vaultsync_api::DEFAULT_CONTROLLER_CLASS)]
+    controller_class: String,
     /// How long a Lease claim lasts: another replica takes over when the
     /// leader has not renewed for this long (Go duration).
     #[arg(long, env = "VAULTSYNC_LEASE_DURATION", default_value = "15s")]
@@ -103,6 +108,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader_election_namespace,
         identity,
         token_namespace_selector,
+        controller_class,
         lease_duration,
         renew_deadline,
         retry_period,
@@ -131,7 +137,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         namespace.is_none() || token_namespace_selector.is_none(),
         "--token-namespace-selector is for cluster-wide installs; with --namespace, tokens are only requested in that namespace"
     );
+    anyhow::ensure!(!controller_class.trim().is_empty(), "--controller-class must not be empty");
     let config = Config {
+        controller_class: controller_class.trim().to_owned(),
         default_audience,
         jitter,
         read_window,

@@ -153,3 +153,48 @@ async fn vault_namespace_and_open_bao_alias() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+/// A store of another controller class (ESO's `spec.controller`) is left
+/// to that controller with its ExternalSecrets: no status, no Secret. Its
+/// class removed, vaultsync serves it at once (the store's watch).
+#[tokio::test]
+async fn a_store_of_another_controller_class_is_left_alone_until_handed_over() -> anyhow::Result<()> {
+    let env = TestEnv::new("class").await?;
+    let value = env.secret_value("class");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("vault-token", &[("token", "root")]).await?;
+    let store = |class: Option<&str>| {
+        let mut store = json!({
+            "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+            "metadata": {"name": "classed"},
+            "spec": {"provider": {"vault": {"server": env.bao.addr, "path": "secret",
+                "auth": {"tokenSecretRef": {"name": "vault-token"}}}}},
+        });
+        if let Some(class) = class {
+            store["spec"]["controller"] = json!(class);
+        }
+        store
+    };
+    env.apply(store(Some("someone-else"))).await?;
+    env.apply(external_secret(
+        "app",
+        "classed",
+        json!({"data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+    ))
+    .await?;
+    // Long enough for a served store to sync several times over.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let es = env.external_secrets().get("app").await?;
+    assert!(es.status.is_none(), "another class's ExternalSecret got a status: {:?}", es.status);
+    let stores: kube::Api<vaultsync_api::SecretStore> = kube::Api::namespaced(env.client.clone(), &env.namespace);
+    assert!(stores.get("classed").await?.status.is_none(), "another class's store got a status");
+    assert!(env.secrets().get_opt("app").await?.is_none(), "no Secret for another class's store");
+
+    // Applied again without the field (server-side apply drops it): the
+    // class is gone, and vaultsync serves the store.
+    env.apply(store(None)).await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    env.cleanup().await;
+    Ok(())
+}

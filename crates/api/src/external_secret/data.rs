@@ -71,6 +71,22 @@ pub struct RemoteRef {
     /// `custom_metadata` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_policy: Option<MetadataPolicy>,
+    /// `Ignore` (default): values may hold NUL bytes (binary data). `Fail`:
+    /// a value that holds one, after decoding, fails the sync, naming the
+    /// key; for values meant as text, where a NUL byte means a wrong
+    /// encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_byte_policy: Option<NullBytePolicy>,
+}
+
+/// Whether a fetched value may contain NUL bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum NullBytePolicy {
+    /// Allowed: written as they are.
+    #[default]
+    Ignore,
+    /// The sync fails and the Secret keeps what it held.
+    Fail,
 }
 
 /// How extracted key names are converted.
@@ -134,6 +150,15 @@ pub struct FindRef {
     /// value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoding_strategy: Option<DecodingStrategy>,
+    /// `Default` (keys as found) or `Unicode` (`_U0041_`-style escapes in
+    /// the keys become the characters they name). As in ESO, applied only
+    /// when the entry has no `rewrite`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+    /// `Ignore` (default) or `Fail`: as `remoteRef.nullBytePolicy`, for
+    /// each value found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_byte_policy: Option<NullBytePolicy>,
 }
 
 /// A regular expression on secret paths.

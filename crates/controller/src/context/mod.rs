@@ -51,6 +51,8 @@ pub struct Config {
     /// When set, ServiceAccount tokens are requested only for
     /// ServiceAccounts in namespaces whose labels match.
     pub token_namespace_selector: Option<LabelSelector>,
+    /// The stores served: those whose `spec.controller` is unset or this.
+    pub controller_class: String,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             min_refresh_interval: Duration::from_secs(1),
             namespace: None,
             token_namespace_selector: None,
+            controller_class: vaultsync_api::DEFAULT_CONTROLLER_CLASS.to_owned(),
         }
     }
 }

@@ -79,6 +79,15 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
                 None => Action::await_change(),
             })
         }
+        // Another controller's store: its ExternalSecrets are that
+        // controller's to write and report on. Forgotten here, so that a
+        // class handed back starts from a full sync.
+        Err(Error::OtherClass { store, store_class, .. }) => {
+            info!(externalsecret = %crate::context::object_ref(&*es), %store, %store_class, "left alone: its store belongs to another controller class");
+            ctx.forget(&memo_key);
+            ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
+            Ok(Action::await_change())
+        }
         Err(error) => fail(&es, &ctx, &key, error).await,
     }
 }

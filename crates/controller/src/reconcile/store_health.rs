@@ -15,6 +15,9 @@ use crate::observe::events;
 use crate::stores::{ResolvedStore, credentials, refs_need_namespace};
 
 pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action> {
+    if !served(&ctx, store.spec.controller.as_deref()) {
+        return Ok(Action::await_change());
+    }
     let namespace = store.namespace().unwrap_or_default();
     let outcome = match ResolvedStore::from_secret_store(&store) {
         Ok(resolved) => check(&ctx, &resolved, Some(&namespace)).await,
@@ -26,6 +29,9 @@ pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) 
 }
 
 pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action> {
+    if !served(&ctx, store.spec.controller.as_deref()) {
+        return Ok(Action::await_change());
+    }
     let outcome = match ResolvedStore::from_cluster_store(&store) {
         // References without a namespace resolve in each ExternalSecret's
         // namespace, so there is no single identity to check here.
@@ -43,6 +49,12 @@ pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx:
 pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(store = %crate::context::object_ref(&*store), error = %error, "store reconcile failed");
     Action::requeue(ctx.backoff(&crate::context::backoff_key(&*store)))
+}
+
+/// A store of another controller class gets no login, status or Event
+/// from this operator.
+fn served(ctx: &Context, store_class: Option<&str>) -> bool {
+    vaultsync_api::serves_store_class(store_class, &ctx.config.controller_class)
 }
 
 async fn check(ctx: &Context, store: &ResolvedStore, namespace: Option<&str>) -> Result<String> {

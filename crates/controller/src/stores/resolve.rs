@@ -87,6 +87,7 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
                     )?,
                 ),
             };
+            served(ctx, &store.spec.controller, || format!("SecretStore {namespace}/{name}"))?;
             ResolvedStore::from_secret_store(&store)
         }
         StoreKind::ClusterSecretStore => {
@@ -103,6 +104,7 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
                         .ok_or(Error::StoreNotFound { kind, name: name.to_owned(), hint: "" })?,
                 ),
             };
+            served(ctx, &store.spec.controller, || format!("ClusterSecretStore {name}"))?;
             let conditions = store.spec.conditions.as_deref().unwrap_or_default();
             if !namespace_allowed(ctx, name, conditions, namespace).await? {
                 return Err(Error::NamespaceNotAllowed { store: name.to_owned(), namespace: namespace.to_owned() });
@@ -110,6 +112,21 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
             ResolvedStore::from_cluster_store(&store)
         }
     }
+}
+
+/// Refuses a store of another controller class (checked on every
+/// reconcile, from the watch cache: a class changed on the store stops this
+/// operator's writes at the next one).
+fn served(ctx: &Context, store_class: &Option<String>, store: impl FnOnce() -> String) -> Result<()> {
+    let class = &ctx.config.controller_class;
+    if vaultsync_api::serves_store_class(store_class.as_deref(), class) {
+        return Ok(());
+    }
+    Err(Error::OtherClass {
+        store: store(),
+        store_class: store_class.clone().unwrap_or_default(),
+        class: class.clone(),
+    })
 }
 
 async fn namespace_allowed(

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use vaultsync_api::{
-    ConversionStrategy, DecodingStrategy, ExternalSecretSpec, KvVersion, MetadataPolicy, RemoteRef, VaultProvider,
+    ConversionStrategy, DecodingStrategy, ExternalSecretSpec, KvVersion, MetadataPolicy, NullBytePolicy, RemoteRef,
+    VaultProvider,
 };
 use vaultsync_template::{
     Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
@@ -117,7 +118,9 @@ pub(crate) async fn render(
                             ConversionStrategy::Default => key,
                             ConversionStrategy::Unicode => unescape_unicode(&key),
                         };
-                        produced.insert(key, decode(value, decoding(remote)).map_err(render_error(&remote.key))?);
+                        let value = decode(value, decoding(remote)).map_err(render_error(&remote.key))?;
+                        refuse_null_bytes(remote.null_byte_policy, &key, &value)?;
+                        produced.insert(key, value);
                     }
                     Ok(())
                 }
@@ -153,7 +156,14 @@ pub(crate) async fn render(
                     .await
                     .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
                 let value = select_property(&secret.data, None).map_err(render_error(path))?;
-                produced.insert(path_to_key(path), decode(value, strategy).map_err(render_error(path))?);
+                let value = decode(value, strategy).map_err(render_error(path))?;
+                // As in ESO, a find's conversion applies only without rewrites.
+                let key = match find.conversion_strategy.unwrap_or_default() {
+                    ConversionStrategy::Unicode if from.rewrite.is_empty() => unescape_unicode(&path_to_key(path)),
+                    _ => path_to_key(path),
+                };
+                refuse_null_bytes(find.null_byte_policy, &key, &value)?;
+                produced.insert(key, value);
             }
         }
         let rules: Vec<(String, String)> =
@@ -170,7 +180,9 @@ pub(crate) async fn render(
                 let render_error =
                     |source| Error::Render { secret_key: item.secret_key.clone(), key: remote.key.clone(), source };
                 let value = select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
-                explicit.insert(item.secret_key.clone(), decode(value, decoding(remote)).map_err(render_error)?);
+                let value = decode(value, decoding(remote)).map_err(render_error)?;
+                refuse_null_bytes(remote.null_byte_policy, &item.secret_key, &value)?;
+                explicit.insert(item.secret_key.clone(), value);
                 Ok(())
             }
             .await,
@@ -205,6 +217,14 @@ fn is_gone(error: &Error) -> bool {
         Error::Vault { source: vaultsync_vault::Error::NotFound { .. }, .. }
             | Error::Render { source: vaultsync_template::Error::PropertyNotFound { .. }, .. }
     )
+}
+
+/// `nullBytePolicy: Fail`: a decoded value must hold no NUL byte.
+fn refuse_null_bytes(policy: Option<NullBytePolicy>, key: &str, value: &[u8]) -> Result<()> {
+    if policy == Some(NullBytePolicy::Fail) && value.contains(&0) {
+        return Err(Error::NullByte { key: key.to_owned() });
+    }
+    Ok(())
 }
 
 fn decoding(remote: &RemoteRef) -> Decoding {

@@ -167,6 +167,19 @@ impl ExternalSecretBuilder {
         self
     }
 
+    /// Sets a field of the first `data` entry's `remoteRef`.
+    pub fn remote_ref(mut self, field: &str, value: Value) -> Self {
+        self.0["spec"]["data"][0]["remoteRef"][field] = value;
+        self
+    }
+
+    /// Adds a `dataFrom` entry.
+    pub fn data_from(mut self, entry: Value) -> Self {
+        let list = self.0["spec"].as_object_mut().expect("spec").entry("dataFrom").or_insert_with(|| json!([]));
+        list.as_array_mut().expect("dataFrom is a list").push(entry);
+        self
+    }
+
     pub fn generation(mut self, generation: i64) -> Self {
         self.0["metadata"]["generation"] = generation.into();
         self

@@ -2,5 +2,7 @@
 //! in-memory Vault of `crate::testing`.
 
 mod cluster_external_secret;
+mod controller_class;
 mod external_secret;
+mod remote_ref_fields;
 mod store_health;

@@ -1,0 +1,70 @@
+//! ESO fields of remote references: `nullBytePolicy` (`Fail` refuses a
+//! value with a NUL byte after decoding, names the key and leaves the
+//! Secret as it was; unset, binary values are written) and
+//! `find.conversionStrategy`.
+
+use serde_json::json;
+
+use crate::reconcile::external_secret::reconcile;
+use crate::testing::{ExternalSecretBuilder, Harness, ours, secret};
+
+const BINARY: &str = "be\u{0}fore";
+
+async fn sync(h: &Harness, builder: ExternalSecretBuilder) {
+    let es = builder.build();
+    h.api.put(&*es);
+    reconcile(es, h.ctx.clone()).await.expect("the reconcile itself succeeds");
+}
+
+#[tokio::test]
+async fn fail_refuses_a_value_with_a_nul_byte_and_keeps_the_secret() {
+    let h = Harness::new();
+    h.vault.put("secret/app/db", json!({"password": BINARY}));
+    h.api.put(&secret("app", &[("password", "as it was")], &ours()));
+    sync(&h, ExternalSecretBuilder::new().remote_ref("nullBytePolicy", json!("Fail"))).await;
+    let ready = h.ready("app");
+    assert_eq!(ready["status"], "False");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"password\"") && message.contains("NUL byte"), "names the key: {message}");
+    assert!(!message.contains("be\u{0}fore") && !message.contains("fore"), "never the value: {message}");
+    assert!(h.secret_writes("app").is_empty(), "the Secret keeps what it held");
+}
+
+#[tokio::test]
+async fn unset_writes_binary_values() {
+    let h = Harness::new();
+    h.vault.put("secret/app/db", json!({"password": BINARY}));
+    sync(&h, ExternalSecretBuilder::new()).await;
+    let written = h.secret("app").expect("written");
+    assert_eq!(written.data.unwrap()["password"].0, BINARY.as_bytes());
+}
+
+#[tokio::test]
+async fn fail_applies_to_extracted_values_after_decoding() {
+    let h = Harness::new();
+    // base64 of "a\0b": only the decoded value holds the NUL byte.
+    h.vault.put("secret/app/blob", json!({"blob": "YQBi"}));
+    let extract = |policy: serde_json::Value| json!({"extract": {"key": "app/blob", "decodingStrategy": "Base64", "nullBytePolicy": policy}});
+    sync(&h, ExternalSecretBuilder::new().data_from(extract(json!("Fail")))).await;
+    assert_eq!(h.ready("app")["status"], "False");
+    assert!(h.ready("app")["message"].as_str().unwrap_or_default().contains("\"blob\""));
+    sync(&h, ExternalSecretBuilder::new().data_from(extract(json!("Ignore"))).generation(2)).await;
+    assert_eq!(h.ready("app")["status"], "True");
+    assert_eq!(h.secret("app").unwrap().data.unwrap()["blob"].0, b"a\0b");
+}
+
+/// `find.conversionStrategy: Unicode` (ESO's) turns `_UXXXX_` escapes in
+/// the found keys into characters, and only when the entry has no rewrite.
+#[tokio::test]
+async fn find_conversion_unescapes_keys_only_without_rewrites() {
+    let h = Harness::new();
+    h.vault.put("secret/conv/dot_U002E_key", json!({"v": "1"}));
+    let find = |rewrite: serde_json::Value| json!({"find": {"path": "conv/", "conversionStrategy": "Unicode"}, "rewrite": rewrite});
+    sync(&h, ExternalSecretBuilder::new().data_from(find(json!([])))).await;
+    let keys: Vec<String> = h.secret("app").unwrap().data.unwrap().into_keys().collect();
+    assert!(keys.contains(&"conv_dot.key".to_owned()), "converted: {keys:?}");
+    let rewrite = json!([{"regexp": {"source": "^conv_", "target": "c_"}}]);
+    sync(&h, ExternalSecretBuilder::new().data_from(find(rewrite)).generation(2)).await;
+    let keys: Vec<String> = h.secret("app").unwrap().data.unwrap().into_keys().collect();
+    assert!(keys.contains(&"c_dot_U002E_key".to_owned()), "not converted beside a rewrite: {keys:?}");
+}
