@@ -27,7 +27,7 @@ pub const CLUSTER_EXTERNAL_SECRET_LABEL: &str = "vaultsync.dev/cluster-external-
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.namespaceSelectors) || has(self.namespaces)").message("select namespaces with namespaceSelectors, namespaces, or both"))]
+#[x_kube(validation = Rule::new("has(self.namespaceSelectors) || has(self.namespaceSelector) || has(self.namespaces)").message("select namespaces with namespaceSelectors (or namespaceSelector), namespaces, or both"))]
 pub struct ClusterExternalSecretSpec {
     /// The ExternalSecret to create in each selected namespace.
     pub external_secret_spec: ExternalSecretSpec,
@@ -40,6 +40,10 @@ pub struct ClusterExternalSecretSpec {
     /// Namespaces matching any of these selectors are selected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selectors: Option<Vec<LabelSelector>>,
+    /// One more selector, counted as another entry of `namespaceSelectors`
+    /// (ESO's older field, deprecated there in favour of the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
     /// Namespaces selected by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
@@ -88,4 +92,8 @@ pub struct ClusterExternalSecretStatus {
     /// Last generation whose spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Name of the ExternalSecrets created (`spec.externalSecretName`, else
+    /// this object's name), as ESO reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_secret_name: Option<String>,
 }

@@ -81,6 +81,7 @@ pub(crate) async fn reconcile(ces: Arc<ClusterExternalSecret>, ctx: Arc<Context>
         provisioned_namespaces: provisioned,
         failed_namespaces: failed,
         observed_generation: ces.meta().generation,
+        external_secret_name: Some(es_name.clone()),
     };
     if status != previous {
         apply_status(&Api::<ClusterExternalSecret>::all(ctx.client.clone()), &*ces, &status).await?;
@@ -102,7 +103,8 @@ pub(crate) fn error_policy(ces: Arc<ClusterExternalSecret>, error: &Error, ctx: 
 
 async fn selected_namespaces(ctx: &Context, ces: &ClusterExternalSecret) -> Result<BTreeSet<String>> {
     let names = ces.spec.namespaces.as_deref().unwrap_or_default();
-    let selectors = ces.spec.namespace_selectors.as_deref().unwrap_or_default();
+    let selectors: Vec<_> =
+        ces.spec.namespace_selector.iter().chain(ces.spec.namespace_selectors.iter().flatten()).collect();
     let namespaces = Api::<Namespace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
     Ok(namespaces
         .into_iter()

@@ -115,3 +115,20 @@ async fn a_namespace_no_longer_selected_loses_its_external_secret() {
     assert!(external_secret(&h, "pay-1").is_none());
     assert!(external_secret(&h, "named").is_some());
 }
+
+/// ESO's older single `namespaceSelector` counts as one more entry of
+/// `namespaceSelectors`, and the status names the ExternalSecrets made.
+#[tokio::test]
+async fn the_singular_namespace_selector_adds_to_the_list_and_status_names_the_external_secrets() {
+    let h = harness();
+    let mut ces = (*cluster_external_secret()).clone();
+    ces.spec.namespace_selector =
+        Some(serde_json::from_value(json!({"matchLabels": {"team": "search"}})).expect("a selector"));
+    reconcile(Arc::new(ces), h.ctx.clone()).await.expect("reconciled");
+    for ns in ["named", "pay-1", "other"] {
+        assert!(external_secret(&h, ns).is_some(), "an ExternalSecret in {ns}");
+    }
+    let status = last_status(&h);
+    assert_eq!(status["provisionedNamespaces"], json!(["named", "other", "pay-1"]));
+    assert_eq!(status["externalSecretName"], "app");
+}
