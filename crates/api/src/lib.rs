@@ -62,4 +62,27 @@ mod tests {
             assert!(on_disk == yaml, "crds/{name} is stale: run `make crds` and commit the result");
         }
     }
+
+    /// ExternalSecret declares ESO's selectable fields, so
+    /// `kubectl get externalsecrets --field-selector spec.target.name=db`
+    /// works as it does with ESO.
+    #[test]
+    fn external_secret_declares_esos_selectable_fields() {
+        let crd =
+            super::crds().into_iter().find(|c| c.spec.names.kind == "ExternalSecret").expect("ExternalSecret CRD");
+        for version in &crd.spec.versions {
+            let fields: Vec<&str> = version.selectable_fields.iter().flatten().map(|f| f.json_path.as_str()).collect();
+            assert_eq!(
+                fields,
+                [
+                    ".spec.secretStoreRef.name",
+                    ".spec.secretStoreRef.kind",
+                    ".spec.target.name",
+                    ".spec.refreshInterval"
+                ],
+                "version {}",
+                version.name
+            );
+        }
+    }
 }

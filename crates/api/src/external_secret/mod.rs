@@ -40,7 +40,12 @@ pub const REASON_DELETED: &str = "SecretDeleted";
     printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.refreshInterval"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // ESO's field selectors, so `kubectl get ... --field-selector` works the same.
+    selectable = ".spec.secretStoreRef.name",
+    selectable = ".spec.secretStoreRef.kind",
+    selectable = ".spec.target.name",
+    selectable = ".spec.refreshInterval"
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.secretStoreRef) || (size(self.data) == 0 && self.dataFrom.all(f, has(f.sourceRef)))").message("secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)"))]
