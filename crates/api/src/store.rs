@@ -27,6 +27,11 @@ use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, MAX_PATH, MOUNT_MESSAGE, MO
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.conditions)").message("spec.conditions is only allowed on a ClusterSecretStore"))]
 pub struct SecretStoreSpec {
+    /// How often this store's login is checked again while it is healthy:
+    /// an integer number of seconds or a Go duration (`5m`), as in ESO.
+    /// Unset or 0: the operator's default (5 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
     /// The controller class that serves this store (ESO's `spec.controller`).
     /// An operator serves a store whose class is unset or equals its own
     /// (`--controller-class`, `vaultsync` by default) and leaves every other
@@ -63,6 +68,11 @@ pub struct SecretStoreSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSecretStoreSpec {
+    /// How often this store's login is checked again while it is healthy:
+    /// an integer number of seconds or a Go duration (`5m`), as in ESO.
+    /// Unset or 0: the operator's default (5 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
     /// The controller class that serves this store (ESO's `spec.controller`).
     /// An operator serves a store whose class is unset or equals its own
     /// (`--controller-class`, `vaultsync` by default) and leaves every other
@@ -356,7 +366,22 @@ pub fn serves_store_class(controller: Option<&str>, class: &str) -> bool {
 
 #[cfg(test)]
 mod class_tests {
-    use super::serves_store_class;
+    use super::{serves_store_class, store_refresh_interval};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use std::time::Duration;
+
+    #[test]
+    fn refresh_interval_takes_seconds_or_a_duration_and_zero_means_default() {
+        assert_eq!(store_refresh_interval(None), Ok(None));
+        assert_eq!(store_refresh_interval(Some(&IntOrString::Int(0))), Ok(None));
+        assert_eq!(store_refresh_interval(Some(&IntOrString::Int(30))), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(store_refresh_interval(Some(&IntOrString::String("45".into()))), Ok(Some(Duration::from_secs(45))));
+        assert_eq!(store_refresh_interval(Some(&IntOrString::String("2m".into()))), Ok(Some(Duration::from_secs(120))));
+        assert!(
+            store_refresh_interval(Some(&IntOrString::String("soon".into()))).unwrap_err().contains("refreshInterval")
+        );
+        assert!(store_refresh_interval(Some(&IntOrString::Int(-1))).is_err());
+    }
 
     #[test]
     fn an_unset_or_empty_class_is_everyones_and_another_is_not_ours() {
@@ -366,4 +391,25 @@ mod class_tests {
         assert!(!serves_store_class(Some("default"), "vaultsync"));
         assert!(!serves_store_class(Some("vaultsync-canary"), "vaultsync"));
     }
+}
+
+/// A store's `spec.refreshInterval`: `None` for unset or 0 (the operator's
+/// default), else the interval; an error names what is wrong.
+pub fn store_refresh_interval(
+    value: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
+) -> Result<Option<std::time::Duration>, String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let interval = match value {
+        None => return Ok(None),
+        Some(IntOrString::Int(seconds)) if *seconds < 0 => {
+            return Err(format!("spec.refreshInterval: {seconds} is negative"));
+        }
+        Some(IntOrString::Int(seconds)) => std::time::Duration::from_secs(*seconds as u64),
+        // Seconds written as a string count too: ESO's field was an integer.
+        Some(IntOrString::String(text)) => match text.trim().parse::<u64>() {
+            Ok(seconds) => std::time::Duration::from_secs(seconds),
+            Err(_) => crate::parse_duration(text.trim()).map_err(|e| format!("spec.refreshInterval: {e}"))?,
+        },
+    };
+    Ok((!interval.is_zero()).then_some(interval))
 }

@@ -1,6 +1,7 @@
 //! Store health: log in with the store's credentials and report `Ready`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -19,36 +20,54 @@ pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) 
         return Ok(Action::await_change());
     }
     let namespace = store.namespace().unwrap_or_default();
-    let outcome = match ResolvedStore::from_secret_store(&store) {
-        Ok(resolved) => check(&ctx, &resolved, Some(&namespace)).await,
-        Err(e) => Err(e),
+    let (recheck, bad_interval) = recheck_interval(&ctx, &store.name_any(), store.spec.refresh_interval.as_ref());
+    let outcome = match (ResolvedStore::from_secret_store(&store), bad_interval) {
+        (_, Some(e)) | (Err(e), None) => Err(e),
+        (Ok(resolved), None) => check(&ctx, &resolved, Some(&namespace)).await,
     };
     let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
     let insecure = store.spec.provider.vault().and_then(insecure_transport);
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure).await
+    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure, recheck).await
 }
 
 pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action> {
     if !served(&ctx, store.spec.controller.as_deref()) {
         return Ok(Action::await_change());
     }
-    let outcome = match ResolvedStore::from_cluster_store(&store) {
+    let (recheck, bad_interval) = recheck_interval(&ctx, &store.name_any(), store.spec.refresh_interval.as_ref());
+    let outcome = match (ResolvedStore::from_cluster_store(&store), bad_interval) {
+        (_, Some(e)) | (Err(e), None) => Err(e),
         // References without a namespace resolve in each ExternalSecret's
         // namespace, so there is no single identity to check here.
-        Ok(resolved) if refs_need_namespace(&resolved.provider) => {
+        (Ok(resolved), None) if refs_need_namespace(&resolved.provider) => {
             Ok("credentials resolve in each ExternalSecret's namespace; they are checked on every sync".to_owned())
         }
-        Ok(resolved) => check(&ctx, &resolved, None).await,
-        Err(e) => Err(e),
+        (Ok(resolved), None) => check(&ctx, &resolved, None).await,
     };
     let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
     let insecure = store.spec.provider.vault().and_then(insecure_transport);
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure).await
+    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure, recheck).await
 }
 
 pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(store = %crate::context::object_ref(&*store), error = %error, "store reconcile failed");
     Action::requeue(ctx.backoff(&crate::context::backoff_key(&*store)))
+}
+
+/// How long until a healthy store is checked again: its own
+/// `spec.refreshInterval` (ESO's), else the operator's default; never
+/// below the refresh floor, so one store cannot make us log in in a loop.
+/// A value that does not parse is the store's error to report.
+fn recheck_interval(
+    ctx: &Context,
+    name: &str,
+    value: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
+) -> (Duration, Option<Error>) {
+    match vaultsync_api::store_refresh_interval(value) {
+        Ok(Some(interval)) => (interval.max(ctx.config.min_refresh_interval), None),
+        Ok(None) => (ctx.config.store_recheck, None),
+        Err(reason) => (ctx.config.store_recheck, Some(Error::StoreConfig { store: name.to_owned(), reason })),
+    }
 }
 
 /// A store of another controller class gets no login, status or Event
@@ -100,6 +119,7 @@ async fn report<K>(
     previous: Option<&SecretStoreStatus>,
     outcome: Result<String>,
     insecure: Option<String>,
+    recheck: Duration,
 ) -> Result<Action>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -109,7 +129,7 @@ where
     let (ready_condition, action) = match outcome {
         Ok(message) => {
             ctx.reset_backoff(&key);
-            (ready(true, "Valid", message, &previous.conditions), Action::requeue(ctx.config.store_recheck))
+            (ready(true, "Valid", message, &previous.conditions), Action::requeue(recheck))
         }
         Err(Error::Kube(e)) => return Err(Error::Kube(e)),
         Err(error) => {

@@ -98,3 +98,37 @@ async fn a_cluster_store_with_per_namespace_credentials_is_ready_without_a_login
     // No Secret was read to log in: the token is each namespace's own.
     assert!(h.api.sent_to("GET", "/api/v1/").is_empty(), "{:?}", h.api.sent());
 }
+
+/// ESO's `spec.refreshInterval` on a store: seconds or a duration sets when
+/// a healthy store is checked again; a value that does not parse is the
+/// store's error, with nothing else checked.
+#[tokio::test]
+async fn a_store_refresh_interval_sets_the_recheck_and_a_bad_one_is_reported() {
+    let cluster_store = |interval: serde_json::Value| -> Arc<ClusterSecretStore> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
+                "metadata": {"name": "shared", "generation": 1},
+                "spec": {"refreshInterval": interval, "provider": {"vault": {"server": "https://vault.example",
+                    "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}},
+            }))
+            .expect("a ClusterSecretStore"),
+        )
+    };
+    let path = format!("{}/shared", <ClusterSecretStore as kube::Resource>::url_path(&(), None));
+    for (interval, want) in [(json!(90), 90), (json!("2m"), 120), (json!(0), 300)] {
+        let h = Harness::new();
+        let store = cluster_store(interval.clone());
+        h.api.put(&*store);
+        let action = reconcile_cluster_store(store, h.ctx.clone()).await.expect("ok");
+        assert_eq!(action, Action::requeue(Duration::from_secs(want)), "refreshInterval {interval}");
+    }
+    let h = Harness::new();
+    let store = cluster_store(json!("soon"));
+    h.api.put(&*store);
+    reconcile_cluster_store(store, h.ctx.clone()).await.expect("reported");
+    let status = last_status(&h, &path);
+    assert_eq!(conditions(&status), [("Ready".to_owned(), "False".to_owned(), "InvalidProviderConfig".to_owned())]);
+    let message = status["conditions"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("spec.refreshInterval"), "{message}");
+}
