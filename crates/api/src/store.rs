@@ -364,6 +364,27 @@ pub fn serves_store_class(controller: Option<&str>, class: &str) -> bool {
     }
 }
 
+/// A store's `spec.refreshInterval`: `None` for unset or 0 (the operator's
+/// default), else the interval; an error names what is wrong.
+pub fn store_refresh_interval(
+    value: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
+) -> Result<Option<std::time::Duration>, String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let interval = match value {
+        None => return Ok(None),
+        Some(IntOrString::Int(seconds)) if *seconds < 0 => {
+            return Err(format!("spec.refreshInterval: {seconds} is negative"));
+        }
+        Some(IntOrString::Int(seconds)) => std::time::Duration::from_secs(*seconds as u64),
+        // Seconds written as a string count too: ESO's field was an integer.
+        Some(IntOrString::String(text)) => match text.trim().parse::<u64>() {
+            Ok(seconds) => std::time::Duration::from_secs(seconds),
+            Err(_) => crate::parse_duration(text.trim()).map_err(|e| format!("spec.refreshInterval: {e}"))?,
+        },
+    };
+    Ok((!interval.is_zero()).then_some(interval))
+}
+
 #[cfg(test)]
 mod class_tests {
     use super::{serves_store_class, store_refresh_interval};
@@ -391,25 +412,4 @@ mod class_tests {
         assert!(!serves_store_class(Some("default"), "vaultsync"));
         assert!(!serves_store_class(Some("vaultsync-canary"), "vaultsync"));
     }
-}
-
-/// A store's `spec.refreshInterval`: `None` for unset or 0 (the operator's
-/// default), else the interval; an error names what is wrong.
-pub fn store_refresh_interval(
-    value: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
-) -> Result<Option<std::time::Duration>, String> {
-    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-    let interval = match value {
-        None => return Ok(None),
-        Some(IntOrString::Int(seconds)) if *seconds < 0 => {
-            return Err(format!("spec.refreshInterval: {seconds} is negative"));
-        }
-        Some(IntOrString::Int(seconds)) => std::time::Duration::from_secs(*seconds as u64),
-        // Seconds written as a string count too: ESO's field was an integer.
-        Some(IntOrString::String(text)) => match text.trim().parse::<u64>() {
-            Ok(seconds) => std::time::Duration::from_secs(seconds),
-            Err(_) => crate::parse_duration(text.trim()).map_err(|e| format!("spec.refreshInterval: {e}"))?,
-        },
-    };
-    Ok((!interval.is_zero()).then_some(interval))
 }
