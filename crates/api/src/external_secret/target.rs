@@ -185,7 +185,7 @@ pub enum TemplateTarget {
     Annotations,
 }
 
-/// Labels and annotations of the written Secret.
+/// Labels, annotations and finalizers of the written Secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TemplateMetadata {
     /// Labels added to the Secret.
@@ -194,4 +194,11 @@ pub struct TemplateMetadata {
     /// Annotations added to the Secret.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Finalizers added to the Secret (as written, not templated), as in
+    /// ESO: whoever put one there must remove it before the Secret can go.
+    /// One taken out of this list is taken off the Secret at the next
+    /// write. Not added to a Secret already being deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub finalizers: Vec<String>,
 }

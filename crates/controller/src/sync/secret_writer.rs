@@ -237,12 +237,18 @@ pub(crate) async fn write(
         .then(|| template.type_.or_else(|| shaped.default_type.clone()).unwrap_or_else(|| "Opaque".to_owned()));
     refuse_api_token_secret(name, secret_type.as_deref(), &annotations, existing.as_ref())?;
 
+    // The template's finalizers (ESO's template.metadata.finalizers), not
+    // added again to a Secret on its way out.
+    let deleting = existing.as_ref().is_some_and(|s| s.meta().deletion_timestamp.is_some());
+    let finalizers = template.metadata.as_ref().map(|m| m.finalizers.clone()).unwrap_or_default();
+    let finalizers = (!deleting && !finalizers.is_empty()).then_some(finalizers);
     if let Some(secret) = &existing {
         let contains = |have: &BTreeMap<String, String>, want: &BTreeMap<String, String>| {
             want.iter().all(|(k, v)| have.get(k) == Some(v))
         };
         let shape_ok = contains(secret.labels(), &labels)
             && contains(secret.annotations(), &annotations)
+            && finalizers.iter().flatten().all(|f| secret.finalizers().contains(f))
             && (secret_type.is_none() || secret.type_ == secret_type);
         // The data hash and our label are part of `shape_ok`.
         let metadata_ok = shape_ok
@@ -268,6 +274,7 @@ pub(crate) async fn write(
             labels: Some(labels),
             annotations: Some(annotations),
             owner_references,
+            finalizers,
             ..ObjectMeta::default()
         },
         data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),

@@ -352,6 +352,7 @@ mod tests {
         tpl.metadata = Some(TemplateMetadata {
             labels: BTreeMap::from([("owner".into(), "{{ .user }}".into())]),
             annotations: BTreeMap::new(),
+            ..TemplateMetadata::default()
         });
         let labels_only = [source("", "team: payments", TemplateScope::KeysAndValues, TemplateTarget::Labels)];
         let shaped = shape(&tpl, &labels_only, fetched()).unwrap();
@@ -405,6 +406,7 @@ mod tests {
         tpl.metadata = Some(TemplateMetadata {
             labels: BTreeMap::new(),
             annotations: BTreeMap::from([("a".into(), "{{ .bin }}".into())]),
+            ..TemplateMetadata::default()
         });
         let message = shape(&tpl, &[], data).unwrap_err().to_string();
         assert!(message.contains("not UTF-8") && !message.contains("offset"), "{message}");
@@ -419,6 +421,7 @@ mod tests {
         tpl.metadata = Some(TemplateMetadata {
             labels: BTreeMap::from([("pw".into(), "{{ .pass }}!".into())]),
             annotations: BTreeMap::new(),
+            ..TemplateMetadata::default()
         });
         let message = shape(&tpl, &[], fetched()).unwrap_err().to_string();
         assert!(message.contains("label \"pw\"") && !message.contains("s3cr3t"), "{message}");

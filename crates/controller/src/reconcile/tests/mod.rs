@@ -3,6 +3,6 @@
 
 mod cluster_external_secret;
 mod controller_class;
+mod eso_fields;
 mod external_secret;
-mod remote_ref_fields;
 mod store_health;

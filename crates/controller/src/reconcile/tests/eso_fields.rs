@@ -1,7 +1,7 @@
-//! ESO fields of remote references: `nullBytePolicy` (`Fail` refuses a
+//! ESO fields added to vaultsync's own: `nullBytePolicy` (`Fail` refuses a
 //! value with a NUL byte after decoding, names the key and leaves the
-//! Secret as it was; unset, binary values are written) and
-//! `find.conversionStrategy`.
+//! Secret as it was; unset, binary values are written),
+//! `find.conversionStrategy` and `template.metadata.finalizers`.
 
 use serde_json::json;
 
@@ -67,4 +67,22 @@ async fn find_conversion_unescapes_keys_only_without_rewrites() {
     sync(&h, ExternalSecretBuilder::new().data_from(find(rewrite)).generation(2)).await;
     let keys: Vec<String> = h.secret("app").unwrap().data.unwrap().into_keys().collect();
     assert!(keys.contains(&"c_dot_U002E_key".to_owned()), "not converted beside a rewrite: {keys:?}");
+}
+
+/// ESO's `template.metadata.finalizers`: put on the Secret, and a write
+/// that finds them there is not needed again.
+#[tokio::test]
+async fn template_finalizers_reach_the_secret() {
+    let h = Harness::new();
+    let es = ExternalSecretBuilder::new().build();
+    let mut es = (*es).clone();
+    es.spec.target.template =
+        Some(serde_json::from_value(json!({"metadata": {"finalizers": ["example.com/keep"]}})).expect("a template"));
+    let es = std::sync::Arc::new(es);
+    h.api.put(&*es);
+    reconcile(es.clone(), h.ctx.clone()).await.expect("reconciled");
+    let written = h.secret("app").expect("written");
+    assert_eq!(written.metadata.finalizers, Some(vec!["example.com/keep".to_owned()]));
+    let sent = h.secret_writes("app");
+    assert_eq!(sent.last().expect("a write").body["metadata"]["finalizers"], json!(["example.com/keep"]));
 }
