@@ -1,0 +1,281 @@
+//! Schema violations turned into findings a person can act on: ESO's
+//! fields vaultsync does not have (with whether their value makes a
+//! difference), and what to change for a refused value.
+
+use serde_json::Value;
+
+use super::finding::Finding;
+use crate::migrate::groups::Kind;
+use crate::migrate::schema::{Violation, What};
+
+/// Advice on one ESO field vaultsync lacks, by its path in an
+/// ExternalSecret or a store (see [`normalize`]).
+struct Missing {
+    pattern: &'static str,
+    /// ESO's default: when the field holds it, leaving it out changes nothing.
+    default: Option<Value>,
+    /// Whether the field matters even when set to something else.
+    fails: bool,
+    why: &'static str,
+    fix: &'static str,
+}
+
+const KEEP_ES: &str = "keep this ExternalSecret with ESO";
+const REMOVE: &str = "remove it";
+const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, jwt or tokenSecretRef, or keep this store and its ExternalSecrets with ESO";
+
+fn table() -> Vec<Missing> {
+    let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
+    let ignore = || Some(Value::from("Ignore"));
+    let null_bytes = "vaultsync writes values with NUL bytes as they are (ESO's Ignore)";
+    vec![
+        m(
+            "spec.syncWindows",
+            None,
+            true,
+            "vaultsync syncs at any time",
+            "remove it, or keep this ExternalSecret with ESO",
+        ),
+        m("spec.target.manifest", None, true, "vaultsync writes Secrets only", KEEP_ES),
+        m("spec.target.template.metadata.finalizers", None, true, "vaultsync puts no finalizers on the Secret", REMOVE),
+        m(
+            "spec.data[].sourceRef",
+            None,
+            true,
+            "every data entry reads spec.secretStoreRef",
+            "read a generator through dataFrom[].sourceRef.generatorRef and another store through an ExternalSecret of its own",
+        ),
+        m("spec.data[].remoteRef.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
+        m("spec.dataFrom[].extract.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
+        m("spec.dataFrom[].find.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
+        m(
+            "spec.dataFrom[].sourceRef.storeRef",
+            None,
+            true,
+            "an ExternalSecret reads one store",
+            "split it into one ExternalSecret per store",
+        ),
+        m(
+            "spec.dataFrom[].rewrite[].merge",
+            None,
+            true,
+            "only rewrite[].regexp exists",
+            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
+        ),
+        m(
+            "spec.dataFrom[].rewrite[].transform",
+            None,
+            true,
+            "only rewrite[].regexp exists",
+            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
+        ),
+        m(
+            "spec.dataFrom[].find.tags",
+            None,
+            true,
+            "find selects by path and name only",
+            "select the secrets with find.path and find.name",
+        ),
+        m(
+            "spec.dataFrom[].find.conversionStrategy",
+            Some(Value::from("Default")),
+            true,
+            "keys found are not unescaped",
+            REMOVE,
+        ),
+        m(
+            "spec.target.template.templateFrom[].valuesDecodingStrategy",
+            Some(Value::from("None")),
+            true,
+            "template values are not decoded",
+            REMOVE,
+        ),
+        m("spec.controller", None, false, "ESO's controller class; vaultsync serves every store of its group", REMOVE),
+        m(
+            "spec.refreshInterval",
+            None,
+            false,
+            "vaultsync checks a store when it changes and whenever it is used",
+            REMOVE,
+        ),
+        m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
+        m("spec.provider.vault.auth.userPass", None, true, "auth method userPass is missing", OTHER_AUTH),
+        m("spec.provider.vault.auth.cert", None, true, "auth method cert is missing", OTHER_AUTH),
+        m("spec.provider.vault.auth.ldap", None, true, "auth method ldap is missing", OTHER_AUTH),
+        m("spec.provider.vault.auth.iam", None, true, "auth method iam is missing", OTHER_AUTH),
+        m("spec.provider.vault.auth.gcp", None, true, "auth method gcp is missing", OTHER_AUTH),
+        m(
+            "spec.provider.vault.auth.namespace",
+            None,
+            true,
+            "vaultsync logs in inside provider.vault.namespace",
+            "set up the auth method in the namespace of provider.vault.namespace",
+        ),
+        m(
+            "spec.provider.vault.auth.jwt.kubernetesServiceAccountToken.expirationSeconds",
+            None,
+            false,
+            "vaultsync requests tokens of its own short lifetime",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.tls",
+            None,
+            true,
+            "no client certificate (mTLS) is sent to Vault",
+            "keep this store and its ExternalSecrets with ESO, or let Vault accept them without a client certificate",
+        ),
+        m(
+            "spec.provider.vault.headers",
+            None,
+            true,
+            "no extra request headers are sent",
+            "keep this store and its ExternalSecrets with ESO",
+        ),
+        m(
+            "spec.provider.vault.checkAndSet",
+            None,
+            false,
+            "only PushSecret writes use it, and vaultsync does not push",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.readYourWrites",
+            Some(Value::Bool(false)),
+            false,
+            "reads are not pinned to the node that took a write",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.forwardInconsistent",
+            Some(Value::Bool(false)),
+            false,
+            "inconsistent reads are not forwarded to the active node",
+            REMOVE,
+        ),
+        m(
+            "spec.namespaceSelector",
+            None,
+            true,
+            "the singular form is missing",
+            "write it as a list: namespaceSelectors: [<the same selector>]",
+        ),
+    ]
+}
+
+/// The path as it would be in an ExternalSecret or a store: a
+/// ClusterExternalSecret's `spec.externalSecretSpec` is an ExternalSecret's
+/// `spec`, and a generator's `spec.provider` a store's `provider.vault`.
+fn normalize(kind: Kind, pattern: &str) -> String {
+    match kind {
+        Kind::ClusterExternalSecret => match pattern.strip_prefix("spec.externalSecretSpec.") {
+            Some(rest) => format!("spec.{rest}"),
+            None => pattern.to_owned(),
+        },
+        Kind::VaultDynamicSecret => match pattern.strip_prefix("spec.provider.") {
+            Some(rest) => format!("spec.provider.vault.{rest}"),
+            None => pattern.to_owned(),
+        },
+        _ => pattern.to_owned(),
+    }
+}
+
+/// A finding for each violation. A rule on an object that also has a
+/// field vaultsync lacks is left out: it fails because of that field
+/// (`set exactly one auth method` next to `userPass`), said once.
+pub fn findings(kind: Kind, violations: &[Violation]) -> Vec<Finding> {
+    let table = table();
+    let unknown_parents: Vec<&str> = violations
+        .iter()
+        .filter(|v| v.what == What::Unknown)
+        .filter_map(|v| v.path.rsplit_once('.').map(|(parent, _)| parent))
+        .collect();
+    violations
+        .iter()
+        .filter(|v| !(matches!(v.what, What::Rule(_)) && unknown_parents.contains(&v.path.as_str())))
+        .map(|v| finding(kind, v, &table))
+        .collect()
+}
+
+fn finding(kind: Kind, v: &Violation, table: &[Missing]) -> Finding {
+    let path = &v.path;
+    let shown = match v.value.as_str() {
+        Some(s) if s.chars().count() <= 120 => format!("{path} {s:?}"),
+        _ => path.clone(),
+    };
+    match &v.what {
+        What::Unknown => {
+            let pattern = normalize(kind, &v.pattern);
+            match table.iter().find(|m| m.pattern == pattern) {
+                Some(m) if m.default.as_ref() == Some(&v.value) => Finding::warn(
+                    format!(
+                        "{path} is not supported yet ({}); it holds ESO's default, so leaving it out changes nothing",
+                        m.why
+                    ),
+                    "remove it (kubectl apply refuses unknown fields)",
+                ),
+                Some(m) if m.fails => Finding::fail(format!("{path} is not supported yet ({})", m.why), m.fix),
+                Some(m) => Finding::warn(
+                    format!("{path} is not supported yet ({})", m.why),
+                    format!("{} (kubectl apply refuses unknown fields)", m.fix),
+                ),
+                None => Finding::fail(
+                    format!("{path} is not supported yet (vaultsync's schema has no such field)"),
+                    "remove it, or keep this object with ESO",
+                ),
+            }
+        }
+        What::Rule(message) => Finding::fail(format!("{shown}: {message}"), rule_fix(message)),
+        What::NotOneOf { value, allowed } => Finding::fail(
+            format!("{path}: {value:?} is not one of {}", allowed.join(", ")),
+            enum_fix(&normalize(kind, &v.pattern), value),
+        ),
+        What::Pattern { pattern, .. } => {
+            Finding::fail(format!("{shown}: does not match {pattern}"), pattern_fix(&v.pattern))
+        }
+        What::Bound(bound) => Finding::fail(format!("{path}: {bound}"), bound_fix(&v.pattern)),
+        What::Required => Finding::fail(format!("{path} is required"), "set it"),
+    }
+}
+
+fn rule_fix(message: &str) -> &'static str {
+    if message.contains("auth, sys, identity or cubbyhole") || message.contains("not auth/, sys/") {
+        "keep KV secrets in a KV mount and name it (provider.vault.path); Vault's own mounts are never synced"
+    } else if message.starts_with("must be a path") {
+        "write the path relative to the mount: no leading or trailing '/', no '.' or '..' segments, no '?', '#' or '\\'"
+    } else if message.starts_with("server must be") {
+        "give the server as scheme://host:port, with at most a plain path prefix"
+    } else {
+        "change the object so that it meets this rule"
+    }
+}
+
+fn enum_fix(pattern: &str, value: &str) -> String {
+    match (pattern, value) {
+        ("spec.target.creationPolicy", "CreateOrMerge") => {
+            "use Merge (the Secret must exist) or Owner (vaultsync creates it)".into()
+        }
+        ("spec.target.template.engineVersion", _) => {
+            "rewrite the templates for engine v2 and set engineVersion: v2".into()
+        }
+        ("spec.dataFrom[].sourceRef.generatorRef.kind" | "spec.data[].sourceRef.generatorRef.kind", _) => {
+            "vaultsync serves VaultDynamicSecret generators only: keep this ExternalSecret with ESO".into()
+        }
+        _ => "use one of those values".into(),
+    }
+}
+
+fn pattern_fix(pattern: &str) -> &'static str {
+    if pattern.ends_with("generatorRef.apiVersion") {
+        "reference a VaultDynamicSecret of generators.vaultsync.dev/v1alpha1 (vaultsync convert rewrites ESO's)"
+    } else {
+        "change the value to match"
+    }
+}
+
+fn bound_fix(pattern: &str) -> &'static str {
+    match pattern.rsplit('.').next() {
+        Some("data" | "dataFrom") => "split the entries over several ExternalSecrets",
+        _ => "stay within the bound",
+    }
+}
