@@ -70,7 +70,7 @@ impl Kind {
         !matches!(self, Kind::ClusterSecretStore | Kind::ClusterExternalSecret)
     }
 
-    fn from_name(name: &str) -> Option<Kind> {
+    pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 }

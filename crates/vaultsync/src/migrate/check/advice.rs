@@ -27,7 +27,7 @@ const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, j
 fn table() -> Vec<Missing> {
     let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
     let ignore = || Some(Value::from("Ignore"));
-    let null_bytes = "vaultsync writes values with NUL bytes as they are (ESO's Ignore)";
+    let null_bytes = "values with NUL bytes are written as they are, as ESO's Ignore does";
     vec![
         m(
             "spec.syncWindows",
@@ -99,11 +99,11 @@ fn table() -> Vec<Missing> {
             REMOVE,
         ),
         m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
-        m("spec.provider.vault.auth.userPass", None, true, "auth method userPass is missing", OTHER_AUTH),
-        m("spec.provider.vault.auth.cert", None, true, "auth method cert is missing", OTHER_AUTH),
-        m("spec.provider.vault.auth.ldap", None, true, "auth method ldap is missing", OTHER_AUTH),
-        m("spec.provider.vault.auth.iam", None, true, "auth method iam is missing", OTHER_AUTH),
-        m("spec.provider.vault.auth.gcp", None, true, "auth method gcp is missing", OTHER_AUTH),
+        m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
+        m("spec.provider.vault.auth.cert", None, true, "vaultsync has no cert login", OTHER_AUTH),
+        m("spec.provider.vault.auth.ldap", None, true, "vaultsync has no ldap login", OTHER_AUTH),
+        m("spec.provider.vault.auth.iam", None, true, "vaultsync has no iam login", OTHER_AUTH),
+        m("spec.provider.vault.auth.gcp", None, true, "vaultsync has no gcp login", OTHER_AUTH),
         m(
             "spec.provider.vault.auth.namespace",
             None,
@@ -157,7 +157,7 @@ fn table() -> Vec<Missing> {
             "spec.namespaceSelector",
             None,
             true,
-            "the singular form is missing",
+            "vaultsync has the list form, namespaceSelectors, only",
             "write it as a list: namespaceSelectors: [<the same selector>]",
         ),
     ]
@@ -180,9 +180,10 @@ fn normalize(kind: Kind, pattern: &str) -> String {
     }
 }
 
-/// A finding for each violation. A rule on an object that also has a
-/// field vaultsync lacks is left out: it fails because of that field
-/// (`set exactly one auth method` next to `userPass`), said once.
+/// A finding for each violation. A rule or a required field of an object
+/// that also has a field vaultsync lacks is left out: it fails because of
+/// that field (`set exactly one auth method` next to `userPass`, `regexp`
+/// missing next to `merge`), said once.
 pub fn findings(kind: Kind, violations: &[Violation]) -> Vec<Finding> {
     let table = table();
     let unknown_parents: Vec<&str> = violations
@@ -192,7 +193,17 @@ pub fn findings(kind: Kind, violations: &[Violation]) -> Vec<Finding> {
         .collect();
     violations
         .iter()
-        .filter(|v| !(matches!(v.what, What::Rule(_)) && unknown_parents.contains(&v.path.as_str())))
+        .filter(|v| match v.what {
+            What::Rule(_) => !unknown_parents.contains(&v.path.as_str()),
+            // A reference to a generator kind vaultsync lacks is said by
+            // its kind; its apiVersion is ESO's for that reason alone.
+            What::Pattern { .. } if v.path.ends_with("generatorRef.apiVersion") => {
+                let kind_path = v.path.replace("generatorRef.apiVersion", "generatorRef.kind");
+                !violations.iter().any(|k| k.path == kind_path && matches!(k.what, What::NotOneOf { .. }))
+            }
+            What::Required => !v.path.rsplit_once('.').is_some_and(|(parent, _)| unknown_parents.contains(&parent)),
+            _ => true,
+        })
         .map(|v| finding(kind, v, &table))
         .collect()
 }
@@ -239,7 +250,9 @@ fn finding(kind: Kind, v: &Violation, table: &[Missing]) -> Finding {
 }
 
 fn rule_fix(message: &str) -> &'static str {
-    if message.contains("auth, sys, identity or cubbyhole") || message.contains("not auth/, sys/") {
+    if message.starts_with("names a system mount") {
+        "request a path of a secrets engine (database/creds/<role>, pki/issue/<role>, ...), or keep this generator with ESO"
+    } else if message.contains("auth, sys, identity or cubbyhole") || message.contains("not auth/, sys/") {
         "keep KV secrets in a KV mount and name it (provider.vault.path); Vault's own mounts are never synced"
     } else if message.starts_with("must be a path") {
         "write the path relative to the mount: no leading or trailing '/', no '.' or '..' segments, no '?', '#' or '\\'"

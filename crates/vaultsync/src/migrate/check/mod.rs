@@ -39,10 +39,16 @@ pub fn check(documents: &[Value]) -> Vec<ObjectReport> {
 
 fn eso_only(api_version: &str, kind: &str) -> Finding {
     match api_version.rsplit('/').next() {
-        Some(version) if version != "v1" && api_version.starts_with("external-secrets.io/") => Finding::fail(
-            format!("{api_version} is an older version of ESO's API"),
-            "convert it to external-secrets.io/v1 first (ESO serves it under v1 too), then check again",
-        ),
+        Some(version)
+            if version != "v1"
+                && api_version.starts_with("external-secrets.io/")
+                && Kind::from_name(kind).is_some() =>
+        {
+            Finding::fail(
+                format!("{api_version} is an older version of ESO's API"),
+                "convert it to external-secrets.io/v1 first (ESO serves it under v1 too), then check again",
+            )
+        }
         _ => Finding::fail(
             format!("{kind} ({api_version}) has no counterpart in vaultsync"),
             "keep it with ESO (vaultsync serves ExternalSecret, ClusterExternalSecret, SecretStore, ClusterSecretStore and VaultDynamicSecret)",

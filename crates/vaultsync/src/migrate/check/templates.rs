@@ -17,8 +17,9 @@ use super::finding::Finding;
 /// Secrets are read at sync time and not seen here.
 pub fn check(template: &Value, at: &str) -> Vec<Finding> {
     let mut found = Vec::new();
-    let mut one = |path: String, text: &str| {
-        if let Some(error) = parse_error(&path, text) {
+    // The error names the template by its key; the path says where it is.
+    let mut one = |path: String, name: &str, text: &str| {
+        if let Some(error) = parse_error(name, text) {
             found.push(Finding::fail(
                 format!("{path}: {error}"),
                 "use the functions listed in docs/templates.md (define, template and block are not supported)",
@@ -26,16 +27,16 @@ pub fn check(template: &Value, at: &str) -> Vec<Finding> {
         }
     };
     for (key, text) in template["data"].as_object().into_iter().flatten() {
-        one(format!("{at}.data.{key}"), text.as_str().unwrap_or_default());
+        one(format!("{at}.data.{key}"), key, text.as_str().unwrap_or_default());
     }
     for part in ["labels", "annotations"] {
         for (key, text) in template["metadata"][part].as_object().into_iter().flatten() {
-            one(format!("{at}.metadata.{part}.{key}"), text.as_str().unwrap_or_default());
+            one(format!("{at}.metadata.{part}.{key}"), key, text.as_str().unwrap_or_default());
         }
     }
     for (i, from) in template["templateFrom"].as_array().into_iter().flatten().enumerate() {
         if let Some(literal) = from["literal"].as_str() {
-            one(format!("{at}.templateFrom[{i}].literal"), literal);
+            one(format!("{at}.templateFrom[{i}].literal"), "literal", literal);
         }
     }
     found
@@ -63,7 +64,7 @@ mod tests {
         });
         let found: Vec<_> = check(&template, "spec.target.template").into_iter().map(|f| f.problem).collect();
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].starts_with("spec.target.template.data.bad: template"), "{}", found[0]);
+        assert!(found[0].starts_with("spec.target.template.data.bad: template \"bad\": parse error"), "{}", found[0]);
         assert!(found[0].contains("notAFunction"), "{}", found[0]);
         assert!(found[1].starts_with("spec.target.template.metadata.labels.l:"), "{}", found[1]);
     }
