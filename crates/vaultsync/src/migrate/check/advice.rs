@@ -292,3 +292,53 @@ fn bound_fix(pattern: &str) -> &'static str {
         _ => "stay within the bound",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::migrate::check::finding::Severity;
+    use crate::migrate::schema::violations;
+
+    fn severities(kind: Kind, doc: Value) -> Vec<(Severity, String)> {
+        findings(kind, &violations(kind, &doc)).into_iter().map(|f| (f.severity, f.problem)).collect()
+    }
+
+    #[test]
+    fn a_default_value_is_harmless_and_another_value_fails() {
+        let es = |policy: &str| {
+            json!({"spec": {"secretStoreRef": {"name": "v"},
+                "data": [{"secretKey": "k", "remoteRef": {"key": "a/b", "nullBytePolicy": policy}}]}})
+        };
+        let harmless = severities(Kind::ExternalSecret, es("Ignore"));
+        assert_eq!(harmless.len(), 1);
+        assert_eq!(harmless[0].0, Severity::Warn, "{harmless:?}");
+        assert!(harmless[0].1.contains("it holds ESO's default"), "{harmless:?}");
+        assert_eq!(severities(Kind::ExternalSecret, es("Fail"))[0].0, Severity::Fail);
+    }
+
+    #[test]
+    fn paths_inside_a_cluster_external_secret_and_a_generator_get_the_same_advice() {
+        let ces = json!({"spec": {"namespaces": ["a"], "externalSecretSpec": {
+            "secretStoreRef": {"name": "v", "kind": "ClusterSecretStore"},
+            "dataFrom": [{"extract": {"key": "a/b"}}], "syncWindows": []}}});
+        let found = severities(Kind::ClusterExternalSecret, ces);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].1.starts_with("spec.externalSecretSpec.syncWindows is not supported yet (vaultsync syncs"));
+        let generator = json!({"spec": {"path": "database/creds/app", "provider": {
+            "server": "https://v:8200", "readYourWrites": false, "auth": {"tokenSecretRef": {"name": "t"}}}}});
+        let found = severities(Kind::VaultDynamicSecret, generator);
+        assert_eq!(found, [(Severity::Warn, found[0].1.clone())]);
+        assert!(found[0].1.contains("it holds ESO's default"), "{found:?}");
+    }
+
+    #[test]
+    fn a_rule_broken_by_an_unsupported_field_is_said_once() {
+        let store = json!({"spec": {"provider": {"vault": {"server": "https://v:8200",
+            "auth": {"ldap": {"path": "ldap", "username": "u"}}}}}});
+        let found = severities(Kind::SecretStore, store);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.starts_with("spec.provider.vault.auth.ldap is not supported yet"));
+    }
+}
