@@ -28,7 +28,23 @@ pub struct Converted {
 }
 
 /// Converts `doc` towards `target`; documents of other kinds pass through.
+/// The items of a `List` (what `kubectl get -o yaml` prints) are converted
+/// one by one.
 pub fn convert(doc: &Value, target: Target) -> Converted {
+    if let Some(items) = list_items(doc) {
+        let mut out = Converted { value: doc.clone(), ..Converted::default() };
+        let converted: Vec<Value> = items
+            .iter()
+            .map(|item| {
+                let one = convert(item, target);
+                out.notes.extend(one.notes);
+                out.losses.extend(one.losses);
+                one.value
+            })
+            .collect();
+        out.value["items"] = Value::Array(converted);
+        return out;
+    }
     let mut out = Converted { value: doc.clone(), ..Converted::default() };
     match (classify(doc), target) {
         (Classified::Eso(kind), Target::Vaultsync) => {
@@ -47,6 +63,11 @@ pub fn convert(doc: &Value, target: Target) -> Converted {
         _ => {}
     }
     out
+}
+
+/// The items of a `kind: List` document.
+pub fn list_items(doc: &Value) -> Option<&Vec<Value>> {
+    if doc["kind"] == "List" { doc["items"].as_array() } else { None }
 }
 
 /// The ExternalSecret specs inside a document: its own, or the one a
@@ -163,6 +184,14 @@ mod tests {
             ]
         );
         assert_eq!(out.notes.len(), 1);
+    }
+
+    #[test]
+    fn the_items_of_a_list_are_converted() {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [es("external-secrets.io/v1", ESO_GENERATORS_API_VERSION)]});
+        let out = convert(&list, Target::Vaultsync);
+        assert_eq!(out.value["items"][0], es("vaultsync.dev/v1alpha1", VAULTSYNC_GENERATORS_API_VERSION));
+        assert_eq!(out.value["kind"], "List");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub enum What {
     /// A value outside the enum.
     NotOneOf { value: String, allowed: Vec<String> },
     /// A string that does not match the schema's pattern.
-    Pattern { value: String, pattern: String },
+    Pattern { pattern: String },
     /// Longer or shorter than allowed, in characters or items.
     Bound(String),
     /// A required field is missing.
@@ -102,7 +102,7 @@ fn walk(value: &Value, schema: &Value, path: &str, pattern: &str, out: &mut Vec<
             if let Some(re) = schema["pattern"].as_str()
                 && regex::Regex::new(re).is_ok_and(|r| !r.is_match(s))
             {
-                push(What::Pattern { value: s.clone(), pattern: re.to_owned() });
+                push(What::Pattern { pattern: re.to_owned() });
             }
         }
         Value::Array(items) => {

@@ -16,14 +16,17 @@ use finding::Finding;
 pub use finding::{ObjectReport, Severity, summary};
 use references::Stores;
 
-use super::convert::{Target, convert};
+use super::convert::{Target, convert, list_items};
 use super::groups::{Classified, Kind, classify, display_name};
 use super::schema;
 
 /// A report for each ESO object of `documents`, in their order; other
 /// documents (Secrets, vaultsync's own kinds, anything else) are skipped.
 pub fn check(documents: &[Value]) -> Vec<ObjectReport> {
-    let stores = Stores::index(documents);
+    // The items of a `List` (`kubectl get -o yaml`) are objects of their own.
+    let documents: Vec<Value> =
+        documents.iter().flat_map(|doc| list_items(doc).cloned().unwrap_or_else(|| vec![doc.clone()])).collect();
+    let stores = Stores::index(&documents);
     documents
         .iter()
         .filter_map(|doc| {
