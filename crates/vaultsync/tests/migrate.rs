@@ -84,6 +84,10 @@ fn check_names_each_reason_on_its_object() {
     has("ClusterSecretStore vault-api-audience", "is accepted by the Kubernetes API server itself");
     has("ClusterSecretStore vault-sys", "bound_audiences=vault");
     has(
+        "SecretStore team-a/vault-operator-token",
+        "set exactly one of serviceAccountRef or secretRef — name the ServiceAccount",
+    );
+    has(
         "ExternalSecret team-a/bad-keys",
         "spec.data[1].remoteRef.key \"sys/policy/admin\": must not have a segment named auth",
     );
@@ -99,7 +103,7 @@ fn check_names_each_reason_on_its_object() {
     has("ExternalSecret team-a/db", "ok");
     assert!(!stdout.contains("Secret team-a/vault-token"), "a Secret was checked:\n{stdout}");
     assert!(!stdout.contains("never-printed"), "a Secret's value was printed");
-    assert!(stdout.ends_with("\n21 objects: 5 ok, 1 with warnings, 15 would fail\n"), "{stdout}");
+    assert!(stdout.ends_with("\n22 objects: 5 ok, 1 with warnings, 16 would fail\n"), "{stdout}");
 }
 
 #[test]

@@ -256,6 +256,10 @@ fn rule_fix(message: &str) -> &'static str {
         "keep KV secrets in a KV mount and name it (provider.vault.path); Vault's own mounts are never synced"
     } else if message.starts_with("must be a path") {
         "write the path relative to the mount: no leading or trailing '/', no '.' or '..' segments, no '?', '#' or '\\'"
+    } else if message == "set exactly one of serviceAccountRef or secretRef" {
+        // ESO then logs in with its own pod's token; vaultsync never
+        // lends its own identity to a store.
+        "name the ServiceAccount to log in as (serviceAccountRef, with audiences: [vault]) and bind it to the Vault role"
     } else if message.starts_with("server must be") {
         "give the server as scheme://host:port, with at most a plain path prefix"
     } else {
