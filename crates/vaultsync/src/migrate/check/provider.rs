@@ -1,27 +1,17 @@
 //! A store's (or a generator's) Vault provider: providers vaultsync does
 //! not have, and what vaultsync refuses or does differently at login:
 //! the audiences of ServiceAccount tokens, plain http, JWTs kept in
-//! Secrets. The audience rules are the operator's (crates/controller,
-//! `vault_clients/audiences.rs`), with its wording.
+//! Secrets. The audience rule is the operator's own
+//! ([`vaultsync_controller::refused_audience`]), so the wording is too.
 
 use serde_json::Value;
+use vaultsync_controller::{WELL_KNOWN_API_AUDIENCES, refused_audience};
 
 use super::finding::Finding;
 
 /// Audience vaultsync asks for when a store names none: the default of
 /// `vaultsync run --default-audience`.
 const DEFAULT_AUDIENCE: &str = "vault";
-
-/// The names under which clusters know their API server, which the
-/// operator refuses as audiences whatever the cluster says (its
-/// `WELL_KNOWN`); a cluster's own issuer is refused too, but only the
-/// running operator can learn it.
-const API_AUDIENCES: [&str; 4] = [
-    "https://kubernetes.default.svc",
-    "https://kubernetes.default.svc.cluster.local",
-    "kubernetes.default.svc",
-    "kubernetes.default.svc.cluster.local",
-];
 
 /// Providers of a store's `spec.provider` other than Vault and OpenBao.
 pub fn other_providers(provider: &Value) -> Vec<String> {
@@ -85,26 +75,12 @@ fn audiences(list: Option<&Value>, at: &str, role_fix: &str) -> Option<Finding> 
             format!("let the Vault role accept it: {role_fix}"),
         ));
     };
-    let names: Vec<&str> = list.as_array().into_iter().flatten().map(|a| a.as_str().unwrap_or_default()).collect();
-    if names.is_empty() || names.iter().any(|a| a.trim().is_empty()) {
-        return Some(Finding::fail(
-            format!(
-                "{at}.audiences: an empty audience list (or an empty audience) asks for a token the Kubernetes API \
-                 server accepts; name the audience Vault's role expects, e.g. `vault`"
-            ),
-            fix,
-        ));
-    }
-    names.iter().find(|a| API_AUDIENCES.contains(a)).map(|audience| {
-        Finding::fail(
-            format!(
-                "{at}.audiences: audience {audience:?} is accepted by the Kubernetes API server itself, so the token \
-                 would let whoever runs the Vault server act as that ServiceAccount in the cluster; vaultsync requests \
-                 tokens for Vault only: use an audience that only Vault accepts, e.g. `vault`"
-            ),
-            fix,
-        )
-    })
+    let names: Vec<String> =
+        list.as_array().into_iter().flatten().map(|a| a.as_str().unwrap_or_default().to_owned()).collect();
+    // The names every cluster's API server goes by; a cluster's own issuer
+    // is refused too, but only the running operator can learn it.
+    let reason = refused_audience(&names, |a| WELL_KNOWN_API_AUDIENCES.contains(&a))?;
+    Some(Finding::fail(format!("{at}.audiences: {reason}"), fix))
 }
 
 fn token_in_secret(at: &str) -> Finding {
