@@ -68,8 +68,13 @@ fn schema_of(kind: Kind) -> &'static Value {
 
 /// Everything the schema of `kind` refuses in `doc`'s `spec`.
 pub fn violations(kind: Kind, doc: &Value) -> Vec<Violation> {
+    violations_against(schema_of(kind), doc)
+}
+
+/// Everything an `openAPIV3Schema` refuses in `doc`'s `spec`.
+fn violations_against(schema: &Value, doc: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
-    if let (Some(spec), Some(schema)) = (doc.get("spec"), schema_of(kind).pointer("/properties/spec")) {
+    if let (Some(spec), Some(schema)) = (doc.get("spec"), schema.pointer("/properties/spec")) {
         walk(spec, schema, "spec", "spec", &mut out);
     }
     out
@@ -117,7 +122,9 @@ fn walk(value: &Value, schema: &Value, path: &str, pattern: &str, out: &mut Vec<
         }
         Value::Object(fields) => {
             for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                if fields.get(required).is_none_or(Value::is_null) {
+                // The API server fills in a default before it validates.
+                let defaulted = schema["properties"][required].get("default").is_some();
+                if fields.get(required).is_none_or(Value::is_null) && !defaulted {
                     out.push(Violation {
                         path: format!("{path}.{required}"),
                         pattern: format!("{pattern}.{required}"),
@@ -162,6 +169,40 @@ mod tests {
 
     fn es(spec: Value) -> Value {
         json!({"apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": "x"}, "spec": spec})
+    }
+
+    /// The fixtures of `migrate check` are ESO objects ESO itself accepts:
+    /// checked against ESO v2.9.0's CRDs (e2e/eso/crds/), so that every
+    /// problem the check finds is one a real ESO user can have.
+    #[test]
+    fn the_fixtures_are_valid_eso_objects() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut eso = Vec::new();
+        for entry in std::fs::read_dir(root.join("e2e/eso/crds")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let crd: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                eso.push(crd);
+            }
+        }
+        let schema_for = |doc: &Value| {
+            let (group, version) = doc["apiVersion"].as_str()?.split_once('/')?;
+            let crd = eso.iter().find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == doc["kind"])?;
+            let versions = crd["spec"]["versions"].as_array()?;
+            versions.iter().find(|v| v["name"] == version).map(|v| &v["schema"]["openAPIV3Schema"])
+        };
+        let mut checked = 0;
+        let files = std::fs::read_dir(root.join("e2e/eso/migration")).unwrap();
+        for file in files {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            for doc in crate::migrate::documents::parse("fixture", &text).unwrap() {
+                let Some(schema) = schema_for(&doc) else { continue };
+                let found = violations_against(schema, &doc);
+                assert!(found.is_empty(), "{} {}: {found:?}", doc["kind"], doc["metadata"]["name"]);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} fixture objects had an ESO CRD");
     }
 
     #[test]

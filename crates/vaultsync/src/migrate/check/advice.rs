@@ -26,8 +26,6 @@ const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, j
 
 fn table() -> Vec<Missing> {
     let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
-    let ignore = || Some(Value::from("Ignore"));
-    let null_bytes = "values with NUL bytes are written as they are, as ESO's Ignore does";
     vec![
         m(
             "spec.syncWindows",
@@ -45,9 +43,6 @@ fn table() -> Vec<Missing> {
             "every data entry reads spec.secretStoreRef",
             "read a generator through dataFrom[].sourceRef.generatorRef and another store through an ExternalSecret of its own",
         ),
-        m("spec.data[].remoteRef.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
-        m("spec.dataFrom[].extract.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
-        m("spec.dataFrom[].find.nullBytePolicy", ignore(), true, null_bytes, REMOVE),
         m(
             "spec.dataFrom[].sourceRef.storeRef",
             None,
@@ -77,25 +72,10 @@ fn table() -> Vec<Missing> {
             "select the secrets with find.path and find.name",
         ),
         m(
-            "spec.dataFrom[].find.conversionStrategy",
-            Some(Value::from("Default")),
-            true,
-            "keys found are not unescaped",
-            REMOVE,
-        ),
-        m(
             "spec.target.template.templateFrom[].valuesDecodingStrategy",
             Some(Value::from("None")),
             true,
             "template values are not decoded",
-            REMOVE,
-        ),
-        m("spec.controller", None, false, "ESO's controller class; vaultsync serves every store of its group", REMOVE),
-        m(
-            "spec.refreshInterval",
-            None,
-            false,
-            "vaultsync checks a store when it changes and whenever it is used",
             REMOVE,
         ),
         m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
@@ -152,13 +132,6 @@ fn table() -> Vec<Missing> {
             false,
             "inconsistent reads are not forwarded to the active node",
             REMOVE,
-        ),
-        m(
-            "spec.namespaceSelector",
-            None,
-            true,
-            "vaultsync has the list form, namespaceSelectors, only",
-            "write it as a list: namespaceSelectors: [<the same selector>]",
         ),
     ]
 }
@@ -311,15 +284,16 @@ mod tests {
 
     #[test]
     fn a_default_value_is_harmless_and_another_value_fails() {
-        let es = |policy: &str| {
+        let es = |strategy: &str| {
             json!({"spec": {"secretStoreRef": {"name": "v"},
-                "data": [{"secretKey": "k", "remoteRef": {"key": "a/b", "nullBytePolicy": policy}}]}})
+                "data": [{"secretKey": "k", "remoteRef": {"key": "a/b"}}],
+                "target": {"template": {"templateFrom": [{"literal": "a: b", "valuesDecodingStrategy": strategy}]}}}})
         };
-        let harmless = severities(Kind::ExternalSecret, es("Ignore"));
+        let harmless = severities(Kind::ExternalSecret, es("None"));
         assert_eq!(harmless.len(), 1);
         assert_eq!(harmless[0].0, Severity::Warn, "{harmless:?}");
         assert!(harmless[0].1.contains("it holds ESO's default"), "{harmless:?}");
-        assert_eq!(severities(Kind::ExternalSecret, es("Fail"))[0].0, Severity::Fail);
+        assert_eq!(severities(Kind::ExternalSecret, es("Base64"))[0].0, Severity::Fail);
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn check_object(kind: Kind, doc: &Value, stores: &Stores) -> Vec<Finding> {
                 return vec![provider::unsupported_provider(&others)];
             }
             found.extend(advice::findings(kind, &schema::violations(kind, doc)));
+            found.extend(provider::store(spec));
             for name in ["vault", "openBao"] {
                 if let Some(vault) = spec["provider"].get(name) {
                     found.extend(provider::vault(vault, &format!("spec.provider.{name}")));

@@ -27,6 +27,31 @@ pub fn unsupported_provider(names: &[String]) -> Finding {
     )
 }
 
+/// What a store's own fields (outside the provider) mean under vaultsync:
+/// its controller class, and its `refreshInterval` as the operator reads it.
+pub fn store(spec: &Value) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let class = spec["controller"].as_str();
+    if !vaultsync_api::serves_store_class(class, vaultsync_api::DEFAULT_CONTROLLER_CLASS) {
+        let class = class.unwrap_or_default();
+        out.push(Finding::warn(
+            format!(
+                "spec.controller {class:?}: vaultsync serves a store whose class is unset or its --controller-class \
+                 (default {:?}), and leaves this one and its ExternalSecrets alone",
+                vaultsync_api::DEFAULT_CONTROLLER_CLASS
+            ),
+            format!("remove spec.controller, or run vaultsync with --controller-class {class}"),
+        ));
+    }
+    if let Some(interval) = spec.get("refreshInterval")
+        && let Ok(interval) = serde_json::from_value(interval.clone())
+        && let Err(reason) = vaultsync_api::store_refresh_interval(Some(&interval))
+    {
+        out.push(Finding::fail(format!("spec.refreshInterval: {reason}"), "give seconds or a Go duration (5m)"));
+    }
+    out
+}
+
 /// Checks of a Vault provider found at `at` (e.g. `spec.provider.vault`).
 pub fn vault(provider: &Value, at: &str) -> Vec<Finding> {
     let mut out = Vec::new();
