@@ -37,6 +37,7 @@ pub use run::run;
 pub use stores::parse_label_selector;
 pub use sync::preview::{StoreOverride, preview};
 pub use sync::templating::Shaped;
+pub use vault_clients::audiences::{WELL_KNOWN_API_AUDIENCES, refused_audience};
 
 /// Label vaultsync puts on every Secret it writes; the Secret watch selects on it.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

@@ -1,8 +1,9 @@
 //! The vaultsync binary: parses the command line and hands each subcommand
 //! to where its work lives. `vaultsync run` starts the operator,
 //! `vaultsync webhook` serves the injection webhook, `vaultsync agent` is
-//! what it injects, `vaultsync render` previews an ExternalSecret and
-//! `vaultsync crdgen` writes the CustomResourceDefinitions.
+//! what it injects, `vaultsync render` previews an ExternalSecret,
+//! `vaultsync crdgen` writes the CustomResourceDefinitions, and
+//! `vaultsync migrate check` and `vaultsync convert` move ESO manifests over.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ mod operator;
 
 mod agent;
 mod health;
+mod migrate;
 mod render;
 
 /// The release and the git commit it was built from (see build.rs).
@@ -115,6 +117,14 @@ enum Command {
         #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
         tls_secret_namespace: String,
     },
+    /// Moving from the External Secrets Operator: what would change or fail.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
+    /// Rewrite manifests between ESO's groups (external-secrets.io/v1,
+    /// generators.external-secrets.io/v1alpha1) and vaultsync's.
+    Convert(migrate::ConvertArgs),
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into; prints to stdout when omitted.
@@ -135,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
     logging::init(cli.log_json, cli.log_level.as_deref());
     match cli.command {
         Command::Crdgen { out, reference } => crdgen::run(out, reference),
+        // Their exit codes tell "would fail" (1) from "could not read" (2).
+        Command::Migrate { command } => std::process::exit(migrate::run_check(command).await),
+        Command::Convert(args) => std::process::exit(migrate::run_convert(args)),
         Command::Agent { command } => agent::run(command).await,
         Command::Webhook {
             listen,

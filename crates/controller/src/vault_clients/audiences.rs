@@ -20,13 +20,38 @@ use tracing::{debug, info};
 use vaultsync_vault::Sensitive;
 
 /// Names under which clusters commonly know their API server; refused even
-/// when the cluster does not say so itself.
-const WELL_KNOWN: [&str; 4] = [
+/// when the cluster does not say so itself (and by `vaultsync migrate
+/// check`, which has no cluster to ask).
+pub const WELL_KNOWN_API_AUDIENCES: [&str; 4] = [
     "https://kubernetes.default.svc",
     "https://kubernetes.default.svc.cluster.local",
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 ];
+
+const WELL_KNOWN: [&str; 4] = WELL_KNOWN_API_AUDIENCES;
+
+/// Why a token must not be requested for `requested`, given which
+/// audiences the API server accepts (`is_api`): none at all or a blank one
+/// (a TokenRequest without audiences yields a token for the API server),
+/// or one the API server accepts. Pure, so that `vaultsync migrate check`
+/// applies the operator's very rule, with its words, to manifests.
+pub fn refused_audience(requested: &[String], is_api: impl Fn(&str) -> bool) -> Option<String> {
+    if requested.is_empty() || requested.iter().any(|a| a.trim().is_empty()) {
+        return Some(
+            "an empty audience list (or an empty audience) asks for a token the Kubernetes API server accepts; \
+             name the audience Vault's role expects, e.g. `vault`"
+                .into(),
+        );
+    }
+    requested.iter().find(|a| is_api(a)).map(|audience| {
+        format!(
+            "audience {audience:?} is accepted by the Kubernetes API server itself, so the token would let \
+             whoever runs the Vault server act as that ServiceAccount in the cluster; vaultsync requests \
+             tokens for Vault only: use an audience that only Vault accepts, e.g. `vault`"
+        )
+    })
+}
 
 /// The audiences the Kubernetes API server accepts, learned once.
 #[derive(Default)]
@@ -48,20 +73,12 @@ impl ApiAudiences {
     /// is one the API server accepts, or when there are none (a TokenRequest
     /// without audiences yields a token for the API server).
     pub async fn check(&self, client: &kube::Client, requested: &[String]) -> Result<(), String> {
-        if requested.is_empty() || requested.iter().any(|a| a.trim().is_empty()) {
-            return Err("an empty audience list (or an empty audience) asks for a token the Kubernetes API \
-                        server accepts; name the audience Vault's role expects, e.g. `vault`"
-                .into());
+        // What needs no cluster is refused before asking it.
+        if let Some(reason) = refused_audience(requested, |_| false) {
+            return Err(reason);
         }
         let api = self.get(client).await;
-        match requested.iter().find(|a| api.contains(a.as_str())) {
-            Some(audience) => Err(format!(
-                "audience {audience:?} is accepted by the Kubernetes API server itself, so the token would let \
-                 whoever runs the Vault server act as that ServiceAccount in the cluster; vaultsync requests \
-                 tokens for Vault only: use an audience that only Vault accepts, e.g. `vault`"
-            )),
-            None => Ok(()),
-        }
+        refused_audience(requested, |a| api.contains(a)).map_or(Ok(()), Err)
     }
 
     /// Refuses a credential read from a Secret (a JWT, a Vault token, a

@@ -1,0 +1,322 @@
+//! Schema violations turned into findings a person can act on: ESO's
+//! fields vaultsync does not have (with whether their value makes a
+//! difference), and what to change for a refused value.
+
+use serde_json::Value;
+
+use super::finding::Finding;
+use crate::migrate::groups::Kind;
+use crate::migrate::schema::{Violation, What};
+
+/// Advice on one ESO field vaultsync lacks, by its path in an
+/// ExternalSecret or a store (see [`normalize`]).
+struct Missing {
+    pattern: &'static str,
+    /// ESO's default: when the field holds it, leaving it out changes nothing.
+    default: Option<Value>,
+    /// Whether the field matters even when set to something else.
+    fails: bool,
+    why: &'static str,
+    fix: &'static str,
+}
+
+const KEEP_ES: &str = "keep this ExternalSecret with ESO";
+const REMOVE: &str = "remove it";
+const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, jwt or tokenSecretRef, or keep this store and its ExternalSecrets with ESO";
+
+fn table() -> Vec<Missing> {
+    let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
+    vec![
+        m(
+            "spec.syncWindows",
+            None,
+            true,
+            "vaultsync syncs at any time",
+            "remove it, or keep this ExternalSecret with ESO",
+        ),
+        m("spec.target.manifest", None, true, "vaultsync writes Secrets only", KEEP_ES),
+        m("spec.target.template.metadata.finalizers", None, true, "vaultsync puts no finalizers on the Secret", REMOVE),
+        m(
+            "spec.data[].sourceRef",
+            None,
+            true,
+            "every data entry reads spec.secretStoreRef",
+            "read a generator through dataFrom[].sourceRef.generatorRef and another store through an ExternalSecret of its own",
+        ),
+        m(
+            "spec.dataFrom[].sourceRef.storeRef",
+            None,
+            true,
+            "an ExternalSecret reads one store",
+            "split it into one ExternalSecret per store",
+        ),
+        m(
+            "spec.dataFrom[].rewrite[].merge",
+            None,
+            true,
+            "only rewrite[].regexp exists",
+            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
+        ),
+        m(
+            "spec.dataFrom[].rewrite[].transform",
+            None,
+            true,
+            "only rewrite[].regexp exists",
+            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
+        ),
+        m(
+            "spec.dataFrom[].find.tags",
+            None,
+            true,
+            "find selects by path and name only",
+            "select the secrets with find.path and find.name",
+        ),
+        m(
+            "spec.target.template.templateFrom[].valuesDecodingStrategy",
+            Some(Value::from("None")),
+            true,
+            "template values are not decoded",
+            REMOVE,
+        ),
+        m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
+        m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
+        m("spec.provider.vault.auth.cert", None, true, "vaultsync has no cert login", OTHER_AUTH),
+        m("spec.provider.vault.auth.ldap", None, true, "vaultsync has no ldap login", OTHER_AUTH),
+        m("spec.provider.vault.auth.iam", None, true, "vaultsync has no iam login", OTHER_AUTH),
+        m("spec.provider.vault.auth.gcp", None, true, "vaultsync has no gcp login", OTHER_AUTH),
+        m(
+            "spec.provider.vault.auth.namespace",
+            None,
+            true,
+            "vaultsync logs in inside provider.vault.namespace",
+            "set up the auth method in the namespace of provider.vault.namespace",
+        ),
+        m(
+            "spec.provider.vault.auth.jwt.kubernetesServiceAccountToken.expirationSeconds",
+            None,
+            false,
+            "vaultsync requests tokens of its own short lifetime",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.tls",
+            None,
+            true,
+            "no client certificate (mTLS) is sent to Vault",
+            "keep this store and its ExternalSecrets with ESO, or let Vault accept them without a client certificate",
+        ),
+        m(
+            "spec.provider.vault.headers",
+            None,
+            true,
+            "no extra request headers are sent",
+            "keep this store and its ExternalSecrets with ESO",
+        ),
+        m(
+            "spec.provider.vault.checkAndSet",
+            None,
+            false,
+            "only PushSecret writes use it, and vaultsync does not push",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.readYourWrites",
+            Some(Value::Bool(false)),
+            false,
+            "reads are not pinned to the node that took a write",
+            REMOVE,
+        ),
+        m(
+            "spec.provider.vault.forwardInconsistent",
+            Some(Value::Bool(false)),
+            false,
+            "inconsistent reads are not forwarded to the active node",
+            REMOVE,
+        ),
+    ]
+}
+
+/// The path as it would be in an ExternalSecret or a store: a
+/// ClusterExternalSecret's `spec.externalSecretSpec` is an ExternalSecret's
+/// `spec`, and a generator's `spec.provider` a store's `provider.vault`.
+fn normalize(kind: Kind, pattern: &str) -> String {
+    match kind {
+        Kind::ClusterExternalSecret => match pattern.strip_prefix("spec.externalSecretSpec.") {
+            Some(rest) => format!("spec.{rest}"),
+            None => pattern.to_owned(),
+        },
+        Kind::VaultDynamicSecret => match pattern.strip_prefix("spec.provider.") {
+            Some(rest) => format!("spec.provider.vault.{rest}"),
+            None => pattern.to_owned(),
+        },
+        _ => pattern.to_owned(),
+    }
+}
+
+/// A finding for each violation. A rule or a required field of an object
+/// that also has a field vaultsync lacks is left out: it fails because of
+/// that field (`set exactly one auth method` next to `userPass`, `regexp`
+/// missing next to `merge`), said once.
+pub fn findings(kind: Kind, violations: &[Violation]) -> Vec<Finding> {
+    let table = table();
+    let unknown_parents: Vec<&str> = violations
+        .iter()
+        .filter(|v| v.what == What::Unknown)
+        .filter_map(|v| v.path.rsplit_once('.').map(|(parent, _)| parent))
+        .collect();
+    violations
+        .iter()
+        .filter(|v| match v.what {
+            What::Rule(_) => !unknown_parents.contains(&v.path.as_str()),
+            // A reference to a generator kind vaultsync lacks is said by
+            // its kind; its apiVersion is ESO's for that reason alone.
+            What::Pattern { .. } if v.path.ends_with("generatorRef.apiVersion") => {
+                let kind_path = v.path.replace("generatorRef.apiVersion", "generatorRef.kind");
+                !violations.iter().any(|k| k.path == kind_path && matches!(k.what, What::NotOneOf { .. }))
+            }
+            What::Required => !v.path.rsplit_once('.').is_some_and(|(parent, _)| unknown_parents.contains(&parent)),
+            _ => true,
+        })
+        .map(|v| finding(kind, v, &table))
+        .collect()
+}
+
+fn finding(kind: Kind, v: &Violation, table: &[Missing]) -> Finding {
+    let path = &v.path;
+    let shown = match v.value.as_str() {
+        Some(s) if s.chars().count() <= 120 => format!("{path} {s:?}"),
+        _ => path.clone(),
+    };
+    match &v.what {
+        What::Unknown => {
+            let pattern = normalize(kind, &v.pattern);
+            match table.iter().find(|m| m.pattern == pattern) {
+                Some(m) if m.default.as_ref() == Some(&v.value) => Finding::warn(
+                    format!(
+                        "{path} is not supported yet ({}); it holds ESO's default, so leaving it out changes nothing",
+                        m.why
+                    ),
+                    "remove it (kubectl apply refuses unknown fields)",
+                ),
+                Some(m) if m.fails => Finding::fail(format!("{path} is not supported yet ({})", m.why), m.fix),
+                Some(m) => Finding::warn(
+                    format!("{path} is not supported yet ({})", m.why),
+                    format!("{} (kubectl apply refuses unknown fields)", m.fix),
+                ),
+                None => Finding::fail(
+                    format!("{path} is not supported yet (vaultsync's schema has no such field)"),
+                    "remove it, or keep this object with ESO",
+                ),
+            }
+        }
+        What::Rule(message) => Finding::fail(format!("{shown}: {message}"), rule_fix(message)),
+        What::NotOneOf { value, allowed } => Finding::fail(
+            format!("{path}: {value:?} is not one of {}", allowed.join(", ")),
+            enum_fix(&normalize(kind, &v.pattern), value),
+        ),
+        What::Pattern { pattern, .. } => {
+            Finding::fail(format!("{shown}: does not match {pattern}"), pattern_fix(&v.pattern))
+        }
+        What::Bound(bound) => Finding::fail(format!("{path}: {bound}"), bound_fix(&v.pattern)),
+        What::Required => Finding::fail(format!("{path} is required"), "set it"),
+    }
+}
+
+fn rule_fix(message: &str) -> &'static str {
+    if message.starts_with("names a system mount") {
+        "request a path of a secrets engine (database/creds/<role>, pki/issue/<role>, ...), or keep this generator with ESO"
+    } else if message.contains("auth, sys, identity or cubbyhole") || message.contains("not auth/, sys/") {
+        "keep KV secrets in a KV mount and name it (provider.vault.path); Vault's own mounts are never synced"
+    } else if message.starts_with("must be a path") {
+        "write the path relative to the mount: no leading or trailing '/', no '.' or '..' segments, no '?', '#' or '\\'"
+    } else if message == "set exactly one of serviceAccountRef or secretRef" {
+        // ESO then logs in with its own pod's token; vaultsync never
+        // lends its own identity to a store.
+        "name the ServiceAccount to log in as (serviceAccountRef, with audiences: [vault]) and bind it to the Vault role"
+    } else if message.starts_with("server must be") {
+        "give the server as scheme://host:port, with at most a plain path prefix"
+    } else {
+        "change the object so that it meets this rule"
+    }
+}
+
+fn enum_fix(pattern: &str, value: &str) -> String {
+    match (pattern, value) {
+        ("spec.target.creationPolicy", "CreateOrMerge") => {
+            "use Merge (the Secret must exist) or Owner (vaultsync creates it)".into()
+        }
+        ("spec.target.template.engineVersion", _) => {
+            "rewrite the templates for engine v2 and set engineVersion: v2".into()
+        }
+        ("spec.dataFrom[].sourceRef.generatorRef.kind" | "spec.data[].sourceRef.generatorRef.kind", _) => {
+            "vaultsync serves VaultDynamicSecret generators only: keep this ExternalSecret with ESO".into()
+        }
+        _ => "use one of those values".into(),
+    }
+}
+
+fn pattern_fix(pattern: &str) -> &'static str {
+    if pattern.ends_with("generatorRef.apiVersion") {
+        "reference a VaultDynamicSecret of generators.vaultsync.dev/v1alpha1 (vaultsync convert rewrites ESO's)"
+    } else {
+        "change the value to match"
+    }
+}
+
+fn bound_fix(pattern: &str) -> &'static str {
+    match pattern.rsplit('.').next() {
+        Some("data" | "dataFrom") => "split the entries over several ExternalSecrets",
+        _ => "stay within the bound",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::migrate::check::finding::Severity;
+    use crate::migrate::schema::violations;
+
+    fn severities(kind: Kind, doc: Value) -> Vec<(Severity, String)> {
+        findings(kind, &violations(kind, &doc)).into_iter().map(|f| (f.severity, f.problem)).collect()
+    }
+
+    #[test]
+    fn a_default_value_is_harmless_and_another_value_fails() {
+        let es = |strategy: &str| {
+            json!({"spec": {"secretStoreRef": {"name": "v"},
+                "data": [{"secretKey": "k", "remoteRef": {"key": "a/b"}}],
+                "target": {"template": {"templateFrom": [{"literal": "a: b", "valuesDecodingStrategy": strategy}]}}}})
+        };
+        let harmless = severities(Kind::ExternalSecret, es("None"));
+        assert_eq!(harmless.len(), 1);
+        assert_eq!(harmless[0].0, Severity::Warn, "{harmless:?}");
+        assert!(harmless[0].1.contains("it holds ESO's default"), "{harmless:?}");
+        assert_eq!(severities(Kind::ExternalSecret, es("Base64"))[0].0, Severity::Fail);
+    }
+
+    #[test]
+    fn paths_inside_a_cluster_external_secret_and_a_generator_get_the_same_advice() {
+        let ces = json!({"spec": {"namespaces": ["a"], "externalSecretSpec": {
+            "secretStoreRef": {"name": "v", "kind": "ClusterSecretStore"},
+            "dataFrom": [{"extract": {"key": "a/b"}}], "syncWindows": []}}});
+        let found = severities(Kind::ClusterExternalSecret, ces);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].1.starts_with("spec.externalSecretSpec.syncWindows is not supported yet (vaultsync syncs"));
+        let generator = json!({"spec": {"path": "database/creds/app", "provider": {
+            "server": "https://v:8200", "readYourWrites": false, "auth": {"tokenSecretRef": {"name": "t"}}}}});
+        let found = severities(Kind::VaultDynamicSecret, generator);
+        assert_eq!(found, [(Severity::Warn, found[0].1.clone())]);
+        assert!(found[0].1.contains("it holds ESO's default"), "{found:?}");
+    }
+
+    #[test]
+    fn a_rule_broken_by_an_unsupported_field_is_said_once() {
+        let store = json!({"spec": {"provider": {"vault": {"server": "https://v:8200",
+            "auth": {"ldap": {"path": "ldap", "username": "u"}}}}}});
+        let found = severities(Kind::SecretStore, store);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.starts_with("spec.provider.vault.auth.ldap is not supported yet"));
+    }
+}
