@@ -35,7 +35,6 @@ fn table() -> Vec<Missing> {
             "remove it, or keep this ExternalSecret with ESO",
         ),
         m("spec.target.manifest", None, true, "vaultsync writes Secrets only", KEEP_ES),
-        m("spec.target.template.metadata.finalizers", None, true, "vaultsync puts no finalizers on the Secret", REMOVE),
         m(
             "spec.data[].sourceRef",
             None,
