@@ -94,7 +94,6 @@ fn check_names_each_reason_on_its_object() {
     has("ExternalSecret team-a/templates", "function \"urlquery\" not defined");
     has("ExternalSecret team-a/templates", "warning: spec.target.template.templateFrom[1].valuesDecodingStrategy");
     has("ExternalSecret team-a/templates", "it holds ESO's default, so leaving it out changes nothing");
-    has("ExternalSecret team-a/eso-only-fields", "\"CreateOrMerge\" is not one of Owner, Orphan, Merge, None");
     has("ExternalSecret team-a/eso-only-fields", "would fail: spec.syncWindows is not supported yet");
     has("ClusterExternalSecret singular-selector", "ok");
     has("ClusterSecretStore vault-other-class", "run vaultsync with --controller-class eso-team-b");

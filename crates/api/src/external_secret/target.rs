@@ -20,6 +20,18 @@ pub enum CreationPolicy {
     Merge,
     /// vaultsync writes nothing.
     None,
+    /// As in ESO: vaultsync creates the Secret when it is missing (without
+    /// an owner reference) and otherwise merges its keys into it as `Merge`
+    /// does; the Secret stays when the ExternalSecret is deleted.
+    CreateOrMerge,
+}
+
+impl CreationPolicy {
+    /// `Merge` and `CreateOrMerge`: the writer claims only its own keys of
+    /// a Secret that others may share.
+    pub fn merges(self) -> bool {
+        matches!(self, CreationPolicy::Merge | CreationPolicy::CreateOrMerge)
+    }
 }
 
 /// What happens to the Secret when remote secrets or keys disappear.

@@ -66,7 +66,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub fn of(es: &ExternalSecret) -> Writer {
-        if es.spec.target.creation_policy != CreationPolicy::Merge {
+        if !es.spec.target.creation_policy.merges() {
             return Writer {
                 field_manager: FIELD_MANAGER.to_owned(),
                 hash_annotation: DATA_HASH_ANNOTATION.to_owned(),
@@ -141,7 +141,7 @@ pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &Sync
 /// Deletes the target Secret if this ExternalSecret created it (never one
 /// it only merges into). Returns whether a Secret was deleted.
 pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
-    if matches!(es.spec.target.creation_policy, CreationPolicy::Merge | CreationPolicy::None) {
+    if es.spec.target.creation_policy.merges() || es.spec.target.creation_policy == CreationPolicy::None {
         return Ok(false);
     }
     let namespace = es.namespace().unwrap_or_default();
@@ -166,7 +166,9 @@ pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -
     let namespace = es.namespace().unwrap_or_default();
     let secret = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await?;
     Ok(secret.is_some_and(|s| match es.spec.target.creation_policy {
-        CreationPolicy::Merge => s.annotations().contains_key(&Writer::of(es).hash_annotation),
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge => {
+            s.annotations().contains_key(&Writer::of(es).hash_annotation)
+        }
         _ => s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any()),
     }))
 }
@@ -189,7 +191,7 @@ pub(crate) async fn write(
     let existing = api.get_opt(name).await?;
     let writer = Writer::of(es);
     if let Some(secret) = &existing
-        && policy != CreationPolicy::Merge
+        && !policy.merges()
     {
         keep_stored_render(secret, shaped);
     }
@@ -226,14 +228,15 @@ pub(crate) async fn write(
     annotations.insert(writer.hash_annotation.clone(), hash.clone());
     // A Merge writer claims only its keys and its own hash: the Secret
     // belongs to whoever created it, and several Merge writers share it.
-    if policy != CreationPolicy::Merge {
+    if !policy.merges() {
         annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
         if let Some(input_hash) = &shaped.input_hash {
             annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.to_owned(), input_hash.clone());
         }
     }
-    // Merge leaves the type to whoever created the Secret.
-    let secret_type = (policy != CreationPolicy::Merge)
+    // Merge leaves the type to whoever created the Secret; CreateOrMerge
+    // sets it only when it creates the Secret.
+    let secret_type = (!policy.merges() || existing.is_none())
         .then(|| template.type_.or_else(|| shaped.default_type.clone()).unwrap_or_else(|| "Opaque".to_owned()));
     refuse_api_token_secret(name, secret_type.as_deref(), &annotations, existing.as_ref())?;
 
@@ -286,7 +289,7 @@ pub(crate) async fn write(
     patch["apiVersion"] = "v1".into();
     patch["kind"] = "Secret".into();
     let applied = match policy {
-        CreationPolicy::Merge => apply_merge(&api, name, &writer, &patch).await?,
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge => apply_merge(&api, name, &writer, &patch).await?,
         _ => api
             .patch(name, &PatchParams::apply(&writer.field_manager).force(), &Patch::Apply(patch))
             .await
@@ -295,7 +298,7 @@ pub(crate) async fn write(
     let written = match &existing {
         Some(secret) => {
             // Merge writers compare their own keys; the others the whole data.
-            let same_keys = policy == CreationPolicy::Merge
+            let same_keys = policy.merges()
                 || secret.data.as_ref().is_some_and(|have| have.keys().eq(data.keys()))
                 || (secret.data.as_ref().is_none_or(BTreeMap::is_empty) && data.is_empty());
             let data_changed =

@@ -221,7 +221,7 @@ mod tests {
         let doc = es(json!({
             "secretStoreRef": {"name": "vault"},
             "syncWindows": [],
-            "target": {"creationPolicy": "CreateOrMerge"},
+            "target": {"creationPolicy": "CreateIfAbsent"},
             "data": [{"secretKey": "k", "remoteRef": {"key": "sys/policy"}}, {"remoteRef": {"key": "a"}}],
         }));
         let found: Vec<_> = violations(Kind::ExternalSecret, &doc).into_iter().map(|v| (v.path, v.what)).collect();

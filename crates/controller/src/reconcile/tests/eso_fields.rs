@@ -86,3 +86,34 @@ async fn template_finalizers_reach_the_secret() {
     let sent = h.secret_writes("app");
     assert_eq!(sent.last().expect("a write").body["metadata"]["finalizers"], json!(["example.com/keep"]));
 }
+
+/// ESO's `creationPolicy: CreateOrMerge`: a missing Secret is created
+/// (Opaque, no owner, not claimed), an existing one gets its keys merged in
+/// and keeps the others' and its type; deleting the ExternalSecret's data
+/// never deletes the Secret.
+#[tokio::test]
+async fn create_or_merge_creates_a_missing_secret_and_merges_into_an_existing_one() {
+    let h = Harness::new();
+    sync(&h, ExternalSecretBuilder::new().creation_policy("CreateOrMerge")).await;
+    let created = h.secret("app").expect("created");
+    assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    let sent = h.secret_writes("app");
+    assert!(sent.iter().all(|s| s.body["metadata"].get("ownerReferences").is_none()), "no owner");
+    assert!(
+        sent.iter().all(|s| s.body["metadata"]["annotations"].get(crate::EXTERNAL_SECRET_ANNOTATION).is_none()),
+        "not claimed: other writers may merge too"
+    );
+    assert_eq!(h.ready("app")["status"], "True");
+
+    let h = Harness::new();
+    let mut theirs = secret("app", &[("theirs", "kept")], &[]);
+    theirs.type_ = Some("example.com/custom".into());
+    h.api.put(&theirs);
+    sync(&h, ExternalSecretBuilder::new().creation_policy("CreateOrMerge")).await;
+    let merged = h.secret("app").expect("still there");
+    let data = merged.data.expect("data");
+    assert_eq!(data["theirs"].0, b"kept");
+    assert_eq!(data["password"].0, crate::testing::SECRET_VALUE.as_bytes());
+    let last = h.secret_writes("app");
+    assert!(last.last().expect("a write").body.get("type").is_none_or(|t| t.is_null()), "the type is left alone");
+}

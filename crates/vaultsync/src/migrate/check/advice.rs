@@ -241,9 +241,6 @@ fn rule_fix(message: &str) -> &'static str {
 
 fn enum_fix(pattern: &str, value: &str) -> String {
     match (pattern, value) {
-        ("spec.target.creationPolicy", "CreateOrMerge") => {
-            "use Merge (the Secret must exist) or Owner (vaultsync creates it)".into()
-        }
         ("spec.target.template.engineVersion", _) => {
             "rewrite the templates for engine v2 and set engineVersion: v2".into()
         }
