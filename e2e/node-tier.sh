@@ -50,6 +50,13 @@ t() { printf '%s' "$((SECONDS - t_install))"; }
 diagnostics() {
   echo "---- diagnostics ----"
   k get pods -A -o wide 2>&1 || true
+  echo "-- Pods that are not Running: phase, reason, message"
+  k get pods -A -o jsonpath='{range .items[?(@.status.phase!="Running")]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.reason} {.status.message}{"\n"}{end}' 2>&1 || true
+  echo "-- node conditions that are True, taints"
+  k get nodes -o jsonpath='{range .items[*]}{.metadata.name}:{range .status.conditions[?(@.status=="True")]} {.type}{end}; taints: {.spec.taints}{"\n"}{end}' 2>&1 || true
+  echo "-- kubelet eviction manager"
+  grep -i 'eviction manager: \(must evict\|pod is evicted\)' "$state/logs/kubelet.log" 2>/dev/null | tail -5 | cut -c1-300 || true
+  df -h "$state" 2>&1 | tail -1 || true
   k describe pods -n "$op_ns" 2>&1 | tail -60 || true
   k describe pods -n "$ns" 2>&1 | grep -A30 '^Events:' | tail -40 || true
   echo "-- events in $op_ns and $ns"

@@ -32,6 +32,12 @@
 # bridge and any other interface. ip_forward must be 1 for Pod -> ClusterIP
 # -> Pod (it goes through the host); `down` restores the old value.
 #
+# No eviction: every evictionHard signal is "0%", which the kubelet reads
+# as "no threshold". This node shares a developer's or CI machine's disk and
+# memory, so host-wide pressure says nothing about the operator; with 1%
+# thresholds a CI run on a nearly full disk had the operator Pod evicted
+# (DiskPressure) mid-test. The kernel's OOM killer still guards memory.
+#
 # cgroups: this machine has cgroup v1 (the unified hierarchy has no
 # controllers), so the kubelet runs with failCgroupV1: false and the
 # cgroupfs driver, Pods under the cgroup root <this shell's memory
@@ -354,10 +360,11 @@ maxPods: 50
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
-  memory.available: 100Mi
-  nodefs.available: 1%
-  imagefs.available: 1%
-  nodefs.inodesFree: 1%
+  memory.available: "0%"
+  nodefs.available: "0%"
+  imagefs.available: "0%"
+  nodefs.inodesFree: "0%"
+  imagefs.inodesFree: "0%"
 evictionPressureTransitionPeriod: 10s
 syncFrequency: 10s
 fileCheckFrequency: 10s

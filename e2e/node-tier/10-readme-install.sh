@@ -41,7 +41,11 @@ if (cd "$root" && bash "$root/scripts/readme-block.sh" kind-install | bash -euo 
 else
   fatal "README's kind-install block failed: $(tail -5 "$state/node-tier-readme-install.log")"
 fi
-if "${ctr_k8s[@]}" images ls -q 2>/dev/null | grep -qxF "$image"; then
+# Listed first, then searched: `ctr ... | grep -q` under pipefail fails
+# whenever grep exits at the first match before ctr has written the rest
+# (SIGPIPE), which made this check flaky.
+images=$("${ctr_k8s[@]}" images ls -q 2>/dev/null || true)
+if grep -qxF "$image" <<<"$images"; then
   pass "image $image imported from $(basename "$archive") ($(du -h "$archive" | cut -f1)) into containerd's k8s.io namespace"
 else
   fatal "image $image not in containerd after the import: $("${ctr_k8s[@]}" images ls -q 2>/dev/null | tr '\n' ' ')"

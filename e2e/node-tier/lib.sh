@@ -73,7 +73,13 @@ operator_pods() { pods "$op_ns" "$operator_selector" "$@"; }
 # pod_log NAMESPACE POD CONTAINER: the container's log as the kubelet has it.
 pod_log() { k logs -n "$1" "$2" -c "$3" 2>/dev/null || true; }
 # log_has POD CONTAINER LINE: the container's log (in $ns) has LINE.
-log_has() { pod_log "$ns" "$1" "$2" | grep -qxF "$3"; }
+# (The log is read whole first: grep -q exiting early under pipefail
+# would fail the pipeline by SIGPIPE.)
+log_has() {
+  local log
+  log=$(pod_log "$ns" "$1" "$2") || return 1
+  grep -qxF "$3" <<<"$log"
+}
 # store_manifest NAME SERVER: a SecretStore with Kubernetes auth as
 # ServiceAccount app (role node-tier) against OpenBao at SERVER.
 store_manifest() {
