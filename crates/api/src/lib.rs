@@ -5,6 +5,7 @@
 //! This crate holds types and schemas only; it performs no I/O.
 #![forbid(unsafe_code)]
 
+pub mod checks;
 mod cluster_external_secret;
 mod common;
 mod duration;

@@ -142,9 +142,9 @@ pub enum KvVersion {
 /// plain segments only when Vault is served under one. Nothing that could
 /// end or redirect the path (`?`, `#`, `%`, `\`, `@`, `..`), so every
 /// request stays under `<server>/v1/`. The controller checks the same.
-const SERVER_RULE: &str = r"self.matches('^https?://[^/?#@%\\\\\\s]+(/[-._~A-Za-z0-9]+)*/?$')";
-const SERVER_DOT_RULE: &str = r"!self.matches('/[.][.]?(/|$)')";
-const SERVER_MESSAGE: &str = "server must be scheme, host and port (e.g. https://vault.example.com:8200), with at most a plain path prefix: no '?', '#', '%', '@', '\\' or '..'";
+pub(crate) const SERVER_RULE: &str = r"self.matches('^https?://[^/?#@%\\\\\\s]+(/[-._~A-Za-z0-9]+)*/?$')";
+pub(crate) const SERVER_DOT_RULE: &str = r"!self.matches('/[.][.]?(/|$)')";
+pub(crate) const SERVER_MESSAGE: &str = "server must be scheme, host and port (e.g. https://vault.example.com:8200), with at most a plain path prefix: no '?', '#', '%', '@', '\\' or '..'";
 
 /// Connection and authentication for a Vault or OpenBao server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]

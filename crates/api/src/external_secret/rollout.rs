@@ -23,8 +23,9 @@ pub struct RolloutRestartTarget {
 }
 
 /// CEL twin of [`is_object_name`]: a DNS-1123 subdomain.
-const OBJECT_NAME_RULE: &str = r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
-const OBJECT_NAME_MESSAGE: &str = "name must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+pub(crate) const OBJECT_NAME_RULE: &str =
+    r"self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+pub(crate) const OBJECT_NAME_MESSAGE: &str = "name must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
 
 /// Whether `name` is a Kubernetes object name (a DNS-1123 subdomain). Checked
 /// in code as well as by CEL, because objects of ESO's group carry no CEL,
