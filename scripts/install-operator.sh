@@ -31,6 +31,13 @@ for crds in "$root"/e2e/crds/*.yaml; do
   kubectl apply --server-side -f "$crds" >/dev/null
   kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
 done
+# ESO's own CRDs (v2.9.0, unmodified; e2e/eso/crds/README.md), as ESO's
+# chart would have installed them: the release serves ESO's group
+# (esoApi.enabled in e2e/chart-values.yaml).
+for crds in "$root"/e2e/eso/crds/*.yaml; do
+  kubectl apply --server-side -f "$crds" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
+done
 helm install all-options "$chart" --namespace vaultsync-all-options --create-namespace \
   -f "$chart/ci/all-options.yaml" >"$state/helm-install-all-options.log"
 helm get manifest all-options --namespace vaultsync-all-options >"$state/chart-all-options.yaml"

@@ -196,7 +196,12 @@ impl TestEnv {
     /// Server-side applies a manifest (a JSON object) in the test namespace
     /// unless it names one.
     pub async fn apply(&self, mut manifest: Value) -> Result<DynamicObject> {
-        let ar = api_resource(manifest["kind"].as_str().unwrap_or_default())?;
+        let kind = manifest["kind"].as_str().unwrap_or_default();
+        let ar = match manifest["apiVersion"].as_str().unwrap_or_default().split_once('/') {
+            // ESO's group (the CRDs of e2e/eso/crds): served with --eso-api.
+            Some(("external-secrets.io", version)) => eso_resource(kind, version),
+            _ => api_resource(kind)?,
+        };
         let namespaced = !["ClusterSecretStore", "ClusterExternalSecret", "Namespace"]
             .contains(&manifest["kind"].as_str().unwrap_or_default());
         if namespaced && manifest["metadata"]["namespace"].is_null() {
@@ -387,6 +392,15 @@ fn api_resource(kind: &str) -> Result<ApiResource> {
         "Rollout" => vaultsync_api::argo_rollout_resource(),
         other => bail!("the e2e helpers do not know kind {other:?}"),
     })
+}
+
+/// A kind of ESO's group (`external-secrets.io`), whose plurals are the
+/// lowercased kind plus `s`, as vaultsync's.
+pub fn eso_resource(kind: &str, version: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("external-secrets.io", version, kind),
+        &format!("{}s", kind.to_lowercase()),
+    )
 }
 
 /// Deep-merges `extra` into `base`.

@@ -15,14 +15,17 @@
 
 mod context;
 mod error;
+mod eso;
 mod generators;
 mod leadership;
+mod mapping;
 mod observe;
 mod process;
 pub mod rate_limit;
 mod reconcile;
 mod run;
 mod secret_data;
+pub mod served;
 mod stores;
 mod sync;
 #[cfg(test)]
@@ -45,6 +48,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "vaultsync";
 /// Annotation naming the ExternalSecret that manages a Secret.
 pub const EXTERNAL_SECRET_ANNOTATION: &str = "vaultsync.dev/external-secret";
+/// Annotation naming the ESO-group (`external-secrets.io`) ExternalSecret
+/// that vaultsync writes a Secret for (`--eso-api`).
+pub const ESO_EXTERNAL_SECRET_ANNOTATION: &str = "eso.vaultsync.dev/external-secret";
 /// Annotation holding the hash of the data vaultsync last wrote.
 pub const DATA_HASH_ANNOTATION: &str = "vaultsync.dev/data-hash";
 /// Annotation holding the hash of what a template rendered from.

@@ -15,17 +15,17 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::{debug, warn};
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
     VaultDynamicSecret,
 };
 
 use crate::context::{Context, StoreRecheck};
+use crate::mapping::{generator_users, log_result, secret_to_external_secret, spec_or_force_sync, users_of};
 use crate::reconcile::{cluster_external_secret, external_secret, store_health};
-use crate::sync::secret_writer::MERGE_HASH_PREFIX;
+use crate::served::Group;
 use crate::vault_clients::identity::StoreId;
-use crate::{EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// A watch that fills a cache (without managedFields, which reconciles
 /// never read) and yields each object it sees, for `watches_stream`;
@@ -130,6 +130,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     ctx.caches.managed_secrets.set(secret_cache);
     ctx.caches.secret_stores.set(store_cache);
 
+    // ESO's group (--eso-api): a context of its own, fed the changes of
+    // the Secrets its ExternalSecrets write by this group's Secret watch.
+    let (eso, eso_secret_changes) = if ctx.config.eso_api {
+        let eso_ctx = Arc::new(ctx.for_group(Group::Eso));
+        eso_ctx.caches.managed_secrets.set(ctx.caches.managed_secrets.get().expect("set above"));
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        (Some((eso_ctx, tx)), Some(rx))
+    } else {
+        (None, None)
+    };
+
     // ExternalSecrets that waited for a Vault server to come back.
     let (recovered_tx, recovered) = futures::channel::mpsc::unbounded();
     ctx.outages.set_requeue(recovered_tx);
@@ -145,7 +156,16 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
         .watches_stream(secrets, {
             let ctx = ctx.clone();
-            move |secret| ctx.triggered(secret_to_external_secret(secret))
+            let eso = eso.as_ref().map(|(eso_ctx, tx)| (eso_ctx.clone(), tx.clone()));
+            move |secret| {
+                // The ESO group's controller shares this watch.
+                if let Some((eso_ctx, tx)) = &eso {
+                    for key in eso_ctx.triggered(secret_to_external_secret(&secret, Group::Eso)) {
+                        let _ = tx.unbounded_send(key);
+                    }
+                }
+                ctx.triggered(secret_to_external_secret(&secret, Group::Vaultsync))
+            }
         })
         .watches_stream(stores, {
             let (reader, ctx) = (reader.clone(), ctx.clone());
@@ -265,7 +285,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         shutdown.await;
         let _ = tx.send(());
     });
-    tokio::join!(es_controller, store_controller, sweeper, async {
+    let eso_controller = async {
+        if let (Some((eso_ctx, _)), Some(changes)) = (&eso, eso_secret_changes) {
+            crate::eso::run(
+                eso_ctx.clone(),
+                changes,
+                stopped(&shutdown_tx),
+                timed("ExternalSecret", external_secret::reconcile),
+            )
+            .await;
+        }
+    };
+    tokio::join!(es_controller, store_controller, sweeper, eso_controller, async {
         if let Some(controllers) = cluster_controllers {
             controllers.await;
         }
@@ -354,36 +385,6 @@ async fn sweep_clients(ctx: &Context) {
     );
 }
 
-async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
-    match result {
-        Ok(object) => debug!(?object, "reconciled"),
-        Err(error) => warn!(%error, "reconcile error"),
-    }
-}
-
-/// Changes that call for a sync: the spec (generation) or a force-sync
-/// request (annotation).
-fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    es.metadata.generation.hash(&mut hasher);
-    es.force_sync_request().hash(&mut hasher);
-    Some(hasher.finish())
-}
-
-/// The ExternalSecrets writing a Secret: the one that manages it, and
-/// every `creationPolicy: Merge` writer, each recorded by its hash
-/// annotation.
-fn secret_to_external_secret(secret: PartialObjectMeta<Secret>) -> Vec<ObjectRef<ExternalSecret>> {
-    let Some(namespace) = secret.namespace() else {
-        return Vec::new();
-    };
-    let annotations = secret.annotations();
-    let manager = annotations.get(EXTERNAL_SECRET_ANNOTATION).map(String::as_str);
-    let mergers = annotations.keys().filter_map(|key| key.strip_prefix(MERGE_HASH_PREFIX));
-    manager.into_iter().chain(mergers).map(|name| ObjectRef::new(name).within(&namespace)).collect()
-}
-
 /// A ClusterSecretStore whose credentials resolve in each ExternalSecret's
 /// namespace has a client per namespace: when `deleted` was the last
 /// ExternalSecret of its namespace using that store (the namespace being
@@ -406,40 +407,6 @@ fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, de
     if !still_used {
         ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace.unwrap_or_default());
     }
-}
-
-/// The ExternalSecrets of `namespace` whose `dataFrom` names generator `name`.
-fn generator_users(
-    reader: &Store<ExternalSecret>,
-    name: &str,
-    namespace: Option<String>,
-) -> Vec<ObjectRef<ExternalSecret>> {
-    reader
-        .state()
-        .iter()
-        .filter(|es| {
-            es.namespace() == namespace
-                && es.spec.data_from.iter().any(|f| f.source_ref.as_ref().is_some_and(|s| s.generator_ref.name == name))
-        })
-        .map(|es| ObjectRef::from_obj(&**es))
-        .collect()
-}
-
-fn users_of(
-    reader: &Store<ExternalSecret>,
-    kind: StoreKind,
-    name: &str,
-    namespace: Option<String>,
-) -> Vec<ObjectRef<ExternalSecret>> {
-    reader
-        .state()
-        .iter()
-        .filter(|es| {
-            es.spec.secret_store_ref.as_ref().is_some_and(|r| r.kind == kind && r.name == name)
-                && (namespace.is_none() || es.namespace() == namespace)
-        })
-        .map(|es| ObjectRef::from_obj(&**es))
-        .collect()
 }
 
 #[cfg(test)]

@@ -67,6 +67,17 @@ pub struct RunArgs {
     /// ExternalSecrets that use them are left alone.
     #[arg(long, env = "VAULTSYNC_CONTROLLER_CLASS", default_value = vaultsync_api::DEFAULT_CONTROLLER_CLASS)]
     controller_class: String,
+    /// Also serve ESO's API group (external-secrets.io/v1, with ESO's CRDs
+    /// installed): ESO-group stores whose spec.controller is
+    /// --controller-class, and the ExternalSecrets that use them, take
+    /// over from ESO in place (docs/migration.md#taking-over-from-eso-in-place).
+    #[arg(long, env = "VAULTSYNC_ESO_API")]
+    eso_api: bool,
+    /// With --eso-api, also serve ESO-group stores without a
+    /// spec.controller. Only for a cluster whose ESO controller is gone:
+    /// while it runs, ESO serves those stores itself.
+    #[arg(long, env = "VAULTSYNC_ESO_CLAIM_UNCLASSED", requires = "eso_api")]
+    eso_claim_unclassed: bool,
     /// How long a Lease claim lasts: another replica takes over when the
     /// leader has not renewed for this long (Go duration).
     #[arg(long, env = "VAULTSYNC_LEASE_DURATION", default_value = "15s")]
@@ -109,6 +120,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         identity,
         token_namespace_selector,
         controller_class,
+        eso_api,
+        eso_claim_unclassed,
         lease_duration,
         renew_deadline,
         retry_period,
@@ -140,6 +153,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!controller_class.trim().is_empty(), "--controller-class must not be empty");
     let config = Config {
         controller_class: controller_class.trim().to_owned(),
+        eso_api,
+        eso_claim_unclassed,
         default_audience,
         jitter,
         read_window,

@@ -6,6 +6,7 @@ mod auth_lifecycle;
 mod chart;
 mod cluster_external_secret;
 mod database_env;
+mod eso_api;
 mod eso_fields;
 mod examples;
 mod failures;

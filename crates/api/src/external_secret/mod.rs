@@ -112,9 +112,15 @@ pub enum RefreshPolicy {
 /// `kubectl annotate vses NAME vaultsync.dev/force-sync=$(date +%s) --overwrite`.
 pub const FORCE_SYNC_ANNOTATION: &str = "vaultsync.dev/force-sync";
 
-/// ESO's annotation of the same meaning, which Argo CD's ESO refresh action,
-/// ESO's docs and migrating users' automation set; honoured as well.
+/// The annotation ESO's docs, Argo CD's ESO refresh action and migrating
+/// users' automation set (`kubectl annotate es NAME force-sync=$(date +%s)`;
+/// ESO refreshes on any annotation change); honoured as well.
 pub const ESO_FORCE_SYNC_ANNOTATION: &str = "force-sync";
+
+/// ESO's own force-sync annotation (ESO v2.9's `AnnotationForceSync`);
+/// honoured as well, and set on ESO-group ExternalSecrets vaultsync hands
+/// back to ESO.
+pub const ESO_GROUP_FORCE_SYNC_ANNOTATION: &str = "external-secrets.io/force-sync";
 
 /// Kind of the referenced store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -142,15 +148,12 @@ impl ExternalSecret {
         self.spec.target.name.as_deref().or(self.metadata.name.as_deref()).unwrap_or_default()
     }
 
-    /// The force-sync request this object carries: the values of both
-    /// force-sync annotations; a change of either asks for a fresh read.
+    /// The force-sync request this object carries: the values of the
+    /// force-sync annotations; a change of any asks for a fresh read.
     pub fn force_sync_request(&self) -> Option<String> {
         let annotations = self.metadata.annotations.as_ref()?;
-        let ours = annotations.get(FORCE_SYNC_ANNOTATION);
-        let eso = annotations.get(ESO_FORCE_SYNC_ANNOTATION);
-        match (ours, eso) {
-            (None, None) => None,
-            (ours, eso) => Some(format!("{}|{}", ours.map_or("", String::as_str), eso.map_or("", String::as_str))),
-        }
+        let values = [FORCE_SYNC_ANNOTATION, ESO_FORCE_SYNC_ANNOTATION, ESO_GROUP_FORCE_SYNC_ANNOTATION]
+            .map(|key| annotations.get(key).map_or("", String::as_str));
+        values.iter().any(|v| !v.is_empty()).then(|| values.join("|"))
     }
 }

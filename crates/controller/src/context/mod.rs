@@ -20,6 +20,7 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 use self::due::DueTracker;
 use crate::observe::metrics::Metrics;
 use crate::process::Standing;
+use crate::served::Group;
 use crate::vault_clients::audiences::ApiAudiences;
 use crate::vault_clients::cache::VaultCache;
 use crate::vault_clients::outage::Outages;
@@ -53,6 +54,14 @@ pub struct Config {
     pub token_namespace_selector: Option<LabelSelector>,
     /// The stores served: those whose `spec.controller` is unset or this.
     pub controller_class: String,
+    /// Serve ESO's API group (`external-secrets.io`) too: its stores whose
+    /// `spec.controller` is `controller_class`, and the ExternalSecrets
+    /// using them.
+    pub eso_api: bool,
+    /// With `eso_api`, also serve ESO-group stores with no
+    /// `spec.controller`: for a cluster whose ESO controller is gone (while
+    /// ESO runs, it serves those itself).
+    pub eso_claim_unclassed: bool,
 }
 
 impl Default for Config {
@@ -68,6 +77,8 @@ impl Default for Config {
             namespace: None,
             token_namespace_selector: None,
             controller_class: vaultsync_api::DEFAULT_CONTROLLER_CLASS.to_owned(),
+            eso_api: false,
+            eso_claim_unclassed: false,
         }
     }
 }
@@ -142,10 +153,13 @@ pub(crate) struct StoreRecheck {
 pub struct Context {
     pub client: kube::Client,
     pub config: Config,
+    /// The API group this context's controllers serve; each group has a
+    /// context of its own (see [`Context::for_group`]).
+    pub(crate) group: Group,
     pub(crate) recorder: Recorder,
-    pub(crate) vault: VaultCache,
+    pub(crate) vault: Arc<VaultCache>,
     pub(crate) outages: Arc<Outages>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     /// ExternalSecrets with a reconcile due and not started.
     pub(crate) due: DueTracker<ObjectRef<ExternalSecret>>,
     pub(crate) caches: Caches,
@@ -172,13 +186,40 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
-            vault: VaultCache::observed(metrics.vault_observer()),
+            group: Group::Vaultsync,
+            vault: Arc::new(VaultCache::observed(metrics.vault_observer())),
             outages: Arc::default(),
-            metrics,
+            metrics: Arc::new(metrics),
             due: DueTracker::default(),
             caches: Caches::default(),
             api_audiences: Arc::default(),
             standing: Arc::default(),
+            recheck: Mutex::default(),
+            memos: Mutex::default(),
+            failures: Mutex::default(),
+            leases: Default::default(),
+        }
+    }
+
+    /// A context for the controllers of `group`, sharing this one's API
+    /// client, Vault clients, metrics, audiences and standing, with
+    /// everything kept per ExternalSecret (memos, backoffs, leases, caches,
+    /// outage waiters) of its own: the two groups' objects may share
+    /// names. Made anew for each term of leadership, so it starts as
+    /// [`Context::begin_term`] leaves this one.
+    pub(crate) fn for_group(&self, group: Group) -> Context {
+        Context {
+            client: self.client.clone(),
+            config: self.config.clone(),
+            group,
+            recorder: self.recorder.clone(),
+            vault: self.vault.clone(),
+            outages: Arc::default(),
+            metrics: self.metrics.clone(),
+            due: DueTracker::default(),
+            caches: Caches::default(),
+            api_audiences: self.api_audiences.clone(),
+            standing: self.standing.clone(),
             recheck: Mutex::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),

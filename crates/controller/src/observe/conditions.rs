@@ -1,6 +1,7 @@
 //! Status conditions and the server-side apply of status.
 
 use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,4 +48,22 @@ where
         "status": status,
     });
     api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await.map(|_| ())
+}
+
+/// Applies `status` to the status subresource of object `name` of the
+/// resource `ar` (in `namespace`, or cluster-scoped): for a kind served in
+/// more than one API group.
+pub(crate) async fn apply_status_of<S: Serialize>(
+    client: &kube::Client,
+    ar: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+    status: &S,
+) -> kube::Result<()> {
+    let api: Api<DynamicObject> = match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, ar),
+        None => Api::all_with(client.clone(), ar),
+    };
+    let patch = serde_json::json!({ "apiVersion": ar.api_version, "kind": ar.kind, "status": status });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await.map(|_| ())
 }

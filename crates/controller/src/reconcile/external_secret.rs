@@ -8,7 +8,7 @@ use futures::FutureExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
     ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, LEASE_FINALIZER, REASON_DELETED,
@@ -18,9 +18,10 @@ use vaultsync_api::{
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
 use crate::generators;
-use crate::observe::conditions::{apply_status, now, ready};
+use crate::observe::conditions::{apply_status_of, now, ready};
 use crate::observe::events;
 use crate::secret_data::data_hash;
+use crate::served::Group;
 use crate::stores::{credentials, resolve};
 use crate::sync::remote::{self, Rendered};
 use crate::sync::secret_writer::{Written, delete_owned, exists_managed, still_synced, write};
@@ -83,7 +84,7 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
         // controller's to write and report on. Forgotten here, so that a
         // class handed back starts from a full sync.
         Err(Error::OtherClass { store, store_class, .. }) => {
-            info!(externalsecret = %crate::context::object_ref(&*es), %store, %store_class, "left alone: its store belongs to another controller class");
+            info!(externalsecret = %ctx.group.log_name(&*es), %store, %store_class, "left alone: its store belongs to another controller class");
             ctx.forget(&memo_key);
             ctx.metrics.forget(&es.namespace().unwrap_or_default(), &es.name_any());
             Ok(Action::await_change())
@@ -100,18 +101,18 @@ async fn release_leases(es: &ExternalSecret, ctx: &Context) -> Result<Action> {
     let key = ObjectRef::from_obj(es);
     match generators::release_all(ctx, es).await {
         Ok(()) => {
-            info!(externalsecret = %crate::context::object_ref(es), "leases revoked; letting the ExternalSecret go");
+            info!(externalsecret = %ctx.group.log_name(es), "leases revoked; letting the ExternalSecret go");
         }
         Err(error) => {
             let tries = ctx.leases.revoke_failed(&key);
             if tries < generators::MAX_REVOKE_TRIES {
-                warn!(externalsecret = %crate::context::object_ref(es), tries, error = %error, "revoking leases failed; trying again");
+                warn!(externalsecret = %ctx.group.log_name(es), tries, error = %error, "revoking leases failed; trying again");
                 return Ok(Action::requeue(Duration::from_secs(2u64 << tries)));
             }
             let note = format!(
                 "deleted without revoking every lease after {tries} tries; they end at their own expiry: {error}"
             );
-            warn!(externalsecret = %crate::context::object_ref(es), "{note}");
+            warn!(externalsecret = %ctx.group.log_name(es), "{note}");
             publish(ctx, es, EventType::Warning, "LeaseRevokeFailed", note).await;
         }
     }
@@ -122,7 +123,7 @@ async fn release_leases(es: &ExternalSecret, ctx: &Context) -> Result<Action> {
 }
 
 pub(crate) fn error_policy(es: Arc<ExternalSecret>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(externalsecret = %crate::context::object_ref(&*es), error = %error, "reconcile failed");
+    warn!(externalsecret = %ctx.group.log_name(&*es), error = %error, "reconcile failed");
     ctx.requeue(&ObjectRef::from_obj(&*es), ctx.backoff(&object_key(&es)))
 }
 
@@ -139,9 +140,39 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let namespace = es.namespace().unwrap_or_default();
     // No store when every value comes from a generator.
     let store = match &es.spec.secret_store_ref {
-        Some(store_ref) => Some(resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await?),
+        Some(store_ref) => Some(match resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await {
+            // In ESO's group a store that does not exist has no class to
+            // tell whose it is: ESO, which serves unclassed stores, reports
+            // it. Its creation brings this ExternalSecret back.
+            Err(Error::StoreNotFound { kind, name, .. })
+                if ctx.group == Group::Eso && !ctx.config.eso_claim_unclassed =>
+            {
+                return Err(Error::OtherClass {
+                    store: format!("{kind:?} {name} (not found)"),
+                    store_class: String::new(),
+                    class: ctx.config.controller_class.clone(),
+                });
+            }
+            resolved => resolved?,
+        }),
+        // ESO decides by the generators' class; vaultsync serves none of
+        // ESO's generators, so such an ExternalSecret is ESO's.
+        None if ctx.group == Group::Eso => {
+            return Err(Error::OtherClass {
+                store: "no secretStoreRef (generators only)".into(),
+                store_class: String::new(),
+                class: ctx.config.controller_class.clone(),
+            });
+        }
         None => None,
     };
+    // Ours from here on (its store is of our class): what ESO's schema
+    // lets through and vaultsync cannot serve is reported, not ignored.
+    if ctx.group == Group::Eso
+        && let Some(problem) = crate::served::unservable_external_secret(es)
+    {
+        return Err(Error::Target(problem));
+    }
     let creds = match &store {
         Some(store) => Some(credentials(ctx, store, &namespace).await?),
         None => None,
@@ -149,7 +180,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let fingerprint = creds.as_ref().map(|c| c.fingerprint.clone()).unwrap_or_default();
     let memo_key = ObjectRef::from_obj(es);
 
-    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, es).await? {
+    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, ctx.group, es).await? {
         return Ok(Synced::CreatedOnce);
     }
     // A reconcile caused by our own write, a status change or a watch
@@ -210,7 +241,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     }
     let Rendered { data, gone } = rendered?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
-        delete_owned(&ctx.client, es).await?;
+        delete_owned(&ctx.client, ctx.group, es).await?;
         ctx.forget(&memo_key);
         return Ok(Synced::Deleted { gone });
     }
@@ -218,7 +249,7 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     if generated.certificate {
         shaped.default_type = Some("kubernetes.io/tls".into());
     }
-    let (written, resource_version) = write(&ctx.client, es, &mut shaped).await?;
+    let (written, resource_version) = write(&ctx.client, ctx.group, es, &mut shaped).await?;
     if written == (Written::Updated { data_changed: true }) && !es.spec.rollout_restart_targets.is_empty() {
         crate::sync::rollout_restart::restart_targets(ctx, es).await;
     }
@@ -318,11 +349,11 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
     match &synced {
         Synced::Refreshed { written: written @ (Written::Created | Written::Updated { .. }), .. } => {
             let verb = if *written == Written::Created { "Created" } else { "Updated" };
-            info!(externalsecret = %crate::context::object_ref(es), secret = %target, "{verb} Secret");
+            info!(externalsecret = %ctx.group.log_name(es), secret = %target, "{verb} Secret");
             publish(ctx, es, EventType::Normal, verb, format!("{verb} Secret {target:?}")).await;
         }
         Synced::Deleted { .. } if previous.conditions.iter().all(|c| c.reason.as_deref() != Some(REASON_DELETED)) => {
-            info!(externalsecret = %crate::context::object_ref(es), secret = %target, "deleted Secret: remote secrets are gone");
+            info!(externalsecret = %ctx.group.log_name(es), secret = %target, "deleted Secret: remote secrets are gone");
             publish(
                 ctx,
                 es,
@@ -334,16 +365,16 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
         }
         _ => {}
     }
+    let status = in_group_schema(ctx.group, status);
     if status != previous {
-        let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
-        apply_status(&api, es, &status).await?;
+        write_status(ctx, es, &status).await?;
     }
     Ok(next)
 }
 
 async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Result<Action> {
     let message = error.to_string();
-    warn!(externalsecret = %crate::context::object_ref(es), reason = error.metric_label(), error = %message, "sync failed");
+    warn!(externalsecret = %ctx.group.log_name(es), reason = error.metric_label(), error = %message, "sync failed");
     ctx.metrics.sync_error(error.metric_label());
     ctx.metrics.ready(&es.namespace().unwrap_or_default(), &es.name_any(), false);
     let memo_key = ObjectRef::from_obj(es);
@@ -361,9 +392,9 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
         observed_generation: es.meta().generation,
         leases: ctx.leases.recorded(&memo_key).unwrap_or(previous.leases.clone()),
     };
+    let status = in_group_schema(ctx.group, status);
     if status != previous {
-        let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
-        apply_status(&api, es, &status).await?;
+        write_status(ctx, es, &status).await?;
     }
     publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
     Ok(ctx.requeue(&memo_key, retry_after(ctx, key, &error)))
@@ -388,5 +419,22 @@ fn retry_after(ctx: &Context, key: &str, error: &Error) -> Duration {
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
-    events::publish(&ctx.recorder, &es.object_ref(&()), type_, reason, "Sync", note).await;
+    events::publish(&ctx.recorder, &ctx.group.object_ref(es), type_, reason, "Sync", note).await;
+}
+
+/// ESO's schema has no `observedGeneration` or `leases` (the API server
+/// drops them): left out there, so a status compares equal to the one
+/// read back.
+fn in_group_schema(group: Group, mut status: ExternalSecretStatus) -> ExternalSecretStatus {
+    if group == Group::Eso {
+        status.observed_generation = None;
+        status.leases.clear();
+    }
+    status
+}
+
+/// Writes the status, in the API group `es` was served from.
+async fn write_status(ctx: &Context, es: &ExternalSecret, status: &ExternalSecretStatus) -> kube::Result<()> {
+    let ar = ctx.group.api_resource::<ExternalSecret>();
+    apply_status_of(&ctx.client, &ar, es.namespace().as_deref(), &es.name_any(), status).await
 }

@@ -7,4 +7,4 @@ mod resolve;
 
 pub(crate) use credentials::{credentials, refs_need_namespace};
 pub use resolve::parse_label_selector;
-pub(crate) use resolve::{ResolvedStore, resolve, selector_matches};
+pub(crate) use resolve::{ResolvedStore, resolve, selector_matches, serves};

@@ -11,8 +11,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use vaultsync_api::{ClusterSecretStore, ClusterSecretStoreCondition, SecretStore, StoreKind, VaultProvider};
 
+use kube::core::DynamicObject;
+use serde::de::DeserializeOwned;
+
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::served::{self, Group};
 use crate::vault_clients::identity::StoreId;
 
 /// A store, whichever kind, as a reconcile needs it.
@@ -78,7 +82,7 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
             let store = match cached {
                 Some(store) => store,
                 None => Arc::new(
-                    Api::<SecretStore>::namespaced(ctx.client.clone(), namespace).get_opt(name).await?.ok_or(
+                    get(ctx, Some(namespace), name, served::unparsed_secret_store).await?.ok_or(
                         Error::StoreNotFound {
                             kind,
                             name: name.to_owned(),
@@ -87,7 +91,9 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
                     )?,
                 ),
             };
-            served(ctx, &store.spec.controller, || format!("SecretStore {namespace}/{name}"))?;
+            let what = || format!("SecretStore {namespace}/{name}");
+            served(ctx, &store.spec.controller, what)?;
+            servable(ctx, &*store, &store.spec, false, what)?;
             ResolvedStore::from_secret_store(&store)
         }
         StoreKind::ClusterSecretStore => {
@@ -98,13 +104,16 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
             let store = match cached {
                 Some(store) => store,
                 None => Arc::new(
-                    Api::<ClusterSecretStore>::all(ctx.client.clone())
-                        .get_opt(name)
-                        .await?
-                        .ok_or(Error::StoreNotFound { kind, name: name.to_owned(), hint: "" })?,
+                    get(ctx, None, name, served::unparsed_cluster_store).await?.ok_or(Error::StoreNotFound {
+                        kind,
+                        name: name.to_owned(),
+                        hint: "",
+                    })?,
                 ),
             };
-            served(ctx, &store.spec.controller, || format!("ClusterSecretStore {name}"))?;
+            let what = || format!("ClusterSecretStore {name}");
+            served(ctx, &store.spec.controller, what)?;
+            servable(ctx, &*store, &store.spec, true, what)?;
             let conditions = store.spec.conditions.as_deref().unwrap_or_default();
             if !namespace_allowed(ctx, name, conditions, namespace).await? {
                 return Err(Error::NamespaceNotAllowed { store: name.to_owned(), namespace: namespace.to_owned() });
@@ -117,9 +126,25 @@ pub(crate) async fn resolve(ctx: &Context, kind: StoreKind, name: &str, namespac
 /// Refuses a store of another controller class (checked on every
 /// reconcile, from the watch cache: a class changed on the store stops this
 /// operator's writes at the next one).
+/// Whether this operator serves a store of `ctx`'s group with this
+/// `spec.controller`.
+pub(crate) fn serves(ctx: &Context, store_class: &Option<String>) -> bool {
+    let class = &ctx.config.controller_class;
+    match ctx.group {
+        Group::Vaultsync => vaultsync_api::serves_store_class(store_class.as_deref(), class),
+        Group::Eso => match store_class.as_deref() {
+            Some(store_class) if !store_class.is_empty() => store_class == class,
+            _ => ctx.config.eso_claim_unclassed,
+        },
+    }
+}
+
+/// In ESO's group a store without a class is ESO's (ESO serves it), unless
+/// the operator was told to claim those (`--eso-claim-unclassed`, for a
+/// cluster without ESO's controller).
 fn served(ctx: &Context, store_class: &Option<String>, store: impl FnOnce() -> String) -> Result<()> {
     let class = &ctx.config.controller_class;
-    if vaultsync_api::serves_store_class(store_class.as_deref(), class) {
+    if serves(ctx, store_class) {
         return Ok(());
     }
     Err(Error::OtherClass {
@@ -127,6 +152,49 @@ fn served(ctx: &Context, store_class: &Option<String>, store: impl FnOnce() -> S
         store_class: store_class.clone().unwrap_or_default(),
         class: class.clone(),
     })
+}
+
+/// An ESO-group store of ours that sets what vaultsync cannot serve, or
+/// breaks a rule vaultsync's own CRDs enforce by CEL (ESO's do not), is
+/// refused with the reason, never half-served.
+fn servable<K: kube::Resource + serde::Serialize>(
+    ctx: &Context,
+    store: &K,
+    spec: &impl serde::Serialize,
+    cluster: bool,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    if ctx.group != Group::Eso {
+        return Ok(());
+    }
+    match served::unservable_store(store, spec, cluster) {
+        Some(problem) => Err(Error::StoreConfig { store: what(), reason: problem }),
+        None => Ok(()),
+    }
+}
+
+/// A store fetched from the API server, in the group `ctx` serves.
+async fn get<K>(
+    ctx: &Context,
+    namespace: Option<&str>,
+    name: &str,
+    unparsed: fn(kube::api::ObjectMeta, &DynamicObject) -> K,
+) -> Result<Option<K>>
+where
+    K: kube::Resource<DynamicType = ()> + DeserializeOwned + serde::Serialize,
+{
+    let ar = ctx.group.api_resource::<K>();
+    let api: Api<DynamicObject> = match namespace {
+        Some(namespace) => Api::namespaced_with(ctx.client.clone(), namespace, &ar),
+        None => Api::all_with(ctx.client.clone(), &ar),
+    };
+    let Some(raw) = api.get_opt(name).await? else { return Ok(None) };
+    Ok(Some(match ctx.group {
+        Group::Eso => served::read_as(raw, unparsed),
+        Group::Vaultsync => serde_json::to_value(&raw)
+            .and_then(serde_json::from_value)
+            .map_err(|e| Error::Internal(format!("cannot read {} {name}: {e}", ar.kind)))?,
+    }))
 }
 
 async fn namespace_allowed(

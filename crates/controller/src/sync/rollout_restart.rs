@@ -14,7 +14,7 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 use vaultsync_api::{
@@ -78,8 +78,16 @@ pub(crate) async fn restart_targets(ctx: &Context, es: &ExternalSecret) {
                 ..Default::default()
             }
         });
-        events::publish_related(&ctx.recorder, &es.object_ref(&()), related, type_, reason, "RolloutRestart", note)
-            .await;
+        events::publish_related(
+            &ctx.recorder,
+            &ctx.group.object_ref(es),
+            related,
+            type_,
+            reason,
+            "RolloutRestart",
+            note,
+        )
+        .await;
     }
 }
 

@@ -14,12 +14,10 @@ use vaultsync_api::{CreationPolicy, ExternalSecret, FIELD_MANAGER};
 use crate::context::{Context, SyncMemo};
 use crate::error::{Error, Result};
 use crate::secret_data::{SecretData, data_hash, digest};
+use crate::served::Group;
 use crate::sync::templating::Shaped;
 use crate::sync::write_failure::{conflicting_fields, conflicting_managers, write_failure};
-use crate::{
-    DATA_HASH_ANNOTATION, EXTERNAL_SECRET_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    TEMPLATE_INPUT_HASH_ANNOTATION,
-};
+use crate::{DATA_HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TEMPLATE_INPUT_HASH_ANNOTATION};
 
 /// What a write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +44,6 @@ fn stored_hash(secret: &Secret, keys: impl IntoIterator<Item = String>) -> Optio
     stored_data(secret, keys).map(|data| data_hash(&data))
 }
 
-/// Prefix of the annotation in which each `creationPolicy: Merge` writer
-/// records the hash of its own keys; the rest of the key names the writer.
-pub(crate) const MERGE_HASH_PREFIX: &str = "merge.vaultsync.dev/";
-
 /// Longest name part of an annotation key.
 const ANNOTATION_NAME_MAX: usize = 63;
 
@@ -65,7 +59,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn of(es: &ExternalSecret) -> Writer {
+    pub fn of(es: &ExternalSecret, group: Group) -> Writer {
         if !es.spec.target.creation_policy.merges() {
             return Writer {
                 field_manager: FIELD_MANAGER.to_owned(),
@@ -83,10 +77,13 @@ impl Writer {
             let head: String = text.chars().take(limit - 17).collect();
             format!("{}-{}", head.trim_end_matches(['-', '.']), &hash[..16])
         };
+        // An ESO-group writer's manager is marked: the two groups' objects
+        // may share a name.
+        let eso = if group == Group::Eso { "eso/" } else { "" };
         Writer {
             // Field managers are limited to 128 characters.
-            field_manager: short(128, &format!("{FIELD_MANAGER}/{namespace}/{name}")),
-            hash_annotation: format!("{MERGE_HASH_PREFIX}{}", short(ANNOTATION_NAME_MAX, &name)),
+            field_manager: short(128, &format!("{FIELD_MANAGER}/{eso}{namespace}/{name}")),
+            hash_annotation: format!("{}{}", group.merge_hash_prefix(), short(ANNOTATION_NAME_MAX, &name)),
         }
     }
 
@@ -119,7 +116,7 @@ pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &Sync
         return Ok(true);
     }
     let namespace = es.namespace().unwrap_or_default();
-    let hash_annotation = Writer::of(es).hash_annotation;
+    let hash_annotation = Writer::of(es, ctx.group).hash_annotation;
     // The watch cache answers without a request when the Secret is at the
     // very resourceVersion we wrote or checked: nothing can have changed.
     let key = ObjectRef::new(es.target_name()).within(&namespace);
@@ -140,7 +137,7 @@ pub(crate) async fn still_synced(ctx: &Context, es: &ExternalSecret, memo: &Sync
 
 /// Deletes the target Secret if this ExternalSecret created it (never one
 /// it only merges into). Returns whether a Secret was deleted.
-pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
+pub(crate) async fn delete_owned(client: &kube::Client, group: Group, es: &ExternalSecret) -> Result<bool> {
     if es.spec.target.creation_policy.merges() || es.spec.target.creation_policy == CreationPolicy::None {
         return Ok(false);
     }
@@ -149,7 +146,7 @@ pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> 
     let Some(secret) = api.get_opt(es.target_name()).await? else {
         return Ok(false);
     };
-    if secret.annotations().get(EXTERNAL_SECRET_ANNOTATION) != Some(&es.name_any()) {
+    if secret.annotations().get(group.manager_annotation()) != Some(&es.name_any()) {
         return Ok(false);
     }
     // Guarded by uid so a Secret re-created by someone else meanwhile stays.
@@ -162,14 +159,14 @@ pub(crate) async fn delete_owned(client: &kube::Client, es: &ExternalSecret) -> 
 }
 
 /// Whether this ExternalSecret's target Secret exists and was written by it.
-pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -> Result<bool> {
+pub(crate) async fn exists_managed(client: &kube::Client, group: Group, es: &ExternalSecret) -> Result<bool> {
     let namespace = es.namespace().unwrap_or_default();
     let secret = Api::<Secret>::namespaced(client.clone(), &namespace).get_opt(es.target_name()).await?;
     Ok(secret.is_some_and(|s| match es.spec.target.creation_policy {
         CreationPolicy::Merge | CreationPolicy::CreateOrMerge => {
-            s.annotations().contains_key(&Writer::of(es).hash_annotation)
+            s.annotations().contains_key(&Writer::of(es, group).hash_annotation)
         }
-        _ => s.annotations().get(EXTERNAL_SECRET_ANNOTATION) == Some(&es.name_any()),
+        _ => manages(group, &s, es),
     }))
 }
 
@@ -177,6 +174,7 @@ pub(crate) async fn exists_managed(client: &kube::Client, es: &ExternalSecret) -
 /// target Secret.
 pub(crate) async fn write(
     client: &kube::Client,
+    group: Group,
     es: &ExternalSecret,
     shaped: &mut Shaped,
 ) -> Result<(Written, Option<String>)> {
@@ -189,7 +187,7 @@ pub(crate) async fn write(
     let es_name = es.name_any();
     let api = Api::<Secret>::namespaced(client.clone(), &namespace);
     let existing = api.get_opt(name).await?;
-    let writer = Writer::of(es);
+    let writer = Writer::of(es, group);
     if let Some(secret) = &existing
         && !policy.merges()
     {
@@ -205,8 +203,8 @@ pub(crate) async fn write(
             )));
         }
         (Some(secret), CreationPolicy::Owner | CreationPolicy::Orphan) => {
-            let manager = secret.annotations().get(EXTERNAL_SECRET_ANNOTATION);
-            if manager.map(String::as_str) != Some(es_name.as_str()) {
+            let manager = secret.annotations().get(group.manager_annotation());
+            if !manages(group, secret, es) {
                 let who = manager.map_or_else(
                     || "is not managed by vaultsync".to_owned(),
                     |m| format!("is managed by ExternalSecret {m:?}"),
@@ -229,7 +227,7 @@ pub(crate) async fn write(
     // A Merge writer claims only its keys and its own hash: the Secret
     // belongs to whoever created it, and several Merge writers share it.
     if !policy.merges() {
-        annotations.insert(EXTERNAL_SECRET_ANNOTATION.to_owned(), es_name.clone());
+        annotations.insert(group.manager_annotation().to_owned(), es_name.clone());
         if let Some(input_hash) = &shaped.input_hash {
             annotations.insert(TEMPLATE_INPUT_HASH_ANNOTATION.to_owned(), input_hash.clone());
         }
@@ -269,7 +267,7 @@ pub(crate) async fn write(
     }
 
     let owner_references =
-        (policy == CreationPolicy::Owner).then(|| es.controller_owner_ref(&()).into_iter().collect());
+        (policy == CreationPolicy::Owner).then(|| group.controller_owner_ref(es).into_iter().collect());
     let desired = Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -308,6 +306,23 @@ pub(crate) async fn write(
         None => Written::Created,
     };
     Ok((written, applied.resource_version()))
+}
+
+/// Whether `es` (of `group`) writes `secret`: its annotation names `es`,
+/// or, in ESO's group, ESO wrote it for this very ExternalSecret (its
+/// controller reference has the ExternalSecret's uid). The latter is the
+/// handover from ESO: a store given to vaultsync's class keeps its
+/// Secrets, in place, with the owner they already have.
+fn manages(group: Group, secret: &Secret, es: &ExternalSecret) -> bool {
+    if secret.annotations().get(group.manager_annotation()) == Some(&es.name_any()) {
+        return true;
+    }
+    group == Group::Eso
+        && es.meta().uid.is_some()
+        && secret
+            .owner_references()
+            .iter()
+            .any(|o| o.controller == Some(true) && Some(&o.uid) == es.meta().uid.as_ref())
 }
 
 /// The Secret type kube-controller-manager fills with a non-expiring API

@@ -47,7 +47,7 @@ impl Harness {
         let vault = Arc::new(FakeVault::default());
         vault.put("secret/app/db", json!({"password": SECRET_VALUE, "user": "app"}));
         let mut ctx = Context::new(api.client(), config);
-        ctx.vault.read_through(vault.clone());
+        Arc::get_mut(&mut ctx.vault).expect("the cache is not shared yet").read_through(vault.clone());
         Self { api, vault, ctx: Arc::new(ctx) }
     }
 

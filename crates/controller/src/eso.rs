@@ -1,0 +1,225 @@
+//! Serving ESO's API group (`--eso-api`): watches of `external-secrets.io`
+//! ExternalSecrets and stores, read into vaultsync's types, feeding the
+//! same ExternalSecret reconciler as vaultsync's own group, in a context
+//! of its own (see `served`).
+//!
+//! Served are the ESO-group stores whose `spec.controller` is this
+//! operator's class (or unset, with `--eso-claim-unclassed`), and the
+//! ExternalSecrets using them; every other ESO object is left to ESO,
+//! untouched and unreported.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::{Stream, StreamExt, TryStreamExt};
+use kube::api::ObjectMeta;
+use kube::core::DynamicObject;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
+
+use crate::context::Context;
+use crate::served::{Group, read_as, unparsed_cluster_store, unparsed_external_secret, unparsed_secret_store};
+use crate::vault_clients::identity::StoreId;
+
+/// The watch events of an ESO-group kind, read as `K`.
+fn eso_events<K>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    cluster_scoped: bool,
+    fallback: fn(ObjectMeta, &DynamicObject) -> K,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Serialize + Send + 'static,
+{
+    let ar = Group::Eso.api_resource::<K>();
+    let api: Api<DynamicObject> = match namespace {
+        Some(namespace) if !cluster_scoped => Api::namespaced_with(client.clone(), namespace, &ar),
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    watcher::watcher(api, watcher::Config::default()).default_backoff().map_ok(move |event| {
+        let read = |raw| read_as(raw, fallback);
+        match event {
+            watcher::Event::Apply(raw) => watcher::Event::Apply(read(raw)),
+            watcher::Event::Delete(raw) => watcher::Event::Delete(read(raw)),
+            watcher::Event::InitApply(raw) => watcher::Event::InitApply(read(raw)),
+            watcher::Event::Init => watcher::Event::Init,
+            watcher::Event::InitDone => watcher::Event::InitDone,
+        }
+    })
+}
+
+/// A cached watch of an ESO-group kind, yielding each object it sees.
+fn eso_cached<K>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    cluster_scoped: bool,
+    fallback: fn(ObjectMeta, &DynamicObject) -> K,
+    deleted: impl Fn(&K) + Send + 'static,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Serialize + Clone + Debug + Send + Sync + 'static,
+{
+    let (cache, writer) = reflector::store();
+    let stream = eso_events(client, namespace, cluster_scoped, fallback)
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(object) = event {
+                deleted(object);
+            }
+        })
+        .reflect(writer)
+        .touched_objects();
+    (cache, stream)
+}
+
+/// The ExternalSecret controller of ESO's group, run until `stop`.
+/// `secret_changes` carries the ESO-group ExternalSecrets whose Secrets
+/// changed (the Secret watch is vaultsync's, shared).
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    secret_changes: UnboundedReceiver<ObjectRef<ExternalSecret>>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    reconcile: impl FnMut(
+        Arc<ExternalSecret>,
+        Arc<Context>,
+    ) -> futures::future::BoxFuture<'static, crate::Result<kube::runtime::controller::Action>>
+    + Send
+    + 'static,
+) {
+    let client = ctx.client.clone();
+    let scope = ctx.config.namespace.clone();
+    let scope = scope.as_deref();
+
+    let (reader, writer) = reflector::store::<ExternalSecret>();
+    let external_secrets = eso_events(&client, scope, false, unparsed_external_secret)
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |event| {
+                if let watcher::Event::Delete(es) = event {
+                    ctx.forget(&ObjectRef::from_obj(es));
+                }
+            }
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(crate::mapping::spec_or_force_sync, Default::default())
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |es| ctx.due.triggered(ObjectRef::from_obj(es))
+        });
+
+    let (store_cache, stores) = eso_cached(&client, scope, false, unparsed_secret_store, {
+        let ctx = ctx.clone();
+        move |store: &SecretStore| {
+            ctx.vault.drop_store(&StoreId::secret_store(&store.namespace().unwrap_or_default(), &store.name_any()));
+        }
+    });
+    ctx.caches.secret_stores.set(store_cache);
+    // The Secrets' cache is the vaultsync group's: one watch serves both.
+    let (recovered_tx, recovered) = futures::channel::mpsc::unbounded();
+    ctx.outages.set_requeue(recovered_tx);
+
+    // A store given back (its class no longer ours) has its
+    // ExternalSecrets kicked for ESO, which neither watches stores nor
+    // retries what it skipped.
+    let stores = stores.inspect_ok({
+        let (reader, ctx) = (reader.clone(), ctx.clone());
+        let mut ours = std::collections::HashMap::new();
+        move |store: &SecretStore| {
+            let now_ours = crate::stores::serves(&ctx, &store.spec.controller);
+            let key = (store.namespace().unwrap_or_default(), store.name_any());
+            if ours.insert(key, now_ours) == Some(true) && !now_ours {
+                let users =
+                    crate::mapping::users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace());
+                tokio::spawn(hand_back(ctx.clone(), users));
+            }
+        }
+    });
+    let controller = Controller::for_stream(external_secrets, reader.clone())
+        .reconcile_on(futures::stream::select(recovered, secret_changes).inspect({
+            let ctx = ctx.clone();
+            move |key: &ObjectRef<ExternalSecret>| ctx.due.triggered(key.clone())
+        }))
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
+        .watches_stream(stores, {
+            let (reader, ctx) = (reader.clone(), ctx.clone());
+            move |store: SecretStore| {
+                ctx.triggered(crate::mapping::users_of(
+                    &reader,
+                    StoreKind::SecretStore,
+                    &store.name_any(),
+                    store.namespace(),
+                ))
+            }
+        });
+    let controller = match scope {
+        Some(_) => controller,
+        None => {
+            let (cluster_cache, cluster_stores) = eso_cached(&client, None, true, unparsed_cluster_store, {
+                let ctx = ctx.clone();
+                move |store: &ClusterSecretStore| ctx.vault.drop_store(&StoreId::cluster_store(&store.name_any()))
+            });
+            ctx.caches.cluster_stores.set(cluster_cache);
+            let cluster_stores = cluster_stores.inspect_ok({
+                let (reader, ctx) = (reader.clone(), ctx.clone());
+                let mut ours = std::collections::HashMap::new();
+                move |store: &ClusterSecretStore| {
+                    let now_ours = crate::stores::serves(&ctx, &store.spec.controller);
+                    if ours.insert(store.name_any(), now_ours) == Some(true) && !now_ours {
+                        let users =
+                            crate::mapping::users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None);
+                        tokio::spawn(hand_back(ctx.clone(), users));
+                    }
+                }
+            });
+            controller.watches_stream(cluster_stores, {
+                let (reader, ctx) = (reader.clone(), ctx.clone());
+                move |store: ClusterSecretStore| {
+                    ctx.triggered(crate::mapping::users_of(
+                        &reader,
+                        StoreKind::ClusterSecretStore,
+                        &store.name_any(),
+                        None,
+                    ))
+                }
+            })
+        }
+    };
+    controller
+        .graceful_shutdown_on(stop)
+        .run(reconcile, crate::reconcile::external_secret::error_policy, ctx)
+        .for_each(crate::mapping::log_result)
+        .await;
+}
+
+/// Sets ESO's force-sync annotation on each ExternalSecret of a store this
+/// operator just let go, so that ESO, which does not watch stores and does
+/// not retry an ExternalSecret it skipped for another class, syncs them
+/// again at once. A merge patch of that one annotation, under its own
+/// field manager.
+async fn hand_back(ctx: Arc<Context>, users: Vec<ObjectRef<ExternalSecret>>) {
+    let ar = Group::Eso.api_resource::<ExternalSecret>();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let patch = serde_json::json!({"metadata": {"annotations": {vaultsync_api::ESO_GROUP_FORCE_SYNC_ANNOTATION: now}}});
+    for user in users {
+        let Some(namespace) = user.namespace.as_deref() else { continue };
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &ar);
+        let params = kube::api::PatchParams { field_manager: Some(HAND_BACK_MANAGER.into()), ..Default::default() };
+        match api.patch(&user.name, &params, &kube::api::Patch::Merge(&patch)).await {
+            Ok(_) => {
+                tracing::info!(externalsecret = %format!("{namespace}/{}", user.name), "handed back to ESO (force-sync set)")
+            }
+            Err(error) => {
+                tracing::warn!(externalsecret = %format!("{namespace}/{}", user.name), %error, "cannot set ESO's force-sync annotation; ESO syncs it at its next refresh")
+            }
+        }
+    }
+}
+
+/// The field manager of the hand-back annotation.
+const HAND_BACK_MANAGER: &str = "vaultsync-handback";

@@ -1,0 +1,79 @@
+//! Which objects a watched change concerns: the maps from Secrets, stores
+//! and generators to the ExternalSecrets that use them, shared by the
+//! controllers of both API groups.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tracing::{debug, warn};
+use vaultsync_api::{ExternalSecret, StoreKind};
+
+use crate::served::Group;
+
+pub(crate) async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
+    match result {
+        Ok(object) => debug!(?object, "reconciled"),
+        Err(error) => warn!(%error, "reconcile error"),
+    }
+}
+
+/// Changes that call for a sync: the spec (generation) or a force-sync
+/// request (annotation).
+pub(crate) fn spec_or_force_sync(es: &ExternalSecret) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    es.metadata.generation.hash(&mut hasher);
+    es.force_sync_request().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The ExternalSecrets of `group` writing a Secret: the one that manages it, and
+/// every `creationPolicy: Merge` writer, each recorded by its hash
+/// annotation.
+pub(crate) fn secret_to_external_secret(
+    secret: &PartialObjectMeta<Secret>,
+    group: Group,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    let Some(namespace) = secret.namespace() else {
+        return Vec::new();
+    };
+    let annotations = secret.annotations();
+    let manager = annotations.get(group.manager_annotation()).map(String::as_str);
+    let mergers = annotations.keys().filter_map(|key| key.strip_prefix(group.merge_hash_prefix()));
+    manager.into_iter().chain(mergers).map(|name| ObjectRef::new(name).within(&namespace)).collect()
+}
+
+/// The ExternalSecrets of `namespace` whose `dataFrom` names generator `name`.
+pub(crate) fn generator_users(
+    reader: &Store<ExternalSecret>,
+    name: &str,
+    namespace: Option<String>,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    reader
+        .state()
+        .iter()
+        .filter(|es| {
+            es.namespace() == namespace
+                && es.spec.data_from.iter().any(|f| f.source_ref.as_ref().is_some_and(|s| s.generator_ref.name == name))
+        })
+        .map(|es| ObjectRef::from_obj(&**es))
+        .collect()
+}
+
+pub(crate) fn users_of(
+    reader: &Store<ExternalSecret>,
+    kind: StoreKind,
+    name: &str,
+    namespace: Option<String>,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    reader
+        .state()
+        .iter()
+        .filter(|es| {
+            es.spec.secret_store_ref.as_ref().is_some_and(|r| r.kind == kind && r.name == name)
+                && (namespace.is_none() || es.namespace() == namespace)
+        })
+        .map(|es| ObjectRef::from_obj(&**es))
+        .collect()
+}

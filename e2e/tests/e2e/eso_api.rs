@@ -1,0 +1,239 @@
+//! ESO's API group served by vaultsync (`--eso-api`, on in the e2e
+//! release) on the real API server, with ESO's own v2.9.0 CRDs installed
+//! (e2e/eso/crds) and OpenBao: ESO-group stores of vaultsync's class are
+//! served, every other one is left to ESO, what ESO's schema lets through
+//! and vaultsync cannot serve is reported, and a store's ExternalSecrets
+//! and Secrets change hands in place.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use vaultsync_e2e::{TestEnv, eso_resource, eventually};
+
+const CLASS: &str = "vaultsync";
+
+/// An ESO-group SecretStore logging in with the token Secret `eso-token`.
+fn eso_store(env: &TestEnv, name: &str, class: Option<&str>) -> Value {
+    let mut store = json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": name},
+        "spec": {"provider": {"vault": {"server": env.bao.addr, "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "eso-token", "key": "token"}}}}},
+    });
+    if let Some(class) = class {
+        store["spec"]["controller"] = json!(class);
+    }
+    store
+}
+
+/// An ESO-group ExternalSecret reading property `v` of `path` into key `v`.
+fn eso_external_secret(name: &str, store: &str, path: &str) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": name},
+        "spec": {"secretStoreRef": {"name": store, "kind": "SecretStore"}, "refreshInterval": "1h",
+                 "target": {"name": name},
+                 "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]},
+    })
+}
+
+fn eso_external_secrets(env: &TestEnv) -> Api<DynamicObject> {
+    Api::namespaced_with(env.client.clone(), &env.namespace, &eso_resource("ExternalSecret", "v1"))
+}
+
+/// The Ready condition of an ESO-group ExternalSecret: (status, reason, message).
+async fn eso_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
+    let es = eso_external_secrets(env).get(name).await?;
+    let conditions = es.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
+        let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+        (text("status"), text("reason"), text("message"))
+    }))
+}
+
+async fn wait_eso_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(condition)) = eso_ready(env, name).await {
+            if condition.0 == status {
+                return Ok((condition.1, condition.2));
+            }
+            last = Some(condition);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("ESO-group ExternalSecret {name} never Ready={status}; last: {last:?}")
+}
+
+/// A store of vaultsync's class is served: Secret written with ESO's owner
+/// reference shape, ESO's status and reasons. A store without a class, or
+/// of ESO's, is not touched. What vaultsync cannot serve, or what its own
+/// CRDs would refuse by CEL, is reported on the object.
+#[tokio::test]
+async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> anyhow::Result<()> {
+    let env = TestEnv::new("eso-api").await?;
+    let value = env.secret_value("eso-api");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("eso-token", &[("token", "root")]).await?;
+    // Before its store: a store not (yet) found is ESO's to report, and
+    // its creation brings the ExternalSecret back.
+    let served = env.apply(eso_external_secret("served", "ours", &path)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(eso_ready(&env, "served").await?, None, "a missing store has no class: ESO reports it");
+    env.apply(eso_store(&env, "ours", Some(CLASS))).await?;
+    env.apply(eso_store(&env, "unclassed", None)).await?;
+    env.apply(eso_store(&env, "esos", Some("default"))).await?;
+
+    env.apply(eso_external_secret("unclassed", "unclassed", &path)).await?;
+    env.apply(eso_external_secret("foreign", "esos", &path)).await?;
+    // Unsupported by vaultsync, valid in ESO's schema.
+    let mut unsupported = eso_external_secret("unsupported", "ours", &path);
+    unsupported["spec"]["data"][0]["sourceRef"] = json!({"storeRef": {"name": "ours", "kind": "SecretStore"}});
+    env.apply(unsupported).await?;
+    // Refused by vaultsync's CRD (CEL), not by ESO's: outside the mount, and
+    // Vault's own sys mount.
+    env.apply(eso_external_secret("escape", "ours", "../../sys/seal-status")).await?;
+    env.apply(eso_external_secret("system", "ours", "sys/mounts")).await?;
+
+    assert_eq!(env.wait_secret("served").await?.get("v"), Some(&value));
+    let (reason, _) = wait_eso_ready(&env, "served", "True").await?;
+    assert_eq!(reason, "SecretSynced");
+    let secret = env.secrets().get("served").await?;
+    let owners = secret.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    let owner = &owners[0];
+    assert_eq!(
+        (owner.api_version.as_str(), owner.kind.as_str(), owner.name.as_str()),
+        ("external-secrets.io/v1", "ExternalSecret", "served")
+    );
+    assert_eq!(Some(&owner.uid), served.metadata.uid.as_ref());
+    assert_eq!((owner.controller, owner.block_owner_deletion), (Some(true), Some(true)), "as ESO sets them");
+
+    let (reason, message) = wait_eso_ready(&env, "unsupported", "False").await?;
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(message.contains("spec.data.0.sourceRef") && message.contains("not supported"), "{message}");
+    let (_, message) = wait_eso_ready(&env, "escape", "False").await?;
+    assert!(message.contains("must be a path inside the store's mount"), "{message}");
+    let (_, message) = wait_eso_ready(&env, "system", "False").await?;
+    assert!(message.contains("segment named auth, sys"), "{message}");
+    for refused in ["unsupported", "escape", "system"] {
+        assert!(env.secrets().get_opt(refused).await?.is_none(), "no Secret for {refused}");
+    }
+
+    // By now a served store's ExternalSecrets have synced several times over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for left in ["unclassed", "foreign"] {
+        assert_eq!(eso_ready(&env, left).await?, None, "{left} got a status from vaultsync");
+        assert!(env.secrets().get_opt(left).await?.is_none(), "vaultsync wrote a Secret for {left}");
+    }
+    env.cleanup().await;
+    Ok(())
+}
+
+/// Handover from ESO, in place: a Secret as ESO leaves it (ESO's owner
+/// reference, labels and annotations, ESO's field manager) is taken over
+/// when its store's class becomes vaultsync's, never absent and never with
+/// another value; given back, vaultsync stops writing at once and kicks the
+/// ExternalSecret for ESO (its force-sync annotation).
+#[tokio::test]
+async fn a_store_changes_hands_with_its_secrets_in_place() -> anyhow::Result<()> {
+    let env = TestEnv::new("eso-handover").await?;
+    let value = env.secret_value("eso-handover");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("eso-token", &[("token", "root")]).await?;
+    env.apply(eso_store(&env, "vault", Some("default"))).await?;
+    let es = env.apply(eso_external_secret("legacy", "vault", &path)).await?;
+
+    // The Secret as ESO's controller would have written it.
+    let eso_secret: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": "legacy",
+            "labels": {"reconcile.external-secrets.io/managed": "true"},
+            "annotations": {"reconcile.external-secrets.io/data-hash": "written-by-eso"},
+            "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "legacy",
+                "uid": es.metadata.uid, "controller": true, "blockOwnerDeletion": true}],
+        },
+        "type": "Opaque",
+        "stringData": {"v": value},
+    }))?;
+    let params =
+        PostParams { field_manager: Some("externalsecrets.external-secrets.io/legacy".into()), ..Default::default() };
+    let created = env.secrets().create(&params, &eso_secret).await?;
+
+    // ESO's store: nothing of it is vaultsync's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let untouched = env.secrets().get("legacy").await?;
+    assert_eq!(untouched.metadata.resource_version, created.metadata.resource_version, "ESO's Secret was written");
+    assert_eq!(eso_ready(&env, "legacy").await?, None);
+
+    // Handed to vaultsync, watched throughout: never absent, never another value.
+    let watch = {
+        let (secrets, value) = (env.secrets(), value.clone());
+        tokio::spawn(async move {
+            let mut seen = 0u32;
+            loop {
+                let secret = secrets.get_opt("legacy").await?;
+                let data = secret.as_ref().and_then(|s| s.data.clone()).unwrap_or_default();
+                let held = data.get("v").map(|v| String::from_utf8_lossy(&v.0).into_owned());
+                anyhow::ensure!(held.as_deref() == Some(value.as_str()), "Secret legacy held {held:?} at read {seen}");
+                seen += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<u32, anyhow::Error>(seen)
+        })
+    };
+    env.apply(eso_store(&env, "vault", Some(CLASS))).await?;
+    let (reason, _) = wait_eso_ready(&env, "legacy", "True").await?;
+    assert_eq!(reason, "SecretSynced");
+    let taken = env.secrets().get("legacy").await?;
+    assert_eq!(taken.metadata.uid, created.metadata.uid, "the same Secret, in place");
+    let annotations = taken.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get("eso.vaultsync.dev/external-secret").map(String::as_str), Some("legacy"));
+    assert_eq!(
+        annotations.get("reconcile.external-secrets.io/data-hash").map(String::as_str),
+        Some("written-by-eso"),
+        "ESO's marks stay for the way back"
+    );
+    let labels = taken.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("reconcile.external-secrets.io/managed").map(String::as_str), Some("true"));
+    let owners = taken.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owners.len(), 1, "one owner, ESO's and vaultsync's alike: {owners:?}");
+    assert_eq!(Some(&owners[0].uid), es.metadata.uid.as_ref());
+    anyhow::ensure!(!watch.is_finished(), "the watch of Secret legacy stopped: {:?}", watch.await);
+    watch.abort();
+
+    // Given back to ESO's class: a new value in OpenBao and a force-sync
+    // request are no longer vaultsync's to act on.
+    env.apply(eso_store(&env, "vault", Some("default"))).await?;
+    let eso_es = eso_external_secrets(&env);
+    eventually(Duration::from_secs(30), || async {
+        let es = eso_es.get("legacy").await?;
+        Ok(es.metadata.annotations.unwrap_or_default().contains_key("external-secrets.io/force-sync"))
+    })
+    .await
+    .map_err(|e| e.context("the ExternalSecret was not kicked for ESO when its store was given back"))?;
+    let handed_back = env.secrets().get("legacy").await?;
+    let next = env.secret_value("eso-handover-next");
+    env.bao.kv2_put(&path, json!({"v": next})).await?;
+    eso_es
+        .patch(
+            "legacy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": "after-hand-back"}}})),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = env.secrets().get("legacy").await?;
+    assert_eq!(
+        after.metadata.resource_version, handed_back.metadata.resource_version,
+        "vaultsync wrote after giving the store back"
+    );
+    env.cleanup().await;
+    Ok(())
+}
