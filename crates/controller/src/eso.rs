@@ -23,7 +23,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
 
-use crate::context::Context;
+use crate::context::{Context, StoreRecheck};
+use crate::mapping::{log_result, timed, users_of};
+use crate::reconcile::{external_secret, store_health};
 use crate::served::{Group, read_as, unparsed_cluster_store, unparsed_external_secret, unparsed_secret_store};
 use crate::vault_clients::identity::StoreId;
 
@@ -77,20 +79,21 @@ where
     (cache, stream)
 }
 
-/// The ExternalSecret controller of ESO's group, run until `stop`.
+/// The controllers of ESO's group (ExternalSecrets, and the health of
+/// the stores of this operator's class), run until `shutdown` sends.
 /// `secret_changes` carries the ESO-group ExternalSecrets whose Secrets
 /// changed (the Secret watch is vaultsync's, shared).
 pub(crate) async fn run(
     ctx: Arc<Context>,
     secret_changes: UnboundedReceiver<ObjectRef<ExternalSecret>>,
-    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-    reconcile: impl FnMut(
-        Arc<ExternalSecret>,
-        Arc<Context>,
-    ) -> futures::future::BoxFuture<'static, crate::Result<kube::runtime::controller::Action>>
-    + Send
-    + 'static,
+    shutdown: &tokio::sync::broadcast::Sender<()>,
 ) {
+    let stopped = || {
+        let mut rx = shutdown.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
     let client = ctx.client.clone();
     let scope = ctx.config.namespace.clone();
     let scope = scope.as_deref();
@@ -134,8 +137,7 @@ pub(crate) async fn run(
             let now_ours = crate::stores::serves(&ctx, &store.spec.controller);
             let key = (store.namespace().unwrap_or_default(), store.name_any());
             if ours.insert(key, now_ours) == Some(true) && !now_ours {
-                let users =
-                    crate::mapping::users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace());
+                let users = users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace());
                 tokio::spawn(hand_back(ctx.clone(), users));
             }
         }
@@ -149,12 +151,7 @@ pub(crate) async fn run(
         .watches_stream(stores, {
             let (reader, ctx) = (reader.clone(), ctx.clone());
             move |store: SecretStore| {
-                ctx.triggered(crate::mapping::users_of(
-                    &reader,
-                    StoreKind::SecretStore,
-                    &store.name_any(),
-                    store.namespace(),
-                ))
+                ctx.triggered(users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace()))
             }
         });
     let controller = match scope {
@@ -171,8 +168,7 @@ pub(crate) async fn run(
                 move |store: &ClusterSecretStore| {
                     let now_ours = crate::stores::serves(&ctx, &store.spec.controller);
                     if ours.insert(store.name_any(), now_ours) == Some(true) && !now_ours {
-                        let users =
-                            crate::mapping::users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None);
+                        let users = users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None);
                         tokio::spawn(hand_back(ctx.clone(), users));
                     }
                 }
@@ -180,21 +176,51 @@ pub(crate) async fn run(
             controller.watches_stream(cluster_stores, {
                 let (reader, ctx) = (reader.clone(), ctx.clone());
                 move |store: ClusterSecretStore| {
-                    ctx.triggered(crate::mapping::users_of(
-                        &reader,
-                        StoreKind::ClusterSecretStore,
-                        &store.name_any(),
-                        None,
-                    ))
+                    ctx.triggered(users_of(&reader, StoreKind::ClusterSecretStore, &store.name_any(), None))
                 }
             })
         }
     };
-    controller
-        .graceful_shutdown_on(stop)
-        .run(reconcile, crate::reconcile::external_secret::error_policy, ctx)
-        .for_each(crate::mapping::log_result)
-        .await;
+    let es_controller = controller
+        .graceful_shutdown_on(stopped())
+        .run(timed("ExternalSecret", external_secret::reconcile), external_secret::error_policy, ctx.clone())
+        .for_each(log_result);
+
+    // Store health: a watch of their own (the one above feeds the
+    // ExternalSecret controller). Stores of another class are skipped by
+    // the reconcile, without a request.
+    let (store_recheck, stores_to_recheck) = futures::channel::mpsc::unbounded();
+    let (cluster_store_recheck, cluster_stores_to_recheck) = futures::channel::mpsc::unbounded();
+    ctx.set_store_recheck(StoreRecheck {
+        stores: store_recheck,
+        cluster_stores: scope.is_none().then_some(cluster_store_recheck),
+    });
+    let (health_reader, health_writer) = reflector::store::<SecretStore>();
+    let store_events =
+        eso_events(&client, scope, false, unparsed_secret_store).reflect(health_writer).applied_objects();
+    let store_controller = Controller::for_stream(store_events, health_reader)
+        .reconcile_on(stores_to_recheck)
+        .graceful_shutdown_on(stopped())
+        .run(timed("SecretStore", store_health::reconcile_store), store_health::error_policy, ctx.clone())
+        .for_each(log_result);
+    let cluster_store_controller = async {
+        if scope.is_some() {
+            return;
+        }
+        let (reader, writer) = reflector::store::<ClusterSecretStore>();
+        let events = eso_events(&client, None, true, unparsed_cluster_store).reflect(writer).applied_objects();
+        Controller::for_stream(events, reader)
+            .reconcile_on(cluster_stores_to_recheck)
+            .graceful_shutdown_on(stopped())
+            .run(
+                timed("ClusterSecretStore", store_health::reconcile_cluster_store),
+                store_health::error_policy,
+                ctx.clone(),
+            )
+            .for_each(log_result)
+            .await;
+    };
+    tokio::join!(es_controller, store_controller, cluster_store_controller);
 }
 
 /// Sets ESO's force-sync annotation on each ExternalSecret of a store this

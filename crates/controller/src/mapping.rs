@@ -1,6 +1,9 @@
 //! Which objects a watched change concerns: the maps from Secrets, stores
 //! and generators to the ExternalSecrets that use them, shared by the
-//! controllers of both API groups.
+//! controllers of both API groups; and the timing of reconciles.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -9,6 +12,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, warn};
 use vaultsync_api::{ExternalSecret, StoreKind};
 
+use crate::context::Context;
 use crate::served::Group;
 
 pub(crate) async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {
@@ -76,4 +80,24 @@ pub(crate) fn users_of(
         })
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()
+}
+
+/// `reconcile`, counted in the in-flight gauge and timed into the duration
+/// histogram of `controller`.
+pub(crate) fn timed<K, F, Fut, T>(
+    controller: &'static str,
+    reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, T>
+where
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    K: Send + Sync + 'static,
+{
+    move |object, ctx| {
+        let reconcile = reconcile.clone();
+        Box::pin(async move {
+            let _timer = ctx.metrics.reconcile_started(controller);
+            reconcile(object, ctx.clone()).await
+        })
+    }
 }

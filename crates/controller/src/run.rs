@@ -21,7 +21,7 @@ use vaultsync_api::{
 };
 
 use crate::context::{Context, StoreRecheck};
-use crate::mapping::{generator_users, log_result, secret_to_external_secret, spec_or_force_sync, users_of};
+use crate::mapping::{generator_users, log_result, secret_to_external_secret, spec_or_force_sync, timed, users_of};
 use crate::reconcile::{cluster_external_secret, external_secret, store_health};
 use crate::served::Group;
 use crate::vault_clients::identity::StoreId;
@@ -287,13 +287,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     });
     let eso_controller = async {
         if let (Some((eso_ctx, _)), Some(changes)) = (&eso, eso_secret_changes) {
-            crate::eso::run(
-                eso_ctx.clone(),
-                changes,
-                stopped(&shutdown_tx),
-                timed("ExternalSecret", external_secret::reconcile),
-            )
-            .await;
+            crate::eso::run(eso_ctx.clone(), changes, &shutdown_tx).await;
         }
     };
     tokio::join!(es_controller, store_controller, sweeper, eso_controller, async {
@@ -301,26 +295,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             controllers.await;
         }
     });
-}
-
-/// `reconcile`, counted in the in-flight gauge and timed into the duration
-/// histogram of `controller`.
-fn timed<K, F, Fut, T>(
-    controller: &'static str,
-    reconcile: F,
-) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, T>
-where
-    F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = T> + Send + 'static,
-    K: Send + Sync + 'static,
-{
-    move |object, ctx| {
-        let reconcile = reconcile.clone();
-        Box::pin(async move {
-            let _timer = ctx.metrics.reconcile_started(controller);
-            reconcile(object, ctx.clone()).await
-        })
-    }
 }
 
 /// The ExternalSecrets a ClusterExternalSecret made, as its controller needs

@@ -127,7 +127,8 @@ where
     };
     let mut unread = Vec::new();
     let read = serde_ignored::deserialize(&value, |path| {
-        let path = path.to_string();
+        // serde_ignored marks the inside of an Option with a `?` segment.
+        let path = path.to_string().replace(".?", "");
         // Only the spec is the user's to get wrong; a field left empty
         // asks for nothing.
         if path.starts_with("spec.") && !lookup(&value, &path).is_none_or(is_empty) {
@@ -291,6 +292,23 @@ mod tests {
             "{problem}"
         );
         assert_eq!(converted.object.spec.data.len(), 1);
+    }
+
+    #[test]
+    fn fields_under_optional_ones_are_named_too() {
+        let store = read_as(
+            raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+                "metadata": {"name": "v", "namespace": "a"},
+                "spec": {"controller": "vaultsync", "provider": {"vault": {"server": "https://v:8200",
+                    "auth": {"userPass": {"path": "userpass", "username": "u"}}}}}})),
+            unparsed_secret_store,
+        );
+        assert_eq!(
+            problem(&store).map(String::as_str),
+            Some(
+                "spec.provider.vault.auth.userPass not supported by vaultsync (yet); remove it or leave this object to ESO"
+            )
+        );
     }
 
     #[test]

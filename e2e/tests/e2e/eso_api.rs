@@ -53,6 +53,33 @@ async fn eso_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, 
     }))
 }
 
+/// The Ready condition of an ESO-group SecretStore: (status, reason, message).
+async fn eso_store_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), &env.namespace, &eso_resource("SecretStore", "v1"));
+    let store = api.get(name).await?;
+    let conditions = store.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
+        let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+        (text("status"), text("reason"), text("message"))
+    }))
+}
+
+async fn wait_eso_store_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(condition)) = eso_store_ready(env, name).await {
+            if condition.0 == status {
+                return Ok((condition.1, condition.2));
+            }
+            last = Some(condition);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("ESO-group SecretStore {name} never Ready={status}; last: {last:?}")
+}
+
 async fn wait_eso_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut last = None;
@@ -124,11 +151,49 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
         assert!(env.secrets().get_opt(refused).await?.is_none(), "no Secret for {refused}");
     }
 
+    // Store status as ESO writes it; an auth method vaultsync lacks is
+    // reported on the store and on its ExternalSecrets.
+    let (reason, message) = wait_eso_store_ready(&env, "ours", "True").await?;
+    assert_eq!(reason, "Valid");
+    assert!(message.starts_with("store validated"), "{message}");
+    let mut userpass = eso_store(&env, "userpass", Some(CLASS));
+    userpass["spec"]["provider"]["vault"]["auth"] = json!({"userPass": {"path": "userpass", "username": "app", "secretRef": {"name": "eso-token", "key": "token"}}});
+    env.apply(userpass).await?;
+    env.apply(eso_external_secret("on-userpass", "userpass", &path)).await?;
+    let (reason, message) = wait_eso_store_ready(&env, "userpass", "False").await?;
+    assert_eq!(reason, "InvalidProviderConfig");
+    assert!(
+        message.starts_with("unable to validate store") && message.contains("spec.provider.vault.auth.userPass"),
+        "{message}"
+    );
+    let (_, message) = wait_eso_ready(&env, "on-userpass", "False").await?;
+    assert!(message.contains("spec.provider.vault.auth.userPass"), "{message}");
+
+    // A ClusterSecretStore of ours gets its status too.
+    let cluster_name = format!("{}-eso", env.namespace);
+    let mut cluster_store = eso_store(&env, &cluster_name, Some(CLASS));
+    cluster_store["kind"] = json!("ClusterSecretStore");
+    cluster_store["spec"]["provider"]["vault"]["auth"]["tokenSecretRef"]["namespace"] = json!(env.namespace);
+    env.apply(cluster_store).await?;
+    let cluster_stores: Api<DynamicObject> =
+        Api::all_with(env.client.clone(), &eso_resource("ClusterSecretStore", "v1"));
+    eventually(Duration::from_secs(60), || async {
+        let store = cluster_stores.get(&cluster_name).await?;
+        let conditions = store.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        Ok(conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True" && c["reason"] == "Valid"))
+    })
+    .await
+    .map_err(|e| e.context("the ESO-group ClusterSecretStore never became Ready=True Valid"))?;
+    cluster_stores.delete(&cluster_name, &Default::default()).await?;
+
     // By now a served store's ExternalSecrets have synced several times over.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for left in ["unclassed", "foreign"] {
         assert_eq!(eso_ready(&env, left).await?, None, "{left} got a status from vaultsync");
         assert!(env.secrets().get_opt(left).await?.is_none(), "vaultsync wrote a Secret for {left}");
+    }
+    for store in ["unclassed", "esos"] {
+        assert_eq!(eso_store_ready(&env, store).await?, None, "store {store} got a status from vaultsync");
     }
     env.cleanup().await;
     Ok(())

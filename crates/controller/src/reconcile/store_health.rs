@@ -5,37 +5,52 @@ use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use tracing::warn;
 use vaultsync_api::{ClusterSecretStore, SecretStore, SecretStoreStatus, VaultProvider};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::observe::conditions::{apply_status, condition, ready};
+use crate::observe::conditions::{apply_status_of, condition, ready};
 use crate::observe::events;
-use crate::stores::{ResolvedStore, credentials, refs_need_namespace};
+use crate::served::{self, Group};
+use crate::stores::{ResolvedStore, credentials, refs_need_namespace, serves};
 
 pub(crate) async fn reconcile_store(store: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action> {
-    if !served(&ctx, store.spec.controller.as_deref()) {
+    if !serves(&ctx, &store.spec.controller) {
         return Ok(Action::await_change());
     }
     let namespace = store.namespace().unwrap_or_default();
     let (recheck, bad_interval) = recheck_interval(&ctx, &store.name_any(), store.spec.refresh_interval.as_ref());
-    let outcome = match (ResolvedStore::from_secret_store(&store), bad_interval) {
+    let refused = unservable(&ctx, &*store, &store.spec, false);
+    let outcome = match (ResolvedStore::from_secret_store(&store), refused.or(bad_interval)) {
         (_, Some(e)) | (Err(e), None) => Err(e),
         (Ok(resolved), None) => check(&ctx, &resolved, Some(&namespace)).await,
     };
-    let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
     let insecure = store.spec.provider.vault().and_then(insecure_transport);
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure, recheck).await
+    report(&ctx, &*store, store.status.as_ref(), outcome, insecure, recheck).await
+}
+
+/// What makes an ESO-group store unservable (see `served`), as its error.
+fn unservable<K: Resource + serde::Serialize>(
+    ctx: &Context,
+    store: &K,
+    spec: &impl serde::Serialize,
+    cluster: bool,
+) -> Option<Error> {
+    (ctx.group == Group::Eso)
+        .then(|| served::unservable_store(store, spec, cluster))
+        .flatten()
+        .map(|reason| Error::StoreConfig { store: store.meta().name.clone().unwrap_or_default(), reason })
 }
 
 pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx: Arc<Context>) -> Result<Action> {
-    if !served(&ctx, store.spec.controller.as_deref()) {
+    if !serves(&ctx, &store.spec.controller) {
         return Ok(Action::await_change());
     }
     let (recheck, bad_interval) = recheck_interval(&ctx, &store.name_any(), store.spec.refresh_interval.as_ref());
-    let outcome = match (ResolvedStore::from_cluster_store(&store), bad_interval) {
+    let refused = unservable(&ctx, &*store, &store.spec, true);
+    let outcome = match (ResolvedStore::from_cluster_store(&store), refused.or(bad_interval)) {
         (_, Some(e)) | (Err(e), None) => Err(e),
         // References without a namespace resolve in each ExternalSecret's
         // namespace, so there is no single identity to check here.
@@ -44,9 +59,8 @@ pub(crate) async fn reconcile_cluster_store(store: Arc<ClusterSecretStore>, ctx:
         }
         (Ok(resolved), None) => check(&ctx, &resolved, None).await,
     };
-    let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
     let insecure = store.spec.provider.vault().and_then(insecure_transport);
-    report(&ctx, &api, &*store, store.status.as_ref(), outcome, insecure, recheck).await
+    report(&ctx, &*store, store.status.as_ref(), outcome, insecure, recheck).await
 }
 
 pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(store: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -68,12 +82,6 @@ fn recheck_interval(
         Ok(None) => (ctx.config.store_recheck, None),
         Err(reason) => (ctx.config.store_recheck, Some(Error::StoreConfig { store: name.to_owned(), reason })),
     }
-}
-
-/// A store of another controller class gets no login, status or Event
-/// from this operator.
-fn served(ctx: &Context, store_class: Option<&str>) -> bool {
-    vaultsync_api::serves_store_class(store_class, &ctx.config.controller_class)
 }
 
 async fn check(ctx: &Context, store: &ResolvedStore, namespace: Option<&str>) -> Result<String> {
@@ -112,9 +120,12 @@ fn auth_method(provider: &VaultProvider) -> &'static str {
     }
 }
 
+/// Writes the store's status and Events. In ESO's group with ESO's
+/// reasons and messages (`Valid` "store validated", `InvalidProviderConfig`
+/// or `ValidationFailed` "unable to validate store"), each followed by
+/// vaultsync's detail, so ESO's dashboards and alerts match.
 async fn report<K>(
     ctx: &Context,
-    api: &Api<K>,
     store: &K,
     previous: Option<&SecretStoreStatus>,
     outcome: Result<String>,
@@ -129,22 +140,39 @@ where
     let (ready_condition, action) = match outcome {
         Ok(message) => {
             ctx.reset_backoff(&key);
+            let message = match ctx.group {
+                Group::Vaultsync => message,
+                Group::Eso => format!("store validated: {message}"),
+            };
             (ready(true, "Valid", message, &previous.conditions), Action::requeue(recheck))
         }
         Err(Error::Kube(e)) => return Err(Error::Kube(e)),
         Err(error) => {
-            let reason = match &error {
-                Error::StoreConfig { .. } => "InvalidProviderConfig",
-                Error::RefusedAudience { .. } => "RefusedAudience",
-                Error::ServiceAccountNotAllowed { .. } => "ServiceAccountNotAllowed",
+            let reason = match (&error, ctx.group) {
+                (Error::StoreConfig { .. }, _) => "InvalidProviderConfig",
+                (Error::RefusedAudience { .. } | Error::ServiceAccountNotAllowed { .. }, Group::Eso) => {
+                    "InvalidProviderConfig"
+                }
+                (Error::RefusedAudience { .. }, Group::Vaultsync) => "RefusedAudience",
+                (Error::ServiceAccountNotAllowed { .. }, Group::Vaultsync) => "ServiceAccountNotAllowed",
                 _ => "ValidationFailed",
             };
-            warn!(store = %crate::context::object_ref(store), reason, error = %error, "store not ready");
-            (ready(false, reason, error.to_string(), &previous.conditions), Action::requeue(ctx.backoff(&key)))
+            warn!(store = %ctx.group.log_name(store), reason, error = %error, "store not ready");
+            let message = match ctx.group {
+                Group::Vaultsync => error.to_string(),
+                Group::Eso => format!("unable to validate store: {error}"),
+            };
+            (ready(false, reason, message, &previous.conditions), Action::requeue(ctx.backoff(&key)))
         }
     };
-    events::announce_change(&ctx.recorder, &store.object_ref(&()), &previous.conditions, &ready_condition, "Validate")
-        .await;
+    events::announce_change(
+        &ctx.recorder,
+        &ctx.group.object_ref(store),
+        &previous.conditions,
+        &ready_condition,
+        "Validate",
+    )
+    .await;
     let mut conditions = vec![ready_condition];
     if let Some(message) = insecure {
         let was_warned = previous.conditions.iter().any(|c| c.type_ == INSECURE_TRANSPORT);
@@ -152,7 +180,7 @@ where
         if !was_warned {
             events::publish(
                 &ctx.recorder,
-                &store.object_ref(&()),
+                &ctx.group.object_ref(store),
                 EventType::Warning,
                 INSECURE_TRANSPORT,
                 "Validate",
@@ -164,10 +192,13 @@ where
     let status = SecretStoreStatus {
         conditions,
         capabilities: Some("ReadOnly".into()),
-        observed_generation: store.meta().generation,
+        // Not in ESO's schema: left out there, so a status compares equal
+        // to the one read back.
+        observed_generation: store.meta().generation.filter(|_| ctx.group == Group::Vaultsync),
     };
     if status != previous {
-        apply_status(api, store, &status).await?;
+        let ar = ctx.group.api_resource::<K>();
+        apply_status_of(&ctx.client, &ar, store.meta().namespace.as_deref(), &store.name_any(), &status).await?;
     }
     Ok(action)
 }
