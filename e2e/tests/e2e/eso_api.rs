@@ -302,3 +302,152 @@ async fn a_store_changes_hands_with_its_secrets_in_place() -> anyhow::Result<()>
     env.cleanup().await;
     Ok(())
 }
+
+/// From ESO's group into vaultsync's, with the Secret never absent or
+/// changed: the ESO-group ExternalSecret orphans its Secret
+/// (`creationPolicy: Orphan`, `deletionPolicy: Retain`) and is deleted; a
+/// vaultsync.dev ExternalSecret annotated `vaultsync.dev/adopt:
+/// external-secrets.io` takes the Secret over. Without the annotation, or
+/// while the ESO-group ExternalSecret still controls it, the Secret is
+/// refused with the way to move it.
+#[tokio::test]
+async fn an_eso_group_secret_is_adopted_into_vaultsyncs_group() -> anyhow::Result<()> {
+    let env = TestEnv::new("eso-adopt").await?;
+    let value = env.secret_value("eso-adopt");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("eso-token", &[("token", "root")]).await?;
+    env.apply(eso_store(&env, "eso-vault", Some(CLASS))).await?;
+    let eso_es = env.apply(eso_external_secret("app", "eso-vault", &path)).await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    let original = env.secrets().get("app").await?;
+    let owners = original.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(
+        owners.iter().map(|o| o.uid.clone()).collect::<Vec<_>>(),
+        [eso_es.metadata.uid.clone().unwrap_or_default()]
+    );
+
+    let watch = {
+        let (secrets, value) = (env.secrets(), value.clone());
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            loop {
+                let held = secrets
+                    .get_opt("app")
+                    .await?
+                    .and_then(|s| s.data)
+                    .and_then(|d| d.get("v").map(|v| String::from_utf8_lossy(&v.0).into_owned()));
+                anyhow::ensure!(held.as_deref() == Some(value.as_str()), "Secret app held {held:?} at read {reads}");
+                reads += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<u32, anyhow::Error>(reads)
+        })
+    };
+
+    // vaultsync's own store and a vaultsync.dev ExternalSecret: refused
+    // while ESO's group controls the Secret, and told how to move it.
+    env.token_store("vault", "root", json!({})).await?;
+    let vaultsync_es = |name: &str, adopt: bool| {
+        let mut es = vaultsync_e2e::external_secret(
+            name,
+            "vault",
+            json!({"target": {"name": "app"}, "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        );
+        if adopt {
+            es["metadata"]["annotations"] = json!({"vaultsync.dev/adopt": "external-secrets.io"});
+        }
+        es
+    };
+    env.apply(vaultsync_es("early", true)).await?;
+    let (_, message) = env.wait_ready("early", "False").await?;
+    assert!(message.contains("is controlled by ExternalSecret \"app\" (external-secrets.io/v1)"), "{message}");
+    assert!(message.contains("creationPolicy Orphan"), "{message}");
+    env.external_secrets().delete("early", &Default::default()).await?;
+
+    // Orphaned by the ESO-group ExternalSecret, then deleted: nothing goes.
+    let mut orphan = eso_external_secret("app", "eso-vault", &path);
+    orphan["spec"]["target"]["creationPolicy"] = json!("Orphan");
+    orphan["spec"]["target"]["deletionPolicy"] = json!("Retain");
+    env.apply(orphan).await?;
+    eventually(Duration::from_secs(30), || async {
+        Ok(env.secrets().get("app").await?.metadata.owner_references.unwrap_or_default().is_empty())
+    })
+    .await
+    .map_err(|e| e.context("the Orphan ExternalSecret kept its owner reference on Secret app"))?;
+    eso_external_secrets(&env).delete("app", &Default::default()).await?;
+    eventually(Duration::from_secs(30), || async { Ok(eso_external_secrets(&env).get_opt("app").await?.is_none()) })
+        .await?;
+
+    // Without the annotation: refused, with the annotation to use.
+    env.apply(vaultsync_es("plain", false)).await?;
+    let (_, message) = env.wait_ready("plain", "False").await?;
+    assert!(message.contains("vaultsync.dev/adopt=external-secrets.io"), "{message}");
+    env.external_secrets().delete("plain", &Default::default()).await?;
+
+    // Adopted, in place.
+    let adopter = env.apply(vaultsync_es("app", true)).await?;
+    let (reason, _) = env.wait_ready("app", "True").await?;
+    assert_eq!(reason, "SecretSynced");
+    let adopted = env.secrets().get("app").await?;
+    assert_eq!(adopted.metadata.uid, original.metadata.uid, "the same Secret, never re-created");
+    let owners = adopted.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(
+        (owners[0].api_version.as_str(), Some(&owners[0].uid)),
+        ("vaultsync.dev/v1alpha1", adopter.metadata.uid.as_ref())
+    );
+    anyhow::ensure!(!watch.is_finished(), "the watch of Secret app stopped: {:?}", watch.await);
+    watch.abort();
+    env.cleanup().await;
+    Ok(())
+}
+
+/// A cluster whose ESO controller is gone (`--eso-claim-unclassed`, here
+/// an operator of the test's own, scoped to its namespace): stores
+/// without a class are served, and deleting an ExternalSecret finishes
+/// as ESO would have finished it: its Secret deleted (`deletionPolicy:
+/// Delete`) and ESO's finalizer removed, instead of hanging forever.
+#[tokio::test]
+async fn without_eso_unclassed_stores_are_claimed_and_deletions_finish() -> anyhow::Result<()> {
+    let env = TestEnv::new("eso-claim").await?;
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let log = std::fs::File::create(format!("{state}/logs/eso-claim-operator.log"))?;
+    let _operator = tokio::process::Command::new(vaultsync_e2e::vaultsync_binary())
+        .arg("run")
+        .env_clear()
+        .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
+        .env("VAULTSYNC_NAMESPACE", &env.namespace)
+        .env("VAULTSYNC_ESO_API", "true")
+        .env("VAULTSYNC_ESO_CLAIM_UNCLASSED", "true")
+        .env("VAULTSYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+
+    let value = env.secret_value("eso-claim");
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("eso-token", &[("token", "root")]).await?;
+    env.apply(eso_store(&env, "unclassed", None)).await?;
+    let mut es = eso_external_secret("app", "unclassed", &path);
+    es["metadata"]["finalizers"] = json!(["externalsecrets.external-secrets.io/externalsecret-cleanup"]);
+    es["spec"]["target"]["deletionPolicy"] = json!("Delete");
+    env.apply(es).await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    let (reason, _) = wait_eso_ready(&env, "app", "True").await?;
+    assert_eq!(reason, "SecretSynced");
+
+    eso_external_secrets(&env).delete("app", &Default::default()).await?;
+    eventually(Duration::from_secs(30), || async { Ok(eso_external_secrets(&env).get_opt("app").await?.is_none()) })
+        .await
+        .map_err(|e| e.context("the ExternalSecret's deletion hung on ESO's finalizer"))?;
+    eventually(Duration::from_secs(30), || async { Ok(env.secrets().get_opt("app").await?.is_none()) })
+        .await
+        .map_err(|e| e.context("deletionPolicy Delete left the Secret"))?;
+    env.cleanup().await;
+    Ok(())
+}

@@ -122,6 +122,12 @@ pub const ESO_FORCE_SYNC_ANNOTATION: &str = "force-sync";
 /// back to ESO.
 pub const ESO_GROUP_FORCE_SYNC_ANNOTATION: &str = "external-secrets.io/force-sync";
 
+/// Annotation on a vaultsync.dev ExternalSecret that takes over a Secret
+/// an ESO-group ExternalSecret left behind (value: `external-secrets.io`):
+/// the last step of moving from ESO's group to vaultsync's without the
+/// Secret ever being deleted (docs/migration.md).
+pub const ADOPT_ANNOTATION: &str = "vaultsync.dev/adopt";
+
 /// Kind of the referenced store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum StoreKind {

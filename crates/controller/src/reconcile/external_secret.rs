@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::generators;
 use crate::observe::conditions::{apply_status_of, now, ready};
 use crate::observe::events;
+use crate::reconcile::eso_finalizer;
 use crate::secret_data::data_hash;
 use crate::served::Group;
 use crate::stores::{credentials, resolve};
@@ -45,6 +46,10 @@ pub(crate) async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Res
     let memo_key = ObjectRef::from_obj(&*es);
     ctx.due.started(&memo_key);
     if es.meta().deletion_timestamp.is_some() {
+        if eso_finalizer::ours_to_finish(&ctx, &es) {
+            ctx.forget(&memo_key);
+            return eso_finalizer::finish(&ctx, &es).await;
+        }
         if es.finalizers().iter().any(|f| f == LEASE_FINALIZER) {
             return release_leases(&es, &ctx).await;
         }

@@ -2,6 +2,7 @@
 //! calls on `sync`, `stores` and `generators`, and reports in status.
 
 pub(crate) mod cluster_external_secret;
+mod eso_finalizer;
 pub(crate) mod external_secret;
 pub(crate) mod store_health;
 

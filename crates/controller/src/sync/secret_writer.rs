@@ -202,19 +202,19 @@ pub(crate) async fn write(
                 "Secret {name:?} does not exist; creationPolicy Merge only adds keys to an existing Secret"
             )));
         }
-        (Some(secret), CreationPolicy::Owner | CreationPolicy::Orphan) => {
-            let manager = secret.annotations().get(group.manager_annotation());
-            if !manages(group, secret, es) {
-                let who = manager.map_or_else(
-                    || "is not managed by vaultsync".to_owned(),
-                    |m| format!("is managed by ExternalSecret {m:?}"),
-                );
-                return Err(Error::Target(format!(
-                    "Secret {name:?} already exists and {who}; vaultsync will not overwrite it. Delete it, rename target.name, or use creationPolicy Merge"
-                )));
-            }
+        (Some(secret), CreationPolicy::Owner | CreationPolicy::Orphan) if !manages(group, secret, es) => {
+            return Err(Error::Target(format!(
+                "Secret {name:?} already exists and {}; vaultsync will not overwrite it. Delete it, rename target.name, or use creationPolicy Merge",
+                whose(secret)
+            )));
         }
         _ => {}
+    }
+
+    if let Some(secret) = &existing
+        && policy == CreationPolicy::Orphan
+    {
+        release_ownership(&api, secret, es).await?;
     }
 
     let template = es.spec.target.template.clone().unwrap_or_default();
@@ -313,16 +313,80 @@ pub(crate) async fn write(
 /// controller reference has the ExternalSecret's uid). The latter is the
 /// handover from ESO: a store given to vaultsync's class keeps its
 /// Secrets, in place, with the owner they already have.
+///
+/// Also the adoption from ESO's group into vaultsync's (a vaultsync.dev
+/// ExternalSecret annotated `vaultsync.dev/adopt: external-secrets.io`):
+/// a Secret that an ESO-group ExternalSecret wrote and then orphaned (ESO's
+/// `managed` label or vaultsync's ESO-group annotation, and no controller
+/// at all) is taken as it is. Nothing else is adopted: not a Secret some
+/// controller still owns, not one ESO never wrote.
 fn manages(group: Group, secret: &Secret, es: &ExternalSecret) -> bool {
     if secret.annotations().get(group.manager_annotation()) == Some(&es.name_any()) {
         return true;
     }
-    group == Group::Eso
-        && es.meta().uid.is_some()
-        && secret
-            .owner_references()
-            .iter()
-            .any(|o| o.controller == Some(true) && Some(&o.uid) == es.meta().uid.as_ref())
+    let controlled_by_es = |uid: &Option<String>| {
+        uid.is_some()
+            && secret.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+    };
+    match group {
+        Group::Eso => controlled_by_es(&es.meta().uid),
+        Group::Vaultsync => {
+            let adopts = es.annotations().get(vaultsync_api::ADOPT_ANNOTATION).map(String::as_str)
+                == Some(crate::served::ESO_GROUP);
+            let written_by_eso = secret.labels().get(ESO_MANAGED_LABEL).map(String::as_str) == Some("true")
+                || secret.annotations().contains_key(Group::Eso.manager_annotation());
+            let uncontrolled = secret.owner_references().iter().all(|o| o.controller != Some(true));
+            adopts && written_by_eso && uncontrolled
+        }
+    }
+}
+
+/// Who writes `secret`, for the refusal to overwrite it.
+fn whose(secret: &Secret) -> String {
+    let annotations = secret.annotations();
+    if let Some(controller) = secret.owner_references().iter().find(|o| o.controller == Some(true)) {
+        let adopt = if controller.api_version.starts_with(crate::served::ESO_GROUP) {
+            " (to move it into vaultsync.dev: creationPolicy Orphan on that ExternalSecret, delete it, then annotate this one vaultsync.dev/adopt=external-secrets.io; docs/migration.md)"
+        } else {
+            ""
+        };
+        return format!(
+            "is controlled by {} {:?} ({}){adopt}",
+            controller.kind, controller.name, controller.api_version
+        );
+    }
+    match (annotations.get(Group::Vaultsync.manager_annotation()), annotations.get(Group::Eso.manager_annotation())) {
+        (Some(manager), _) => format!("is managed by ExternalSecret {manager:?}"),
+        (None, Some(manager)) => format!(
+            "was written for ExternalSecret {manager:?} of external-secrets.io (annotate this one vaultsync.dev/adopt=external-secrets.io to take it over)"
+        ),
+        (None, None) => "is not managed by vaultsync".to_owned(),
+    }
+}
+
+/// The label ESO puts on every Secret it manages.
+const ESO_MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
+
+/// `creationPolicy: Orphan`: the controller reference to `es` goes, even
+/// one another field manager also holds (ESO's own, on a Secret handed over
+/// from ESO), which server-side apply alone would leave. A JSON patch
+/// whose `test` fails, the Secret having changed meanwhile, changes
+/// nothing; the next sync looks again.
+async fn release_ownership(api: &Api<Secret>, secret: &Secret, es: &ExternalSecret) -> Result<()> {
+    let Some(uid) = es.meta().uid.as_deref() else { return Ok(()) };
+    let Some(index) = secret.owner_references().iter().position(|o| o.uid == uid) else { return Ok(()) };
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "test", "path": format!("/metadata/ownerReferences/{index}/uid"), "value": uid},
+        {"op": "remove", "path": format!("/metadata/ownerReferences/{index}")},
+    ]))
+    .map_err(|e| Error::Internal(format!("owner reference patch: {e}")))?;
+    let name = secret.name_any();
+    match api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch)).await {
+        Ok(_) => Ok(()),
+        // The test failed: someone changed the references first.
+        Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => Ok(()),
+        Err(e) => Err(write_failure(&name, None, &e)),
+    }
 }
 
 /// The Secret type kube-controller-manager fills with a non-expiring API
@@ -404,6 +468,45 @@ mod tests {
         }
         let existing = Secret { type_: Some(SERVICE_ACCOUNT_TOKEN_TYPE.into()), ..Secret::default() };
         assert!(refuse_api_token_secret("s", None, &none, Some(&existing)).is_err(), "Merge into a token Secret");
+    }
+
+    fn secret_with(value: serde_json::Value) -> Secret {
+        serde_json::from_value(value).expect("a Secret")
+    }
+
+    fn es_with(annotations: serde_json::Value) -> ExternalSecret {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",
+            "metadata": {"name": "app", "namespace": "n", "uid": "es-uid", "annotations": annotations},
+            "spec": {"secretStoreRef": {"name": "vault"}},
+        }))
+        .expect("an ExternalSecret")
+    }
+
+    #[test]
+    fn who_may_write_an_existing_secret() {
+        let eso_owned = secret_with(serde_json::json!({"metadata": {"name": "app",
+            "labels": {ESO_MANAGED_LABEL: "true"},
+            "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "app",
+                                 "uid": "es-uid", "controller": true}]}}));
+        let plain = es_with(serde_json::json!({}));
+        let adopting = es_with(serde_json::json!({vaultsync_api::ADOPT_ANNOTATION: "external-secrets.io"}));
+        // ESO's group: the Secret ESO wrote for this very ExternalSecret.
+        assert!(manages(Group::Eso, &eso_owned, &plain));
+        // vaultsync's group: not while a controller owns it, even adopting.
+        assert!(!manages(Group::Vaultsync, &eso_owned, &adopting));
+        assert!(whose(&eso_owned).contains("creationPolicy Orphan"), "{}", whose(&eso_owned));
+
+        let orphaned =
+            secret_with(serde_json::json!({"metadata": {"name": "app", "labels": {ESO_MANAGED_LABEL: "true"}}}));
+        assert!(manages(Group::Vaultsync, &orphaned, &adopting));
+        assert!(!manages(Group::Vaultsync, &orphaned, &plain), "adoption is asked for, never assumed");
+        assert!(!manages(Group::Eso, &orphaned, &plain), "an orphan is nobody's in ESO's group");
+
+        // A Secret ESO never wrote is never adopted.
+        let hand_made = secret_with(serde_json::json!({"metadata": {"name": "app"}}));
+        assert!(!manages(Group::Vaultsync, &hand_made, &adopting));
+        assert_eq!(whose(&hand_made), "is not managed by vaultsync");
     }
 
     #[test]
