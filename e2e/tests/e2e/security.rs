@@ -55,7 +55,18 @@ fn audited_token_requests(namespace: &str, service_account: &str) -> anyhow::Res
 
 #[tokio::test]
 async fn stores_cannot_mint_kubernetes_api_tokens() -> anyhow::Result<()> {
-    let env = TestEnv::new("mint").await?;
+    refuses_kubernetes_api_audiences("mint", false).await
+}
+
+/// The same in ESO's group, whose CRDs carry none of vaultsync's rules: the
+/// refusal is vaultsync's code, reported with ESO's store reason.
+#[tokio::test]
+async fn eso_group_stores_cannot_mint_kubernetes_api_tokens() -> anyhow::Result<()> {
+    refuses_kubernetes_api_audiences("mint-eso", true).await
+}
+
+async fn refuses_kubernetes_api_audiences(test: &str, eso: bool) -> anyhow::Result<()> {
+    let env = TestEnv::new(test).await?;
     let (listener, received) = tenant_listener().await?;
     env.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}})).await?;
     let api_audience = "https://kubernetes.default.svc";
@@ -75,28 +86,40 @@ async fn stores_cannot_mint_kubernetes_api_tokens() -> anyhow::Result<()> {
         ),
     ];
     for (name, auth) in &stores {
-        env.apply(json!({
+        let mut store = json!({
             "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
             "metadata": {"name": name},
             "spec": {"provider": {"vault": {"server": listener, "path": "secret", "auth": auth}}},
-        }))
-        .await?;
-        env.apply(external_secret(
+        });
+        let mut es = external_secret(
             name,
             name,
             json!({"data": [{"secretKey": "x", "remoteRef": {"key": "app/x", "property": "x"}}]}),
-        ))
-        .await?;
+        );
+        if eso {
+            store["apiVersion"] = json!("external-secrets.io/v1");
+            store["spec"]["controller"] = json!("vaultsync");
+            es["apiVersion"] = json!("external-secrets.io/v1");
+        }
+        env.apply(store).await?;
+        env.apply(es).await?;
     }
     for (name, _) in &stores {
-        let (reason, message) = env.wait_store_ready(name, "False").await?;
-        assert_eq!(reason, "RefusedAudience", "{name}: {message}");
+        let (reason, message) = match eso {
+            false => env.wait_store_ready(name, "False").await?,
+            true => env.wait_eso_ready("SecretStore", name, "False").await?,
+        };
+        let expected = if eso { "InvalidProviderConfig" } else { "RefusedAudience" };
+        assert_eq!(reason, expected, "{name}: {message}");
         if *name == "k8s-empty" {
             assert!(message.contains("empty audience list"), "{name}: {message}");
         } else {
             assert!(message.contains(api_audience) && message.contains("deployer"), "{name}: {message}");
         }
-        let (reason, message) = env.wait_ready(name, "False").await?;
+        let (reason, message) = match eso {
+            false => env.wait_ready(name, "False").await?,
+            true => env.wait_eso_ready("ExternalSecret", name, "False").await?,
+        };
         assert_eq!(reason, "SecretSyncedError");
         assert!(message.contains("refused to request a token"), "{name}: {message}");
     }
