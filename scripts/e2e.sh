@@ -75,12 +75,12 @@ python3 "$root/e2e/rbac_check.py" ${E2E_FILTER:+--partial} "$root/e2e/rbac-used.
 # CRD, leadership handover, an API server outage and a flooded health port
 # with operators of their own. The shared operator syncs every namespace, so
 # it is stopped first, or it would answer too.
-if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} =~ ^(scoped|chart|handover|token_lifecycle|listeners):: ]]; then
+if [[ -z ${E2E_FILTER:-} || ${E2E_FILTER:-} =~ ^(scoped|chart|handover|token_lifecycle|listeners|eso_claim):: ]]; then
   operator_pid=$(cat "$state/pids/operator.pid")
   kill "$operator_pid"
   for _ in $(seq 50); do kill -0 "$operator_pid" 2>/dev/null || break; sleep 0.2; done
   rm -f "$state/pids/operator.pid"
-  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture ${E2E_FILTER:-scoped:: chart:: token_lifecycle:: handover:: listeners::}
+  VAULTSYNC_STATE="$state" cargo test -p vaultsync-e2e -- --ignored --test-threads=1 --nocapture ${E2E_FILTER:-scoped:: chart:: token_lifecycle:: handover:: listeners:: eso_claim::}
   # (a filtered run may have started no operator of its own)
   operator_logs=("$state"/logs/*-operator.log)
   if [ -e "${operator_logs[0]}" ]; then

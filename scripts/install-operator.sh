@@ -19,24 +19,35 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 chart=$root/charts/vaultsync
 namespace=vaultsync-system
 
+# established ARGS...: waits until the API server has established the CRDs
+# ARGS name (`-f FILE` or `crd/NAME`...). `kubectl wait` fails at once,
+# instead of waiting, when it reads a CRD whose status has no conditions yet
+# (seen with ESO's large CRDs), so it is asked again.
+established() {
+  for _ in $(seq 30); do
+    kubectl wait --for=condition=Established --timeout=60s "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  kubectl wait --for=condition=Established --timeout=10s "$@" >/dev/null
+}
+
 helm install vaultsync "$chart" --namespace "$namespace" --create-namespace >"$state/helm-install.log"
-kubectl wait --for=condition=Established --timeout=60s \
-  crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev \
-  crd/clusterexternalsecrets.vaultsync.dev >/dev/null
+established crd/externalsecrets.vaultsync.dev crd/secretstores.vaultsync.dev crd/clustersecretstores.vaultsync.dev \
+  crd/clusterexternalsecrets.vaultsync.dev
 
 # The ServiceMonitor and PrometheusRule kinds the all-options release
 # renders, and the Argo Rollout the rollout_restart test restarts: our own
 # minimal CRDs stand in for the Prometheus Operator's and Argo Rollouts'.
 for crds in "$root"/e2e/crds/*.yaml; do
   kubectl apply --server-side -f "$crds" >/dev/null
-  kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
+  established -f "$crds"
 done
 # ESO's own CRDs (v2.9.0, unmodified; e2e/eso/crds/README.md), as ESO's
 # chart would have installed them: the release serves ESO's group
 # (esoApi.enabled in e2e/chart-values.yaml).
 for crds in "$root"/e2e/eso/crds/*.yaml; do
   kubectl apply --server-side -f "$crds" >/dev/null
-  kubectl wait --for=condition=Established --timeout=60s -f "$crds" >/dev/null
+  established -f "$crds"
 done
 helm install all-options "$chart" --namespace vaultsync-all-options --create-namespace \
   -f "$chart/ci/all-options.yaml" >"$state/helm-install-all-options.log"

@@ -13,20 +13,26 @@ use std::sync::Arc;
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ObjectMeta;
-use kube::core::DynamicObject;
+use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind};
+use vaultsync_api::{
+    CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
+};
 
 use crate::context::{Context, StoreRecheck};
 use crate::mapping::{log_result, timed, users_of};
-use crate::reconcile::{external_secret, store_health};
-use crate::served::{Group, read_as, unparsed_cluster_store, unparsed_external_secret, unparsed_secret_store};
+use crate::reconcile::{cluster_external_secret, external_secret, store_health};
+use crate::served::{
+    Group, read_as, unparsed_cluster_external_secret, unparsed_cluster_store, unparsed_external_secret,
+    unparsed_secret_store,
+};
 use crate::vault_clients::identity::StoreId;
 
 /// The watch events of an ESO-group kind, read as `K`.
@@ -220,7 +226,69 @@ pub(crate) async fn run(
             .for_each(log_result)
             .await;
     };
-    tokio::join!(es_controller, store_controller, cluster_store_controller);
+    // ESO's ClusterExternalSecret controller has no class filter: while
+    // ESO runs, it makes their ExternalSecrets (and vaultsync syncs those
+    // of its stores). Only once ESO is gone does vaultsync make them.
+    let ces_controller = async {
+        if scope.is_some() || !ctx.config.eso_claim_unclassed {
+            return;
+        }
+        cluster_external_secrets(ctx.clone(), stopped()).await;
+    };
+    tokio::join!(es_controller, store_controller, cluster_store_controller, ces_controller);
+}
+
+/// The ClusterExternalSecret controller of ESO's group: the same reconciler
+/// as vaultsync's group, re-run on any namespace change and on a spec
+/// change or deletion of an ExternalSecret one of them made.
+async fn cluster_external_secrets(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let (reader, writer) = reflector::store::<ClusterExternalSecret>();
+    let events = eso_events(&client, None, true, unparsed_cluster_external_secret).reflect(writer).applied_objects();
+    let all = {
+        let reader = reader.clone();
+        move || reader.state().iter().map(|ces| ObjectRef::from_obj(&**ces)).collect::<Vec<_>>()
+    };
+    // Their ExternalSecrets, metadata only: the maker's name is in a label;
+    // only a spec change (generation) or a deletion counts, not the
+    // status each sync writes.
+    let es_resource = Group::Eso.api_resource::<ExternalSecret>();
+    let made = watcher::Config::default().labels(CLUSTER_EXTERNAL_SECRET_LABEL);
+    let mut generations = std::collections::HashMap::new();
+    let made = watcher::watcher(Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &es_resource), made)
+        .default_backoff()
+        .try_filter_map(move |event| {
+            let changed = match event {
+                watcher::Event::Apply(es) | watcher::Event::InitApply(es) => {
+                    let key = (es.namespace(), es.name_any());
+                    let generation = es.metadata.generation;
+                    (generations.insert(key, generation) != Some(generation)).then_some(es)
+                }
+                watcher::Event::Delete(es) => {
+                    generations.remove(&(es.namespace(), es.name_any()));
+                    Some(es)
+                }
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            };
+            futures::future::ready(Ok(changed))
+        });
+    Controller::for_stream(events, reader)
+        .watches(Api::<Namespace>::all(client.clone()), watcher::Config::default(), move |_| all())
+        .reconcile_on(made.filter_map(|es| {
+            let maker = es.ok().and_then(|es| es.labels().get(CLUSTER_EXTERNAL_SECRET_LABEL).cloned());
+            futures::future::ready(maker.map(|maker| ObjectRef::<ClusterExternalSecret>::new(&maker)))
+        }))
+        .graceful_shutdown_on(stop)
+        .run(
+            timed("ClusterExternalSecret", cluster_external_secret::reconcile),
+            cluster_external_secret::error_policy,
+            ctx,
+        )
+        .for_each(log_result)
+        .await;
 }
 
 /// Sets ESO's force-sync annotation on each ExternalSecret of a store this

@@ -229,6 +229,15 @@ pub(crate) fn unparsed_secret_store(metadata: ObjectMeta, raw: &DynamicObject) -
     SecretStore { metadata, spec: unparsed_store_spec(raw), status: None }
 }
 
+pub(crate) fn unparsed_cluster_external_secret(
+    metadata: ObjectMeta,
+    _raw: &DynamicObject,
+) -> vaultsync_api::ClusterExternalSecret {
+    let spec = serde_json::from_value(serde_json::json!({"externalSecretSpec": {}}))
+        .expect("a ClusterExternalSecret spec with an empty ExternalSecret spec reads");
+    vaultsync_api::ClusterExternalSecret { metadata, spec, status: None }
+}
+
 pub(crate) fn unparsed_cluster_store(metadata: ObjectMeta, raw: &DynamicObject) -> ClusterSecretStore {
     ClusterSecretStore { metadata, spec: unparsed_store_spec(raw), status: None }
 }

@@ -7,6 +7,7 @@ mod chart;
 mod cluster_external_secret;
 mod database_env;
 mod eso_api;
+mod eso_claim;
 mod eso_fields;
 mod examples;
 mod failures;

@@ -1,10 +1,9 @@
 //! Status conditions and the server-side apply of status.
 
+use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
-use kube::{Api, Resource};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use vaultsync_api::{Condition, ConditionStatus, FIELD_MANAGER};
 
 /// The `Ready` condition, keeping the previous transition time when the
@@ -33,21 +32,6 @@ pub(crate) fn condition(type_: &str, ok: bool, reason: &str, message: String, pr
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Applies `status` to the status subresource of `obj`.
-pub(crate) async fn apply_status<K, S>(api: &Api<K>, obj: &K, status: &S) -> kube::Result<()>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-    S: Serialize,
-{
-    let name = obj.meta().name.clone().unwrap_or_default();
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch)).await.map(|_| ())
 }
 
 /// Applies `status` to the status subresource of object `name` of the
