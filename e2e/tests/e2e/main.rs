@@ -8,6 +8,7 @@ mod cluster_external_secret;
 mod database_env;
 mod eso_api;
 mod eso_fields;
+mod eso_scenarios;
 mod examples;
 mod failures;
 mod fault_isolation;
