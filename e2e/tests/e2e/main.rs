@@ -9,6 +9,7 @@ mod database_env;
 mod eso_api;
 mod eso_claim;
 mod eso_fields;
+mod eso_scenarios;
 mod examples;
 mod failures;
 mod fault_isolation;
