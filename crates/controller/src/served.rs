@@ -146,10 +146,22 @@ where
             });
             Converted { object, problem }
         }
-        Err(e) => Converted {
-            object: fallback(raw.metadata.clone()),
-            problem: Some(format!("spec cannot be read as vaultsync's {}: {e}", K::kind(&()))),
-        },
+        Err(e) => {
+            // Again, for the path of what does not read (serde_ignored's
+            // error does not have it).
+            let at = serde_path_to_error::deserialize::<_, K>(&value)
+                .err()
+                .map(|e| e.path().to_string())
+                .filter(|path| path != "." && !path.is_empty());
+            let problem = match at {
+                Some(path) => format!(
+                    "{path} cannot be read by vaultsync ({e}): a shape of ESO's that vaultsync does not support (yet); \
+                     change it or leave this object to ESO"
+                ),
+                None => format!("spec cannot be read as vaultsync's {}: {e}", K::kind(&())),
+            };
+            Converted { object: fallback(raw.metadata.clone()), problem: Some(problem) }
+        }
     }
 }
 
@@ -250,16 +262,14 @@ pub(crate) fn unservable_external_secret(es: &ExternalSecret) -> Option<String> 
     if let Some(problem) = problem(es) {
         return Some(problem.clone());
     }
-    // The rules vaultsync's CRD enforces by CEL; ESO's CRD does not.
-    if let Err(refusal) = vaultsync_api::checks::external_secret(&es.spec) {
-        return Some(refusal.to_string());
-    }
-    es.spec.data_from.iter().position(|from| from.source_ref.is_some()).map(|i| {
-        format!(
+    if let Some(i) = es.spec.data_from.iter().position(|from| from.source_ref.is_some()) {
+        return Some(format!(
             "spec.dataFrom[{i}].sourceRef: generators are not served in ESO's group yet; use vaultsync.dev's \
              VaultDynamicSecret from a vaultsync.dev ExternalSecret, or leave this one to ESO"
-        )
-    })
+        ));
+    }
+    // The rules vaultsync's CRD enforces by CEL; ESO's CRD does not.
+    vaultsync_api::checks::external_secret(&es.spec).err().map(|refusal| refusal.to_string())
 }
 
 /// Why an ESO-group store of ours cannot be served: fields vaultsync

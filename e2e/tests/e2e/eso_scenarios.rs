@@ -25,23 +25,21 @@
 //! `unsupported_eso_fields_are_reported_by_name` (each reason in
 //! `crates/api/tests/eso_gaps.txt`):
 //! - `FindByTag`: `dataFrom[].find.tags` (KV v2 custom_metadata: a later
-//!   issue). BUG: the message does not name `find.tags`.
+//!   issue).
 //! - cert auth (`useCertAuth`), and `userPass`, `ldap`, `iam`, `gcp`: auth
-//!   methods beyond token, AppRole, Kubernetes and JWT. BUG: the message
-//!   says "set exactly one auth method" without naming the method.
+//!   methods beyond token, AppRole, Kubernetes and JWT.
 //! - `dataFrom[].rewrite[].merge`, `.transform`, `dataFrom[].sourceRef.storeRef`
-//!   (BUG: reported as an unreadable spec, the field not named),
+//!   (shapes vaultsync's types cannot read: reported at their path),
 //!   `data[].sourceRef.storeRef`, `syncWindows`, `target.manifest`.
 //! - generators (`dataFrom[].sourceRef.generatorRef`): not served in ESO's
-//!   group yet (docs/migration.md); the message names the generator's
-//!   apiVersion, which vaultsync's own rules refuse first.
+//!   group yet (docs/migration.md).
 //!
-//! BUG, asserted as documented in the ignored test
-//! `bug_silently_ignored_eso_fields` (it fails today): `FindByTagWithPath`
-//! (`find.tags` next to a `path` is dropped and everything below the path
-//! written), `templateFrom[].valuesDecodingStrategy`, and mTLS
-//! (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's `tls`
-//! client certificate) are silently ignored, `Ready=True`.
+//! `eso_fields_vaultsync_lacks_are_never_ignored`: `FindByTagWithPath`
+//! (`find.tags` next to a `path`), `templateFrom[].valuesDecodingStrategy`,
+//! and mTLS (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's
+//! `tls` client certificate) give `Ready=False` naming the field. (This
+//! test found them synced without the field, `Ready=True`, when an unknown
+//! field under an optional one went unnoticed; fixed.)
 //!
 //! Not run here, with the reason:
 //! - `SimpleDataSync`, `SyncWithoutTargetName`, `SSHKeySync`: ESO marks them
@@ -892,27 +890,16 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     let (key, data) = unsupported_setup(&env).await?;
     let creds = |name: &str| json!({"name": name, "key": "k"});
     let auth = |method: Value| Some(json!({"auth": method}));
-    // BUG: an auth method vaultsync lacks is reported as "set exactly one
-    // auth method: tokenSecretRef, kubernetes, appRole or jwt" under
-    // `spec.provider.vault.auth`, without naming the method
-    // (`spec.provider.vault.auth.cert`, ...), which docs/migration.md says
-    // the message names. Asserted as it is.
-    let auth_methods = "spec.provider.vault.auth: set exactly one auth method";
-    // BUG: an ESO rewrite or sourceRef shape vaultsync lacks makes the spec
-    // unreadable ("spec cannot be read as vaultsync's ExternalSecret:
-    // missing field `regexp`" / "`generatorRef`"): Ready=False, but the
-    // field (`rewrite[].merge`, `.transform`, `sourceRef.storeRef`) is not
-    // named. Asserted as it is.
-    let unreadable = "spec cannot be read as vaultsync's ExternalSecret";
+    // An ESO rewrite or sourceRef shape vaultsync's types cannot read is
+    // reported at its path.
+    let unreadable = "cannot be read by vaultsync";
     let cases = vec![
         Unsupported {
             scenario: "FindByTag",
             es: "find-by-tag",
             spec: json!({"dataFrom": [{"find": {"tags": {"test": env.namespace}}}]}),
             store: None,
-            // BUG: `find.tags` is not named; the entry is refused because,
-            // without its tags, it has neither path nor name. Asserted as it is.
-            names: "spec.dataFrom[0].find: find needs a path, a name regexp, or both",
+            names: "spec.dataFrom.0.find.tags not supported by vaultsync",
         },
         Unsupported {
             scenario: "rewrite[].merge",
@@ -966,9 +953,7 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
             spec: json!({"dataFrom": [{"sourceRef": {"generatorRef": {
                 "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "VaultDynamicSecret", "name": "db"}}}]}),
             store: None,
-            // vaultsync's own rule on a generator's apiVersion answers first
-            // (before "generators are not served in ESO's group yet").
-            names: "spec.dataFrom[0].sourceRef.generatorRef.apiVersion",
+            names: "spec.dataFrom[0].sourceRef: generators are not served in ESO's group yet",
         },
         Unsupported {
             scenario: "useCertAuth",
@@ -977,35 +962,35 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
             store: auth(
                 json!({"cert": {"clientCert": creds("cert-auth-provider"), "secretRef": creds("cert-auth-provider")}}),
             ),
-            names: auth_methods,
+            names: "spec.provider.vault.auth.cert not supported by vaultsync",
         },
         Unsupported {
             scenario: "userPass auth",
             es: "userpass-auth",
             spec: json!({"data": data}),
             store: auth(json!({"userPass": {"path": "userpass", "username": "eso", "secretRef": creds("userpass")}})),
-            names: auth_methods,
+            names: "spec.provider.vault.auth.userPass not supported by vaultsync",
         },
         Unsupported {
             scenario: "ldap auth",
             es: "ldap-auth",
             spec: json!({"data": data}),
             store: auth(json!({"ldap": {"path": "ldap", "username": "eso", "secretRef": creds("ldap")}})),
-            names: auth_methods,
+            names: "spec.provider.vault.auth.ldap not supported by vaultsync",
         },
         Unsupported {
             scenario: "iam auth",
             es: "iam-auth",
             spec: json!({"data": data}),
             store: auth(json!({"iam": {"vaultRole": "eso", "region": "eu-west-1"}})),
-            names: auth_methods,
+            names: "spec.provider.vault.auth.iam not supported by vaultsync",
         },
         Unsupported {
             scenario: "gcp auth",
             es: "gcp-auth",
             spec: json!({"data": data}),
             store: auth(json!({"gcp": {"role": "eso", "projectID": "p"}})),
-            names: auth_methods,
+            names: "spec.provider.vault.auth.gcp not supported by vaultsync",
         },
     ];
     check_unsupported(&env, &cases).await?;
@@ -1013,11 +998,9 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// BUG: ESO fields vaultsync lacks that it silently ignores and syncs
-/// without (`Ready=True`), where docs/migration.md says each gives
-/// `Ready=False` naming the field ("reported, never ignored"). This test
-/// asserts that documented behaviour and fails today, hence ignored; run
-/// it with `E2E_FILTER="--ignored eso_scenarios::bug_"`.
+/// ESO fields vaultsync lacks that sit under optional ones give
+/// `Ready=False` naming the field, never a sync without them
+/// (docs/migration.md: "reported, never ignored").
 /// - `FindByTagWithPath`: `find.tags` next to a `path` is dropped and every
 ///   secret below the path is written (ESO: only the tagged ones).
 /// - `templateFrom[].valuesDecodingStrategy: Base64` is dropped (ESO decodes
@@ -1026,8 +1009,7 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
 ///   dropped (the Secret it names does not even exist) and the store logs
 ///   in without it.
 #[tokio::test]
-#[ignore = "BUG: these ESO fields are silently ignored (Ready=True); see the doc comment"]
-async fn bug_silently_ignored_eso_fields() -> anyhow::Result<()> {
+async fn eso_fields_vaultsync_lacks_are_never_ignored() -> anyhow::Result<()> {
     let env = TestEnv::new("eso-scn-ignored").await?;
     let (_, data) = unsupported_setup(&env).await?;
     let cases = vec![
