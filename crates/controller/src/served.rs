@@ -331,6 +331,18 @@ mod tests {
     }
 
     #[test]
+    fn every_fallback_builds_an_object() {
+        // A panic here would be one in the watch of ESO's group.
+        let raw = raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "X",
+            "metadata": {"name": "x", "namespace": "a"}, "spec": {"controller": "vaultsync", "secretStoreRef": 7}}));
+        let meta = || raw.metadata.clone();
+        assert_eq!(unparsed_external_secret(meta(), &raw).spec.secret_store_ref, None);
+        assert_eq!(unparsed_secret_store(meta(), &raw).spec.controller.as_deref(), Some("vaultsync"));
+        assert_eq!(unparsed_cluster_store(meta(), &raw).spec.controller.as_deref(), Some("vaultsync"));
+        assert_eq!(unparsed_cluster_external_secret(meta(), &raw).metadata.name.as_deref(), Some("x"));
+    }
+
+    #[test]
     fn eso_group_names_its_own_api_version() {
         assert_eq!(Group::Eso.api_version::<vaultsync_api::ExternalSecret>(), "external-secrets.io/v1");
         assert_eq!(Group::Vaultsync.api_version::<vaultsync_api::ExternalSecret>(), "vaultsync.dev/v1alpha1");
