@@ -23,6 +23,7 @@ pub const CLUSTER_EXTERNAL_SECRET_LABEL: &str = "vaultsync.dev/cluster-external-
     derive = "PartialEq",
     printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.externalSecretSpec.secretStoreRef.name"}"#,
     printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.externalSecretSpec.refreshInterval"}"#,
+    printcolumn = r#"{"name":"Refresh Interval","type":"string","priority":1,"jsonPath":".spec.refreshTime"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]

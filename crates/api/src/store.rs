@@ -21,6 +21,7 @@ use crate::vault_path::{FOLDER_MESSAGE, FOLDER_RULE, MAX_PATH, MOUNT_MESSAGE, MO
     printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.provider.vault.server"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Capabilities","type":"string","priority":1,"jsonPath":".status.capabilities"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[kube(derive = "PartialEq")]
@@ -64,6 +65,7 @@ pub struct SecretStoreSpec {
     printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.provider.vault.server"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Capabilities","type":"string","priority":1,"jsonPath":".status.capabilities"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

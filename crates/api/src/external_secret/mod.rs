@@ -36,10 +36,12 @@ pub const REASON_DELETED: &str = "SecretDeleted";
     shortname = "vses",
     category = "vaultsync",
     derive = "PartialEq",
+    printcolumn = r#"{"name":"StoreType","type":"string","priority":1,"jsonPath":".spec.secretStoreRef.kind"}"#,
     printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.secretStoreRef.name"}"#,
     printcolumn = r#"{"name":"Refresh","type":"string","jsonPath":".spec.refreshInterval"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.refreshTime"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     // ESO's field selectors, so `kubectl get ... --field-selector` works the same.
     selectable = ".spec.secretStoreRef.name",
