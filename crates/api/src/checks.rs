@@ -123,6 +123,7 @@ const GO_DURATION_PATTERN: &str = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+
 const GENERATOR_API_VERSION_PATTERN: &str = r"^generators\.vaultsync\.dev/v1alpha1$";
 const RETRY_INTERVAL_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$";
 const GRACE_PERIOD_PATTERN: &str = r"^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$";
+const WINDOW_DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 
 /// Every schema `pattern` these checks enforce.
 pub const PATTERNS: &[&str] = &[
@@ -132,6 +133,8 @@ pub const PATTERNS: &[&str] = &[
     GENERATOR_API_VERSION_PATTERN,
     RETRY_INTERVAL_PATTERN,
     GRACE_PERIOD_PATTERN,
+    crate::SYNC_WINDOW_SCHEDULE_PATTERN,
+    WINDOW_DURATION_PATTERN,
 ];
 
 fn compile(pattern: &str) -> Regex {
@@ -144,6 +147,8 @@ static GO_DURATION: LazyLock<Regex> = LazyLock::new(|| compile(GO_DURATION_PATTE
 static GENERATOR_API_VERSION: LazyLock<Regex> = LazyLock::new(|| compile(GENERATOR_API_VERSION_PATTERN));
 static RETRY_INTERVAL: LazyLock<Regex> = LazyLock::new(|| compile(RETRY_INTERVAL_PATTERN));
 static GRACE_PERIOD: LazyLock<Regex> = LazyLock::new(|| compile(GRACE_PERIOD_PATTERN));
+static WINDOW_SCHEDULE: LazyLock<Regex> = LazyLock::new(|| compile(crate::SYNC_WINDOW_SCHEDULE_PATTERN));
+static WINDOW_DURATION: LazyLock<Regex> = LazyLock::new(|| compile(WINDOW_DURATION_PATTERN));
 
 /// A CEL rule of the form `self.matches('re')` or `!self.matches('re')`.
 struct CelMatch {
@@ -285,6 +290,15 @@ fn external_secret_at(at: &str, spec: &ExternalSecretSpec) -> Checked {
     max_items(&format!("{at}.dataFrom"), &spec.data_from, 100)?;
     for (i, data_from) in spec.data_from.iter().enumerate() {
         external_secret_data_from(&format!("{at}.dataFrom[{i}]"), data_from)?;
+    }
+    if let Some(windows) = &spec.sync_windows {
+        let here = format!("{at}.syncWindows.windows");
+        require(!windows.windows.is_empty(), &here, "must have at least 1 item")?;
+        for (i, window) in windows.windows.iter().enumerate() {
+            min_length(&format!("{here}[{i}].schedule"), &window.schedule, 1)?;
+            pattern(&format!("{here}[{i}].schedule"), &window.schedule, &WINDOW_SCHEDULE)?;
+            pattern(&format!("{here}[{i}].duration"), &window.duration, &WINDOW_DURATION)?;
+        }
     }
     max_items(&format!("{at}.rolloutRestartTargets"), &spec.rollout_restart_targets, 16)?;
     for (i, target) in spec.rollout_restart_targets.iter().enumerate() {

@@ -135,6 +135,30 @@ fn external_secret_cases() -> Vec<Case> {
         passes(ES, json!({"data": null, "target": {"template": {"templateFrom": [{"literal": "a: b"}]}}})),
         refused(ES, json!({"data": null}), "spec", cel("set at least one entry")),
         refused(ES, json!({"data": null, "target": {"template": {"type": "Opaque"}}}), "spec", cel("set at least one")),
+        // syncWindows
+        passes(
+            ES,
+            json!({"syncWindows": {"kind": "deny", "windows": [{"schedule": "0 22 * * 1-5", "duration": "8h"}]}}),
+        ),
+        passes(ES, json!({"syncWindows": {"kind": "allow", "windows": [{"schedule": "@every 1h", "duration": "5m"}]}})),
+        refused(
+            ES,
+            json!({"syncWindows": {"kind": "allow", "windows": []}}),
+            "spec.syncWindows.windows",
+            "must have at least 1 item",
+        ),
+        refused(
+            ES,
+            json!({"syncWindows": {"kind": "allow", "windows": [{"schedule": "0 22 * *", "duration": "8h"}]}}),
+            "spec.syncWindows.windows[0].schedule",
+            format!("must match '{}'", vaultsync_api::SYNC_WINDOW_SCHEDULE_PATTERN),
+        ),
+        refused(
+            ES,
+            json!({"syncWindows": {"kind": "deny", "windows": [{"schedule": "@daily", "duration": "1d"}]}}),
+            "spec.syncWindows.windows[0].duration",
+            "must match '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$'",
+        ),
         // refreshInterval
         passes(ES, json!({"refreshInterval": "1h30m"})),
         passes(ES, json!({"refreshInterval": "0"})),

@@ -67,3 +67,52 @@ async fn null_byte_policy_fail_names_the_key() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+/// `syncWindows` on the real API server and OpenBao: an open deny window
+/// holds the refreshes `refreshInterval` asks for, a force-sync is not
+/// held, and an open allow window lets them run.
+#[tokio::test]
+async fn sync_windows_hold_periodic_refreshes() -> anyhow::Result<()> {
+    let env = TestEnv::new("sync-windows").await?;
+    let path = format!("{}/app", env.prefix);
+    let values: Vec<String> = (0..4).map(|i| env.secret_value(&format!("window-{i}"))).collect();
+    env.bao.kv2_put(&path, json!({"v": values[0]})).await?;
+    env.token_store("vault", "root", json!({})).await?;
+    let always_open = json!([{"schedule": "* * * * *", "duration": "1h"}]);
+    let windowed = |kind: &str| {
+        let mut es = external_secret(
+            "windowed",
+            "vault",
+            json!({"refreshInterval": "1s", "data": [{"secretKey": "v", "remoteRef": {"key": path, "property": "v"}}]}),
+        );
+        es["spec"]["syncWindows"] = json!({"kind": kind, "windows": always_open});
+        es
+    };
+    env.apply(windowed("deny")).await?;
+    assert_eq!(env.wait_secret("windowed").await?.get("v"), Some(&values[0]), "a first sync is never held");
+
+    env.bao.kv2_put(&path, json!({"v": values[1]})).await?;
+    // Several refresh intervals pass inside the open deny window.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(env.secret_data("windowed").await?.get("v"), Some(&values[0]), "held by the deny window");
+
+    let es_api = env.external_secrets();
+    let force = json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": "now"}}});
+    es_api.patch("windowed", &PatchParams::default(), &Patch::Merge(&force)).await?;
+    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
+        Ok(env.secret_data("windowed").await?.get("v") == Some(&values[1]))
+    })
+    .await
+    .map_err(|e| e.context("a force-sync was held by the window"))?;
+
+    // The same window as `allow`: refreshes run again.
+    env.apply(windowed("allow")).await?;
+    env.bao.kv2_put(&path, json!({"v": values[2]})).await?;
+    vaultsync_e2e::eventually(std::time::Duration::from_secs(30), || async {
+        Ok(env.secret_data("windowed").await?.get("v") == Some(&values[2]))
+    })
+    .await
+    .map_err(|e| e.context("an open allow window held a periodic refresh"))?;
+    env.cleanup().await;
+    Ok(())
+}

@@ -30,7 +30,8 @@
 //!   methods beyond token, AppRole, Kubernetes and JWT.
 //! - `dataFrom[].rewrite[].merge`, `.transform`, `dataFrom[].sourceRef.storeRef`
 //!   (shapes vaultsync's types cannot read: reported at their path),
-//!   `data[].sourceRef.storeRef`, `syncWindows`, `target.manifest`.
+//!   `data[].sourceRef.storeRef`, `target.manifest`. (`syncWindows` is
+//!   served now: `eso_fields::sync_windows_hold_periodic_refreshes`.)
 //! - generators (`dataFrom[].sourceRef.generatorRef`): not served in ESO's
 //!   group yet (docs/migration.md).
 //!
@@ -931,14 +932,6 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
                 "sourceRef": {"storeRef": {"name": "vault", "kind": "SecretStore"}}}]}),
             store: None,
             names: "spec.data.0.sourceRef not supported by vaultsync",
-        },
-        Unsupported {
-            scenario: "syncWindows",
-            es: "sync-windows",
-            spec: json!({"data": data, "syncWindows": {"kind": "allow",
-                "windows": [{"schedule": "0 * * * *", "duration": "1h"}]}}),
-            store: None,
-            names: "spec.syncWindows not supported by vaultsync",
         },
         Unsupported {
             scenario: "target.manifest",

@@ -7,11 +7,13 @@
 mod data;
 mod rollout;
 mod status;
+mod sync_windows;
 mod target;
 
 pub use data::*;
 pub use rollout::*;
 pub use status::*;
+pub use sync_windows::*;
 pub use target::*;
 
 use kube::{CustomResource, KubeSchema};
@@ -82,6 +84,10 @@ pub struct ExternalSecretSpec {
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub data_from: Vec<ExternalSecretDataFrom>,
+    /// When periodic refreshes may run (ESO's `syncWindows`): cron-scheduled
+    /// windows that allow or deny them. Unset: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_windows: Option<SyncWindows>,
     /// Workloads in this namespace to restart (a rolling restart, as
     /// `kubectl rollout restart` does) when the data of the Secret this
     /// ExternalSecret writes actually changes: never when a refresh, a

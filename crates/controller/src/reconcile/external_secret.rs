@@ -26,6 +26,7 @@ use crate::served::Group;
 use crate::stores::{credentials, resolve};
 use crate::sync::remote::{self, Rendered};
 use crate::sync::secret_writer::{Written, delete_owned, exists_managed, still_synced, write};
+use crate::sync::sync_windows;
 use crate::sync::templating::apply_template;
 use vaultsync_vault::Freshness;
 
@@ -193,15 +194,25 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     // force-sync request are as they were, the refresh is not due, and the
     // Secret holds what we wrote, there is nothing to do.
     let previous = ctx.memo(&memo_key);
-    if let Some(memo) = previous.clone()
+    if let Some(mut memo) = previous.clone()
         && !memo.stale
         && memo.generation == es.meta().generation
         && memo.force_sync == force_sync(es)
         && memo.store_fingerprint == fingerprint
-        && memo.next_refresh.is_none_or(|at| Instant::now() < at)
-        && still_synced(ctx, es, &memo).await?
     {
-        return Ok(Synced::Current(memo));
+        let due = memo.next_refresh.is_some_and(|at| Instant::now() >= at);
+        // A refresh due by refreshInterval alone waits while the sync
+        // windows hold it (as in ESO); a lease to renew does not.
+        let held = due
+            && !generators::involved(es)
+            && !sync_windows::refresh_allowed(es.spec.sync_windows.as_ref(), chrono::Utc::now());
+        if (!due || held) && still_synced(ctx, es, &memo).await? {
+            if held {
+                memo.next_refresh = Some(Instant::now() + ctx.jittered(sync_windows::RECHECK_WHILE_BLOCKED));
+                ctx.remember(memo_key, memo.clone());
+            }
+            return Ok(Synced::Current(memo));
+        }
     }
 
     let store_name = store.as_ref().map(ToString::to_string).unwrap_or_default();

@@ -6,5 +6,6 @@ pub(crate) mod preview;
 pub(crate) mod remote;
 pub(crate) mod rollout_restart;
 pub(crate) mod secret_writer;
+pub(crate) mod sync_windows;
 pub(crate) mod templating;
 pub(crate) mod write_failure;

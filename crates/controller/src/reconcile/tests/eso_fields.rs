@@ -117,3 +117,60 @@ async fn create_or_merge_creates_a_missing_secret_and_merges_into_an_existing_on
     let last = h.secret_writes("app");
     assert!(last.last().expect("a write").body.get("type").is_none_or(|t| t.is_null()), "the type is left alone");
 }
+
+/// `syncWindows` (ESO's) holds refreshes due by `refreshInterval` alone:
+/// no Vault read while a deny window is open, and a look again soon; an
+/// allow window that is open lets it run; a force-sync is never held.
+#[tokio::test]
+async fn sync_windows_hold_periodic_refreshes_only() {
+    let h = Harness::new();
+    h.vault.put("secret/app/db", json!({"password": "first"}));
+    let with_windows = |kind: &str| {
+        let mut es = ExternalSecretBuilder::new().refresh_interval("1s").build();
+        let windows = json!({"kind": kind, "windows": [{"schedule": "* * * * *", "duration": "1h"}]});
+        std::sync::Arc::make_mut(&mut es).spec.sync_windows = Some(serde_json::from_value(windows).expect("windows"));
+        es
+    };
+    let run = |es: std::sync::Arc<vaultsync_api::ExternalSecret>| {
+        h.api.put(&*es);
+        reconcile(es, h.ctx.clone())
+    };
+    run(with_windows("deny")).await.expect("first sync");
+    assert_eq!(h.vault.reads(), 1, "a first sync is never held");
+    h.vault.put("secret/app/db", json!({"password": "second"}));
+    // Past refreshInterval (1s, plus up to 10% jitter).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let action = run(with_windows("deny")).await.expect("held");
+    assert_eq!(h.vault.reads(), 1, "held by the open deny window");
+    let again = crate::testing::requeue_after(&action).expect("a requeue");
+    assert!(again >= std::time::Duration::from_secs(25), "looks again in about half a minute: {again:?}");
+    assert_eq!(h.secret("app").unwrap().data.unwrap()["password"].0, b"first");
+
+    let mut forced = with_windows("deny");
+    std::sync::Arc::make_mut(&mut forced).metadata.annotations =
+        Some([(vaultsync_api::FORCE_SYNC_ANNOTATION.to_owned(), "now".to_owned())].into());
+    run(forced).await.expect("forced");
+    assert_eq!(h.vault.reads(), 2, "a force-sync is not held");
+    assert_eq!(h.secret("app").unwrap().data.unwrap()["password"].0, b"second");
+}
+
+#[tokio::test]
+async fn an_open_allow_window_lets_periodic_refreshes_run() {
+    let h = Harness::new();
+    h.vault.put("secret/app/db", json!({"password": "first"}));
+    let es = || {
+        let mut es = ExternalSecretBuilder::new().refresh_interval("1s").build();
+        let windows = json!({"kind": "allow", "windows": [{"schedule": "* * * * *", "duration": "1h"}]});
+        std::sync::Arc::make_mut(&mut es).spec.sync_windows = Some(serde_json::from_value(windows).expect("windows"));
+        es
+    };
+    sync_built(&h, es()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    sync_built(&h, es()).await;
+    assert_eq!(h.vault.reads(), 2, "refreshed inside the allow window");
+}
+
+async fn sync_built(h: &Harness, es: std::sync::Arc<vaultsync_api::ExternalSecret>) {
+    h.api.put(&*es);
+    reconcile(es, h.ctx.clone()).await.expect("the reconcile itself succeeds");
+}

@@ -27,13 +27,6 @@ const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, j
 fn table() -> Vec<Missing> {
     let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
     vec![
-        m(
-            "spec.syncWindows",
-            None,
-            true,
-            "vaultsync syncs at any time",
-            "remove it, or keep this ExternalSecret with ESO",
-        ),
         m("spec.target.manifest", None, true, "vaultsync writes Secrets only", KEEP_ES),
         m(
             "spec.data[].sourceRef",
@@ -296,10 +289,15 @@ mod tests {
     fn paths_inside_a_cluster_external_secret_and_a_generator_get_the_same_advice() {
         let ces = json!({"spec": {"namespaces": ["a"], "externalSecretSpec": {
             "secretStoreRef": {"name": "v", "kind": "ClusterSecretStore"},
-            "dataFrom": [{"extract": {"key": "a/b"}}], "syncWindows": []}}});
+            "dataFrom": [{"extract": {"key": "a/b"}}], "target": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap"}}}}});
         let found = severities(Kind::ClusterExternalSecret, ces);
         assert_eq!(found.len(), 1);
-        assert!(found[0].1.starts_with("spec.externalSecretSpec.syncWindows is not supported yet (vaultsync syncs"));
+        assert!(
+            found[0].1.starts_with(
+                "spec.externalSecretSpec.target.manifest is not supported yet (vaultsync writes Secrets only"
+            ),
+            "{found:?}"
+        );
         let generator = json!({"spec": {"path": "database/creds/app", "provider": {
             "server": "https://v:8200", "readYourWrites": false, "auth": {"tokenSecretRef": {"name": "t"}}}}});
         let found = severities(Kind::VaultDynamicSecret, generator);
