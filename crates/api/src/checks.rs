@@ -67,7 +67,7 @@ const STORE_REF_MESSAGE: &str =
     "secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)";
 const SOME_DATA_MESSAGE: &str = "set at least one entry in data or dataFrom, or target.template.data or templateFrom";
 const DATA_FROM_ONE_MESSAGE: &str = "each dataFrom entry needs exactly one of extract, find or sourceRef";
-const FIND_MESSAGE: &str = "find needs a path, a name regexp, or both";
+const FIND_MESSAGE: &str = "find needs a path, a name regexp or tags";
 const TOKEN_TYPE_MESSAGE: &str = "type kubernetes.io/service-account-token is refused: vaultsync never writes Secrets that Kubernetes fills with API tokens";
 const TOKEN_ANNOTATIONS_MESSAGE: &str = "annotations kubernetes.io/service-account.name and .uid are refused: vaultsync never writes Secrets that Kubernetes fills with API tokens";
 const TEMPLATE_KEYS_MESSAGE: &str = "template.data keys must be valid Secret keys: letters, digits, '-', '_' and '.'";
@@ -385,7 +385,7 @@ fn external_secret_data_from(at: &str, from: &ExternalSecretDataFrom) -> Checked
 }
 
 fn find_ref(at: &str, find: &FindRef) -> Checked {
-    require(find.path.is_some() || find.name.is_some(), at, FIND_MESSAGE)?;
+    require(find.path.is_some() || find.name.is_some() || !find.tags.is_empty(), at, FIND_MESSAGE)?;
     if let Some(path) = &find.path {
         let path_path = format!("{at}.path");
         max_length(&path_path, path, MAX_PATH)?;

@@ -248,6 +248,7 @@ fn external_secret_cases() -> Vec<Case> {
         passes(ES, json!({"dataFrom": [{"find": {"name": {"regexp": "^db"}}}]})),
         passes(ES, json!({"dataFrom": [{"find": {"path": "team/app/"}}]})),
         refused(ES, json!({"dataFrom": [{"find": {}}]}), "spec.dataFrom[0].find", cel("find needs a path")),
+        passes(ES, json!({"dataFrom": [{"find": {"tags": {"team": "a"}}}]})),
         refused(ES, find_path("/team"), "spec.dataFrom[0].find.path", folder.clone()),
         refused(ES, find_path("team/./app"), "spec.dataFrom[0].find.path", folder.clone()),
         refused(ES, find_path("team/identity/"), "spec.dataFrom[0].find.path", reserved.clone()),

@@ -24,8 +24,6 @@
 //! `SecretSyncedError`) and no Secret, in
 //! `unsupported_eso_fields_are_reported_by_name` (each reason in
 //! `crates/api/tests/eso_gaps.txt`):
-//! - `FindByTag`: `dataFrom[].find.tags` (KV v2 custom_metadata: a later
-//!   issue).
 //! - cert auth (`useCertAuth`), and `userPass`, `ldap`, `iam`, `gcp`: auth
 //!   methods beyond token, AppRole, Kubernetes and JWT.
 //! - `dataFrom[].rewrite[].merge`, `.transform`, `dataFrom[].sourceRef.storeRef`
@@ -35,8 +33,10 @@
 //! - generators (`dataFrom[].sourceRef.generatorRef`): not served in ESO's
 //!   group yet (docs/migration.md).
 //!
-//! `eso_fields_vaultsync_lacks_are_never_ignored`: `FindByTagWithPath`
-//! (`find.tags` next to a `path`), `templateFrom[].valuesDecodingStrategy`,
+//! `FindByTag` and `FindByTagWithPath` (`find.tags`, KV v2
+//! custom_metadata) sync: `find_by_tag_as_in_eso`.
+//!
+//! `eso_fields_vaultsync_lacks_are_never_ignored`: `templateFrom[].valuesDecodingStrategy`,
 //! and mTLS (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's
 //! `tls` client certificate) give `Ready=False` naming the field. (This
 //! test found them synced without the field, `Ready=True`, when an unknown
@@ -896,13 +896,6 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     let unreadable = "cannot be read by vaultsync";
     let cases = vec![
         Unsupported {
-            scenario: "FindByTag",
-            es: "find-by-tag",
-            spec: json!({"dataFrom": [{"find": {"tags": {"test": env.namespace}}}]}),
-            store: None,
-            names: "spec.dataFrom.0.find.tags not supported by vaultsync",
-        },
-        Unsupported {
             scenario: "rewrite[].merge",
             es: "rewrite-merge",
             spec: json!({"dataFrom": [{"extract": {"key": key}, "rewrite": [{"merge": {"strategy": "Extract"}}]}]}),
@@ -1007,13 +1000,6 @@ async fn eso_fields_vaultsync_lacks_are_never_ignored() -> anyhow::Result<()> {
     let (_, data) = unsupported_setup(&env).await?;
     let cases = vec![
         Unsupported {
-            scenario: "FindByTagWithPath",
-            es: "find-by-tag-with-path",
-            spec: json!({"dataFrom": [{"find": {"path": env.prefix, "tags": {"test": env.namespace}}}]}),
-            store: None,
-            names: "spec.dataFrom.0.find.tags",
-        },
-        Unsupported {
             scenario: "templateFrom[].valuesDecodingStrategy",
             es: "values-decoding",
             spec: json!({"data": data, "target": {"template": {"templateFrom": [
@@ -1031,6 +1017,54 @@ async fn eso_fields_vaultsync_lacks_are_never_ignored() -> anyhow::Result<()> {
         },
     ];
     check_unsupported(&env, &cases).await?;
+    env.cleanup().await;
+    Ok(())
+}
+
+/// ESO's `FindByTag` and `FindByTagWithPath`: the secrets whose KV v2
+/// custom_metadata has every tag, each under its path as key; with a
+/// `path`, only below it.
+#[tokio::test]
+async fn find_by_tag_as_in_eso() -> anyhow::Result<()> {
+    let env = TestEnv::new("eso-scn-tags").await?;
+    env.create_secret("eso-token", &[("token", "root")]).await?;
+    env.apply(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"controller": "vaultsync", "provider": {"vault": {"server": env.bao.addr, "path": "secret",
+            "version": "v2", "auth": {"tokenSecretRef": {"name": "eso-token", "key": "token"}}}}},
+    }))
+    .await?;
+    let (tagged, nested, untagged) =
+        (env.secret_value("tag-a"), env.secret_value("tag-b"), env.secret_value("tag-none"));
+    let base = format!("{}/tags", env.prefix);
+    for (path, value, tag) in [
+        (format!("{base}/a"), &tagged, Some(env.namespace.as_str())),
+        (format!("{base}/deep/b"), &nested, Some(env.namespace.as_str())),
+        (format!("{base}/c"), &untagged, None),
+    ] {
+        env.bao.kv2_put(&path, json!({"value": value})).await?;
+        if let Some(tag) = tag {
+            env.bao.write(&format!("secret/metadata/{path}"), json!({"custom_metadata": {"test": tag}})).await?;
+        }
+    }
+    env.apply(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "by-tag"},
+        "spec": {"secretStoreRef": {"name": "vault", "kind": "SecretStore"}, "refreshInterval": "1h",
+                 "dataFrom": [{"find": {"path": base, "tags": {"test": env.namespace}}}]},
+    }))
+    .await?;
+    let data = env.wait_secret("by-tag").await?;
+    let key = |path: &str| path.replace('/', "_");
+    let want: std::collections::BTreeMap<String, String> = [
+        (key(&format!("{base}/a")), json!({"value": tagged}).to_string()),
+        (key(&format!("{base}/deep/b")), json!({"value": nested}).to_string()),
+    ]
+    .into();
+    assert_eq!(data, want, "only the tagged secrets below the path");
+    let (reason, _) = wait_eso_ready(&env, "by-tag", "True").await?;
+    assert_eq!(reason, "SecretSynced");
     env.cleanup().await;
     Ok(())
 }

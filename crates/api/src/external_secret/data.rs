@@ -2,6 +2,8 @@
 //! (`remoteRef`), or many per `dataFrom` entry (a path, a search, or a
 //! generator), with their decoding, conversion and rewrites.
 
+use std::collections::BTreeMap;
+
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -134,7 +136,7 @@ pub struct ExternalSecretDataFrom {
 /// Which remote secrets `dataFrom.find` selects.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.path) || has(self.name)").message("find needs a path, a name regexp, or both"))]
+#[x_kube(validation = Rule::new("has(self.path) || has(self.name) || has(self.tags)").message("find needs a path, a name regexp or tags"))]
 pub struct FindRef {
     /// Only secrets under this folder of the mount (searched recursively).
     /// The same rules as `remoteRef.key`, except that it may end with `/`.
@@ -146,6 +148,12 @@ pub struct FindRef {
     /// Only secrets whose path (relative to the mount) matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<FindName>,
+    /// Only secrets whose KV v2 `custom_metadata` has every one of these
+    /// keys with these values (ESO's `find.tags`; each candidate's metadata
+    /// is read, which needs `read` on `<mount>/metadata/...`). As in ESO,
+    /// ignored when `name` is set, and refused on a KV v1 mount.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// `None` (default), `Base64`, `Base64URL` or `Auto`, applied to each
     /// value.
     #[serde(default, skip_serializing_if = "Option::is_none")]

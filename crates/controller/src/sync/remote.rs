@@ -150,7 +150,25 @@ pub(crate) async fn render(
                 .await
                 .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
             let strategy = to_decoding(find.decoding_strategy);
+            // As in ESO, a name regexp wins over tags.
+            let tags = (name.is_none() && !find.tags.is_empty()).then_some(&find.tags);
+            if tags.is_some() && kv != vaultsync_vault::KvVersion::V2 {
+                let source = vaultsync_vault::Error::InvalidRequest(format!(
+                    "find.tags selects by KV v2 custom_metadata, and mount {mount} is KV v1"
+                ));
+                return Err(Error::Vault { store: store.to_owned(), source });
+            }
             for path in paths.iter().filter(|p| name.as_ref().is_none_or(|re| re.is_match(p))) {
+                if let Some(tags) = tags {
+                    let metadata = client
+                        .read_custom_metadata(&mount, path)
+                        .await
+                        .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
+                    let tagged = tags.iter().all(|(k, v)| metadata.data.get(k).and_then(|m| m.as_str()) == Some(v));
+                    if !tagged {
+                        continue;
+                    }
+                }
                 let secret = client
                     .read_kv(&mount, path, kv, None, freshness)
                     .await

@@ -57,13 +57,6 @@ fn table() -> Vec<Missing> {
             "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
         ),
         m(
-            "spec.dataFrom[].find.tags",
-            None,
-            true,
-            "find selects by path and name only",
-            "select the secrets with find.path and find.name",
-        ),
-        m(
             "spec.target.template.templateFrom[].valuesDecodingStrategy",
             Some(Value::from("None")),
             true,
