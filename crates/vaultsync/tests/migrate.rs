@@ -92,8 +92,7 @@ fn check_names_each_reason_on_its_object() {
         "spec.data[1].remoteRef.key \"sys/policy/admin\": must not have a segment named auth",
     );
     has("ExternalSecret team-a/templates", "function \"urlquery\" not defined");
-    has("ExternalSecret team-a/templates", "warning: spec.target.template.templateFrom[1].valuesDecodingStrategy");
-    has("ExternalSecret team-a/templates", "it holds ESO's default, so leaving it out changes nothing");
+    has("SecretStore team-a/vault-extras", "it holds ESO's default, so leaving it out changes nothing");
     assert!(
         !stdout.lines().any(|l| l.starts_with("ExternalSecret team-a/eso-only-fields: would fail")
             && ["syncWindows", "creationPolicy", "finalizers"].iter().any(|field| l.contains(field))),

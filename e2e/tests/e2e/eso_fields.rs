@@ -116,3 +116,29 @@ async fn sync_windows_hold_periodic_refreshes() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+/// `templateFrom[].valuesDecodingStrategy` (ESO's): the values a
+/// templateFrom entry renders are decoded after rendering.
+#[tokio::test]
+async fn template_values_are_decoded_as_asked() -> anyhow::Result<()> {
+    use base64::Engine;
+    let env = TestEnv::new("values-decoding").await?;
+    let value = env.secret_value("decoded");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&value);
+    env.record_secret(&encoded);
+    let path = format!("{}/app", env.prefix);
+    env.bao.kv2_put(&path, json!({"one": encoded})).await?;
+    env.token_store("vault", "root", json!({})).await?;
+    let mut es = external_secret(
+        "decoded",
+        "vault",
+        json!({"data": [{"secretKey": "one", "remoteRef": {"key": path, "property": "one"}}]}),
+    );
+    es["spec"]["target"] = json!({"template": {"templateFrom": [
+        {"literal": "plain: \"{{ .one }}\"", "valuesDecodingStrategy": "Base64"}]}});
+    env.apply(es).await?;
+    let data = env.wait_secret("decoded").await?;
+    assert_eq!(data.get("plain"), Some(&value), "rendered, then decoded");
+    env.cleanup().await;
+    Ok(())
+}

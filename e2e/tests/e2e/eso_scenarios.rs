@@ -36,8 +36,7 @@
 //! `FindByTag` and `FindByTagWithPath` (`find.tags`, KV v2
 //! custom_metadata) sync: `find_by_tag_as_in_eso`.
 //!
-//! `eso_fields_vaultsync_lacks_are_never_ignored`: `templateFrom[].valuesDecodingStrategy`,
-//! and mTLS (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's
+//! `eso_fields_vaultsync_lacks_are_never_ignored`: mTLS (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's
 //! `tls` client certificate) give `Ready=False` naming the field. (This
 //! test found them synced without the field, `Ready=True`, when an unknown
 //! field under an optional one went unnoticed; fixed.)
@@ -987,10 +986,6 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
 /// ESO fields vaultsync lacks that sit under optional ones give
 /// `Ready=False` naming the field, never a sync without them
 /// (docs/migration.md: "reported, never ignored").
-/// - `FindByTagWithPath`: `find.tags` next to a `path` is dropped and every
-///   secret below the path is written (ESO: only the tagged ones).
-/// - `templateFrom[].valuesDecodingStrategy: Base64` is dropped (ESO decodes
-///   the values before templating).
 /// - mTLS (`useMTLSAndTokenAuth`): the store's `tls` client certificate is
 ///   dropped (the Secret it names does not even exist) and the store logs
 ///   in without it.
@@ -998,24 +993,14 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
 async fn eso_fields_vaultsync_lacks_are_never_ignored() -> anyhow::Result<()> {
     let env = TestEnv::new("eso-scn-ignored").await?;
     let (_, data) = unsupported_setup(&env).await?;
-    let cases = vec![
-        Unsupported {
-            scenario: "templateFrom[].valuesDecodingStrategy",
-            es: "values-decoding",
-            spec: json!({"data": data, "target": {"template": {"templateFrom": [
-                {"literal": "x: {{ .one }}", "valuesDecodingStrategy": "Base64"}]}}}),
-            store: None,
-            names: "valuesDecodingStrategy",
-        },
-        Unsupported {
-            scenario: "useMTLSAndTokenAuth",
-            es: "mtls",
-            spec: json!({"data": data}),
-            store: Some(json!({"tls": {"certSecretRef": {"name": "vault-client-tls"},
+    let cases = vec![Unsupported {
+        scenario: "useMTLSAndTokenAuth",
+        es: "mtls",
+        spec: json!({"data": data}),
+        store: Some(json!({"tls": {"certSecretRef": {"name": "vault-client-tls"},
                                        "keySecretRef": {"name": "vault-client-tls"}}})),
-            names: "spec.provider.vault.tls",
-        },
-    ];
+        names: "spec.provider.vault.tls",
+    }];
     check_unsupported(&env, &cases).await?;
     env.cleanup().await;
     Ok(())

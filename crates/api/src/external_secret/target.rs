@@ -145,6 +145,10 @@ pub struct TemplateFrom {
     /// key of the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
+    /// `None` (default), `Base64`, `Base64URL` or `Auto` (ESO's): each value
+    /// this entry renders is decoded so, after rendering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<crate::DecodingStrategy>,
     /// Where the output goes: `Data` (default), `Labels` or `Annotations`.
     #[serde(default)]
     pub target: TemplateTarget,

@@ -249,7 +249,7 @@ fn decoding(remote: &RemoteRef) -> Decoding {
     to_decoding(remote.decoding_strategy)
 }
 
-fn to_decoding(strategy: Option<DecodingStrategy>) -> Decoding {
+pub(crate) fn to_decoding(strategy: Option<DecodingStrategy>) -> Decoding {
     match strategy.unwrap_or_default() {
         DecodingStrategy::None => Decoding::None,
         DecodingStrategy::Base64 => Decoding::Base64,

@@ -12,8 +12,8 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use serde::de::DeserializeOwned;
-use vaultsync_api::{SecretTemplate, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
-use vaultsync_template::render_template;
+use vaultsync_api::{SecretTemplate, TemplateFrom, TemplateMergePolicy, TemplateRef, TemplateScope, TemplateTarget};
+use vaultsync_template::{Decoding, decode, render_template};
 
 use crate::error::kube_reason;
 use crate::error::{Error, Result};
@@ -49,6 +49,9 @@ pub(crate) struct Source {
     pub text: String,
     pub scope: TemplateScope,
     pub target: TemplateTarget,
+    /// `valuesDecodingStrategy` of its templateFrom entry: applied to each
+    /// rendered value.
+    pub decoding: Decoding,
 }
 
 /// Applies the ExternalSecret's template to the fetched data, reading
@@ -87,15 +90,16 @@ async fn load_sources(client: &kube::Client, namespace: &str, template: &SecretT
                 text: literal.clone(),
                 scope: TemplateScope::KeysAndValues,
                 target: from.target,
+                decoding: crate::sync::remote::to_decoding(from.values_decoding_strategy),
             });
         }
         if let Some(reference) = &from.config_map {
             let data = fetch::<ConfigMap>(client, namespace, index, reference).await?.data.unwrap_or_default();
-            collect(&mut sources, index, "ConfigMap", reference, from.target, |key| data.get(key).cloned())?;
+            collect(&mut sources, index, "ConfigMap", reference, from, |key| data.get(key).cloned())?;
         }
         if let Some(reference) = &from.secret {
             let data = fetch::<Secret>(client, namespace, index, reference).await?.data.unwrap_or_default();
-            collect(&mut sources, index, "Secret", reference, from.target, |key| {
+            collect(&mut sources, index, "Secret", reference, from, |key| {
                 data.get(key).and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
             })?;
         }
@@ -121,7 +125,7 @@ fn collect(
     index: usize,
     kind: &str,
     reference: &TemplateRef,
-    target: TemplateTarget,
+    from: &TemplateFrom,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<()> {
     for item in &reference.items {
@@ -133,7 +137,8 @@ fn collect(
             key: item.key.clone(),
             text,
             scope: item.template_as,
-            target,
+            target: from.target,
+            decoding: crate::sync::remote::to_decoding(from.values_decoding_strategy),
         });
     }
     Ok(())
@@ -160,6 +165,8 @@ pub(crate) fn shape(template: &SecretTemplate, sources: &[Source], fetched: Secr
                 .collect(),
         };
         for (key, value) in entries {
+            let value = decode(value, source.decoding)
+                .map_err(|e| Error::Template(format!("{}: the rendered value of key {key:?}: {e}", source.name)))?;
             match source.target {
                 TemplateTarget::Data => {
                     shaped.data.insert(key, value);
@@ -322,7 +329,14 @@ mod tests {
     }
 
     fn source(key: &str, text: &str, scope: TemplateScope, target: TemplateTarget) -> Source {
-        Source { name: format!("test {key}"), key: key.into(), text: text.into(), scope, target }
+        Source {
+            name: format!("test {key}"),
+            key: key.into(),
+            text: text.into(),
+            scope,
+            target,
+            decoding: Decoding::None,
+        }
     }
 
     fn text(shaped: &Shaped, key: &str) -> String {
@@ -359,6 +373,23 @@ mod tests {
         assert_eq!(shaped.data, fetched());
         assert_eq!(shaped.labels["owner"], "app");
         assert_eq!(shaped.labels["team"], "payments");
+    }
+
+    /// ESO's `valuesDecodingStrategy`: each rendered value is decoded; a
+    /// value that does not decode names the key, never the value.
+    #[test]
+    fn values_decoding_strategy_decodes_each_rendered_value() {
+        let fetched = SecretData::from([("one".to_owned(), b"c2VjcmV0".to_vec())]);
+        let mut yaml = source("", "one: {{ .one }}", TemplateScope::KeysAndValues, TemplateTarget::Data);
+        yaml.decoding = Decoding::Base64;
+        let shaped = shape(&template(&[]), &[yaml.clone()], fetched.clone()).unwrap();
+        assert_eq!(text(&shaped, "one"), "secret");
+        let mut values = source("out", "{{ .one }}", TemplateScope::Values, TemplateTarget::Data);
+        values.decoding = Decoding::Base64;
+        assert_eq!(text(&shape(&template(&[]), &[values], fetched.clone()).unwrap(), "out"), "secret");
+        let plain = SecretData::from([("one".to_owned(), b"not base64!".to_vec())]);
+        let message = shape(&template(&[]), &[yaml], plain).unwrap_err().to_string();
+        assert!(message.contains("\"one\"") && !message.contains("not base64"), "{message}");
     }
 
     #[test]

@@ -56,13 +56,6 @@ fn table() -> Vec<Missing> {
             "only rewrite[].regexp exists",
             "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
         ),
-        m(
-            "spec.target.template.templateFrom[].valuesDecodingStrategy",
-            Some(Value::from("None")),
-            true,
-            "template values are not decoded",
-            REMOVE,
-        ),
         m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
         m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
         m("spec.provider.vault.auth.cert", None, true, "vaultsync has no cert login", OTHER_AUTH),
@@ -265,17 +258,18 @@ mod tests {
     }
 
     #[test]
-    fn a_default_value_is_harmless_and_another_value_fails() {
-        let es = |strategy: &str| {
-            json!({"spec": {"secretStoreRef": {"name": "v"},
-                "data": [{"secretKey": "k", "remoteRef": {"key": "a/b"}}],
-                "target": {"template": {"templateFrom": [{"literal": "a: b", "valuesDecodingStrategy": strategy}]}}}})
+    fn a_default_value_is_harmless_and_another_value_is_named() {
+        let store = |read_your_writes: bool| {
+            json!({"spec": {"provider": {"vault": {"server": "https://v:8200", "readYourWrites": read_your_writes,
+                "auth": {"tokenSecretRef": {"name": "t"}}}}}})
         };
-        let harmless = severities(Kind::ExternalSecret, es("None"));
+        let harmless = severities(Kind::SecretStore, store(false));
         assert_eq!(harmless.len(), 1);
         assert_eq!(harmless[0].0, Severity::Warn, "{harmless:?}");
         assert!(harmless[0].1.contains("it holds ESO's default"), "{harmless:?}");
-        assert_eq!(severities(Kind::ExternalSecret, es("Base64"))[0].0, Severity::Fail);
+        let other = severities(Kind::SecretStore, store(true));
+        assert_eq!(other.len(), 1);
+        assert!(!other[0].1.contains("it holds ESO's default"), "{other:?}");
     }
 
     #[test]
