@@ -338,23 +338,26 @@ impl TestEnv {
 
     /// Deletes what the test created (namespaces and OpenBao paths are
     /// unique per test, so a failed test leaves nothing in another's way).
-    /// Waits until the Ready condition of an ESO-group object (served by
-    /// vaultsync with `--eso-api`) has `status`; returns (reason, message).
-    pub async fn wait_eso_ready(&self, kind: &str, name: &str, status: &str) -> Result<(String, String)> {
+    /// The Ready condition of an ESO-group object (served by vaultsync
+    /// with `--eso-api`) of `kind` in the test namespace (cluster-wide for
+    /// a ClusterSecretStore): (status, reason, message), if it has one.
+    pub async fn eso_ready(&self, kind: &str, name: &str) -> Result<Option<(String, String, String)>> {
         let ar = eso_resource(kind, "v1");
         let api: Api<DynamicObject> = match kind {
-            "ClusterSecretStore" => Api::all_with(self.client.clone(), &ar),
+            "ClusterSecretStore" | "ClusterExternalSecret" => Api::all_with(self.client.clone(), &ar),
             _ => Api::namespaced_with(self.client.clone(), &self.namespace, &ar),
         };
-        wait_condition(&format!("{kind} {name} (external-secrets.io)"), status, || async {
-            let object = api.get(name).await?;
-            let conditions = object.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-            Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
-                let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-                (text("status"), text("reason"), text("message"))
-            }))
-        })
-        .await
+        let object = api.get(name).await?;
+        let conditions = object.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+            (text("status"), text("reason"), text("message"))
+        }))
+    }
+
+    /// Waits until [`TestEnv::eso_ready`] has `status`; returns (reason, message).
+    pub async fn wait_eso_ready(&self, kind: &str, name: &str, status: &str) -> Result<(String, String)> {
+        wait_condition(&format!("{kind} {name} (external-secrets.io)"), status, || self.eso_ready(kind, name)).await
     }
 
     pub async fn cleanup(self) {

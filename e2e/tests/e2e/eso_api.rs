@@ -43,56 +43,20 @@ fn eso_external_secrets(env: &TestEnv) -> Api<DynamicObject> {
     Api::namespaced_with(env.client.clone(), &env.namespace, &eso_resource("ExternalSecret", "v1"))
 }
 
-/// The Ready condition of an ESO-group ExternalSecret: (status, reason, message).
 async fn eso_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
-    let es = eso_external_secrets(env).get(name).await?;
-    let conditions = es.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
-        let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-        (text("status"), text("reason"), text("message"))
-    }))
+    env.eso_ready("ExternalSecret", name).await
 }
 
-/// The Ready condition of an ESO-group SecretStore: (status, reason, message).
 async fn eso_store_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(env.client.clone(), &env.namespace, &eso_resource("SecretStore", "v1"));
-    let store = api.get(name).await?;
-    let conditions = store.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
-        let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-        (text("status"), text("reason"), text("message"))
-    }))
-}
-
-async fn wait_eso_store_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(condition)) = eso_store_ready(env, name).await {
-            if condition.0 == status {
-                return Ok((condition.1, condition.2));
-            }
-            last = Some(condition);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    anyhow::bail!("ESO-group SecretStore {name} never Ready={status}; last: {last:?}")
+    env.eso_ready("SecretStore", name).await
 }
 
 async fn wait_eso_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(condition)) = eso_ready(env, name).await {
-            if condition.0 == status {
-                return Ok((condition.1, condition.2));
-            }
-            last = Some(condition);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    anyhow::bail!("ESO-group ExternalSecret {name} never Ready={status}; last: {last:?}")
+    env.wait_eso_ready("ExternalSecret", name, status).await
+}
+
+async fn wait_eso_store_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
+    env.wait_eso_ready("SecretStore", name, status).await
 }
 
 /// A store of vaultsync's class is served: Secret written with ESO's owner

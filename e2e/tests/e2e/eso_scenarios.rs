@@ -429,29 +429,8 @@ fn eso_external_secrets(env: &TestEnv) -> Api<DynamicObject> {
     Api::namespaced_with(env.client.clone(), &env.namespace, &eso_resource("ExternalSecret", "v1"))
 }
 
-/// The Ready condition of an ESO-group ExternalSecret: (status, reason, message).
-async fn eso_ready(env: &TestEnv, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
-    let es = eso_external_secrets(env).get(name).await?;
-    let conditions = es.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    Ok(conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
-        let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-        (text("status"), text("reason"), text("message"))
-    }))
-}
-
 async fn wait_eso_ready(env: &TestEnv, name: &str, status: &str) -> anyhow::Result<(String, String)> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(condition)) = eso_ready(env, name).await {
-            if condition.0 == status {
-                return Ok((condition.1, condition.2));
-            }
-            last = Some(condition);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    anyhow::bail!("ESO-group ExternalSecret {name} never Ready={status}; last: {last:?}")
+    env.wait_eso_ready("ExternalSecret", name, status).await
 }
 
 /// Checks one synced scenario against ESO's expectation.
