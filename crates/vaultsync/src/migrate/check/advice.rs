@@ -50,20 +50,6 @@ fn table() -> Vec<Missing> {
             "split it into one ExternalSecret per store",
         ),
         m(
-            "spec.dataFrom[].rewrite[].merge",
-            None,
-            true,
-            "only rewrite[].regexp exists",
-            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
-        ),
-        m(
-            "spec.dataFrom[].rewrite[].transform",
-            None,
-            true,
-            "only rewrite[].regexp exists",
-            "rename keys with rewrite[].regexp, or keep this ExternalSecret with ESO",
-        ),
-        m(
             "spec.dataFrom[].find.tags",
             None,
             true,
