@@ -67,6 +67,7 @@ const STORE_REF_MESSAGE: &str =
     "secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)";
 const SOME_DATA_MESSAGE: &str = "set at least one entry in data or dataFrom, or target.template.data or templateFrom";
 const DATA_FROM_ONE_MESSAGE: &str = "each dataFrom entry needs exactly one of extract, find or sourceRef";
+const REWRITE_ONE_MESSAGE: &str = "each rewrite entry needs exactly one of regexp, transform or merge";
 const FIND_MESSAGE: &str = "find needs a path, a name regexp or tags";
 const TOKEN_TYPE_MESSAGE: &str = "type kubernetes.io/service-account-token is refused: vaultsync never writes Secrets that Kubernetes fills with API tokens";
 const TOKEN_ANNOTATIONS_MESSAGE: &str = "annotations kubernetes.io/service-account.name and .uid are refused: vaultsync never writes Secrets that Kubernetes fills with API tokens";
@@ -90,6 +91,7 @@ pub const MESSAGES: &[&str] = &[
     STORE_REF_MESSAGE,
     SOME_DATA_MESSAGE,
     DATA_FROM_ONE_MESSAGE,
+    REWRITE_ONE_MESSAGE,
     FIND_MESSAGE,
     TOKEN_TYPE_MESSAGE,
     TOKEN_ANNOTATIONS_MESSAGE,
@@ -378,8 +380,14 @@ fn external_secret_data_from(at: &str, from: &ExternalSecretDataFrom) -> Checked
     if let Some(source) = &from.source_ref {
         generator_ref(&format!("{at}.sourceRef.generatorRef"), &source.generator_ref)?;
     }
+    max_items(&format!("{at}.rewrite"), &from.rewrite, 100)?;
     for (i, rewrite) in from.rewrite.iter().enumerate() {
-        min_length(&format!("{at}.rewrite[{i}].regexp.source"), &rewrite.regexp.source, 1)?;
+        let rewrite_at = format!("{at}.rewrite[{i}]");
+        let steps = [rewrite.regexp.is_some(), rewrite.transform.is_some(), rewrite.merge.is_some()];
+        require(exactly_one(&steps), &rewrite_at, REWRITE_ONE_MESSAGE)?;
+        if let Some(regexp) = &rewrite.regexp {
+            min_length(&format!("{rewrite_at}.regexp.source"), &regexp.source, 1)?;
+        }
     }
     Ok(())
 }

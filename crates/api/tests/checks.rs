@@ -270,6 +270,35 @@ fn external_secret_cases() -> Vec<Case> {
             "spec.dataFrom[0].rewrite[0].regexp.source",
             "must not be empty",
         ),
+        passes(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app"}, "rewrite": [
+                {"transform": {"template": "{{ .value | upper }}"}},
+                {"merge": {}},
+                {"merge": {"into": "all", "priority": ["b"], "priorityPolicy": "IgnoreNotFound",
+                           "conflictPolicy": "Ignore", "strategy": "JSON"}},
+            ]}]}),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app"},
+                "rewrite": (0..101).map(|_| json!({"regexp": {"source": "-", "target": "_"}})).collect::<Value>()}]}),
+            "spec.dataFrom[0].rewrite",
+            "must have at most 100 items",
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app"}, "rewrite": [{}]}]}),
+            "spec.dataFrom[0].rewrite[0]",
+            cel("each rewrite entry"),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app"}, "rewrite": [
+                {"regexp": {"source": "-", "target": "_"}, "transform": {"template": "x"}}]}]}),
+            "spec.dataFrom[0].rewrite[0]",
+            cel("each rewrite entry"),
+        ),
         // dataFrom.sourceRef.generatorRef
         refused(
             ES,

@@ -9,6 +9,7 @@ mod decode;
 mod gotmpl;
 mod keys;
 mod property;
+mod rewrite;
 
 pub use decode::{Decoding, decode};
 #[doc(hidden)]
@@ -17,8 +18,9 @@ pub use gotmpl::{
     Limits, TemplateError, VaultCall, render_template, render_template_with_budget, render_template_with_limits,
     render_vault_template, vault_template_calls, vault_template_paths,
 };
-pub use keys::{path_to_key, rewrite_keys, unescape_unicode};
+pub use keys::{path_to_key, unescape_unicode};
 pub use property::{extract, select_property};
+pub use rewrite::{Merge, MergeStrategy, RewriteStep, rewrite_keys};
 
 use serde_json::{Map, Value};
 
@@ -40,6 +42,14 @@ pub enum Error {
         "rewrite turned key {from:?} into {to:?}, which is not a valid Secret key (letters, digits, '-', '_', '.')"
     )]
     InvalidKey { from: String, to: String },
+    #[error(
+        "rewrite[{index}].merge made key {key:?}, which is not a valid Secret key (letters, digits, '-', '_', '.')"
+    )]
+    InvalidMergedKey { index: usize, key: String },
+    #[error("rewrite[{index}]: transform of key {key:?} failed: {source}")]
+    Transform { index: usize, key: String, source: Box<gotmpl::TemplateError> },
+    #[error("rewrite[{index}]: merge failed: {reason}")]
+    Merge { index: usize, reason: String },
 }
 
 /// Bytes for one Secret key: strings as they are, anything else as JSON.

@@ -26,8 +26,8 @@
 //! `crates/api/tests/eso_gaps.txt`):
 //! - cert auth (`useCertAuth`), and `userPass`, `ldap`, `iam`, `gcp`: auth
 //!   methods beyond token, AppRole, Kubernetes and JWT.
-//! - `dataFrom[].rewrite[].merge`, `.transform`, `dataFrom[].sourceRef.storeRef`
-//!   (shapes vaultsync's types cannot read: reported at their path),
+//! - `dataFrom[].sourceRef.storeRef` (a shape vaultsync's types cannot
+//!   read: reported at its path),
 //!   `data[].sourceRef.storeRef`, `target.manifest`. (`syncWindows` is
 //!   served now: `eso_fields::sync_windows_hold_periodic_refreshes`.)
 //! - generators (`dataFrom[].sourceRef.generatorRef`): not served in ESO's
@@ -869,25 +869,10 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     let (key, data) = unsupported_setup(&env).await?;
     let creds = |name: &str| json!({"name": name, "key": "k"});
     let auth = |method: Value| Some(json!({"auth": method}));
-    // An ESO rewrite or sourceRef shape vaultsync's types cannot read is
-    // reported at its path.
+    // An ESO sourceRef shape vaultsync's types cannot read is reported at
+    // its path.
     let unreadable = "cannot be read by vaultsync";
     let cases = vec![
-        Unsupported {
-            scenario: "rewrite[].merge",
-            es: "rewrite-merge",
-            spec: json!({"dataFrom": [{"extract": {"key": key}, "rewrite": [{"merge": {"strategy": "Extract"}}]}]}),
-            store: None,
-            names: unreadable,
-        },
-        Unsupported {
-            scenario: "rewrite[].transform",
-            es: "rewrite-transform",
-            spec: json!({"dataFrom": [{"extract": {"key": key},
-                "rewrite": [{"transform": {"template": "{{ .value | upper }}"}}]}]}),
-            store: None,
-            names: unreadable,
-        },
         Unsupported {
             scenario: "dataFrom[].sourceRef.storeRef",
             es: "data-from-store-ref",

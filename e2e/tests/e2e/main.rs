@@ -29,6 +29,7 @@ mod readme;
 mod remote_ref;
 mod render_cli;
 mod requests;
+mod rewrite;
 mod rollout_restart;
 mod schema;
 mod scoped;

@@ -128,8 +128,11 @@ pub struct ExternalSecretDataFrom {
     /// refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<crate::generator::StoreGeneratorSourceRef>,
-    /// Renames the keys this entry produces, in order.
+    /// Renames (or merges) the keys this entry produces, step by step in
+    /// order (at most 100 steps; the bound lets the API server check each
+    /// step's rule).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub rewrite: Vec<Rewrite>,
 }
 
@@ -177,11 +180,90 @@ pub struct FindName {
     pub regexp: String,
 }
 
-/// One renaming step of `dataFrom[].rewrite`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// One step of `dataFrom[].rewrite`: set exactly one of `regexp`,
+/// `transform` or `merge`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new("(has(self.regexp) ? 1 : 0) + (has(self.transform) ? 1 : 0) + (has(self.merge) ? 1 : 0) == 1").message("each rewrite entry needs exactly one of regexp, transform or merge"))]
 pub struct Rewrite {
     /// Replace what `source` matches in each key with `target`.
-    pub regexp: RewriteRegexp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<RewriteRegexp>,
+    /// Rename each key to what `template` renders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<RewriteTransform>,
+    /// Merge the values (each a JSON object) into one: their fields become
+    /// the keys (`strategy: Extract`), or one key `into` holds them as JSON
+    /// (`strategy: JSON`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<RewriteMerge>,
+}
+
+/// A Go template renaming each key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RewriteTransform {
+    /// Go template (the functions of `target.template`) rendered once per
+    /// key, with `.value` the key's name; what it renders is the new name,
+    /// e.g. `{{ .value | upper }}`.
+    pub template: String,
+}
+
+/// Merges values that are JSON objects, as ESO's `rewrite[].merge`.
+/// Values are taken in key order, the `priority` keys last in their given
+/// order; a later value's field wins over an earlier one's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewriteMerge {
+    /// The key that receives the merged JSON object. Required if strategy
+    /// is `JSON`, ignored otherwise.
+    #[serde(default)]
+    pub into: String,
+    /// Keys merged last, in this order, so that their fields win conflicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority: Vec<String>,
+    /// `Strict` (default: a `priority` key missing from the data fails the
+    /// sync) or `IgnoreNotFound` (it is skipped).
+    #[serde(default)]
+    pub priority_policy: RewriteMergePriorityPolicy,
+    /// `Error` (default: a field found in more than one value fails the
+    /// sync, naming the fields) or `Ignore` (the later value wins).
+    #[serde(default)]
+    pub conflict_policy: RewriteMergeConflictPolicy,
+    /// `Extract` (default: each field of the merged object becomes a key;
+    /// strings as they are, anything else as JSON) or `JSON` (the merged
+    /// object is written as JSON to `into`, beside the keys merged).
+    #[serde(default)]
+    pub strategy: RewriteMergeStrategy,
+}
+
+/// What a `priority` key missing from the data does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RewriteMergePriorityPolicy {
+    /// Fails the sync.
+    #[default]
+    Strict,
+    /// Skipped.
+    IgnoreNotFound,
+}
+
+/// What a field found in more than one merged value does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RewriteMergeConflictPolicy {
+    /// Fails the sync, naming the fields.
+    #[default]
+    Error,
+    /// The later value's field wins.
+    Ignore,
+}
+
+/// Where the merged object goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RewriteMergeStrategy {
+    /// Each field of the merged object becomes a key.
+    #[default]
+    Extract,
+    /// The merged object, as JSON, goes to the key `into`.
+    #[serde(rename = "JSON")]
+    Json,
 }
 
 /// A regular-expression replacement on keys.

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use vaultsync_api::{
     ConversionStrategy, DecodingStrategy, ExternalSecretSpec, KvVersion, MetadataPolicy, NullBytePolicy, RemoteRef,
-    VaultProvider,
+    Rewrite, RewriteMergeConflictPolicy, RewriteMergePriorityPolicy, RewriteMergeStrategy, VaultProvider,
 };
 use vaultsync_template::{
-    Decoding, RemoteSecret, decode, extract, path_to_key, rewrite_keys, select_property, unescape_unicode,
+    Decoding, Merge, MergeStrategy, RemoteSecret, RewriteStep, decode, extract, path_to_key, rewrite_keys,
+    select_property, unescape_unicode,
 };
 use vaultsync_vault::{Freshness, locate, locate_folder};
 
@@ -184,9 +185,7 @@ pub(crate) async fn render(
                 produced.insert(key, value);
             }
         }
-        let rules: Vec<(String, String)> =
-            from.rewrite.iter().map(|r| (r.regexp.source.clone(), r.regexp.target.clone())).collect();
-        extracted.extend(rewrite_keys(produced, &rules).map_err(render_error("rewrite"))?);
+        extracted.extend(rewrite_keys(produced, &rewrite_steps(&from.rewrite)).map_err(render_error("rewrite"))?);
     }
     // Explicit keys win over extracted ones, as in ESO.
     let mut explicit = SecretData::new();
@@ -216,15 +215,40 @@ fn render_generated(spec: &ExternalSecretSpec, generated: &BTreeMap<usize, Secre
     let mut data = SecretData::new();
     for (index, from) in spec.data_from.iter().enumerate() {
         let produced = generated.get(&index).cloned().unwrap_or_default();
-        let rules: Vec<(String, String)> =
-            from.rewrite.iter().map(|r| (r.regexp.source.clone(), r.regexp.target.clone())).collect();
-        data.extend(rewrite_keys(produced, &rules).map_err(|source| Error::Render {
+        data.extend(rewrite_keys(produced, &rewrite_steps(&from.rewrite)).map_err(|source| Error::Render {
             secret_key: format!("dataFrom[{index}]"),
             key: "rewrite".into(),
             source,
         })?);
     }
     Ok(Rendered { data, gone: Vec::new() })
+}
+
+/// `dataFrom[].rewrite` as the template crate's steps. An entry with none
+/// of regexp, transform or merge (the CRD refuses it) does nothing, as in
+/// ESO; with more than one, ESO's precedence: merge, regexp, transform.
+fn rewrite_steps(rewrite: &[Rewrite]) -> Vec<RewriteStep> {
+    rewrite
+        .iter()
+        .filter_map(|r| {
+            if let Some(merge) = &r.merge {
+                return Some(RewriteStep::Merge(Merge {
+                    into: merge.into.clone(),
+                    priority: merge.priority.clone(),
+                    ignore_missing_priority: merge.priority_policy == RewriteMergePriorityPolicy::IgnoreNotFound,
+                    ignore_conflicts: merge.conflict_policy == RewriteMergeConflictPolicy::Ignore,
+                    strategy: match merge.strategy {
+                        RewriteMergeStrategy::Extract => MergeStrategy::Extract,
+                        RewriteMergeStrategy::Json => MergeStrategy::Json,
+                    },
+                }));
+            }
+            if let Some(regexp) = &r.regexp {
+                return Some(RewriteStep::Regexp { source: regexp.source.clone(), target: regexp.target.clone() });
+            }
+            r.transform.as_ref().map(|t| RewriteStep::Transform { template: t.template.clone() })
+        })
+        .collect()
 }
 
 /// A remote secret or property that does not exist (as opposed to one we

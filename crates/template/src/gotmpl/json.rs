@@ -131,6 +131,18 @@ pub fn from_json(json: serde_json::Value) -> Value {
     }
 }
 
+/// As `from_json`, but every number a float64, as Go decodes into `any`.
+pub fn from_json_as_float(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or_default()),
+        serde_json::Value::Array(items) => Value::List(items.iter().map(from_json_as_float).collect()),
+        serde_json::Value::Object(map) => {
+            Value::Map(map.iter().map(|(k, v)| (k.clone(), from_json_as_float(v))).collect::<BTreeMap<_, _>>())
+        }
+        other => from_json(other.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,13 @@ fn parse(name: &str, template: &str, dialect: Dialect) -> Result<Vec<parser::Nod
     })
 }
 
+/// `value` as Go's `encoding/json` writes what `json.Unmarshal` read into
+/// an `any` (numbers are float64): compact, keys sorted, `<>&` escaped as
+/// `json.Marshal` does when `escape_html`.
+pub(crate) fn go_json_marshal(value: &serde_json::Value, escape_html: bool) -> Result<String, String> {
+    json::encode(&json::from_json_as_float(value), &json::Style { pretty: false, escape_html, short_escapes: true })
+}
+
 /// The fuzz targets' logic, shared with the corpus replay test so that
 /// `cargo test` re-runs every input the fuzzer kept. Not an API.
 #[doc(hidden)]

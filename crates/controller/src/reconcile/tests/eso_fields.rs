@@ -1,7 +1,8 @@
 //! ESO fields added to vaultsync's own: `nullBytePolicy` (`Fail` refuses a
 //! value with a NUL byte after decoding, names the key and leaves the
 //! Secret as it was; unset, binary values are written),
-//! `find.conversionStrategy` and `template.metadata.finalizers`.
+//! `find.conversionStrategy`, `rewrite[].merge` and `.transform`, and
+//! `template.metadata.finalizers`.
 
 use serde_json::json;
 
@@ -67,6 +68,31 @@ async fn find_conversion_unescapes_keys_only_without_rewrites() {
     sync(&h, ExternalSecretBuilder::new().data_from(find(rewrite)).generation(2)).await;
     let keys: Vec<String> = h.secret("app").unwrap().data.unwrap().into_keys().collect();
     assert!(keys.contains(&"c_dot_U002E_key".to_owned()), "not converted beside a rewrite: {keys:?}");
+}
+
+/// ESO's `rewrite[].merge` and `rewrite[].transform`: the found secrets
+/// merged into their fields (the priority one last), then renamed by a
+/// template; a key the steps leave invalid fails the sync, naming it.
+#[tokio::test]
+async fn find_with_merge_and_transform_rewrites() {
+    let h = Harness::new();
+    h.vault.put("secret/merge/a", json!({"user": "u", "port": 5432}));
+    h.vault.put("secret/merge/b", json!({"host": "db", "user": "v"}));
+    let from = json!({"find": {"path": "merge/"}, "rewrite": [
+        {"merge": {"priority": ["merge_a"], "conflictPolicy": "Ignore"}},
+        {"transform": {"template": "{{ .value | upper }}"}}]});
+    sync(&h, ExternalSecretBuilder::new().data_from(from)).await;
+    let data: Vec<(String, Vec<u8>)> =
+        h.secret("app").expect("written").data.unwrap().into_iter().map(|(k, v)| (k, v.0)).collect();
+    let want = [("HOST", "db"), ("PORT", "5432"), ("USER", "u"), ("password", crate::testing::SECRET_VALUE)];
+    assert_eq!(data, want.map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec())));
+
+    let from = json!({"find": {"path": "merge/"}, "rewrite": [{"merge": {}}]});
+    sync(&h, ExternalSecretBuilder::new().data_from(from).generation(2)).await;
+    let ready = h.ready("app");
+    assert_eq!(ready["status"], "False");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(message.contains("conflicts in fields user"), "{message}");
 }
 
 /// ESO's `template.metadata.finalizers`: put on the Secret, and a write
