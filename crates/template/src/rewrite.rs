@@ -9,12 +9,13 @@
 //! in between may go through names a Secret could not hold.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::Error;
-use crate::gotmpl::{go_json_marshal, render_template};
+use crate::gotmpl::{go_json_marshal, render_template_with_budget};
 use crate::keys::valid_key_char;
 
 /// One step of `dataFrom[].rewrite`.
@@ -140,12 +141,19 @@ fn regexps(steps: &[RewriteStep], entries: Entries) -> Result<Entries, Error> {
         .collect())
 }
 
+/// The rendering time all keys of one `transform` step share, as one
+/// `target.template` has: a template slow per key cannot multiply its cost
+/// by the number of keys (a find may produce thousands).
+const TRANSFORM_BUDGET: Duration = Duration::from_secs(1);
+
 fn transform(index: usize, template: &str, entries: Entries) -> Result<Entries, Error> {
+    let deadline = Instant::now() + TRANSFORM_BUDGET;
     entries
         .into_iter()
         .map(|(key, entry)| {
             let data = BTreeMap::from([("value".to_owned(), key.clone().into_bytes())]);
-            match render_template("transform", template, &data) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match render_template_with_budget("transform", template, &data, left) {
                 Ok(renamed) => Ok((String::from_utf8_lossy(&renamed).into_owned(), entry)),
                 Err(source) => Err(Error::Transform { index, key, source: Box::new(source) }),
             }

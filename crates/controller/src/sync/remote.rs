@@ -53,7 +53,7 @@ pub(crate) async fn render(
     let needs_store = spec.data_from.iter().any(|f| f.source_ref.is_none()) || !spec.data.is_empty();
     let source = match source {
         Some(source) => source,
-        None if !needs_store => return render_generated(spec, generated),
+        None if !needs_store => return render_generated(spec, generated).await,
         None => {
             return Err(Error::Target(
                 "data, dataFrom[].extract and dataFrom[].find read from a store: set spec.secretStoreRef".into(),
@@ -185,7 +185,7 @@ pub(crate) async fn render(
                 produced.insert(key, value);
             }
         }
-        extracted.extend(rewrite_keys(produced, &rewrite_steps(&from.rewrite)).map_err(render_error("rewrite"))?);
+        extracted.extend(rewritten(produced, rewrite_steps(&from.rewrite)).await?.map_err(render_error("rewrite"))?);
     }
     // Explicit keys win over extracted ones, as in ESO.
     let mut explicit = SecretData::new();
@@ -210,12 +210,27 @@ pub(crate) async fn render(
     Ok(rendered)
 }
 
+/// Rewrites one entry's keys. Templates (`transform`) are rendered on the
+/// blocking pool: CPU work bounded only by their time budget must not hold
+/// up the async workers, and so every other ExternalSecret's sync.
+async fn rewritten(
+    produced: SecretData,
+    steps: Vec<RewriteStep>,
+) -> Result<std::result::Result<SecretData, vaultsync_template::Error>> {
+    if !steps.iter().any(|step| matches!(step, RewriteStep::Transform { .. })) {
+        return Ok(rewrite_keys(produced, &steps));
+    }
+    tokio::task::spawn_blocking(move || rewrite_keys(produced, &steps)).await.map_err(|_| {
+        Error::Internal("rewriting keys stopped inside vaultsync (a bug, or the operator is stopping)".into())
+    })
+}
+
 /// The data of an ExternalSecret whose every entry is a generator's.
-fn render_generated(spec: &ExternalSecretSpec, generated: &BTreeMap<usize, SecretData>) -> Result<Rendered> {
+async fn render_generated(spec: &ExternalSecretSpec, generated: &BTreeMap<usize, SecretData>) -> Result<Rendered> {
     let mut data = SecretData::new();
     for (index, from) in spec.data_from.iter().enumerate() {
         let produced = generated.get(&index).cloned().unwrap_or_default();
-        data.extend(rewrite_keys(produced, &rewrite_steps(&from.rewrite)).map_err(|source| Error::Render {
+        data.extend(rewritten(produced, rewrite_steps(&from.rewrite)).await?.map_err(|source| Error::Render {
             secret_key: format!("dataFrom[{index}]"),
             key: "rewrite".into(),
             source,
