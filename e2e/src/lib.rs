@@ -487,3 +487,25 @@ pub fn external_secret(name: &str, store: &str, spec: Value) -> Value {
     merge(&mut manifest["spec"], spec);
     manifest
 }
+
+/// `vaultsync run` as an operator of the test's own, with the release's
+/// rights (its ServiceAccount's kubeconfig), a free health port and `env`
+/// (`VAULTSYNC_*` settings); its log goes to
+/// `$VAULTSYNC_STATE/logs/{name}-operator.log`, where the suite's leak
+/// check reads it. Stopped when the returned child is dropped.
+pub fn spawn_operator(name: &str, env: &[(&str, &str)]) -> Result<tokio::process::Child> {
+    let state = std::env::var("VAULTSYNC_STATE")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let log = std::fs::File::create(format!("{state}/logs/{name}-operator.log"))?;
+    let mut command = tokio::process::Command::new(vaultsync_binary());
+    command
+        .arg("run")
+        .env_clear()
+        .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
+        .env("VAULTSYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stderr(log)
+        .kill_on_drop(true);
+    Ok(command.spawn()?)
+}

@@ -263,6 +263,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // while a sync was creating its client) are caught by a sweep.
     let sweeper = {
         let ctx = ctx.clone();
+        let others: Vec<Arc<Context>> = eso.iter().map(|(eso_ctx, _)| eso_ctx.clone()).collect();
         let stop = stopped(&shutdown_tx);
         async move {
             let sweep = async {
@@ -270,7 +271,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    sweep_clients(&ctx).await;
+                    sweep_clients(&ctx, &others).await;
                 }
             };
             tokio::select! {
@@ -330,30 +331,49 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Closes the Vault clients whose store the watch caches no longer hold.
 /// Clients younger than a sweep are left alone: their store may be too new
 /// for the cache.
-async fn sweep_clients(ctx: &Context) {
-    let secret_stores = ctx.caches.secret_stores.get();
-    let cluster_stores = ctx.caches.cluster_stores.get();
-    // A cache not filled yet knows nothing of absence.
-    if let Some(cache) = &secret_stores
-        && cache.wait_until_ready().await.is_err()
-    {
-        return;
+/// Whether a watch cache (if any) has had its first full list.
+async fn filled<K>(cache: Option<&Store<K>>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    match cache {
+        None => true,
+        Some(cache) => {
+            matches!(tokio::time::timeout(Duration::from_secs(1), cache.wait_until_ready()).await, Ok(Ok(())))
+        }
     }
-    if let Some(cache) = &cluster_stores
-        && cache.wait_until_ready().await.is_err()
-    {
-        return;
+}
+
+/// The Vault clients are shared by the controllers of both API groups
+/// (`others`: ESO's, with `--eso-api`), so a client goes only when no
+/// group's cache has its store.
+async fn sweep_clients(ctx: &Context, others: &[Arc<Context>]) {
+    let mut caches = Vec::new();
+    for context in std::iter::once(ctx).chain(others.iter().map(|other| &**other)) {
+        let secret_stores = context.caches.secret_stores.get();
+        let cluster_stores = context.caches.cluster_stores.get();
+        // A cache not filled yet knows nothing of absence: this sweep is
+        // skipped (one that never fills, ESO's CRDs missing say, must not
+        // hold up every later sweep).
+        if !filled(secret_stores.as_ref()).await || !filled(cluster_stores.as_ref()).await {
+            return;
+        }
+        caches.push((secret_stores, cluster_stores));
     }
     let scoped = ctx.config.namespace.is_some();
     ctx.vault.drop_older_where(
         SWEEP_EVERY,
-        |owner| match &owner.store.namespace {
-            Some(ns) => {
-                secret_stores.as_ref().is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name).within(ns)).is_none())
-            }
-            None => {
-                !scoped && cluster_stores.as_ref().is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name)).is_none())
-            }
+        |owner| {
+            caches.iter().all(|(secret_stores, cluster_stores)| match &owner.store.namespace {
+                Some(ns) => secret_stores
+                    .as_ref()
+                    .is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name).within(ns)).is_none()),
+                None => {
+                    !scoped
+                        && cluster_stores.as_ref().is_some_and(|c| c.get(&ObjectRef::new(&owner.store.name)).is_none())
+                }
+            })
         },
         "its store is gone",
     );

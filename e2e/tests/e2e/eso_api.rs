@@ -376,21 +376,14 @@ async fn an_eso_group_secret_is_adopted_into_vaultsyncs_group() -> anyhow::Resul
 #[tokio::test]
 async fn without_eso_unclassed_stores_are_claimed_and_deletions_finish() -> anyhow::Result<()> {
     let env = TestEnv::new("eso-claim").await?;
-    let state = std::env::var("VAULTSYNC_STATE")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = std::fs::File::create(format!("{state}/logs/eso-claim-operator.log"))?;
-    let _operator = tokio::process::Command::new(vaultsync_e2e::vaultsync_binary())
-        .arg("run")
-        .env_clear()
-        .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
-        .env("VAULTSYNC_NAMESPACE", &env.namespace)
-        .env("VAULTSYNC_ESO_API", "true")
-        .env("VAULTSYNC_ESO_CLAIM_UNCLASSED", "true")
-        .env("VAULTSYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "info")
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?;
+    let _operator = vaultsync_e2e::spawn_operator(
+        "eso-claim",
+        &[
+            ("VAULTSYNC_NAMESPACE", &env.namespace),
+            ("VAULTSYNC_ESO_API", "true"),
+            ("VAULTSYNC_ESO_CLAIM_UNCLASSED", "true"),
+        ],
+    )?;
 
     let value = env.secret_value("eso-claim");
     let path = format!("{}/app", env.prefix);

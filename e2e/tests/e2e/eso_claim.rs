@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::json;
-use vaultsync_e2e::{TestEnv, eso_resource, eventually, repo_root, vaultsync_binary};
+use vaultsync_e2e::{TestEnv, eso_resource, eventually, repo_root};
 
 async fn helm_claim(claim: bool) -> anyhow::Result<()> {
     let chart = repo_root().join("charts/vaultsync");
@@ -31,20 +31,10 @@ async fn helm_claim(claim: bool) -> anyhow::Result<()> {
 async fn eso_cluster_external_secrets_are_fanned_out_once_eso_is_gone() -> anyhow::Result<()> {
     let mut env = TestEnv::new("eso-claim-ces").await?;
     helm_claim(true).await?;
-    let state = std::env::var("VAULTSYNC_STATE")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = std::fs::File::create(format!("{state}/logs/eso-claim-ces-operator.log"))?;
-    let operator = tokio::process::Command::new(vaultsync_binary())
-        .arg("run")
-        .env_clear()
-        .env("KUBECONFIG", format!("{state}/operator.kubeconfig"))
-        .env("VAULTSYNC_ESO_API", "true")
-        .env("VAULTSYNC_ESO_CLAIM_UNCLASSED", "true")
-        .env("VAULTSYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "info")
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?;
+    let operator = vaultsync_e2e::spawn_operator(
+        "eso-claim-ces",
+        &[("VAULTSYNC_ESO_API", "true"), ("VAULTSYNC_ESO_CLAIM_UNCLASSED", "true")],
+    )?;
     let outcome = fan_out(&mut env).await;
     drop(operator);
     helm_claim(false).await?;
