@@ -63,10 +63,10 @@ fn exactly_one(present: &[bool]) -> bool {
 
 // Messages of the CEL rules written inline in the types (the others are
 // constants shared with the types).
-const STORE_REF_MESSAGE: &str =
-    "secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)";
+const STORE_REF_MESSAGE: &str = "secretStoreRef is required unless every entry names its own source (data[].sourceRef.storeRef, dataFrom[].sourceRef)";
 const SOME_DATA_MESSAGE: &str = "set at least one entry in data or dataFrom, or target.template.data or templateFrom";
-const DATA_FROM_ONE_MESSAGE: &str = "each dataFrom entry needs exactly one of extract, find or sourceRef";
+const DATA_FROM_ONE_MESSAGE: &str = "each dataFrom entry needs exactly one of extract, find or sourceRef.generatorRef";
+const SOURCE_REF_ONE_MESSAGE: &str = "sourceRef needs exactly one of storeRef or generatorRef";
 const REWRITE_ONE_MESSAGE: &str = "each rewrite entry needs exactly one of regexp, transform or merge";
 const FIND_MESSAGE: &str = "find needs a path, a name regexp or tags";
 const TOKEN_TYPE_MESSAGE: &str = "type kubernetes.io/service-account-token is refused: vaultsync never writes Secrets that Kubernetes fills with API tokens";
@@ -91,6 +91,7 @@ pub const MESSAGES: &[&str] = &[
     STORE_REF_MESSAGE,
     SOME_DATA_MESSAGE,
     DATA_FROM_ONE_MESSAGE,
+    SOURCE_REF_ONE_MESSAGE,
     REWRITE_ONE_MESSAGE,
     FIND_MESSAGE,
     TOKEN_TYPE_MESSAGE,
@@ -271,8 +272,9 @@ pub fn external_secret(spec: &ExternalSecretSpec) -> Result<(), Refusal> {
 }
 
 fn external_secret_at(at: &str, spec: &ExternalSecretSpec) -> Checked {
-    let only_generators = spec.data.is_empty() && spec.data_from.iter().all(|f| f.source_ref.is_some());
-    require(spec.secret_store_ref.is_some() || only_generators, at, STORE_REF_MESSAGE)?;
+    let own_sources =
+        spec.data.iter().all(|d| d.source_ref.is_some()) && spec.data_from.iter().all(|f| f.source_ref.is_some());
+    require(spec.secret_store_ref.is_some() || own_sources, at, STORE_REF_MESSAGE)?;
     // CEL's has() counts an empty `data: {}` or `templateFrom: []` as set;
     // the types cannot tell empty from absent, so here they count as unset.
     let templated = spec.target.template.as_ref().is_some_and(|t| !t.data.is_empty() || !t.template_from.is_empty());
@@ -354,6 +356,9 @@ fn external_secret_data(at: &str, data: &ExternalSecretData) -> Checked {
     let key_path = format!("{at}.secretKey");
     length(&key_path, &data.secret_key, 1, 253)?;
     pattern(&key_path, &data.secret_key, &SECRET_KEY)?;
+    if let Some(store) = data.store() {
+        length(&format!("{at}.sourceRef.storeRef.name"), &store.name, 1, 253)?;
+    }
     remote_ref(&format!("{at}.remoteRef"), &data.remote_ref)
 }
 
@@ -369,7 +374,11 @@ fn remote_ref(at: &str, remote: &RemoteRef) -> Checked {
 }
 
 fn external_secret_data_from(at: &str, from: &ExternalSecretDataFrom) -> Checked {
-    let sources = [from.extract.is_some(), from.find.is_some(), from.source_ref.is_some()];
+    if let Some(source) = &from.source_ref {
+        let refs = [source.store_ref.is_some(), source.generator_ref.is_some()];
+        require(exactly_one(&refs), &format!("{at}.sourceRef"), SOURCE_REF_ONE_MESSAGE)?;
+    }
+    let sources = [from.extract.is_some(), from.find.is_some(), from.generator().is_some()];
     require(exactly_one(&sources), at, DATA_FROM_ONE_MESSAGE)?;
     if let Some(extract) = &from.extract {
         remote_ref(&format!("{at}.extract"), extract)?;
@@ -377,8 +386,11 @@ fn external_secret_data_from(at: &str, from: &ExternalSecretDataFrom) -> Checked
     if let Some(find) = &from.find {
         find_ref(&format!("{at}.find"), find)?;
     }
-    if let Some(source) = &from.source_ref {
-        generator_ref(&format!("{at}.sourceRef.generatorRef"), &source.generator_ref)?;
+    if let Some(generator) = from.generator() {
+        generator_ref(&format!("{at}.sourceRef.generatorRef"), generator)?;
+    }
+    if let Some(store) = from.store() {
+        length(&format!("{at}.sourceRef.storeRef.name"), &store.name, 1, 253)?;
     }
     max_items(&format!("{at}.rewrite"), &from.rewrite, 100)?;
     for (i, rewrite) in from.rewrite.iter().enumerate() {

@@ -166,12 +166,19 @@ fn default_grace() -> String {
     "5m".into()
 }
 
-/// Where a `dataFrom` entry's values come from instead of the store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Where a `dataFrom` entry's values come from instead of
+/// `spec.secretStoreRef`: another store, or a generator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.storeRef) ? 1 : 0) + (has(self.generatorRef) ? 1 : 0) == 1").message("sourceRef needs exactly one of storeRef or generatorRef"))]
 pub struct StoreGeneratorSourceRef {
-    /// A generator that issues the values.
-    pub generator_ref: GeneratorRef,
+    /// The store this entry's `extract` or `find` reads from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_ref: Option<crate::SecretStoreRef>,
+    /// A generator that issues the values (then the entry has no `extract`
+    /// or `find`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_ref: Option<GeneratorRef>,
 }
 
 /// A generator in the ExternalSecret's namespace.

@@ -130,6 +130,57 @@ fn external_secret_cases() -> Vec<Case> {
             "spec",
             cel("secretStoreRef is required"),
         ),
+        // ... or every entry names its own store.
+        passes(
+            ES,
+            json!({"secretStoreRef": null, "data": [
+                {"secretKey": "k", "remoteRef": {"key": "app/db"}, "sourceRef": {"storeRef": {"name": "other"}}}
+            ], "dataFrom": [{"extract": {"key": "app/db"}, "sourceRef": {"storeRef": {"name": "other"}}}, generator]}),
+        ),
+        refused(
+            ES,
+            json!({"secretStoreRef": null, "data": [
+                {"secretKey": "k", "remoteRef": {"key": "app/db"}, "sourceRef": {"storeRef": {"name": "other"}}},
+                {"secretKey": "j", "remoteRef": {"key": "app/db"}}
+            ]}),
+            "spec",
+            cel("secretStoreRef is required"),
+        ),
+        refused(
+            ES,
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "app/db"}, "sourceRef": {"storeRef": {"name": ""}}}]}),
+            "spec.data[0].sourceRef.storeRef.name",
+            "must not be empty",
+        ),
+        // dataFrom[].sourceRef: a store for extract or find, or a generator.
+        passes(
+            ES,
+            json!({"dataFrom": [{"find": {"path": "app"}, "sourceRef": {"storeRef": {"name": "other", "kind": "ClusterSecretStore"}}}]}),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"sourceRef": {"storeRef": {"name": "other"}}}]}),
+            "spec.dataFrom[0]",
+            cel("each dataFrom entry needs"),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app/db"}, "sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]}),
+            "spec.dataFrom[0]",
+            cel("each dataFrom entry needs"),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app/db"}, "sourceRef": {}}]}),
+            "spec.dataFrom[0].sourceRef",
+            cel("sourceRef needs exactly one"),
+        ),
+        refused(
+            ES,
+            json!({"dataFrom": [{"extract": {"key": "app/db"}, "sourceRef": {"storeRef": {"name": ""}}}]}),
+            "spec.dataFrom[0].sourceRef.storeRef.name",
+            "must not be empty",
+        ),
         // Something to write.
         passes(ES, json!({"data": null, "target": {"template": {"data": {"url": "x"}}}})),
         passes(ES, json!({"data": null, "target": {"template": {"templateFrom": [{"literal": "a: b"}]}}})),

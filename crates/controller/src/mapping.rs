@@ -59,7 +59,7 @@ pub(crate) fn generator_users(
         .iter()
         .filter(|es| {
             es.namespace() == namespace
-                && es.spec.data_from.iter().any(|f| f.source_ref.as_ref().is_some_and(|s| s.generator_ref.name == name))
+                && es.spec.data_from.iter().any(|f| f.generator().is_some_and(|g| g.name == name))
         })
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()
@@ -74,10 +74,7 @@ pub(crate) fn users_of(
     reader
         .state()
         .iter()
-        .filter(|es| {
-            es.spec.secret_store_ref.as_ref().is_some_and(|r| r.kind == kind && r.name == name)
-                && (namespace.is_none() || es.namespace() == namespace)
-        })
+        .filter(|es| es.spec.uses_store(kind, name) && (namespace.is_none() || es.namespace() == namespace))
         .map(|es| ObjectRef::from_obj(&**es))
         .collect()
 }

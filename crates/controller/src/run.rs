@@ -384,22 +384,20 @@ async fn sweep_clients(ctx: &Context, others: &[Arc<Context>]) {
 /// ExternalSecret of its namespace using that store (the namespace being
 /// deleted, say), that client is closed. `cache` still holds `deleted`.
 fn drop_unused_namespace_client(ctx: &Context, cache: &Store<ExternalSecret>, deleted: &ExternalSecret) {
-    let Some(store_ref) = &deleted.spec.secret_store_ref else { return };
-    if store_ref.kind != StoreKind::ClusterSecretStore {
-        return;
-    }
     let namespace = deleted.namespace();
-    let still_used = cache.state().iter().any(|es| {
-        es.namespace() == namespace
-            && es.name_any() != deleted.name_any()
-            && es
-                .spec
-                .secret_store_ref
-                .as_ref()
-                .is_some_and(|r| r.kind == StoreKind::ClusterSecretStore && r.name == store_ref.name)
-    });
-    if !still_used {
-        ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace.unwrap_or_default());
+    for store_ref in deleted.spec.store_refs() {
+        if store_ref.kind != StoreKind::ClusterSecretStore {
+            continue;
+        }
+        let still_used = cache.state().iter().any(|es| {
+            es.namespace() == namespace
+                && es.name_any() != deleted.name_any()
+                && es.spec.uses_store(StoreKind::ClusterSecretStore, &store_ref.name)
+        });
+        if !still_used {
+            let namespace = namespace.clone().unwrap_or_default();
+            ctx.vault.drop_namespace_client(&StoreId::cluster_store(&store_ref.name), &namespace);
+        }
     }
 }
 

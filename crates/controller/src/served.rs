@@ -262,9 +262,9 @@ pub(crate) fn unservable_external_secret(es: &ExternalSecret) -> Option<String> 
     if let Some(problem) = problem(es) {
         return Some(problem.clone());
     }
-    if let Some(i) = es.spec.data_from.iter().position(|from| from.source_ref.is_some()) {
+    if let Some(i) = es.spec.data_from.iter().position(|from| from.generator().is_some()) {
         return Some(format!(
-            "spec.dataFrom[{i}].sourceRef: generators are not served in ESO's group yet; use vaultsync.dev's \
+            "spec.dataFrom[{i}].sourceRef.generatorRef: generators are not served in ESO's group yet; use vaultsync.dev's \
              VaultDynamicSecret from a vaultsync.dev ExternalSecret, or leave this one to ESO"
         ));
     }
@@ -303,14 +303,31 @@ mod tests {
             "metadata": {"name": "a", "namespace": "n"},
             "spec": {"secretStoreRef": {"name": "s"}, "unknownField": [{"x": 1}], "retrySettings": {},
                      "target": {"name": "n", "manifest": {"kind": "ConfigMap"}, "immutable": false},
-                     "data": [{"secretKey": "k", "remoteRef": {"key": "v"}, "sourceRef": {"storeRef": {"name": "s"}}}]}}));
+                     "data": [{"secretKey": "k", "remoteRef": {"key": "v", "extra": "x"},
+                               "sourceRef": {"storeRef": {"name": "s"}}}]}}));
         let converted = convert::<ExternalSecret>(&raw, |metadata| unparsed_external_secret(metadata, &raw));
         let problem = converted.problem.expect("unread fields");
         assert!(
-            problem.starts_with("spec.data.0.sourceRef, spec.target.manifest, spec.unknownField not supported"),
+            problem.starts_with("spec.data.0.remoteRef.extra, spec.target.manifest, spec.unknownField not supported"),
             "{problem}"
         );
         assert_eq!(converted.object.spec.data.len(), 1);
+        assert_eq!(converted.object.spec.data[0].store().map(|s| s.name.as_str()), Some("s"));
+    }
+
+    #[test]
+    fn a_generator_in_data_is_refused_by_path() {
+        // ESO's schema has it, deprecated and not implemented.
+        let raw = raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "a", "namespace": "n"},
+            "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "v"},
+                "sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "g"}}}]}}));
+        let converted = convert::<ExternalSecret>(&raw, |metadata| unparsed_external_secret(metadata, &raw));
+        let problem = converted.problem.expect("a problem");
+        assert!(problem.starts_with("spec.data[0].sourceRef cannot be read by vaultsync"), "{problem}");
+        assert!(problem.contains("storeRef"), "{problem}");
+        // The store reference survives, so the store's class still decides.
+        assert_eq!(converted.object.spec.secret_store_ref.map(|r| r.name), Some("s".into()));
     }
 
     #[test]

@@ -83,8 +83,19 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
     env.apply(eso_external_secret("foreign", "esos", &path)).await?;
     // Unsupported by vaultsync, valid in ESO's schema.
     let mut unsupported = eso_external_secret("unsupported", "ours", &path);
-    unsupported["spec"]["data"][0]["sourceRef"] = json!({"storeRef": {"name": "ours", "kind": "SecretStore"}});
+    unsupported["spec"]["target"]["manifest"] = json!({"apiVersion": "v1", "kind": "ConfigMap"});
     env.apply(unsupported).await?;
+    // Entries that name their own store (of our class) are served...
+    let mut entries = eso_external_secret("entries", "ours", &path);
+    entries["spec"]["data"][0]["sourceRef"] = json!({"storeRef": {"name": "ours", "kind": "SecretStore"}});
+    entries["spec"]["dataFrom"] = json!([{"extract": {"key": path}, "sourceRef": {"storeRef": {"name": "ours"}},
+        "rewrite": [{"regexp": {"source": "^", "target": "all-"}}]}]);
+    env.apply(entries).await?;
+    // ... and one that names a store of ESO's class makes the whole
+    // ExternalSecret ESO's, as ESO decides it.
+    let mut mixed = eso_external_secret("mixed", "ours", &path);
+    mixed["spec"]["data"][0]["sourceRef"] = json!({"storeRef": {"name": "esos", "kind": "SecretStore"}});
+    env.apply(mixed).await?;
     // Refused by vaultsync's CRD (CEL), not by ESO's: outside the mount, and
     // Vault's own sys mount.
     env.apply(eso_external_secret("escape", "ours", "../../sys/seal-status")).await?;
@@ -106,7 +117,9 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
 
     let (reason, message) = wait_eso_ready(&env, "unsupported", "False").await?;
     assert_eq!(reason, "SecretSyncedError");
-    assert!(message.contains("spec.data.0.sourceRef") && message.contains("not supported"), "{message}");
+    assert!(message.contains("spec.target.manifest") && message.contains("not supported"), "{message}");
+    let data = env.wait_secret("entries").await?;
+    assert_eq!((data.get("v"), data.get("all-v")), (Some(&value), Some(&value)), "entries' own stores");
     let (_, message) = wait_eso_ready(&env, "escape", "False").await?;
     assert!(message.contains("must be a path inside the store's mount"), "{message}");
     let (_, message) = wait_eso_ready(&env, "system", "False").await?;
@@ -152,7 +165,7 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
 
     // By now a served store's ExternalSecrets have synced several times over.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for left in ["unclassed", "foreign"] {
+    for left in ["unclassed", "foreign", "mixed"] {
         assert_eq!(eso_ready(&env, left).await?, None, "{left} got a status from vaultsync");
         assert!(env.secrets().get_opt(left).await?.is_none(), "vaultsync wrote a Secret for {left}");
     }

@@ -142,3 +142,57 @@ async fn template_values_are_decoded_as_asked() -> anyhow::Result<()> {
     env.cleanup().await;
     Ok(())
 }
+
+/// `data[].sourceRef.storeRef` and `dataFrom[].sourceRef.storeRef`: an
+/// entry reads from the store it names (here a KV v1 store beside the
+/// ExternalSecret's KV v2 one), and that store is checked as
+/// `secretStoreRef` would be: a ClusterSecretStore whose conditions leave
+/// the namespace out refuses the whole sync, and the Secret keeps what it
+/// held.
+#[tokio::test]
+async fn entries_read_from_the_store_they_name() -> anyhow::Result<()> {
+    let env = TestEnv::new("source-ref").await?;
+    let path = format!("{}/app", env.prefix);
+    let (in_v2, in_v1, other) = (env.secret_value("kv2"), env.secret_value("kv1"), env.secret_value("kv1-w"));
+    env.bao.kv2_put(&path, json!({"v": in_v2})).await?;
+    env.bao.kv1_put(&path, json!({"v": in_v1, "w": other})).await?;
+    env.token_store("kv2", "root", json!({})).await?;
+    env.token_store("kv1", "root", json!({"path": "kv1", "version": "v1"})).await?;
+    let kv1 = json!({"storeRef": {"name": "kv1"}});
+    let spec = json!({
+        "data": [
+            {"secretKey": "a", "remoteRef": {"key": path, "property": "v"}},
+            {"secretKey": "b", "remoteRef": {"key": path, "property": "v"}, "sourceRef": kv1},
+        ],
+        "dataFrom": [{"extract": {"key": path}, "sourceRef": kv1,
+                      "rewrite": [{"regexp": {"source": "^", "target": "v1-"}}]}],
+    });
+    env.apply(external_secret("mixed", "kv2", spec.clone())).await?;
+    let data = env.wait_secret("mixed").await?;
+    assert_eq!(data.get("a"), Some(&in_v2), "secretStoreRef's store");
+    assert_eq!(data.get("b"), Some(&in_v1), "data[].sourceRef's store");
+    assert_eq!((data.get("v1-v"), data.get("v1-w")), (Some(&in_v1), Some(&other)), "dataFrom[].sourceRef's store");
+
+    // An entry's ClusterSecretStore that does not allow this namespace.
+    let closed = format!("closed-{}", env.prefix);
+    env.apply(json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ClusterSecretStore",
+        "metadata": {"name": closed},
+        "spec": {
+            "provider": {"vault": {"server": env.bao.addr, "path": "secret",
+                "auth": {"tokenSecretRef": {"name": "kv2-token", "key": "token", "namespace": env.namespace}}}},
+            "conditions": [{"namespaces": ["somewhere-else"]}],
+        },
+    }))
+    .await?;
+    let mut spec = spec;
+    spec["data"][1]["sourceRef"] = json!({"storeRef": {"name": closed, "kind": "ClusterSecretStore"}});
+    env.apply(external_secret("mixed", "kv2", spec)).await?;
+    let (_, message) = env.wait_ready("mixed", "False").await?;
+    assert!(message.contains(&closed) && message.contains("does not allow namespace"), "{message}");
+    assert_eq!(env.secret_data("mixed").await?, data, "the Secret keeps what it held");
+
+    env.cluster_stores().delete(&closed, &Default::default()).await?;
+    env.cleanup().await;
+    Ok(())
+}

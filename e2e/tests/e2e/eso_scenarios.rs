@@ -869,25 +869,15 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     let (key, data) = unsupported_setup(&env).await?;
     let creds = |name: &str| json!({"name": name, "key": "k"});
     let auth = |method: Value| Some(json!({"auth": method}));
-    // An ESO sourceRef shape vaultsync's types cannot read is reported at
-    // its path.
-    let unreadable = "cannot be read by vaultsync";
     let cases = vec![
         Unsupported {
-            scenario: "dataFrom[].sourceRef.storeRef",
-            es: "data-from-store-ref",
-            spec: json!({"dataFrom": [{"extract": {"key": key},
-                "sourceRef": {"storeRef": {"name": "vault", "kind": "SecretStore"}}}]}),
-            store: None,
-            names: unreadable,
-        },
-        Unsupported {
-            scenario: "data[].sourceRef.storeRef",
-            es: "data-store-ref",
+            // Deprecated in ESO's schema and not implemented by ESO either.
+            scenario: "data[].sourceRef.generatorRef",
+            es: "data-generator-ref",
             spec: json!({"data": [{"secretKey": "one", "remoteRef": {"key": key, "property": "foo1"},
-                "sourceRef": {"storeRef": {"name": "vault", "kind": "SecretStore"}}}]}),
+                "sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]}),
             store: None,
-            names: "spec.data.0.sourceRef not supported by vaultsync",
+            names: "spec.data[0].sourceRef cannot be read by vaultsync",
         },
         Unsupported {
             scenario: "target.manifest",
@@ -902,7 +892,7 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
             spec: json!({"dataFrom": [{"sourceRef": {"generatorRef": {
                 "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "VaultDynamicSecret", "name": "db"}}}]}),
             store: None,
-            names: "spec.dataFrom[0].sourceRef: generators are not served in ESO's group yet",
+            names: "spec.dataFrom[0].sourceRef.generatorRef: generators are not served in ESO's group yet",
         },
         Unsupported {
             scenario: "useCertAuth",

@@ -21,6 +21,19 @@ pub struct ExternalSecretData {
     pub secret_key: String,
     /// The remote value.
     pub remote_ref: RemoteRef,
+    /// Read this key from another store than `spec.secretStoreRef` (same
+    /// rules: a ClusterSecretStore's namespace conditions apply, and in
+    /// ESO's group the store must be of this operator's class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<StoreSourceRef>,
+}
+
+/// The store one `data` entry is read from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreSourceRef {
+    /// The store.
+    pub store_ref: crate::SecretStoreRef,
 }
 
 /// How a remote value is decoded before it is written.
@@ -110,7 +123,7 @@ pub enum MetadataPolicy {
 /// Whole remote secrets: one by path (`extract`) or many by name (`find`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.extract) ? 1 : 0) + (has(self.find) ? 1 : 0) + (has(self.sourceRef) ? 1 : 0) == 1").message("each dataFrom entry needs exactly one of extract, find or sourceRef"))]
+#[x_kube(validation = Rule::new("(has(self.extract) ? 1 : 0) + (has(self.find) ? 1 : 0) + (has(self.sourceRef) && has(self.sourceRef.generatorRef) ? 1 : 0) == 1").message("each dataFrom entry needs exactly one of extract, find or sourceRef.generatorRef"))]
 pub struct ExternalSecretDataFrom {
     /// Every key of this remote secret becomes a key of the Secret; nested
     /// values are written as JSON.
@@ -121,11 +134,12 @@ pub struct ExternalSecretDataFrom {
     /// `list` capability (KV v2: on `<mount>/metadata/...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find: Option<FindRef>,
-    /// Values issued by a generator instead of read from the store, e.g. a
-    /// database credential from a `VaultDynamicSecret`. Every key of what
-    /// it issues becomes a key of the Secret. The credential is kept while
-    /// its lease is valid (see `status.leases`), not issued anew at each
-    /// refresh.
+    /// Another store to `extract` or `find` from than `spec.secretStoreRef`
+    /// (`storeRef`), or values issued by a generator instead of read from a
+    /// store (`generatorRef`), e.g. a database credential from a
+    /// `VaultDynamicSecret`: every key of what it issues becomes a key of
+    /// the Secret, and the credential is kept while its lease is valid (see
+    /// `status.leases`), not issued anew at each refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<crate::generator::StoreGeneratorSourceRef>,
     /// Renames (or merges) the keys this entry produces, step by step in
@@ -274,4 +288,23 @@ pub struct RewriteRegexp {
     pub source: String,
     /// Replacement; `$1` or `${name}` refer to capture groups.
     pub target: String,
+}
+
+impl ExternalSecretData {
+    /// The store this entry names for itself, if any.
+    pub fn store(&self) -> Option<&crate::SecretStoreRef> {
+        self.source_ref.as_ref().map(|s| &s.store_ref)
+    }
+}
+
+impl ExternalSecretDataFrom {
+    /// The generator that issues this entry's values, if any.
+    pub fn generator(&self) -> Option<&crate::GeneratorRef> {
+        self.source_ref.as_ref()?.generator_ref.as_ref()
+    }
+
+    /// The store this entry names for itself, if any.
+    pub fn store(&self) -> Option<&crate::SecretStoreRef> {
+        self.source_ref.as_ref()?.store_ref.as_ref()
+    }
 }

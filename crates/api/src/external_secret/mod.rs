@@ -52,12 +52,12 @@ pub const REASON_DELETED: &str = "SecretDeleted";
     selectable = ".spec.refreshInterval"
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.secretStoreRef) || (size(self.data) == 0 && self.dataFrom.all(f, has(f.sourceRef)))").message("secretStoreRef is required unless every value comes from a generator (dataFrom[].sourceRef)"))]
+#[x_kube(validation = Rule::new("has(self.secretStoreRef) || (self.data.all(d, has(d.sourceRef)) && self.dataFrom.all(f, has(f.sourceRef)))").message("secretStoreRef is required unless every entry names its own source (data[].sourceRef.storeRef, dataFrom[].sourceRef)"))]
 #[x_kube(validation = Rule::new("size(self.data) + size(self.dataFrom) > 0 || (has(self.target) && has(self.target.template) && (has(self.target.template.data) || has(self.target.template.templateFrom)))").message("set at least one entry in data or dataFrom, or target.template.data or templateFrom"))]
 pub struct ExternalSecretSpec {
     /// The store to read `data`, `dataFrom[].extract` and `dataFrom[].find`
-    /// from. Not needed when every value comes from a generator
-    /// (`dataFrom[].sourceRef.generatorRef`).
+    /// from, unless an entry names its own (`sourceRef`). Not needed when
+    /// every entry does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_store_ref: Option<SecretStoreRef>,
     /// How often to read the remote values again, as a Go duration
@@ -154,6 +154,35 @@ pub struct SecretStoreRef {
     /// `SecretStore` (default) or `ClusterSecretStore`.
     #[serde(default)]
     pub kind: StoreKind,
+}
+
+impl ExternalSecretSpec {
+    /// Whether an entry reads from `secretStoreRef` (names no source of
+    /// its own).
+    pub fn uses_default_store(&self) -> bool {
+        self.data.iter().any(|d| d.source_ref.is_none()) || self.data_from.iter().any(|f| f.source_ref.is_none())
+    }
+
+    /// Every store this spec names, each once: `secretStoreRef` and the
+    /// stores entries name for themselves. All of them must be served by
+    /// this operator (as in ESO, where one store of another class makes
+    /// the whole ExternalSecret another controller's).
+    pub fn store_refs(&self) -> Vec<&SecretStoreRef> {
+        let default = self.secret_store_ref.as_ref();
+        let mut refs: Vec<&SecretStoreRef> = Vec::new();
+        let own = self.data.iter().filter_map(|d| d.store()).chain(self.data_from.iter().filter_map(|f| f.store()));
+        for store in default.into_iter().chain(own) {
+            if !refs.contains(&store) {
+                refs.push(store);
+            }
+        }
+        refs
+    }
+
+    /// Whether this spec reads from the store `kind`/`name`.
+    pub fn uses_store(&self, kind: StoreKind, name: &str) -> bool {
+        self.store_refs().iter().any(|r| r.kind == kind && r.name == name)
+    }
 }
 
 impl ExternalSecret {

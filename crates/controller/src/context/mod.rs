@@ -272,11 +272,10 @@ impl Context {
         *self.recheck.lock().expect("recheck lock") = Some(recheck);
     }
 
-    /// `es` just synced through its store: if the store's cached status
+    /// `es` just synced through its stores: if a store's cached status
     /// still says it does not work, have the store controller look again
     /// now instead of at its next backoff.
     pub(crate) fn store_proven(&self, es: &ExternalSecret) {
-        let Some(store_ref) = &es.spec.secret_store_ref else { return };
         let failing = |status: Option<&vaultsync_api::SecretStoreStatus>| {
             status.is_some_and(|s| {
                 s.conditions.iter().any(|c| c.type_ == "Ready" && c.status != vaultsync_api::ConditionStatus::True)
@@ -284,22 +283,24 @@ impl Context {
         };
         let recheck = self.recheck.lock().expect("recheck lock");
         let Some(recheck) = recheck.as_ref() else { return };
-        match store_ref.kind {
-            vaultsync_api::StoreKind::SecretStore => {
-                let Some(namespace) = es.metadata.namespace.as_deref() else { return };
-                let key = ObjectRef::new(&store_ref.name).within(namespace);
-                let cached = self.caches.secret_stores.get().and_then(|c| c.get(&key));
-                if cached.is_some_and(|store| failing(store.status.as_ref())) {
-                    let _ = recheck.stores.unbounded_send(key);
+        for store_ref in es.spec.store_refs() {
+            match store_ref.kind {
+                vaultsync_api::StoreKind::SecretStore => {
+                    let Some(namespace) = es.metadata.namespace.as_deref() else { continue };
+                    let key = ObjectRef::new(&store_ref.name).within(namespace);
+                    let cached = self.caches.secret_stores.get().and_then(|c| c.get(&key));
+                    if cached.is_some_and(|store| failing(store.status.as_ref())) {
+                        let _ = recheck.stores.unbounded_send(key);
+                    }
                 }
-            }
-            vaultsync_api::StoreKind::ClusterSecretStore => {
-                let key = ObjectRef::new(&store_ref.name);
-                let cached = self.caches.cluster_stores.get().and_then(|c| c.get(&key));
-                if let (Some(sender), true) =
-                    (&recheck.cluster_stores, cached.is_some_and(|s| failing(s.status.as_ref())))
-                {
-                    let _ = sender.unbounded_send(key);
+                vaultsync_api::StoreKind::ClusterSecretStore => {
+                    let key = ObjectRef::new(&store_ref.name);
+                    let cached = self.caches.cluster_stores.get().and_then(|c| c.get(&key));
+                    if let (Some(sender), true) =
+                        (&recheck.cluster_stores, cached.is_some_and(|s| failing(s.status.as_ref())))
+                    {
+                        let _ = sender.unbounded_send(key);
+                    }
                 }
             }
         }

@@ -60,7 +60,8 @@ pub(crate) struct Generated {
 
 /// Whether `es` takes values from a generator, or still holds leases.
 pub(crate) fn involved(es: &ExternalSecret) -> bool {
-    es.spec.data_from.iter().any(|f| f.source_ref.is_some()) || es.status.as_ref().is_some_and(|s| !s.leases.is_empty())
+    es.spec.data_from.iter().any(|f| f.generator().is_some())
+        || es.status.as_ref().is_some_and(|s| !s.leases.is_empty())
 }
 
 /// Name of the Secret that keeps what generators issued for `es`.
@@ -80,8 +81,8 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
     let mut generated = Generated::default();
     let mut issued_any = false;
     for (index, from) in es.spec.data_from.iter().enumerate() {
-        let Some(source_ref) = &from.source_ref else { continue };
-        let name = &source_ref.generator_ref.name;
+        let Some(generator_ref) = from.generator() else { continue };
+        let name = &generator_ref.name;
         let source = format!("dataFrom[{index}]");
         let generator = find_generator(ctx, &namespace, name)
             .await
@@ -153,7 +154,7 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
         .data_from
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| f.source_ref.as_ref().map(|s| (format!("dataFrom[{i}]"), s.generator_ref.name.clone())))
+        .filter_map(|(i, f)| f.generator().map(|g| (format!("dataFrom[{i}]"), g.name.clone())))
         .collect();
     for lease in book.leases.iter_mut().filter(|l| l.state == LeaseState::Active) {
         if !live.contains(&(lease.source.clone(), lease.generator.clone())) {

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
     ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, LEASE_FINALIZER, REASON_DELETED,
-    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, parse_duration,
+    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, SecretStoreRef, parse_duration,
 };
 
 use crate::context::{Context, SyncMemo};
@@ -23,7 +23,7 @@ use crate::observe::events;
 use crate::reconcile::eso_finalizer;
 use crate::secret_data::data_hash;
 use crate::served::Group;
-use crate::stores::{credentials, resolve};
+use crate::stores::{ResolvedStore, credentials, resolve};
 use crate::sync::remote::{self, Rendered};
 use crate::sync::secret_writer::{Written, delete_owned, exists_managed, still_synced, write};
 use crate::sync::sync_windows;
@@ -144,53 +144,29 @@ fn force_sync(es: &ExternalSecret) -> Option<String> {
 /// Brings the Secret up to date.
 async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<Synced> {
     let namespace = es.namespace().unwrap_or_default();
-    // No store when every value comes from a generator.
-    let store = match &es.spec.secret_store_ref {
-        Some(store_ref) => Some(match resolve(ctx, store_ref.kind, &store_ref.name, &namespace).await {
-            // In ESO's group a store that does not exist has no class to
-            // tell whose it is: ESO, which serves unclassed stores, reports
-            // it. Its creation brings this ExternalSecret back.
-            Err(Error::StoreNotFound { kind, name, .. })
-                if ctx.group == Group::Eso && !ctx.config.eso_claim_unclassed =>
-            {
-                return Err(Error::OtherClass {
-                    store: format!("{kind:?} {name} (not found)"),
-                    store_class: String::new(),
-                    class: ctx.config.controller_class.clone(),
-                });
-            }
-            resolved => resolved?,
-        }),
-        // ESO decides by the generators' class; vaultsync serves none of
-        // ESO's generators, so such an ExternalSecret is ESO's.
-        None if ctx.group == Group::Eso => {
-            return Err(Error::OtherClass {
-                store: "no secretStoreRef (generators only)".into(),
-                store_class: String::new(),
-                class: ctx.config.controller_class.clone(),
-            });
-        }
-        None => None,
-    };
-    // Ours from here on (its store is of our class): what ESO's schema
+    let stores = resolve_stores(es, ctx, &namespace).await?;
+    // Ours from here on (its stores are of our class): what ESO's schema
     // lets through and vaultsync cannot serve is reported, not ignored.
     if ctx.group == Group::Eso
         && let Some(problem) = crate::served::unservable_external_secret(es)
     {
         return Err(Error::Target(problem));
     }
-    let creds = match &store {
-        Some(store) => Some(credentials(ctx, store, &namespace).await?),
-        None => None,
-    };
-    let fingerprint = creds.as_ref().map(|c| c.fingerprint.clone()).unwrap_or_default();
+    let mut logins = Vec::with_capacity(stores.len());
+    for (store_ref, store) in stores {
+        let creds = credentials(ctx, &store, &namespace).await?;
+        logins.push((store_ref, store, creds));
+    }
+    // One store's change (its provider, its credentials) is a change of
+    // what this ExternalSecret reads.
+    let fingerprint = logins.iter().map(|(_, _, creds)| creds.fingerprint.as_str()).collect::<Vec<_>>().join("+");
     let memo_key = ObjectRef::from_obj(es);
 
     if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, ctx.group, es).await? {
         return Ok(Synced::CreatedOnce);
     }
     // A reconcile caused by our own write, a status change or a watch
-    // restart must not cost a Vault read: when the spec, the store and the
+    // restart must not cost a Vault read: when the spec, the stores and the
     // force-sync request are as they were, the refresh is not due, and the
     // Secret holds what we wrote, there is nothing to do.
     let previous = ctx.memo(&memo_key);
@@ -215,19 +191,16 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         }
     }
 
-    let store_name = store.as_ref().map(ToString::to_string).unwrap_or_default();
-    let client = match creds {
-        Some(creds) => {
-            Some(ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?)
+    let mut clients = Vec::with_capacity(logins.len());
+    for (store_ref, store, creds) in logins {
+        let name = store.to_string();
+        let client = ctx.vault.client(creds).map_err(|source| Error::Vault { store: name.clone(), source })?;
+        // Its Vault is down: wait for the server's one probe instead of
+        // asking again (see crate::vault_clients::outage).
+        if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key) {
+            return Err(Error::Vault { store: name, source: waiting.into_error(client.address()) });
         }
-        None => None,
-    };
-    // Its Vault is down: wait for the server's one probe instead of asking
-    // again (see crate::vault_clients::outage).
-    if let Some(client) = &client
-        && let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key)
-    {
-        return Err(Error::Vault { store: store_name, source: waiting.into_error(client.address()) });
+        clients.push((store_ref, store, name, client));
     }
     let generated =
         if generators::involved(es) { generators::generate(ctx, es).await? } else { generators::Generated::default() };
@@ -239,20 +212,27 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         _ => Freshness::Shared,
     };
     let tolerate_gone = deletion != DeletionPolicy::Retain;
-    let source = match (&client, &store) {
-        (Some(client), Some(store)) => {
-            Some(remote::KvSource { client: ctx.vault.reads(client), provider: &store.provider, store: &store_name })
-        }
-        _ => None,
+    let sources = remote::Sources {
+        default: es.spec.secret_store_ref.as_ref(),
+        stores: clients
+            .iter()
+            .map(|(store_ref, store, name, client)| {
+                let source =
+                    remote::KvSource { client: ctx.vault.reads(client), provider: &store.provider, store: name };
+                (store_ref, source)
+            })
+            .collect(),
     };
-    let rendered = remote::render(source, &es.spec, tolerate_gone, freshness, &generated.data).await;
-    if let (Err(Error::Vault { source, .. }), Some(client)) = (&rendered, &client) {
+    let rendered = remote::render(&sources, &es.spec, tolerate_gone, freshness, &generated.data).await;
+    if let Err(Error::Vault { store, source }) = &rendered
+        && let Some((_, _, name, client)) = clients.iter().find(|(_, _, name, _)| name == store)
+    {
         if ctx.outages.report_down(client, source, &memo_key) {
             tokio::spawn(ctx.outages.clone().probe(client.clone()));
         }
         // Found down now: reported as the waiting that it is from here on.
         if let Some(waiting) = ctx.outages.wait_if_down(client.address(), &memo_key) {
-            return Err(Error::Vault { store: store_name, source: waiting.into_error(client.address()) });
+            return Err(Error::Vault { store: name.clone(), source: waiting.into_error(client.address()) });
         }
     }
     let Rendered { data, gone } = rendered?;
@@ -289,6 +269,59 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     };
     ctx.remember(memo_key, memo.clone());
     Ok(Synced::Refreshed { written, memo, gone })
+}
+
+/// Finds every store `es` names (`secretStoreRef` and the entries' own
+/// `sourceRef.storeRef`), each checked as `secretStoreRef` would be: its
+/// class, a ClusterSecretStore's namespace conditions.
+async fn resolve_stores(
+    es: &ExternalSecret,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Vec<(SecretStoreRef, ResolvedStore)>> {
+    let refs = es.spec.store_refs();
+    // ESO decides by the generators' class; vaultsync serves none of
+    // ESO's generators, so such an ExternalSecret is ESO's.
+    if refs.is_empty() && ctx.group == Group::Eso {
+        return Err(Error::OtherClass {
+            store: "no secretStoreRef (generators only)".into(),
+            store_class: String::new(),
+            class: ctx.config.controller_class.clone(),
+        });
+    }
+    let mut stores = Vec::with_capacity(refs.len());
+    // Every store is looked at before any other error is reported: one of
+    // another class makes the ExternalSecret another controller's, and
+    // then it is not this operator's to report on.
+    let mut first_error = None;
+    for store_ref in refs {
+        let resolved = match resolve(ctx, store_ref.kind, &store_ref.name, namespace).await {
+            // In ESO's group a store that does not exist has no class to
+            // tell whose it is: ESO, which serves unclassed stores, reports
+            // it. Its creation brings this ExternalSecret back.
+            Err(Error::StoreNotFound { kind, name, .. })
+                if ctx.group == Group::Eso && !ctx.config.eso_claim_unclassed =>
+            {
+                return Err(Error::OtherClass {
+                    store: format!("{kind:?} {name} (not found)"),
+                    store_class: String::new(),
+                    class: ctx.config.controller_class.clone(),
+                });
+            }
+            Err(other_class @ Error::OtherClass { .. }) => return Err(other_class),
+            resolved => resolved,
+        };
+        match resolved {
+            Ok(store) => stores.push((store_ref.clone(), store)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(stores),
+    }
 }
 
 /// Reports a successful sync; returns when the next refresh is due.

@@ -2,7 +2,7 @@
 //! computed exactly as the controller does, with nothing written.
 
 use kube::ResourceExt;
-use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
+use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore, SecretStoreRef, StoreKind};
 
 use crate::context::{Config, Context};
 use crate::error::{Error, Result};
@@ -27,33 +27,57 @@ pub async fn preview(
     store: Option<StoreOverride>,
 ) -> Result<Shaped> {
     let ctx = Context::new(client, Config::default());
-    let store = match store {
-        Some(StoreOverride::Namespaced(mut s)) => {
-            s.metadata.namespace = Some(namespace.to_owned());
-            ResolvedStore::from_secret_store(&s)?
-        }
-        Some(StoreOverride::Cluster(s)) => ResolvedStore::from_cluster_store(&s)?,
-        None => {
-            let Some(store_ref) = &es.spec.secret_store_ref else {
-                return Err(Error::Target(
-                    "render shows what a store holds; it issues no credentials from generators (dataFrom[].sourceRef) and this ExternalSecret names no store".into(),
-                ));
-            };
-            resolve(&ctx, store_ref.kind, &store_ref.name, namespace).await?
-        }
-    };
-    if es.spec.data_from.iter().any(|f| f.source_ref.is_some()) {
+    if es.spec.data_from.iter().any(|f| f.generator().is_some()) {
         return Err(Error::Target(
-            "render issues no credentials from generators (dataFrom[].sourceRef): that would create a lease nobody renews or revokes".into(),
+            "render issues no credentials from generators (dataFrom[].sourceRef.generatorRef): that would create a lease nobody renews or revokes".into(),
         ));
     }
-    let creds = credentials(&ctx, &store, namespace).await?;
-    let store_name = store.to_string();
-    let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: store_name.clone(), source })?;
-    let source = remote::KvSource { client: &vault, provider: &store.provider, store: &store_name };
-    let rendered = remote::render(Some(source), &es.spec, false, Freshness::Now, &Default::default()).await;
-    // The token this one-off logged in for is of no further use.
-    drop(vault);
+    // The store given on the command line stands for spec.secretStoreRef;
+    // the stores entries name for themselves come from the cluster.
+    let overridden = match store {
+        Some(StoreOverride::Namespaced(mut s)) => {
+            s.metadata.namespace = Some(namespace.to_owned());
+            let kind = StoreKind::SecretStore;
+            Some((SecretStoreRef { name: s.name_any(), kind }, ResolvedStore::from_secret_store(&s)?))
+        }
+        Some(StoreOverride::Cluster(s)) => {
+            let kind = StoreKind::ClusterSecretStore;
+            Some((SecretStoreRef { name: s.name_any(), kind }, ResolvedStore::from_cluster_store(&s)?))
+        }
+        None => None,
+    };
+    let default = match (&overridden, &es.spec.secret_store_ref) {
+        (Some(_), Some(named)) | (None, Some(named)) => Some(named.clone()),
+        (Some((standing_in, _)), None) => Some(standing_in.clone()),
+        (None, None) => None,
+    };
+    let mut stores = Vec::new();
+    for store_ref in default.iter().chain(es.spec.store_refs()) {
+        if stores.iter().any(|(r, _, _, _)| r == store_ref) {
+            continue;
+        }
+        let store = match &overridden {
+            Some((_, store)) if Some(store_ref) == default.as_ref() => store.clone(),
+            _ => resolve(&ctx, store_ref.kind, &store_ref.name, namespace).await?,
+        };
+        let creds = credentials(&ctx, &store, namespace).await?;
+        let name = store.to_string();
+        let vault = ctx.vault.client(creds).map_err(|source| Error::Vault { store: name.clone(), source })?;
+        stores.push((store_ref.clone(), store, name, vault));
+    }
+    let sources = remote::Sources {
+        default: default.as_ref(),
+        stores: stores
+            .iter()
+            .map(|(r, store, name, vault)| {
+                (r, remote::KvSource { client: vault, provider: &store.provider, store: name.as_str() })
+            })
+            .collect(),
+    };
+    let rendered = remote::render(&sources, &es.spec, false, Freshness::Now, &Default::default()).await;
+    // The tokens this one-off logged in for are of no further use.
+    drop(sources);
+    drop(stores);
     ctx.revoke_vault_tokens(std::time::Duration::from_secs(5)).await;
     let rendered = rendered?;
     let shaped = apply_template(&ctx.client, namespace, es.spec.target.template.as_ref(), rendered.data).await?;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use vaultsync_api::{
     ConversionStrategy, DecodingStrategy, ExternalSecretSpec, KvVersion, MetadataPolicy, NullBytePolicy, RemoteRef,
-    Rewrite, RewriteMergeConflictPolicy, RewriteMergePriorityPolicy, RewriteMergeStrategy, VaultProvider,
+    Rewrite, RewriteMergeConflictPolicy, RewriteMergePriorityPolicy, RewriteMergeStrategy, SecretStoreRef,
+    VaultProvider,
 };
 use vaultsync_template::{
     Decoding, Merge, MergeStrategy, RemoteSecret, RewriteStep, decode, extract, path_to_key, rewrite_keys,
@@ -27,7 +28,7 @@ pub(crate) struct Rendered {
     pub gone: Vec<Error>,
 }
 
-/// The store an ExternalSecret reads from, with what reads its secrets.
+/// A store an ExternalSecret reads from, with what reads its secrets.
 #[derive(Clone, Copy)]
 pub(crate) struct KvSource<'a> {
     pub client: &'a dyn KvRead,
@@ -36,42 +37,63 @@ pub(crate) struct KvSource<'a> {
     pub store: &'a str,
 }
 
+impl KvSource<'_> {
+    fn kv(&self) -> vaultsync_vault::KvVersion {
+        match self.provider.version {
+            KvVersion::V1 => vaultsync_vault::KvVersion::V1,
+            KvVersion::V2 => vaultsync_vault::KvVersion::V2,
+        }
+    }
+
+    fn error(&self, source: vaultsync_vault::Error) -> Error {
+        Error::Vault { store: self.store.to_owned(), source }
+    }
+}
+
+/// The stores an ExternalSecret reads from: `spec.secretStoreRef` and the
+/// ones its entries name for themselves (`sourceRef.storeRef`).
+#[derive(Default)]
+pub(crate) struct Sources<'a> {
+    /// `spec.secretStoreRef`, if set.
+    pub default: Option<&'a SecretStoreRef>,
+    pub stores: Vec<(&'a SecretStoreRef, KvSource<'a>)>,
+}
+
+impl<'a> Sources<'a> {
+    /// The store one entry reads from: its own, else `secretStoreRef`.
+    fn of(&self, own: Option<&SecretStoreRef>, field: &str) -> Result<KvSource<'a>> {
+        let Some(wanted) = own.or(self.default) else {
+            return Err(Error::Target(format!(
+                "{field} reads from a store: set spec.secretStoreRef, or the entry's sourceRef.storeRef"
+            )));
+        };
+        self.stores.iter().find(|(r, _)| *r == wanted).map(|(_, source)| *source).ok_or_else(|| {
+            Error::Internal(format!("store {:?} {} was not resolved before reading (a bug)", wanted.kind, wanted.name))
+        })
+    }
+}
+
 /// Reads the remote secrets and renders the data. With `tolerate_gone`, a
 /// remote secret or property that does not exist leaves its keys out
 /// instead of failing the whole render. `freshness` says whether reads
 /// may be shared with ones already made (see [`Freshness`]). `generated`
-/// holds what each `dataFrom[].sourceRef` entry's generator issued, by
-/// index; `source` is `None` when the ExternalSecret names no store (then
-/// every entry is a generator's).
+/// holds what each `dataFrom[].sourceRef.generatorRef` entry's generator
+/// issued, by index.
 pub(crate) async fn render(
-    source: Option<KvSource<'_>>,
+    sources: &Sources<'_>,
     spec: &ExternalSecretSpec,
     tolerate_gone: bool,
     freshness: Freshness,
     generated: &BTreeMap<usize, SecretData>,
 ) -> Result<Rendered> {
-    let needs_store = spec.data_from.iter().any(|f| f.source_ref.is_none()) || !spec.data.is_empty();
-    let source = match source {
-        Some(source) => source,
-        None if !needs_store => return render_generated(spec, generated).await,
-        None => {
-            return Err(Error::Target(
-                "data, dataFrom[].extract and dataFrom[].find read from a store: set spec.secretStoreRef".into(),
-            ));
-        }
-    };
-    let KvSource { client, provider, store } = source;
-    let kv = match provider.version {
-        KvVersion::V1 => vaultsync_vault::KvVersion::V1,
-        KvVersion::V2 => vaultsync_vault::KvVersion::V2,
-    };
     // The client coalesces reads of one secret, so keys sharing a path
     // cost one request.
-    let vault_error = |source| Error::Vault { store: store.to_owned(), source };
-    let fetch = async |remote: &RemoteRef, field: &'static str| -> Result<RemoteSecret> {
+    let fetch = async |source: KvSource<'_>, remote: &RemoteRef, field: &'static str| -> Result<RemoteSecret> {
+        let KvSource { client, provider, .. } = source;
+        let kv = source.kv();
         // The key is checked before any request: it must name a secret
         // inside a KV mount and nothing else.
-        let location = locate(provider.path.as_deref(), &remote.key, field).map_err(vault_error)?;
+        let location = locate(provider.path.as_deref(), &remote.key, field).map_err(|e| source.error(e))?;
         let (mount, path) = (location.mount, location.path);
         let secret = match remote.metadata_policy.unwrap_or_default() {
             MetadataPolicy::None => client.read_kv(&mount, &path, kv, remote.version.as_deref(), freshness).await,
@@ -82,7 +104,7 @@ pub(crate) async fn render(
                 "metadataPolicy Fetch needs a KV v2 mount, and {mount} is KV v1"
             ))),
         }
-        .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
+        .map_err(|e| source.error(e))?;
         Ok(secret.data)
     };
 
@@ -105,13 +127,14 @@ pub(crate) async fn render(
             move |source| Error::Render { secret_key: field, key, source }
         };
         let mut produced = SecretData::new();
-        if from.source_ref.is_some() {
+        if from.generator().is_some() {
             produced = generated.get(&index).cloned().unwrap_or_default();
         }
         if let Some(remote) = &from.extract {
+            let source = sources.of(from.store(), &field)?;
             keep_or_fail(
                 async {
-                    let secret = fetch(remote, "dataFrom.extract.key").await?;
+                    let secret = fetch(source, remote, "dataFrom.extract.key").await?;
                     for (key, value) in
                         extract(&secret, remote.property.as_deref()).map_err(render_error(&remote.key))?
                     {
@@ -129,9 +152,11 @@ pub(crate) async fn render(
             )?;
         }
         if let Some(find) = &from.find {
+            let source = sources.of(from.store(), &field)?;
+            let (client, kv) = (source.client, source.kv());
             let location =
-                locate_folder(provider.path.as_deref(), find.path.as_deref().unwrap_or_default(), "find.path")
-                    .map_err(vault_error)?;
+                locate_folder(source.provider.path.as_deref(), find.path.as_deref().unwrap_or_default(), "find.path")
+                    .map_err(|e| source.error(e))?;
             let (mount, prefix) = (location.mount, location.path);
             let name = find
                 .name
@@ -146,34 +171,24 @@ pub(crate) async fn render(
                     })
                 })
                 .transpose()?;
-            let paths = client
-                .list_secrets(&mount, &prefix, kv)
-                .await
-                .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
+            let paths = client.list_secrets(&mount, &prefix, kv).await.map_err(|e| source.error(e))?;
             let strategy = to_decoding(find.decoding_strategy);
             // As in ESO, a name regexp wins over tags.
             let tags = (name.is_none() && !find.tags.is_empty()).then_some(&find.tags);
             if tags.is_some() && kv != vaultsync_vault::KvVersion::V2 {
-                let source = vaultsync_vault::Error::InvalidRequest(format!(
+                return Err(source.error(vaultsync_vault::Error::InvalidRequest(format!(
                     "find.tags selects by KV v2 custom_metadata, and mount {mount} is KV v1"
-                ));
-                return Err(Error::Vault { store: store.to_owned(), source });
+                ))));
             }
             for path in paths.iter().filter(|p| name.as_ref().is_none_or(|re| re.is_match(p))) {
                 if let Some(tags) = tags {
-                    let metadata = client
-                        .read_custom_metadata(&mount, path)
-                        .await
-                        .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
+                    let metadata = client.read_custom_metadata(&mount, path).await.map_err(|e| source.error(e))?;
                     let tagged = tags.iter().all(|(k, v)| metadata.data.get(k).and_then(|m| m.as_str()) == Some(v));
                     if !tagged {
                         continue;
                     }
                 }
-                let secret = client
-                    .read_kv(&mount, path, kv, None, freshness)
-                    .await
-                    .map_err(|source| Error::Vault { store: store.to_owned(), source })?;
+                let secret = client.read_kv(&mount, path, kv, None, freshness).await.map_err(|e| source.error(e))?;
                 let value = select_property(&secret.data, None).map_err(render_error(path))?;
                 let value = decode(value, strategy).map_err(render_error(path))?;
                 // As in ESO, a find's conversion applies only without rewrites.
@@ -189,11 +204,12 @@ pub(crate) async fn render(
     }
     // Explicit keys win over extracted ones, as in ESO.
     let mut explicit = SecretData::new();
-    for item in &spec.data {
+    for (index, item) in spec.data.iter().enumerate() {
+        let source = sources.of(item.store(), &format!("data[{index}]"))?;
         keep_or_fail(
             async {
                 let remote = &item.remote_ref;
-                let secret = fetch(remote, "remoteRef.key").await?;
+                let secret = fetch(source, remote, "remoteRef.key").await?;
                 let render_error =
                     |source| Error::Render { secret_key: item.secret_key.clone(), key: remote.key.clone(), source };
                 let value = select_property(&secret, remote.property.as_deref()).map_err(render_error)?;
@@ -223,20 +239,6 @@ async fn rewritten(
     tokio::task::spawn_blocking(move || rewrite_keys(produced, &steps)).await.map_err(|_| {
         Error::Internal("rewriting keys stopped inside vaultsync (a bug, or the operator is stopping)".into())
     })
-}
-
-/// The data of an ExternalSecret whose every entry is a generator's.
-async fn render_generated(spec: &ExternalSecretSpec, generated: &BTreeMap<usize, SecretData>) -> Result<Rendered> {
-    let mut data = SecretData::new();
-    for (index, from) in spec.data_from.iter().enumerate() {
-        let produced = generated.get(&index).cloned().unwrap_or_default();
-        data.extend(rewritten(produced, rewrite_steps(&from.rewrite)).await?.map_err(|source| Error::Render {
-            secret_key: format!("dataFrom[{index}]"),
-            key: "rewrite".into(),
-            source,
-        })?);
-    }
-    Ok(Rendered { data, gone: Vec::new() })
 }
 
 /// `dataFrom[].rewrite` as the template crate's steps. An entry with none
