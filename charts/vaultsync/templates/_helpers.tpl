@@ -133,3 +133,20 @@ at install time rather than by a crash-looping operator. */ -}}
 {{- fail (printf "leaderElection.retryPeriod (%s) must be above zero and shorter than leaderElection.renewDeadline (%s)" $le.retryPeriod $le.renewDeadline) -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+The API group of an apiVersion: "" for "v1", "argoproj.io" for
+"argoproj.io/v1alpha1".
+*/}}
+{{- define "vaultsync.apiGroup" -}}
+{{- if contains "/" . }}{{ index (splitList "/" .) 0 }}{{ end -}}
+{{- end }}
+
+{{/*
+genericTargets as --generic-target takes them: apiVersion/Kind, comma-separated.
+*/}}
+{{- define "vaultsync.genericTargets" -}}
+{{- $kinds := list }}
+{{- range . }}{{ $kinds = append $kinds (printf "%s/%s" .apiVersion .kind) }}{{ end }}
+{{- join "," $kinds }}
+{{- end }}

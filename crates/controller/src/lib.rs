@@ -38,6 +38,7 @@ pub use leadership::{fence, leader, term};
 pub use process::Standing;
 pub use run::run;
 pub use stores::parse_label_selector;
+pub use sync::manifest_target::parse_generic_target;
 pub use sync::preview::{StoreOverride, preview};
 pub use sync::templating::Shaped;
 pub use vault_clients::audiences::{WELL_KNOWN_API_AUDIENCES, refused_audience};

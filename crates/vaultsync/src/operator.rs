@@ -78,6 +78,14 @@ pub struct RunArgs {
     /// while it runs, ESO serves those stores itself.
     #[arg(long, env = "VAULTSYNC_ESO_CLAIM_UNCLASSED", requires = "eso_api")]
     eso_claim_unclassed: bool,
+    /// A kind ExternalSecrets may write with target.manifest (ESO's
+    /// generic targets), as apiVersion/Kind: `v1/ConfigMap`,
+    /// `argoproj.io/v1alpha1/Application`. Repeat the flag (or separate
+    /// with commas) for several; none by default. The operator's RBAC must
+    /// allow writing them (chart value genericTargets grants it).
+    #[arg(long = "generic-target", env = "VAULTSYNC_GENERIC_TARGETS", value_delimiter = ',',
+          value_parser = vaultsync_controller::parse_generic_target)]
+    generic_targets: Vec<String>,
     /// How long a Lease claim lasts: another replica takes over when the
     /// leader has not renewed for this long (Go duration).
     #[arg(long, env = "VAULTSYNC_LEASE_DURATION", default_value = "15s")]
@@ -122,6 +130,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         controller_class,
         eso_api,
         eso_claim_unclassed,
+        generic_targets,
         lease_duration,
         renew_deadline,
         retry_period,
@@ -155,6 +164,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         controller_class: controller_class.trim().to_owned(),
         eso_api,
         eso_claim_unclassed,
+        generic_targets,
         default_audience,
         jitter,
         read_window,

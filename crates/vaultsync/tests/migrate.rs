@@ -105,7 +105,7 @@ fn check_names_each_reason_on_its_object() {
     has("ExternalSecret team-a/db", "ok");
     assert!(!stdout.contains("Secret team-a/vault-token"), "a Secret was checked:\n{stdout}");
     assert!(!stdout.contains("never-printed"), "a Secret's value was printed");
-    assert!(stdout.ends_with("\n23 objects: 7 ok, 2 with warnings, 14 would fail\n"), "{stdout}");
+    assert!(stdout.ends_with("\n24 objects: 7 ok, 3 with warnings, 14 would fail\n"), "{stdout}");
 }
 
 #[test]

@@ -83,7 +83,9 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
     env.apply(eso_external_secret("foreign", "esos", &path)).await?;
     // Unsupported by vaultsync, valid in ESO's schema.
     let mut unsupported = eso_external_secret("unsupported", "ours", &path);
-    unsupported["spec"]["target"]["manifest"] = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+    // (ESO's schema has data[].sourceRef.generatorRef, deprecated and not
+    // implemented by ESO either.)
+    unsupported["spec"]["data"][0]["sourceRef"] = json!({"generatorRef": {"kind": "VaultDynamicSecret", "name": "g"}});
     env.apply(unsupported).await?;
     // Entries that name their own store (of our class) are served...
     let mut entries = eso_external_secret("entries", "ours", &path);
@@ -117,7 +119,7 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
 
     let (reason, message) = wait_eso_ready(&env, "unsupported", "False").await?;
     assert_eq!(reason, "SecretSyncedError");
-    assert!(message.contains("spec.target.manifest") && message.contains("not supported"), "{message}");
+    assert!(message.contains("spec.data[0].sourceRef") && message.contains("cannot be read"), "{message}");
     let data = env.wait_secret("entries").await?;
     assert_eq!((data.get("v"), data.get("all-v")), (Some(&value), Some(&value)), "entries' own stores");
     let (_, message) = wait_eso_ready(&env, "escape", "False").await?;

@@ -16,6 +16,7 @@ mod fault_isolation;
 mod fencing;
 mod find;
 mod generators;
+mod generic_targets;
 mod handover;
 mod health;
 mod injection;

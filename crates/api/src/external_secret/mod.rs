@@ -26,6 +26,24 @@ pub const REASON_SYNCED: &str = "SecretSynced";
 pub const REASON_SYNC_ERROR: &str = "SecretSyncedError";
 /// Condition reason: the target Secret was deleted by policy.
 pub const REASON_DELETED: &str = "SecretDeleted";
+/// [`REASON_SYNCED`] for a `target.manifest` object (ESO's reasons).
+pub const REASON_RESOURCE_SYNCED: &str = "ResourceSynced";
+/// [`REASON_SYNC_ERROR`] for a `target.manifest` object.
+pub const REASON_RESOURCE_SYNC_ERROR: &str = "ResourceSyncedError";
+/// [`REASON_DELETED`] for a `target.manifest` object.
+pub const REASON_RESOURCE_DELETED: &str = "ResourceDeleted";
+
+impl ExternalSecret {
+    /// The condition reasons of this ExternalSecret's target: (synced,
+    /// sync error, deleted), ESO's `Resource*` ones for `target.manifest`.
+    pub fn reasons(&self) -> (&'static str, &'static str, &'static str) {
+        if self.spec.target.manifest.is_some() {
+            (REASON_RESOURCE_SYNCED, REASON_RESOURCE_SYNC_ERROR, REASON_RESOURCE_DELETED)
+        } else {
+            (REASON_SYNCED, REASON_SYNC_ERROR, REASON_DELETED)
+        }
+    }
+}
 
 /// Declares a Kubernetes Secret whose values come from a SecretStore.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -186,9 +204,16 @@ impl ExternalSecretSpec {
 }
 
 impl ExternalSecret {
-    /// Name of the Secret this ExternalSecret writes.
+    /// Name of the Secret (or `target.manifest` object) this ExternalSecret
+    /// writes.
     pub fn target_name(&self) -> &str {
         self.spec.target.name.as_deref().or(self.metadata.name.as_deref()).unwrap_or_default()
+    }
+
+    /// Kind of what this ExternalSecret writes: `Secret`, or
+    /// `target.manifest`'s kind.
+    pub fn target_kind(&self) -> &str {
+        self.spec.target.manifest.as_ref().map_or("Secret", |m| m.kind.as_str())
     }
 
     /// The force-sync request this object carries: the values of the

@@ -67,6 +67,36 @@ pub struct ExternalSecretTarget {
     /// Shape of the Secret beyond its data: type, labels, annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<SecretTemplate>,
+    /// Write another kind than a Secret (ESO's generic target), e.g. a
+    /// ConfigMap or a custom resource, named `name` in this namespace. Only
+    /// the kinds the operator was started with (`--generic-target`, chart
+    /// `genericTargets`, off by default) are written; any other is refused
+    /// with `Ready=False`. A ConfigMap gets the values in `data` (or
+    /// `binaryData` for a value that is not UTF-8); another kind in
+    /// `spec.data`, or where `template` puts them. The values are then
+    /// stored in the clear: mind who may read that kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<TargetManifest>,
+}
+
+/// The kind of object `target.manifest` writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetManifest {
+    /// API version of the target, e.g. `v1` for a ConfigMap or
+    /// `argoproj.io/v1alpha1`.
+    #[schemars(length(min = 1))]
+    pub api_version: String,
+    /// Kind of the target, e.g. `ConfigMap`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+}
+
+impl TargetManifest {
+    /// `apiVersion/kind`, e.g. `v1/ConfigMap`, as `--generic-target` takes it.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.api_version, self.kind)
+    }
 }
 
 /// How the written Secret looks: its type, labels and annotations, and

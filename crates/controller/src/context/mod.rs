@@ -62,6 +62,9 @@ pub struct Config {
     /// `spec.controller`: for a cluster whose ESO controller is gone (while
     /// ESO runs, it serves those itself).
     pub eso_claim_unclassed: bool,
+    /// The kinds `target.manifest` may write, as `apiVersion/Kind`
+    /// (`--generic-target`); none by default.
+    pub generic_targets: Vec<String>,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             controller_class: vaultsync_api::DEFAULT_CONTROLLER_CLASS.to_owned(),
             eso_api: false,
             eso_claim_unclassed: false,
+            generic_targets: Vec::new(),
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Leases of credentials generators issued, by ExternalSecret.
     pub(crate) leases: lease_books::LeaseBooks,
+    /// The `target.manifest` kinds resolved so far.
+    pub(crate) target_kinds: Arc<crate::sync::manifest_target::TargetKinds>,
 }
 
 impl Context {
@@ -198,6 +204,7 @@ impl Context {
             memos: Mutex::default(),
             failures: Mutex::default(),
             leases: Default::default(),
+            target_kinds: Arc::default(),
         }
     }
 
@@ -224,6 +231,7 @@ impl Context {
             memos: Mutex::default(),
             failures: Mutex::default(),
             leases: Default::default(),
+            target_kinds: self.target_kinds.clone(),
         }
     }
 

@@ -11,8 +11,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 use vaultsync_api::{
-    ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, LEASE_FINALIZER, REASON_DELETED,
-    REASON_SYNC_ERROR, REASON_SYNCED, RefreshPolicy, SecretBinding, SecretStoreRef, parse_duration,
+    ConditionStatus, DeletionPolicy, ExternalSecret, ExternalSecretStatus, LEASE_FINALIZER, RefreshPolicy,
+    SecretBinding, SecretStoreRef, parse_duration,
 };
 
 use crate::context::{Context, SyncMemo};
@@ -24,6 +24,7 @@ use crate::reconcile::eso_finalizer;
 use crate::secret_data::data_hash;
 use crate::served::Group;
 use crate::stores::{ResolvedStore, credentials, resolve};
+use crate::sync::manifest_target;
 use crate::sync::remote::{self, Rendered};
 use crate::sync::secret_writer::{Written, delete_owned, exists_managed, still_synced, write};
 use crate::sync::sync_windows;
@@ -152,6 +153,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     {
         return Err(Error::Target(problem));
     }
+    // A Secret, or the kind target.manifest names if this operator writes it.
+    let manifest = match &es.spec.target.manifest {
+        Some(manifest) => Some(manifest_target::resolve(ctx, manifest).await?),
+        None => None,
+    };
     let mut logins = Vec::with_capacity(stores.len());
     for (store_ref, store) in stores {
         let creds = credentials(ctx, &store, &namespace).await?;
@@ -162,7 +168,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     let fingerprint = logins.iter().map(|(_, _, creds)| creds.fingerprint.as_str()).collect::<Vec<_>>().join("+");
     let memo_key = ObjectRef::from_obj(es);
 
-    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists_managed(&ctx.client, ctx.group, es).await? {
+    let exists = async || match &manifest {
+        Some(resource) => manifest_target::exists_managed(ctx, es, resource).await,
+        None => exists_managed(&ctx.client, ctx.group, es).await,
+    };
+    if es.spec.refresh_policy == RefreshPolicy::CreatedOnce && exists().await? {
         return Ok(Synced::CreatedOnce);
     }
     // A reconcile caused by our own write, a status change or a watch
@@ -182,7 +192,11 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
         let held = due
             && !generators::involved(es)
             && !sync_windows::refresh_allowed(es.spec.sync_windows.as_ref(), chrono::Utc::now());
-        if (!due || held) && still_synced(ctx, es, &memo).await? {
+        let unchanged = async || match &manifest {
+            Some(resource) => manifest_target::still_synced(ctx, es, resource, &memo).await,
+            None => still_synced(ctx, es, &memo).await,
+        };
+        if (!due || held) && unchanged().await? {
             if held {
                 memo.next_refresh = Some(Instant::now() + ctx.jittered(sync_windows::RECHECK_WHILE_BLOCKED));
                 ctx.remember(memo_key, memo.clone());
@@ -237,7 +251,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     }
     let Rendered { data, gone } = rendered?;
     if data.is_empty() && !gone.is_empty() && deletion == DeletionPolicy::Delete {
-        delete_owned(&ctx.client, ctx.group, es).await?;
+        match &manifest {
+            Some(resource) => manifest_target::delete_owned(ctx, es, resource).await?,
+            None => delete_owned(&ctx.client, ctx.group, es).await?,
+        };
         ctx.forget(&memo_key);
         return Ok(Synced::Deleted { gone });
     }
@@ -245,7 +262,10 @@ async fn sync(es: &ExternalSecret, ctx: &Context, interval: Duration) -> Result<
     if generated.certificate {
         shaped.default_type = Some("kubernetes.io/tls".into());
     }
-    let (written, resource_version) = write(&ctx.client, ctx.group, es, &mut shaped).await?;
+    let (written, resource_version) = match &manifest {
+        Some(resource) => manifest_target::write(ctx, es, resource, &shaped).await?,
+        None => write(&ctx.client, ctx.group, es, &mut shaped).await?,
+    };
     if written == (Written::Updated { data_changed: true }) && !es.spec.rollout_restart_targets.is_empty() {
         crate::sync::rollout_restart::restart_targets(ctx, es).await;
     }
@@ -328,6 +348,9 @@ async fn resolve_stores(
 async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: Duration) -> Result<Option<Instant>> {
     let previous = es.status.clone().unwrap_or_default();
     let target = es.target_name().to_owned();
+    // "Secret", or target.manifest's kind.
+    let kind = es.target_kind().to_owned();
+    let (reason_synced, _, reason_deleted) = es.reasons();
     let gone_summary = |gone: &[Error]| gone.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     // Built from the memo, not from the cached object, whose status may lag
     // behind our own last write.
@@ -338,14 +361,14 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
                     "values read; creationPolicy None writes no Secret".to_owned()
                 }
                 Synced::Refreshed { gone, .. } if !gone.is_empty() => format!(
-                    "Secret {target:?} is in sync; keys whose remote values are gone were removed ({:?}): {}",
+                    "{kind} {target:?} is in sync; keys whose remote values are gone were removed ({:?}): {}",
                     es.spec.target.deletion_policy,
                     gone_summary(gone)
                 ),
-                _ => format!("Secret {target:?} is in sync with the store"),
+                _ => format!("{kind} {target:?} is in sync with the store"),
             };
             (
-                ready(true, REASON_SYNCED, message, &previous.conditions),
+                ready(true, reason_synced, message, &previous.conditions),
                 Some(memo.refresh_time.clone()),
                 memo.resource_version.clone(),
                 memo.next_refresh,
@@ -354,8 +377,8 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
         Synced::CreatedOnce => (
             ready(
                 true,
-                REASON_SYNCED,
-                format!("Secret {target:?} exists; refreshPolicy CreatedOnce does not update it"),
+                reason_synced,
+                format!("{kind} {target:?} exists; refreshPolicy CreatedOnce does not update it"),
                 &previous.conditions,
             ),
             previous.refresh_time.clone(),
@@ -365,9 +388,9 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
         Synced::Deleted { gone } => (
             ready(
                 false,
-                REASON_DELETED,
+                reason_deleted,
                 format!(
-                    "every remote source is gone, so deletionPolicy Delete removed Secret {target:?}: {}",
+                    "every remote source is gone, so deletionPolicy Delete removed {kind} {target:?}: {}",
                     gone_summary(gone)
                 ),
                 &previous.conditions,
@@ -398,17 +421,17 @@ async fn succeed(es: &ExternalSecret, ctx: &Context, synced: Synced, interval: D
     match &synced {
         Synced::Refreshed { written: written @ (Written::Created | Written::Updated { .. }), .. } => {
             let verb = if *written == Written::Created { "Created" } else { "Updated" };
-            info!(externalsecret = %ctx.group.log_name(es), secret = %target, "{verb} Secret");
-            publish(ctx, es, EventType::Normal, verb, format!("{verb} Secret {target:?}")).await;
+            info!(externalsecret = %ctx.group.log_name(es), target = %target, kind = %kind, "{verb} {kind}");
+            publish(ctx, es, EventType::Normal, verb, format!("{verb} {kind} {target:?}")).await;
         }
-        Synced::Deleted { .. } if previous.conditions.iter().all(|c| c.reason.as_deref() != Some(REASON_DELETED)) => {
-            info!(externalsecret = %ctx.group.log_name(es), secret = %target, "deleted Secret: remote secrets are gone");
+        Synced::Deleted { .. } if previous.conditions.iter().all(|c| c.reason.as_deref() != Some(reason_deleted)) => {
+            info!(externalsecret = %ctx.group.log_name(es), target = %target, kind = %kind, "deleted {kind}: remote secrets are gone");
             publish(
                 ctx,
                 es,
                 EventType::Normal,
-                REASON_DELETED,
-                format!("Deleted Secret {target:?}: remote secrets are gone"),
+                reason_deleted,
+                format!("Deleted {kind} {target:?}: remote secrets are gone"),
             )
             .await;
         }
@@ -431,7 +454,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
     let memo = ctx.memo(&memo_key);
     let previous = es.status.clone().unwrap_or_default();
     let status = ExternalSecretStatus {
-        conditions: vec![ready(false, REASON_SYNC_ERROR, message.clone(), &previous.conditions)],
+        conditions: vec![ready(false, es.reasons().1, message.clone(), &previous.conditions)],
         refresh_time: memo.as_ref().map(|m| m.refresh_time.clone()).or(previous.refresh_time.clone()),
         synced_resource_version: memo
             .as_ref()
@@ -445,7 +468,7 @@ async fn fail(es: &ExternalSecret, ctx: &Context, key: &str, error: Error) -> Re
     if status != previous {
         write_status(ctx, es, &status).await?;
     }
-    publish(ctx, es, EventType::Warning, REASON_SYNC_ERROR, message).await;
+    publish(ctx, es, EventType::Warning, es.reasons().1, message).await;
     Ok(ctx.requeue(&memo_key, retry_after(ctx, key, &error)))
 }
 

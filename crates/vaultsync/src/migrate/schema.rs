@@ -220,12 +220,12 @@ mod tests {
     fn unknown_fields_enums_rules_and_required_fields_are_found() {
         let doc = es(json!({
             "secretStoreRef": {"name": "vault"},
-            "target": {"creationPolicy": "CreateIfAbsent", "manifest": {"apiVersion": "v1", "kind": "ConfigMap"}},
+            "target": {"creationPolicy": "CreateIfAbsent", "unknownField": {"apiVersion": "v1", "kind": "ConfigMap"}},
             "data": [{"secretKey": "k", "remoteRef": {"key": "sys/policy"}}, {"remoteRef": {"key": "a"}}],
         }));
         let found: Vec<_> = violations(Kind::ExternalSecret, &doc).into_iter().map(|v| (v.path, v.what)).collect();
         // (the value is kept too, for the advice on defaults)
-        assert!(found.contains(&("spec.target.manifest".into(), What::Unknown)), "{found:?}");
+        assert!(found.contains(&("spec.target.unknownField".into(), What::Unknown)), "{found:?}");
         assert!(found.iter().any(|(p, w)| p == "spec.target.creationPolicy" && matches!(w, What::NotOneOf { .. })));
         assert!(found.iter().any(|(p, w)| p == "spec.data[0].remoteRef.key" && matches!(w, What::Rule(_))));
         assert!(found.contains(&("spec.data[1].secretKey".into(), What::Required)), "{found:?}");

@@ -20,27 +20,18 @@ struct Missing {
     fix: &'static str,
 }
 
-const KEEP_ES: &str = "keep this ExternalSecret with ESO";
 const REMOVE: &str = "remove it";
 const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, jwt or tokenSecretRef, or keep this store and its ExternalSecrets with ESO";
 
 fn table() -> Vec<Missing> {
     let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
     vec![
-        m("spec.target.manifest", None, true, "vaultsync writes Secrets only", KEEP_ES),
         m(
-            "spec.data[].sourceRef",
+            "spec.data[].sourceRef.generatorRef",
             None,
             true,
-            "every data entry reads spec.secretStoreRef",
-            "read a generator through dataFrom[].sourceRef.generatorRef and another store through an ExternalSecret of its own",
-        ),
-        m(
-            "spec.dataFrom[].sourceRef.storeRef",
-            None,
-            true,
-            "an ExternalSecret reads one store",
-            "split it into one ExternalSecret per store",
+            "ESO's schema marks it deprecated and ESO does not implement it either",
+            "issue generated values through dataFrom[].sourceRef.generatorRef",
         ),
         m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
         m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
@@ -262,12 +253,13 @@ mod tests {
     fn paths_inside_a_cluster_external_secret_and_a_generator_get_the_same_advice() {
         let ces = json!({"spec": {"namespaces": ["a"], "externalSecretSpec": {
             "secretStoreRef": {"name": "v", "kind": "ClusterSecretStore"},
-            "dataFrom": [{"extract": {"key": "a/b"}}], "target": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap"}}}}});
+            "dataFrom": [{"extract": {"key": "a/b"}}],
+            "data": [{"secretKey": "k", "remoteRef": {"key": "a/b"}, "sourceRef": {"generatorRef": {"kind": "Password", "name": "p"}}}]}}});
         let found = severities(Kind::ClusterExternalSecret, ces);
         assert_eq!(found.len(), 1);
         assert!(
             found[0].1.starts_with(
-                "spec.externalSecretSpec.target.manifest is not supported yet (vaultsync writes Secrets only"
+                "spec.externalSecretSpec.data[0].sourceRef.generatorRef is not supported yet (ESO's schema marks it deprecated"
             ),
             "{found:?}"
         );

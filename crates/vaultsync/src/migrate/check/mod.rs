@@ -83,12 +83,14 @@ fn check_object(kind: Kind, doc: &Value, stores: &Stores) -> Vec<Finding> {
             let namespace = doc["metadata"]["namespace"].as_str().unwrap_or("");
             found.extend(stores.check(spec, "spec", Some(namespace)));
             found.extend(templates::check(&spec["target"]["template"], "spec.target.template"));
+            found.extend(generic_target(&spec["target"], "spec.target"));
         }
         Kind::ClusterExternalSecret => {
             found.extend(advice::findings(kind, &schema::violations(kind, doc)));
             let es = &spec["externalSecretSpec"];
             found.extend(stores.check(es, "spec.externalSecretSpec", None));
             found.extend(templates::check(&es["target"]["template"], "spec.externalSecretSpec.target.template"));
+            found.extend(generic_target(&es["target"], "spec.externalSecretSpec.target"));
         }
         Kind::VaultDynamicSecret => {
             found.extend(advice::findings(kind, &schema::violations(kind, doc)));
@@ -106,6 +108,23 @@ fn check_object(kind: Kind, doc: &Value, stores: &Stores) -> Vec<Finding> {
         ));
     }
     found
+}
+
+/// `target.manifest` is served only for the kinds the operator was
+/// started with, which the input cannot tell.
+fn generic_target(target: &Value, at: &str) -> Option<Finding> {
+    let manifest = target.get("manifest")?;
+    let kind = format!(
+        "{}/{}",
+        manifest["apiVersion"].as_str().unwrap_or_default(),
+        manifest["kind"].as_str().unwrap_or_default()
+    );
+    Some(Finding::warn(
+        format!(
+            "{at}.manifest writes a {kind} instead of a Secret, which vaultsync does only for the kinds it is started with"
+        ),
+        format!("run the operator with --generic-target {kind} (chart value genericTargets, which grants the RBAC)"),
+    ))
 }
 
 fn parses(kind: Kind, doc: &Value) -> Result<(), serde_json::Error> {
