@@ -45,6 +45,14 @@ pub struct SecretStoreSpec {
     pub controller: Option<String>,
     /// The secret backend. Exactly one provider must be set.
     pub provider: Provider,
+    /// Retries of a Vault request that failed in a way that may pass (no
+    /// answer, a 5xx other than 501, a 429), as in ESO: `maxRetries` more
+    /// attempts (at most 10; unset: none), `retryInterval` apart (default
+    /// `1s`). Without it no request is retried: the sync fails and its
+    /// backoff tries again (a server that is down is waited for with one
+    /// probe, not retried by every ExternalSecret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_settings: Option<crate::RetrySettings>,
     /// Which namespaces may use this store. Only meaningful on a
     /// ClusterSecretStore; a namespaced SecretStore rejects it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +95,14 @@ pub struct ClusterSecretStoreSpec {
     pub controller: Option<String>,
     /// The secret backend. Exactly one provider must be set.
     pub provider: Provider,
+    /// Retries of a Vault request that failed in a way that may pass (no
+    /// answer, a 5xx other than 501, a 429), as in ESO: `maxRetries` more
+    /// attempts (at most 10; unset: none), `retryInterval` apart (default
+    /// `1s`). Without it no request is retried: the sync fails and its
+    /// backoff tries again (a server that is down is waited for with one
+    /// probe, not retried by every ExternalSecret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_settings: Option<crate::RetrySettings>,
     /// Which namespaces may use this store: a namespace is allowed when any
     /// field of any condition matches it; no conditions allows all.
     #[serde(default, skip_serializing_if = "Option::is_none")]

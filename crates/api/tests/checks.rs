@@ -521,6 +521,20 @@ fn store_cases() -> Vec<Case> {
     vec![
         passes(SS, json!({})),
         passes(CSS, json!({})),
+        // retrySettings, as on a generator.
+        passes(SS, json!({"retrySettings": {"maxRetries": 3, "retryInterval": "500ms"}})),
+        refused(
+            CSS,
+            json!({"retrySettings": {"maxRetries": 11}}),
+            "spec.retrySettings.maxRetries",
+            "must be between 0 and 10",
+        ),
+        refused(
+            SS,
+            json!({"retrySettings": {"retryInterval": "1d"}}),
+            "spec.retrySettings.retryInterval",
+            "must match '^([0-9]+(\\.[0-9]+)?(ms|s|m))+$'",
+        ),
         // conditions
         passes(CSS, json!({"conditions": [{"namespaces": ["a"]}]})),
         refused(SS, json!({"conditions": []}), "spec", cel("spec.conditions is only allowed")),

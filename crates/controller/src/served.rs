@@ -302,13 +302,14 @@ mod tests {
         let raw = raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "metadata": {"name": "a", "namespace": "n"},
             "spec": {"secretStoreRef": {"name": "s"}, "unknownField": [{"x": 1}], "retrySettings": {},
-                     "target": {"name": "n", "manifest": {"kind": "ConfigMap"}, "immutable": false},
+                     "target": {"name": "n", "unknownTarget": {"kind": "ConfigMap"}, "immutable": false},
                      "data": [{"secretKey": "k", "remoteRef": {"key": "v", "extra": "x"},
                                "sourceRef": {"storeRef": {"name": "s"}}}]}}));
         let converted = convert::<ExternalSecret>(&raw, |metadata| unparsed_external_secret(metadata, &raw));
         let problem = converted.problem.expect("unread fields");
         assert!(
-            problem.starts_with("spec.data.0.remoteRef.extra, spec.target.manifest, spec.unknownField not supported"),
+            problem
+                .starts_with("spec.data.0.remoteRef.extra, spec.target.unknownTarget, spec.unknownField not supported"),
             "{problem}"
         );
         assert_eq!(converted.object.spec.data.len(), 1);
@@ -378,14 +379,14 @@ mod tests {
                 "metadata": {"name": "db", "namespace": "a", "annotations": {PROBLEM_ANNOTATION: "forged"}},
                 "spec": {"secretStoreRef": {"name": "vault", "kind": "SecretStore"}, "refreshInterval": "1h0m0s",
                          "target": {"name": "db", "creationPolicy": "Owner", "deletionPolicy": "Retain",
-                                    "manifest": {"apiVersion": "v1", "kind": "ConfigMap"}},
+                                    "unknownTarget": {"apiVersion": "v1", "kind": "ConfigMap"}},
                          "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]}})),
             unparsed_external_secret,
         );
         assert_eq!(es.spec.secret_store_ref.as_ref().map(|r| r.name.as_str()), Some("vault"));
         assert_eq!(es.spec.data.len(), 1);
-        let problem = problem(&es).expect("target.manifest is not served");
-        assert!(problem.contains("spec.target.manifest") && !problem.contains("forged"), "{problem}");
+        let problem = problem(&es).expect("an unknown field is not served");
+        assert!(problem.contains("spec.target.unknownTarget") && !problem.contains("forged"), "{problem}");
     }
 
     #[test]

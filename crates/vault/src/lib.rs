@@ -19,7 +19,7 @@ mod sensitive;
 mod telemetry;
 
 pub use auth::{Auth, JwtSource};
-pub use client::{Client, Freshness, ServerConfig};
+pub use client::{Client, Freshness, Retry, ServerConfig};
 pub use dynamic::{IssueMethod, Issued, Lease};
 pub use error::{Error, Result};
 pub use kv::{KvSecret, KvVersion};

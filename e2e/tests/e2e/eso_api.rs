@@ -75,7 +75,10 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
     let served = env.apply(eso_external_secret("served", "ours", &path)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(eso_ready(&env, "served").await?, None, "a missing store has no class: ESO reports it");
-    env.apply(eso_store(&env, "ours", Some(CLASS))).await?;
+    let mut ours = eso_store(&env, "ours", Some(CLASS));
+    // ESO's retrySettings: read (vaultsync retries as ESO does), not refused.
+    ours["spec"]["retrySettings"] = json!({"maxRetries": 2, "retryInterval": "100ms"});
+    env.apply(ours).await?;
     env.apply(eso_store(&env, "unclassed", None)).await?;
     env.apply(eso_store(&env, "esos", Some("default"))).await?;
 

@@ -158,6 +158,9 @@ async fn entries_read_from_the_store_they_name() -> anyhow::Result<()> {
     env.bao.kv1_put(&path, json!({"v": in_v1, "w": other})).await?;
     env.token_store("kv2", "root", json!({})).await?;
     env.token_store("kv1", "root", json!({"path": "kv1", "version": "v1"})).await?;
+    // A store's retrySettings (ESO's) are read, not refused.
+    let retries = json!({"spec": {"retrySettings": {"maxRetries": 2, "retryInterval": "100ms"}}});
+    env.stores().patch("kv1", &PatchParams::default(), &Patch::Merge(&retries)).await?;
     let kv1 = json!({"storeRef": {"name": "kv1"}});
     let spec = json!({
         "data": [

@@ -4,6 +4,7 @@
 
 pub(crate) mod due;
 pub(crate) mod lease_books;
+pub(crate) mod target_kinds;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -179,7 +180,7 @@ pub struct Context {
     /// Leases of credentials generators issued, by ExternalSecret.
     pub(crate) leases: lease_books::LeaseBooks,
     /// The `target.manifest` kinds resolved so far.
-    pub(crate) target_kinds: Arc<crate::sync::manifest_target::TargetKinds>,
+    pub(crate) target_kinds: Arc<target_kinds::TargetKinds>,
 }
 
 impl Context {

@@ -135,8 +135,10 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         namespace: provider.namespace.clone(),
         ca_bundle_pem,
         read_window: ctx.config.read_window,
+        retry: store.retry,
         ..ServerConfig::default()
     };
+    fingerprint.update(format!("{:?}", store.retry).as_bytes());
     fingerprint.update(identity.as_bytes());
     let fingerprint = format!("{:x}", fingerprint.finalize());
     let per_namespace = store.namespace.is_none() && refs_need_namespace(provider);

@@ -28,6 +28,8 @@ pub(crate) struct ResolvedStore {
     pub provider: VaultProvider,
     /// A generator's provider, which acts as a SecretStore of its namespace.
     pub generator: bool,
+    /// The store's `retrySettings` (a generator retries its own way).
+    pub retry: vaultsync_vault::Retry,
 }
 
 impl fmt::Display for ResolvedStore {
@@ -49,23 +51,43 @@ impl ResolvedStore {
             namespace: generator.namespace(),
             provider: generator.spec.provider.clone(),
             generator: true,
+            retry: vaultsync_vault::Retry::default(),
         }
     }
 
     pub fn from_secret_store(store: &SecretStore) -> Result<Self> {
-        Self::new(store.name_any(), store.namespace(), store.spec.provider.vault())
+        Self::new(store.name_any(), store.namespace(), store.spec.provider.vault(), store.spec.retry_settings.as_ref())
     }
 
     pub fn from_cluster_store(store: &ClusterSecretStore) -> Result<Self> {
-        Self::new(store.name_any(), None, store.spec.provider.vault())
+        Self::new(store.name_any(), None, store.spec.provider.vault(), store.spec.retry_settings.as_ref())
     }
 
-    fn new(name: String, namespace: Option<String>, provider: Option<&VaultProvider>) -> Result<Self> {
+    fn new(
+        name: String,
+        namespace: Option<String>,
+        provider: Option<&VaultProvider>,
+        retry: Option<&vaultsync_api::RetrySettings>,
+    ) -> Result<Self> {
+        let retry = match retry {
+            None => vaultsync_vault::Retry::default(),
+            Some(settings) => vaultsync_vault::Retry {
+                // Bounded by the CRD (and its checks in ESO's group).
+                max_retries: u32::try_from(settings.max_retries.unwrap_or(0).clamp(0, 10)).unwrap_or(0),
+                interval: match settings.retry_interval.as_deref() {
+                    Some(interval) => vaultsync_api::parse_duration(interval).map_err(|e| Error::StoreConfig {
+                        store: name.clone(),
+                        reason: format!("spec.retrySettings.retryInterval: {e}"),
+                    })?,
+                    None => std::time::Duration::from_secs(1),
+                },
+            },
+        };
         let provider = provider.cloned().ok_or_else(|| Error::StoreConfig {
             store: name.clone(),
             reason: "spec.provider has neither vault nor openBao".into(),
         })?;
-        Ok(Self { name, namespace, provider, generator: false })
+        Ok(Self { name, namespace, provider, generator: false, retry })
     }
 
     pub(crate) fn config_error(&self, reason: impl Into<String>) -> Error {

@@ -8,8 +8,7 @@
 //! operator writes. Only namespaced kinds, in the ExternalSecret's own
 //! namespace; never a Secret (that is the plain target, with its checks).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
@@ -26,13 +25,6 @@ use crate::served::Group;
 use crate::sync::secret_writer::{Writer, Written};
 use crate::sync::templating::Shaped;
 use crate::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-
-/// The kinds `--generic-target` allows, resolved through discovery once
-/// each (a failed lookup is not kept: its CRD may be installed later).
-#[derive(Default)]
-pub(crate) struct TargetKinds {
-    resolved: Mutex<HashMap<String, ApiResource>>,
-}
 
 /// Parses `--generic-target` values: `v1/ConfigMap`,
 /// `argoproj.io/v1alpha1/Application`.
@@ -66,8 +58,8 @@ pub(crate) async fn resolve(ctx: &Context, manifest: &TargetManifest) -> Result<
              --generic-target {key} (chart value genericTargets), which grants the RBAC to write it"
         )));
     }
-    if let Some(resource) = ctx.target_kinds.resolved.lock().expect("target kinds lock").get(&key) {
-        return Ok(resource.clone());
+    if let Some(resource) = ctx.target_kinds.get(&key) {
+        return Ok(resource);
     }
     let (group, version) = match manifest.api_version.split_once('/') {
         Some((group, version)) => (group, version),
@@ -82,7 +74,7 @@ pub(crate) async fn resolve(ctx: &Context, manifest: &TargetManifest) -> Result<
             "target.manifest {key} is cluster-scoped; an ExternalSecret writes only in its own namespace"
         )));
     }
-    ctx.target_kinds.resolved.lock().expect("target kinds lock").insert(key, resource.clone());
+    ctx.target_kinds.insert(key, resource.clone());
     Ok(resource)
 }
 

@@ -44,6 +44,27 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// How long one read's answer serves other readers of the same secret.
     pub read_window: Duration,
+    /// Retries of a request that failed in a way that may pass (ESO's
+    /// store `retrySettings`); none by default.
+    pub retry: Retry,
+}
+
+/// How a request that failed in a way that may pass (no answer, a 5xx
+/// other than 501, a 429) is tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub max_retries: u32,
+    /// Pause before each.
+    pub interval: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        // None: a failed read fails the sync, whose backoff (and, for a
+        // server that is down, the outage probe) tries again.
+        Self { max_retries: 0, interval: Duration::from_secs(1) }
+    }
 }
 
 impl Default for ServerConfig {
@@ -54,6 +75,7 @@ impl Default for ServerConfig {
             ca_bundle_pem: None,
             timeout: Duration::from_secs(10),
             read_window: Duration::from_secs(1),
+            retry: Retry::default(),
         }
     }
 }
@@ -84,6 +106,7 @@ pub(crate) struct Inner {
     expires: std::sync::Mutex<Option<Instant>>,
     observer: Option<Arc<dyn Observer>>,
     read_window: Duration,
+    retry: Retry,
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
     /// Mounts already checked to be KV (or that Vault would not describe).
     kv_mounts: std::sync::Mutex<HashMap<String, Result<()>>>,
@@ -119,6 +142,7 @@ impl Client {
                 expires: std::sync::Mutex::default(),
                 observer,
                 read_window: server.read_window,
+                retry: server.retry,
                 reads: std::sync::Mutex::default(),
                 kv_mounts: std::sync::Mutex::default(),
                 issued_leases: std::sync::atomic::AtomicBool::new(false),

@@ -342,3 +342,49 @@ async fn reads_within_the_window_are_counted_as_coalesced() {
     assert_eq!(client.coalesced_count(), 2);
     assert_eq!(client.read_count(), 1);
 }
+
+/// ESO's store `retrySettings`: a request that fails in a way that may
+/// pass (a 5xx other than 501) is tried `max_retries` more times; one
+/// that will not pass (a 403) and a client without retries ask once.
+#[tokio::test]
+async fn retry_settings_retry_only_what_may_pass() {
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+    let left = failures.clone();
+    let vault = MockVault::start(move |method, path, _| match (method, path) {
+        ("GET", "secret/data/flaky") if left.fetch_sub(1, Ordering::SeqCst) > 0 => {
+            (502, r#"{"errors":["bad gateway"]}"#.into())
+        }
+        ("GET", "secret/data/flaky") => {
+            (200, json!({"data": {"data": {"k": "v"}, "metadata": {"version": 1}}}).to_string())
+        }
+        ("GET", "secret/data/denied") => denied(),
+        ("GET", "secret/data/down") => (500, r#"{"errors":["internal"]}"#.into()),
+        ("GET", "sys/internal/ui/mounts/secret") => (200, r#"{"data":{"type":"kv","path":"secret/"}}"#.into()),
+        ("GET", "auth/token/lookup-self") => (200, json!({"data": {"ttl": 3600}}).to_string()),
+        _ => (404, "{}".into()),
+    })
+    .await;
+    let client = |max_retries| {
+        Client::new(
+            ServerConfig {
+                address: vault.addr.clone(),
+                retry: super::Retry { max_retries, interval: Duration::from_millis(10) },
+                ..ServerConfig::default()
+            },
+            Auth::Token(Sensitive::new("t")),
+        )
+        .unwrap()
+    };
+    let read =
+        async |client: &Client, path: &str| client.read_kv("secret", path, KvVersion::V2, None, Freshness::Now).await;
+    let retrying = client(3);
+    let secret = read(&retrying, "flaky").await.expect("passes on the third attempt");
+    assert_eq!(secret.data["k"], "v");
+    assert_eq!(vault.count("GET secret/data/flaky"), 3);
+    assert!(read(&retrying, "denied").await.is_err());
+    assert_eq!(vault.count("GET secret/data/denied"), 1, "a 403 will not pass");
+    assert!(read(&retrying, "down").await.is_err());
+    assert_eq!(vault.count("GET secret/data/down"), 4, "1 + max_retries");
+    assert!(read(&client(0), "down").await.is_err());
+    assert_eq!(vault.count("GET secret/data/down"), 5, "no retries by default");
+}

@@ -69,7 +69,30 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 }
 
 impl Client {
+    /// One request, tried again as the store's retry settings say when it
+    /// fails in a way that may pass.
     pub(super) async fn send(
+        &self,
+        operation: Operation,
+        method: Method,
+        api_path: &str,
+        token: Option<&Sensitive>,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, String)> {
+        let retry = self.inner.retry;
+        let mut attempt = 0;
+        loop {
+            let answer = self.send_once(operation, method.clone(), api_path, token, body.clone()).await;
+            if attempt >= retry.max_retries || !may_pass(&answer) {
+                return answer;
+            }
+            attempt += 1;
+            tracing::debug!(address = %self.inner.address, attempt, "retrying a Vault request (retrySettings)");
+            tokio::time::sleep(retry.interval).await;
+        }
+    }
+
+    async fn send_once(
         &self,
         operation: Operation,
         method: Method,
@@ -98,7 +121,22 @@ impl Client {
         self.observe(operation, answer.as_ref().ok().map(|(status, _)| status.as_u16()), started);
         answer.map_err(|e| self.unreachable(&e))
     }
+}
 
+/// A failure that may pass when tried again: no answer, a 5xx other than
+/// 501 (Not Implemented), a 429.
+fn may_pass(answer: &Result<(StatusCode, String)>) -> bool {
+    match answer {
+        Err(Error::Unreachable { .. }) => true,
+        Ok((status, _)) => {
+            (status.is_server_error() && *status != StatusCode::NOT_IMPLEMENTED)
+                || *status == StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(_) => false,
+    }
+}
+
+impl Client {
     pub(super) fn observe(&self, operation: Operation, status: Option<u16>, started: Instant) {
         if let Some(observer) = &self.inner.observer {
             observer.request(operation, status, started.elapsed());

@@ -33,7 +33,6 @@ fn table() -> Vec<Missing> {
             "ESO's schema marks it deprecated and ESO does not implement it either",
             "issue generated values through dataFrom[].sourceRef.generatorRef",
         ),
-        m("spec.retrySettings", None, false, "vaultsync retries a store with its own backoff", REMOVE),
         m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
         m("spec.provider.vault.auth.cert", None, true, "vaultsync has no cert login", OTHER_AUTH),
         m("spec.provider.vault.auth.ldap", None, true, "vaultsync has no ldap login", OTHER_AUTH),
