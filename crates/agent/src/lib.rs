@@ -91,13 +91,17 @@ pub async fn call(
     config: &AgentConfig,
     call: &VaultCall,
 ) -> Result<vaultsync_vault::Issued, AgentError> {
+    let read_error =
+        |source| AgentError::Read { path: call.path.clone(), role: config.role.clone(), source: Box::new(source) };
     let body = call.is_write().then(|| call.body());
-    let method = if call.is_write() { IssueMethod::Put } else { IssueMethod::Get };
-    client.issue(method, &call.path, &BTreeMap::new(), body.as_ref()).await.map_err(|source| AgentError::Read {
-        path: call.path.clone(),
-        role: config.role.clone(),
-        source: Box::new(source),
-    })
+    let (method, path) = if call.is_write() {
+        (IssueMethod::Put, call.path.clone())
+    } else {
+        // On a KV v2 mount `secret/devops` is read at `secret/data/devops`,
+        // as the Vault agent reads it.
+        (IssueMethod::Get, client.agent_read_path(&call.path).await.map_err(read_error)?)
+    };
+    client.issue(method, &path, &BTreeMap::new(), body.as_ref()).await.map_err(read_error)
 }
 
 /// Makes each of `calls` once: each answer (the whole response, as a Vault

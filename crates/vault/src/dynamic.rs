@@ -93,7 +93,8 @@ impl Client {
             StatusCode::OK => {}
             StatusCode::NO_CONTENT => return Ok(Issued { response: Value::Null, lease: None }),
             StatusCode::NOT_FOUND => {
-                return Err(Error::NotFound { mount: first_segment(path).to_owned(), path: path.to_owned() });
+                let (mount, rest) = path.split_once('/').unwrap_or((path, ""));
+                return Err(Error::NotFound { mount: mount.to_owned(), path: rest.to_owned() });
             }
             StatusCode::FORBIDDEN => {
                 return Err(Error::PermissionDenied { operation: "issue a credential at", path: path.to_owned() });
@@ -173,10 +174,6 @@ impl Client {
     pub fn issued_leases(&self) -> bool {
         self.inner.issued_leases.load(Ordering::Relaxed)
     }
-}
-
-fn first_segment(path: &str) -> &str {
-    path.split('/').next().unwrap_or_default()
 }
 
 /// The lease a response carries: `lease_id` with `lease_duration` (a

@@ -4,7 +4,7 @@
 pub enum Error {
     #[error("permission denied to {operation} {path} (check the policies of the token vaultsync logs in with)")]
     PermissionDenied { operation: &'static str, path: String },
-    #[error("secret not found at {mount}/{path} (mount {mount:?}, path {path:?})")]
+    #[error("secret not found at {mount}/{path} (mount {mount:?})")]
     NotFound { mount: String, path: String },
     #[error("Vault at {address} is sealed")]
     Sealed { address: String },

@@ -5,6 +5,7 @@
 //! ([`kv_read`]), the KV mount check ([`kv_mount`]) and read sharing
 //! ([`coalesce`]).
 
+mod agent_path;
 mod authenticated;
 mod coalesce;
 mod kv_mount;
@@ -110,6 +111,8 @@ pub(crate) struct Inner {
     reads: std::sync::Mutex<HashMap<String, Arc<SharedRead>>>,
     /// Mounts already checked to be KV (or that Vault would not describe).
     kv_mounts: std::sync::Mutex<HashMap<String, Result<()>>>,
+    /// What a Vault agent template's path reads (see `agent_path`).
+    agent_paths: std::sync::Mutex<HashMap<String, String>>,
     /// Set once a leased credential was issued through this client.
     pub(crate) issued_leases: std::sync::atomic::AtomicBool,
 }
@@ -145,6 +148,7 @@ impl Client {
                 retry: server.retry,
                 reads: std::sync::Mutex::default(),
                 kv_mounts: std::sync::Mutex::default(),
+                agent_paths: std::sync::Mutex::default(),
                 issued_leases: std::sync::atomic::AtomicBool::new(false),
             }),
         })

@@ -165,3 +165,67 @@ pub(super) async fn sidecar_notifications_come_from_annotations(scene: &Scene) -
     assert!(error.contains("JSON array"), "{error}");
     Ok(())
 }
+
+/// The Pod of a widely read guide to the Vault agent injector, its
+/// annotations as written there: a KV v2 secret named without `data/`
+/// (`secret/devops`, as the Vault agent reads it: at `secret/data/devops`),
+/// rendered byte for byte as OpenBao's own agent renders it, with the
+/// default template, a path of the test's own, and an explicit `data/` one.
+pub(super) async fn kv2_paths_read_as_the_vault_agent_reads_them(scene: &Scene) -> anyhow::Result<()> {
+    let env = &scene.env;
+    env.bao.kv2_put("devops", json!({"token": "pat"})).await?;
+    let role = format!("{}-guide", env.prefix);
+    let policy = format!(
+        "path \"secret/data/devops\" {{ capabilities = [\"read\"] }}\npath \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
+        env.prefix
+    );
+    env.bao.write(&format!("sys/policies/acl/{role}"), json!({"policy": policy})).await?;
+    env.bao
+        .write(
+            &format!("auth/kubernetes/role/{role}"),
+            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
+                   "audience": "vault", "token_policies": [role], "token_ttl": "10m"}),
+        )
+        .await?;
+    let web = format!("secret/{}/web", env.prefix);
+    let guide = pod(
+        "guide",
+        json!({
+            "vault.hashicorp.com/agent-inject": "true",
+            "vault.hashicorp.com/role": role,
+            "vault.hashicorp.com/agent-inject-secret-credentials.txt": "secret/devops",
+            "vault.hashicorp.com/agent-inject-template-credentials.txt":
+                "{{- with secret \"secret/devops\" -}}\ntoken value stored on path secret/devops is {{ .Data.data.token }}\n{{- end }}",
+            "vault.hashicorp.com/agent-inject-secret-devops-default": "secret/devops",
+            "vault.hashicorp.com/agent-inject-secret-web.txt": web,
+            "vault.hashicorp.com/agent-inject-template-web.txt":
+                format!("{{{{ with secret \"{web}\" }}}}{{{{ .Data.data.user }}}} v{{{{ .Data.metadata.version }}}}{{{{ end }}}}"),
+            "vault.hashicorp.com/agent-inject-secret-explicit.txt": "secret/data/devops",
+            "vault.hashicorp.com/agent-inject-template-explicit.txt":
+                "{{ with secret \"secret/data/devops\" }}{{ .Data.data.token }}{{ end }}",
+        }),
+        json!({"name": "web", "image": "registry.example.com/web:1"}),
+    );
+    env.apply(guide).await?;
+    let stored = scene.pods.get("guide").await?;
+    let dir = std::env::temp_dir().join(format!("inject-guide-{}", env.prefix));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let token = pod_token(env, &stored, &dir).await?;
+    let config = agent_config(&stored, "vaultsync-agent-init", &token, &secrets)?;
+    let output = run_agent(&config, &["init"], &dir).await?;
+    anyhow::ensure!(output.status.success(), "agent init: {}", String::from_utf8_lossy(&output.stderr));
+    let rendered = std::fs::read_to_string(secrets.join("credentials.txt"))?;
+    assert_eq!(rendered, "token value stored on path secret/devops is pat");
+    let annotations = stored.metadata.annotations.clone().unwrap_or_default();
+    let oracle =
+        bao_agent_render(env, &role, &token, &dir.join("oracle"), &vault_agent_templates(&annotations)).await?;
+    assert_eq!(oracle.len(), 4, "{:?}", oracle.keys());
+    for (file, expected) in &oracle {
+        let ours = std::fs::read_to_string(secrets.join(file))?;
+        assert_eq!(&ours, expected, "{file}: vaultsync agent vs bao agent");
+    }
+    report("inject: KV v2 paths without data/ read as the Vault agent reads them (4 files, byte for byte)");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
