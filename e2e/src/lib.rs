@@ -200,6 +200,10 @@ impl TestEnv {
         let ar = match manifest["apiVersion"].as_str().unwrap_or_default().split_once('/') {
             // ESO's group (the CRDs of e2e/eso/crds): served with --eso-api.
             Some(("external-secrets.io", version)) => eso_resource(kind, version),
+            Some(("generators.external-secrets.io", version)) => ApiResource::from_gvk_with_plural(
+                &kube::core::GroupVersionKind::gvk("generators.external-secrets.io", version, kind),
+                &format!("{}s", kind.to_lowercase()),
+            ),
             _ => api_resource(kind)?,
         };
         let namespaced = !["ClusterSecretStore", "ClusterExternalSecret", "Namespace"]
@@ -341,6 +345,16 @@ impl TestEnv {
     /// The Ready condition of an ESO-group object (served by vaultsync
     /// with `--eso-api`) of `kind` in the test namespace (cluster-wide for
     /// a ClusterSecretStore): (status, reason, message), if it has one.
+    /// ESO-group objects of namespaced `kind` in the test namespace.
+    pub fn eso_api(&self, kind: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &eso_resource(kind, "v1"))
+    }
+
+    /// The ESO-group object `name` of namespaced `kind`.
+    pub async fn eso_object(&self, kind: &str, name: &str) -> Result<DynamicObject> {
+        Ok(self.eso_api(kind).get(name).await?)
+    }
+
     pub async fn eso_ready(&self, kind: &str, name: &str) -> Result<Option<(String, String, String)>> {
         let ar = eso_resource(kind, "v1");
         let api: Api<DynamicObject> = match kind {

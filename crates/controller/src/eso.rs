@@ -24,14 +24,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vaultsync_api::{
     CLUSTER_EXTERNAL_SECRET_LABEL, ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore, StoreKind,
+    VaultDynamicSecret,
 };
 
 use crate::context::{Context, StoreRecheck};
-use crate::mapping::{log_result, timed, users_of};
+use crate::mapping::{generator_users, log_result, timed, users_of};
 use crate::reconcile::{cluster_external_secret, external_secret, store_health};
 use crate::served::{
     Group, read_as, unparsed_cluster_external_secret, unparsed_cluster_store, unparsed_external_secret,
-    unparsed_secret_store,
+    unparsed_generator, unparsed_secret_store,
 };
 use crate::vault_clients::identity::StoreId;
 
@@ -129,6 +130,10 @@ pub(crate) async fn run(
         }
     });
     ctx.caches.secret_stores.set(store_cache);
+    // ESO's VaultDynamicSecret generators: a changed spec issues new
+    // credentials at once, as in vaultsync's group.
+    let (generator_cache, generators) = eso_cached(&client, scope, false, unparsed_generator, |_| {});
+    ctx.caches.generators.set(generator_cache);
     // The Secrets' cache is the vaultsync group's: one watch serves both.
     let (recovered_tx, recovered) = futures::channel::mpsc::unbounded();
     ctx.outages.set_requeue(recovered_tx);
@@ -158,6 +163,16 @@ pub(crate) async fn run(
             let (reader, ctx) = (reader.clone(), ctx.clone());
             move |store: SecretStore| {
                 ctx.triggered(users_of(&reader, StoreKind::SecretStore, &store.name_any(), store.namespace()))
+            }
+        })
+        .watches_stream(generators, {
+            let (reader, ctx) = (reader.clone(), ctx.clone());
+            move |generator: VaultDynamicSecret| {
+                let users = generator_users(&reader, &generator.name_any(), generator.namespace());
+                for user in &users {
+                    ctx.mark_stale(user);
+                }
+                ctx.triggered(users)
             }
         });
     let controller = match scope {

@@ -21,6 +21,18 @@ use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 /// ESO's API group and version for ExternalSecrets and stores.
 pub const ESO_GROUP: &str = "external-secrets.io";
 pub const ESO_VERSION: &str = "v1";
+/// ESO's group and version of generators.
+pub const ESO_GENERATORS_GROUP: &str = "generators.external-secrets.io";
+pub const ESO_GENERATORS_VERSION: &str = "v1alpha1";
+
+/// ESO's group and version for a vaultsync kind of group `group`.
+fn eso_group_of(group: &str) -> (&'static str, &'static str) {
+    if group == vaultsync_api::GENERATOR_GROUP {
+        (ESO_GENERATORS_GROUP, ESO_GENERATORS_VERSION)
+    } else {
+        (ESO_GROUP, ESO_VERSION)
+    }
+}
 
 /// Which API group a controller serves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -37,7 +49,10 @@ impl Group {
     pub fn api_version<K: Resource<DynamicType = ()>>(self) -> String {
         match self {
             Group::Vaultsync => K::api_version(&()).into_owned(),
-            Group::Eso => format!("{ESO_GROUP}/{ESO_VERSION}"),
+            Group::Eso => {
+                let (group, version) = eso_group_of(&K::group(&()));
+                format!("{group}/{version}")
+            }
         }
     }
 
@@ -46,10 +61,13 @@ impl Group {
     pub fn api_resource<K: Resource<DynamicType = ()>>(self) -> ApiResource {
         match self {
             Group::Vaultsync => ApiResource::erase::<K>(&()),
-            Group::Eso => ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(ESO_GROUP, ESO_VERSION, &K::kind(&())),
-                &K::plural(&()),
-            ),
+            Group::Eso => {
+                let (group, version) = eso_group_of(&K::group(&()));
+                ApiResource::from_gvk_with_plural(
+                    &GroupVersionKind::gvk(group, version, &K::kind(&())),
+                    &K::plural(&()),
+                )
+            }
         }
     }
 
@@ -255,21 +273,49 @@ pub(crate) fn unparsed_cluster_store(metadata: ObjectMeta, raw: &DynamicObject) 
 }
 
 /// Why an ESO-group ExternalSecret of ours cannot be served as it is:
-/// fields vaultsync lacks, a spec that does not read, or a generator
-/// (ESO's generators are not served yet, and ESO's schema has no room for
-/// the lease ledger vaultsync's generators keep in status).
+/// fields vaultsync lacks, a spec that does not read, a generator of
+/// another group than ESO's, or a rule vaultsync's CRD enforces by CEL.
 pub(crate) fn unservable_external_secret(es: &ExternalSecret) -> Option<String> {
     if let Some(problem) = problem(es) {
         return Some(problem.clone());
     }
-    if let Some(i) = es.spec.data_from.iter().position(|from| from.generator().is_some()) {
-        return Some(format!(
-            "spec.dataFrom[{i}].sourceRef.generatorRef: generators are not served in ESO's group yet; use vaultsync.dev's \
-             VaultDynamicSecret from a vaultsync.dev ExternalSecret, or leave this one to ESO"
-        ));
+    let eso_generators = format!("{ESO_GENERATORS_GROUP}/{ESO_GENERATORS_VERSION}");
+    let mut spec = es.spec.clone();
+    for (i, from) in spec.data_from.iter_mut().enumerate() {
+        let Some(generator) = from.source_ref.as_mut().and_then(|s| s.generator_ref.as_mut()) else { continue };
+        if generator.api_version != eso_generators {
+            return Some(format!(
+                "spec.dataFrom[{i}].sourceRef.generatorRef.apiVersion {:?}: an ExternalSecret of ESO's group names \
+                 ESO's generators ({eso_generators})",
+                generator.api_version
+            ));
+        }
+        // vaultsync's own rules know its own group's generators.
+        generator.api_version = vaultsync_api::GENERATOR_API_VERSION.to_owned();
     }
     // The rules vaultsync's CRD enforces by CEL; ESO's CRD does not.
-    vaultsync_api::checks::external_secret(&es.spec).err().map(|refusal| refusal.to_string())
+    vaultsync_api::checks::external_secret(&spec).err().map(|refusal| refusal.to_string())
+}
+
+/// A generator whose spec does not parse: its class, so that only one of
+/// this operator's class is reported on.
+pub(crate) fn unparsed_generator(metadata: ObjectMeta, raw: &DynamicObject) -> vaultsync_api::VaultDynamicSecret {
+    let class = raw_controller_class(raw);
+    let spec = serde_json::from_value(serde_json::json!({
+        "controller": class, "path": "", "provider": {"server": "", "auth": {}}
+    }))
+    .expect("a generator spec with a class, no path and no provider reads");
+    vaultsync_api::VaultDynamicSecret { metadata, spec }
+}
+
+/// Why an ESO-group generator of ours cannot be used: fields vaultsync
+/// lacks, a spec that does not read, or a rule vaultsync's CRD enforces by
+/// CEL (no system mounts, ...) and ESO's does not.
+pub(crate) fn unservable_generator(generator: &vaultsync_api::VaultDynamicSecret) -> Option<String> {
+    if let Some(problem) = problem(generator) {
+        return Some(problem.clone());
+    }
+    vaultsync_api::checks::vault_dynamic_secret(&generator.spec).err().map(|refusal| refusal.to_string())
 }
 
 /// Why an ESO-group store of ours cannot be served: fields vaultsync
@@ -358,6 +404,25 @@ mod tests {
         assert_eq!(unparsed_secret_store(meta(), &raw).spec.controller.as_deref(), Some("vaultsync"));
         assert_eq!(unparsed_cluster_store(meta(), &raw).spec.controller.as_deref(), Some("vaultsync"));
         assert_eq!(unparsed_cluster_external_secret(meta(), &raw).metadata.name.as_deref(), Some("x"));
+        let generator = unparsed_generator(meta(), &raw);
+        assert_eq!(generator.spec.controller.as_deref(), Some("vaultsync"));
+        assert!(unservable_generator(&generator).is_some(), "an empty path is refused");
+    }
+
+    #[test]
+    fn an_eso_external_secret_names_esos_generators() {
+        let es = |api_version: &str| {
+            read_as(
+                raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                    "metadata": {"name": "db", "namespace": "a"},
+                    "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {
+                        "apiVersion": api_version, "kind": "VaultDynamicSecret", "name": "pg"}}}]}})),
+                unparsed_external_secret,
+            )
+        };
+        assert_eq!(unservable_external_secret(&es("generators.external-secrets.io/v1alpha1")), None);
+        let other = unservable_external_secret(&es("generators.vaultsync.dev/v1alpha1")).expect("refused");
+        assert!(other.contains("spec.dataFrom[0].sourceRef.generatorRef.apiVersion"), "{other}");
     }
 
     #[test]
@@ -366,6 +431,11 @@ mod tests {
         assert_eq!(Group::Vaultsync.api_version::<vaultsync_api::ExternalSecret>(), "vaultsync.dev/v1alpha1");
         let ar = Group::Eso.api_resource::<vaultsync_api::ClusterSecretStore>();
         assert_eq!((ar.group.as_str(), ar.plural.as_str()), ("external-secrets.io", "clustersecretstores"));
+        let ar = Group::Eso.api_resource::<vaultsync_api::VaultDynamicSecret>();
+        assert_eq!(
+            (ar.api_version.as_str(), ar.plural.as_str()),
+            ("generators.external-secrets.io/v1alpha1", "vaultdynamicsecrets")
+        );
     }
 
     fn raw(value: serde_json::Value) -> DynamicObject {

@@ -30,8 +30,6 @@
 //!   implemented by ESO either: reported at its path). (`syncWindows`,
 //!   per-entry `sourceRef.storeRef` and `target.manifest` are served now:
 //!   `eso_fields::`, `eso_api::`, `generic_targets::`.)
-//! - generators (`dataFrom[].sourceRef.generatorRef`): not served in ESO's
-//!   group yet (docs/migration.md).
 //!
 //! `FindByTag` and `FindByTagWithPath` (`find.tags`, KV v2
 //! custom_metadata) sync: `find_by_tag_as_in_eso`.
@@ -878,14 +876,6 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
                 "sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]}),
             store: None,
             names: "spec.data[0].sourceRef cannot be read by vaultsync",
-        },
-        Unsupported {
-            scenario: "generators (dataFrom[].sourceRef.generatorRef)",
-            es: "generator",
-            spec: json!({"dataFrom": [{"sourceRef": {"generatorRef": {
-                "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "VaultDynamicSecret", "name": "db"}}}]}),
-            store: None,
-            names: "spec.dataFrom[0].sourceRef.generatorRef: generators are not served in ESO's group yet",
         },
         Unsupported {
             scenario: "useCertAuth",

@@ -282,6 +282,65 @@ async fn an_eso_generator_manifest_syncs_after_changing_only_api_versions() -> a
     Ok(())
 }
 
+/// ESO's own VaultDynamicSecret example in ESO's group, unchanged but for
+/// the generator's class (`spec.controller: vaultsync`) and the test's
+/// server and role, served with `--eso-api`: the credential logs in, its
+/// lease is kept (ESO's status has no room: in the values Secret) and not
+/// issued anew at a force-sync, and deleting the ExternalSecret revokes it.
+/// The same ExternalSecret with an unclassed generator is ESO's.
+#[tokio::test]
+async fn an_eso_group_generator_of_our_class_is_served() -> anyhow::Result<()> {
+    let env = TestEnv::new("geneso-group").await?;
+    env.database_role("1h", "2h").await?;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let eso = std::fs::read_to_string(root.join("e2e/eso/vault-dynamic-secret.yaml"))?
+        .replace("http://vault.default:8200", &env.bao.addr)
+        .replace("database/creds/my-role", &format!("database/creds/{}", env.prefix));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&eso)?;
+    let (mut generator, external_secret) = (docs[0].clone(), docs[1].clone());
+    // Unclassed first: ESO's, untouched.
+    env.apply(generator.clone()).await?;
+    env.apply(external_secret.clone()).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(env.eso_ready("ExternalSecret", "pg-example").await?, None, "an unclassed generator is ESO's");
+    assert!(env.secrets().get_opt("pg-example").await?.is_none());
+
+    generator["spec"]["controller"] = json!("vaultsync");
+    env.apply(generator).await?;
+    let (user, password) = credentials(&env, "pg-example", None).await?;
+    let pg = Postgres::from_env()?;
+    assert!(pg.can_log_in(&user, &password)?, "the credential logs in");
+    let (reason, _) = env.wait_eso_ready("ExternalSecret", "pg-example", "True").await?;
+    assert_eq!(reason, "SecretSynced");
+    let es = env.eso_object("ExternalSecret", "pg-example").await?;
+    let uid = es.metadata.uid.clone().unwrap_or_default();
+    assert!(es.metadata.finalizers.unwrap_or_default().iter().any(|f| f == vaultsync_api::LEASE_FINALIZER));
+    let values = env.secrets().get(&format!("vaultsync-leased-{uid}")).await?;
+    let ledger: Vec<IssuedLease> = serde_json::from_str(
+        values.metadata.annotations.unwrap_or_default().get("vaultsync.dev/leases").context("the ledger")?,
+    )?;
+    assert_eq!(ledger.iter().filter(|l| l.state == LeaseState::Active).count(), 1, "{ledger:?}");
+
+    // Kept, not issued anew, at a force-sync.
+    let force = json!({"metadata": {"annotations": {"force-sync": "1"}}});
+    env.eso_api("ExternalSecret")
+        .patch("pg-example", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&force))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.secret_data("pg-example").await?.get("username"), Some(&user), "the credential is kept");
+
+    // Deleted: the lease is revoked before the ExternalSecret goes.
+    env.eso_api("ExternalSecret").delete("pg-example", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), || async { Ok(env.eso_ready("ExternalSecret", "pg-example").await.is_err()) })
+        .await
+        .ok();
+    eventually(Duration::from_secs(60), || async { Ok(!pg.can_log_in(&user, &password)?) })
+        .await
+        .map_err(|e| e.context("the credential still logs in after its ExternalSecret was deleted"))?;
+    env.cleanup().await;
+    Ok(())
+}
+
 /// A static role has no lease: its credential is read like a KV secret, and
 /// nothing is recorded, renewed or revoked.
 #[tokio::test]

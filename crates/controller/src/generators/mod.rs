@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::warn;
@@ -29,6 +30,7 @@ use vaultsync_vault::Client;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::secret_data::SecretData;
+use crate::served::{self, Group};
 use crate::stores::{ResolvedStore, credentials};
 
 mod certificates;
@@ -78,6 +80,7 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
         Some(book) => book,
         None => load(ctx, es).await?,
     };
+    let ledger_before = book.leases.clone();
     let mut generated = Generated::default();
     let mut issued_any = false;
     for (index, from) in es.spec.data_from.iter().enumerate() {
@@ -97,6 +100,10 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
                     "{source}: VaultDynamicSecret {name:?} does not exist in namespace {namespace}"
                 ))
             })?;
+        // ESO's CRD has none of vaultsync's rules (system mounts, ...).
+        if let Some(problem) = served::unservable_generator(&generator) {
+            return Err(Error::Generator(format!("{source}: VaultDynamicSecret {name:?}: {problem}")));
+        }
         let policy = Policy::of(&generator)?;
         let active = book
             .leases
@@ -179,8 +186,15 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
     }
     book.leases = kept;
 
-    if issued_any {
-        save_values(ctx, es, &book.data).await?;
+    match ctx.group {
+        Group::Vaultsync if issued_any => save_values(ctx, es, &book.data, None).await?,
+        Group::Vaultsync => {}
+        // ESO's status has no room for the ledger: it lives in the values
+        // Secret, written whenever it changes (a renewal too).
+        Group::Eso if issued_any || book.leases != ledger_before => {
+            save_values(ctx, es, &book.data, Some(&book.leases)).await?
+        }
+        Group::Eso => {}
     }
     generated.next_action = book.leases.iter().filter_map(|l| parse_time(&l.next_action_at)).map(until).min();
     // Recorded now, so that a failure later in this sync (writing the
@@ -189,13 +203,26 @@ pub(crate) async fn generate(ctx: &Context, es: &ExternalSecret) -> Result<Gener
     Ok(generated)
 }
 
-/// Generator `name` of `namespace`: from the watch cache, else (start-up,
-/// watch lag, `vaultsync render`) from the API server.
-async fn find_generator(ctx: &Context, namespace: &str, name: &str) -> kube::Result<Option<VaultDynamicSecret>> {
+/// Generator `name` of `namespace`, of `ctx`'s group: from the watch
+/// cache, else (start-up, watch lag, `vaultsync render`) from the API
+/// server.
+pub(crate) async fn find_generator(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> kube::Result<Option<VaultDynamicSecret>> {
     let cached = ctx.caches.generators.get().and_then(|c| c.get(&ObjectRef::new(name).within(namespace)));
-    match cached {
-        Some(generator) => Ok(Some((*generator).clone())),
-        None => Api::<VaultDynamicSecret>::namespaced(ctx.client.clone(), namespace).get_opt(name).await,
+    if let Some(generator) = cached {
+        return Ok(Some((*generator).clone()));
+    }
+    match ctx.group {
+        Group::Vaultsync => Api::<VaultDynamicSecret>::namespaced(ctx.client.clone(), namespace).get_opt(name).await,
+        Group::Eso => {
+            let resource = Group::Eso.api_resource::<VaultDynamicSecret>();
+            let raw =
+                Api::<DynamicObject>::namespaced_with(ctx.client.clone(), namespace, &resource).get_opt(name).await?;
+            Ok(raw.map(|raw| served::read_as(raw, served::unparsed_generator)))
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use kube::api::{Patch, PatchParams};
+use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -16,6 +17,12 @@ use crate::error::{Error, Result};
 
 use super::leases::revoke;
 
+/// The ExternalSecrets of `es`'s group, in its namespace.
+fn api(ctx: &Context, es: &ExternalSecret) -> Api<DynamicObject> {
+    let resource = ctx.group.api_resource::<ExternalSecret>();
+    Api::namespaced_with(ctx.client.clone(), &es.namespace().unwrap_or_default(), &resource)
+}
+
 /// Field manager of the finalizer apply, apart from the spec's owners.
 const FINALIZER_MANAGER: &str = "vaultsync.dev/leases";
 
@@ -25,7 +32,7 @@ pub(crate) async fn release_all(ctx: &Context, es: &ExternalSecret) -> Result<()
     let key = ObjectRef::from_obj(es);
     let leases = match ctx.leases.get(&key) {
         Some(book) => book.leases,
-        None => es.status.as_ref().map(|s| s.leases.clone()).unwrap_or_default(),
+        None => super::values::recorded_leases(ctx, es).await?,
     };
     let mut left = Vec::new();
     let mut errors = Vec::new();
@@ -48,9 +55,9 @@ pub(crate) async fn release_all(ctx: &Context, es: &ExternalSecret) -> Result<()
 
 /// Removes the lease finalizer from `es`.
 pub(crate) async fn remove_finalizer(ctx: &Context, es: &ExternalSecret) -> Result<()> {
-    let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    let api = api(ctx, es);
     let patch = json!({
-        "apiVersion": "vaultsync.dev/v1alpha1",
+        "apiVersion": ctx.group.api_version::<ExternalSecret>(),
         "kind": "ExternalSecret",
         "metadata": {"name": es.name_any()},
     });
@@ -76,9 +83,9 @@ pub(super) async fn ensure_finalizer(ctx: &Context, es: &ExternalSecret) -> Resu
     if es.finalizers().iter().any(|f| f == LEASE_FINALIZER) {
         return Ok(());
     }
-    let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    let api = api(ctx, es);
     let patch = json!({
-        "apiVersion": "vaultsync.dev/v1alpha1",
+        "apiVersion": ctx.group.api_version::<ExternalSecret>(),
         "kind": "ExternalSecret",
         "metadata": {"name": es.name_any(), "finalizers": [LEASE_FINALIZER]},
     });

@@ -8,28 +8,63 @@ use base64::Engine;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::Value;
-use vaultsync_api::{DynamicResultType, ExternalSecret};
+use vaultsync_api::{DynamicResultType, ExternalSecret, IssuedLease};
 use vaultsync_vault::Issued;
 
 use crate::context::Context;
 use crate::context::lease_books::Book;
 use crate::error::{Error, Result};
 use crate::secret_data::SecretData;
+use crate::served::Group;
 
 use super::certificates::{CertificateFacts, certificate};
 use super::{LEASED_FOR_LABEL, values_secret_name};
 
-/// This process has no record of `es`: the status says which leases live,
-/// and the values Secret holds what they issued.
+/// Annotation of the values Secret holding the lease ledger of an
+/// ESO-group ExternalSecret, whose status (ESO's schema) has no room for
+/// it.
+pub(crate) const LEDGER_ANNOTATION: &str = "vaultsync.dev/leases";
+
+/// The leases recorded for `es`: in its status (vaultsync's group), or in
+/// its values Secret (ESO's).
+pub(super) async fn recorded_leases(ctx: &Context, es: &ExternalSecret) -> Result<Vec<IssuedLease>> {
+    if ctx.group == Group::Vaultsync {
+        return Ok(es.status.as_ref().map(|s| s.leases.clone()).unwrap_or_default());
+    }
+    let stored = values_secret(ctx, es).await?;
+    Ok(ledger_of(stored.as_ref()))
+}
+
+fn ledger_of(secret: Option<&Secret>) -> Vec<IssuedLease> {
+    secret
+        .and_then(|s| s.annotations().get(LEDGER_ANNOTATION))
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+async fn values_secret(ctx: &Context, es: &ExternalSecret) -> Result<Option<Secret>> {
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    secrets.get_opt(&values_secret_name(es)).await.map_err(Error::Kube)
+}
+
+/// This process has no record of `es`: the status (or, in ESO's group,
+/// the values Secret) says which leases live, and the values Secret holds
+/// what they issued.
 pub(super) async fn load(ctx: &Context, es: &ExternalSecret) -> Result<Book> {
-    let leases = es.status.as_ref().map(|s| s.leases.clone()).unwrap_or_default();
+    let in_status = es.status.as_ref().map(|s| s.leases.clone()).unwrap_or_default();
+    if ctx.group == Group::Vaultsync && in_status.is_empty() {
+        return Ok(Book::default());
+    }
+    let stored = values_secret(ctx, es).await?;
+    let leases = match ctx.group {
+        Group::Vaultsync => in_status,
+        Group::Eso => ledger_of(stored.as_ref()),
+    };
     if leases.is_empty() {
         return Ok(Book::default());
     }
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
-    let stored = secrets.get_opt(&values_secret_name(es)).await.map_err(Error::Kube)?;
     let mut data = BTreeMap::new();
     for (key, value) in stored.and_then(|s| s.data).unwrap_or_default() {
         let Some(index) = key.strip_prefix("dataFrom-").and_then(|i| i.parse::<usize>().ok()) else { continue };
@@ -45,11 +80,13 @@ pub(super) async fn load(ctx: &Context, es: &ExternalSecret) -> Result<Book> {
     Ok(Book { leases, data })
 }
 
-/// Keeps what the generators issued in a Secret owned by `es`.
+/// Keeps what the generators issued in a Secret owned by `es`, with the
+/// lease ledger when `ledger` is given (ESO's group).
 pub(super) async fn save_values(
     ctx: &Context,
     es: &ExternalSecret,
     values: &BTreeMap<usize, SecretData>,
+    ledger: Option<&[IssuedLease]>,
 ) -> Result<()> {
     let namespace = es.namespace().unwrap_or_default();
     let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
@@ -62,12 +99,18 @@ pub(super) async fn save_values(
             (format!("dataFrom-{index}"), ByteString(serde_json::to_vec(&encoded).unwrap_or_default()))
         })
         .collect();
-    let owner = es.controller_owner_ref(&()).ok_or_else(|| Error::Internal("ExternalSecret without uid".into()))?;
+    let owner =
+        ctx.group.controller_owner_ref(es).ok_or_else(|| Error::Internal("ExternalSecret without uid".into()))?;
+    let annotations = ledger
+        .map(|leases| serde_json::to_string(leases).map(|text| BTreeMap::from([(LEDGER_ANNOTATION.to_owned(), text)])))
+        .transpose()
+        .map_err(|e| Error::Internal(format!("cannot encode the lease ledger: {e}")))?;
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace),
             labels: Some(BTreeMap::from([(LEASED_FOR_LABEL.to_owned(), es.name_any())])),
+            annotations,
             owner_references: Some(vec![owner]),
             ..Default::default()
         },

@@ -300,14 +300,8 @@ async fn resolve_stores(
     namespace: &str,
 ) -> Result<Vec<(SecretStoreRef, ResolvedStore)>> {
     let refs = es.spec.store_refs();
-    // ESO decides by the generators' class; vaultsync serves none of
-    // ESO's generators, so such an ExternalSecret is ESO's.
-    if refs.is_empty() && ctx.group == Group::Eso {
-        return Err(Error::OtherClass {
-            store: "no secretStoreRef (generators only)".into(),
-            store_class: String::new(),
-            class: ctx.config.controller_class.clone(),
-        });
+    if ctx.group == Group::Eso {
+        eso_generators_are_ours(es, ctx, namespace, !refs.is_empty()).await?;
     }
     let mut stores = Vec::with_capacity(refs.len());
     // Every store is looked at before any other error is reported: one of
@@ -342,6 +336,42 @@ async fn resolve_stores(
         Some(error) => Err(error),
         None => Ok(stores),
     }
+}
+
+/// ESO's rule for the generators of an ESO-group ExternalSecret: one of
+/// another class makes it another controller's; one without a class
+/// (which ESO serves whatever its class) leaves the decision to the rest.
+/// Something must be explicitly of this operator's class (a store, when
+/// `with_stores`, is checked by its resolution) unless unclassed objects
+/// are claimed: an ExternalSecret of unclassed generators alone is ESO's.
+/// A generator that does not exist (yet) is skipped, as ESO skips it.
+async fn eso_generators_are_ours(es: &ExternalSecret, ctx: &Context, namespace: &str, with_stores: bool) -> Result<()> {
+    let class = &ctx.config.controller_class;
+    let mut ours = with_stores || ctx.config.eso_claim_unclassed;
+    for generator_ref in es.spec.data_from.iter().filter_map(|f| f.generator()) {
+        let Some(generator) = generators::find_generator(ctx, namespace, &generator_ref.name).await? else {
+            continue;
+        };
+        match generator.spec.controller.as_deref().filter(|c| !c.is_empty()) {
+            Some(own) if own == class => ours = true,
+            Some(other) => {
+                return Err(Error::OtherClass {
+                    store: format!("VaultDynamicSecret {}", generator_ref.name),
+                    store_class: other.to_owned(),
+                    class: class.clone(),
+                });
+            }
+            None => {}
+        }
+    }
+    if ours {
+        return Ok(());
+    }
+    Err(Error::OtherClass {
+        store: "no store and no generator of this class (unclassed generators are ESO's)".into(),
+        store_class: String::new(),
+        class: class.clone(),
+    })
 }
 
 /// Reports a successful sync; returns when the next refresh is due.
