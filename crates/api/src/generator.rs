@@ -39,7 +39,9 @@ pub const GENERATOR_API_VERSION: &str = "generators.vaultsync.dev/v1alpha1";
 #[x_kube(validation = Rule::new("self.resultType != 'Certificate' || self.method in ['POST', 'PUT']").message("resultType Certificate needs method POST or PUT (pki/issue/<role> is a write)"))]
 pub struct VaultDynamicSecretSpec {
     /// ESO's controller class. Accepted so ESO manifests apply unchanged;
-    /// vaultsync serves every generator whatever it says.
+    /// in vaultsync's group every generator is served whatever it says. In
+    /// ESO's group (`--eso-api`) it decides who serves the generator, as a
+    /// store's `controller` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<String>,
     /// HTTP method of the request: `GET` (default, a read such as
