@@ -26,10 +26,16 @@ pub async fn init() -> anyhow::Result<()> {
         held.save(Path::new(state))?;
     }
     for (name, content) in &files {
-        write_atomically(Path::new(&config.secrets_dir), name, content, &config.file_mode)?;
+        write_atomically(Path::new(&config.secrets_dir), name, content, mode_of(&config, name))?;
     }
     info!("vaultsync agent: wrote {} file(s) to {} as role {:?}", files.len(), config.secrets_dir, config.role);
     Ok(())
+}
+
+/// The mode of rendered file `file`: its own (`agent-inject-perms-<name>`),
+/// else the Pod's.
+fn mode_of<'a>(config: &'a AgentConfig, file: &str) -> &'a str {
+    config.files.iter().find(|f| f.file == file).and_then(|f| f.mode.as_deref()).unwrap_or(&config.file_mode)
 }
 
 /// Copies this binary to `path` (exec mode's init container), executable.
@@ -55,7 +61,7 @@ pub async fn sidecar(config: AgentConfig, poll: Duration) -> anyhow::Result<()> 
     let mut held = state.map(HeldSecrets::load).unwrap_or_default();
     let mut last = render_files(&config, &held.answers(&client, &config, &calls).await?)?;
     for (name, content) in &last {
-        write_atomically(&dir, name, content, &config.file_mode)?;
+        write_atomically(&dir, name, content, mode_of(&config, name))?;
     }
     info!("vaultsync agent: keeping {} file(s) in {} current every {poll:?}", last.len(), dir.display());
     loop {
@@ -83,7 +89,7 @@ pub async fn sidecar(config: AgentConfig, poll: Duration) -> anyhow::Result<()> 
         let mut changed = 0;
         for (name, content) in &rendered {
             if last.get(name) != Some(content) {
-                write_atomically(&dir, name, content, &config.file_mode)?;
+                write_atomically(&dir, name, content, mode_of(&config, name))?;
                 changed += 1;
             }
         }

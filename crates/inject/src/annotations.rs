@@ -42,6 +42,8 @@ pub const AGENT_PRE_POPULATE_ONLY: &str = "vault.hashicorp.com/agent-pre-populat
 pub const AGENT_AUTH_PATH: &str = "vault.hashicorp.com/auth-path";
 pub const AGENT_NAMESPACE: &str = "vault.hashicorp.com/namespace";
 pub const AGENT_ADDRESS: &str = "vault.hashicorp.com/service";
+pub const AGENT_SECRET_VOLUME_PATH: &str = "vault.hashicorp.com/secret-volume-path";
+pub const AGENT_RENDER_INTERVAL: &str = "vault.hashicorp.com/template-static-secret-render-interval";
 /// The Vault agent injector's own status annotation: `injected` means done
 /// (`update` asks for injection again, as in the injector).
 pub const AGENT_INJECT_STATUS: &str = "vault.hashicorp.com/agent-inject-status";
@@ -59,6 +61,31 @@ pub struct SecretFile {
     pub template: Option<String>,
     /// File name under the secrets directory.
     pub file: String,
+    /// Octal mode of this file (`agent-inject-perms-<name>`); none: the
+    /// Pod's file mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// What the Vault agent injector's annotations set on the agent containers
+/// and the Pod beyond the files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentShape {
+    /// `agent-requests-*` / `agent-limits-*`: resource name to quantity.
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+    /// `agent-run-as-user` / `-group` (or the app's, `-same-user`).
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    /// `agent-set-security-context: false`: the agent containers get none.
+    pub no_security_context: bool,
+    /// `agent-share-process-namespace`.
+    pub share_process_namespace: Option<bool>,
+    /// `agent-inject-containers`: only these get the secrets mounted.
+    pub containers: Option<Vec<String>>,
+    /// `log-level`, `log-format: json`.
+    pub log_level: Option<String>,
+    pub log_json: bool,
 }
 
 /// Everything the annotations ask for.
@@ -80,7 +107,11 @@ pub struct Request {
     pub files: Vec<SecretFile>,
     /// The Vault agent injector's annotations were used.
     pub agent_compatible: bool,
+    /// The agent containers' and the Pod's settings.
+    pub shape: AgentShape,
 }
+
+const AGENT: &str = "vault.hashicorp.com/";
 
 /// Whether the Pod asks for injection at all.
 pub fn asks(annotations: &BTreeMap<String, String>) -> bool {
@@ -121,25 +152,45 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
     // mount (`kubernetes`). Both are accepted in either.
     let auth_path = get(AUTH_PATH, Some(AGENT_AUTH_PATH)).unwrap_or_else(|| config.auth_path.clone());
     let auth_path = auth_path.trim_matches('/').trim_start_matches("auth/").to_owned();
+    let agent = |name: &str| annotations.get(&format!("{AGENT}{name}")).map(|v| v.trim().to_owned());
     let mut files = Vec::new();
     for (key, path) in annotations {
-        let name = key.strip_prefix(SECRET_PREFIX).or_else(|| key.strip_prefix(AGENT_SECRET_PREFIX));
-        let Some(name) = name else { continue };
-        check_name(name)?;
+        let (raw, injector) = match (key.strip_prefix(SECRET_PREFIX), key.strip_prefix(AGENT_SECRET_PREFIX)) {
+            (Some(raw), _) => (raw, false),
+            (None, Some(raw)) => (raw, true),
+            (None, None) => continue,
+        };
+        // The injector skips an annotation left empty.
+        if injector && path.trim().is_empty() {
+            continue;
+        }
+        check_name(raw)?;
+        // The injector lowercases a secret's name (its default file name)
+        // unless preserve-secret-case(-<name>) is true; its other
+        // annotations are found by the name as written.
+        let preserve = agent(&format!("preserve-secret-case-{raw}")).or_else(|| agent("preserve-secret-case"));
+        let name = match (injector, preserve.as_deref()) {
+            (true, Some("true" | "1" | "t" | "T" | "TRUE" | "True")) | (false, _) => raw.to_owned(),
+            (true, _) => raw.to_lowercase(),
+        };
         let template = annotations
-            .get(&format!("{TEMPLATE_PREFIX}{name}"))
-            .or_else(|| annotations.get(&format!("{AGENT_TEMPLATE_PREFIX}{name}")))
+            .get(&format!("{TEMPLATE_PREFIX}{raw}"))
+            .or_else(|| annotations.get(&format!("{AGENT_TEMPLATE_PREFIX}{raw}")))
             .cloned();
         let file = annotations
-            .get(&format!("{FILE_PREFIX}{name}"))
-            .or_else(|| annotations.get(&format!("{AGENT_FILE_PREFIX}{name}")))
+            .get(&format!("{FILE_PREFIX}{raw}"))
+            .or_else(|| annotations.get(&format!("{AGENT_FILE_PREFIX}{raw}")))
             .cloned()
-            .unwrap_or_else(|| name.to_owned());
+            .unwrap_or_else(|| name.clone());
         check_file(&file)?;
         if files.iter().any(|f: &SecretFile| f.file == file) {
             return Err(Refused(format!("two secrets would be written to the same file {file:?}")));
         }
-        files.push(SecretFile { name: name.to_owned(), path: path.trim().to_owned(), template, file });
+        let mode = match agent(&format!("agent-inject-perms-{raw}")) {
+            Some(mode) => Some(check_mode(&format!("{AGENT}agent-inject-perms-{raw}"), &mode)?),
+            None => None,
+        };
+        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode });
     }
     if files.is_empty() && mode != Mode::Exec {
         return Err(Refused(format!(
@@ -169,15 +220,23 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
     {
         return Err(Refused(format!("annotation {NOTIFY_URL} must be an http:// or https:// URL")));
     }
+    let secrets_dir = get(SECRETS_DIR, Some(AGENT_SECRET_VOLUME_PATH)).unwrap_or_else(|| "/vault/secrets".into());
+    if let Some((key, _)) = annotations.iter().find(|(k, v)| {
+        k.strip_prefix(AGENT_SECRET_VOLUME_PATH).is_some_and(|rest| rest.starts_with('-')) && v.trim() != secrets_dir
+    }) {
+        return Err(Refused(format!(
+            "{key}: a secret of its own directory is not supported; put every secret in one secret-volume-path (and name subdirectories with agent-inject-file-<name>)"
+        )));
+    }
     Ok(Request {
         role,
         mode,
         auth_path,
         address: get(VAULT_ADDRESS, Some(AGENT_ADDRESS)).unwrap_or_else(|| config.vault_address.clone()),
         vault_namespace: get(VAULT_NAMESPACE, Some(AGENT_NAMESPACE)).filter(|n| !n.is_empty()),
-        secrets_dir: get(SECRETS_DIR, None).unwrap_or_else(|| "/vault/secrets".into()),
+        secrets_dir,
         file_mode,
-        poll_interval: get(POLL_INTERVAL, None).unwrap_or_else(|| "60s".into()),
+        poll_interval: get(POLL_INTERVAL, Some(AGENT_RENDER_INTERVAL)).unwrap_or_else(|| "60s".into()),
         notify_signal: get(NOTIFY_SIGNAL, None),
         notify_process: get(NOTIFY_PROCESS, None),
         notify_command,
@@ -185,7 +244,66 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
         agent_image: get(AGENT_IMAGE, None).filter(|image| !image.trim().is_empty()),
         files,
         agent_compatible,
+        shape: agent_shape(annotations)?,
     })
+}
+
+/// The injector's settings of the agent containers and the Pod.
+fn agent_shape(annotations: &BTreeMap<String, String>) -> Result<AgentShape, Refused> {
+    let agent = |name: &str| annotations.get(&format!("{AGENT}{name}")).map(|v| v.trim().to_owned());
+    let flag = |name: &str| -> Result<Option<bool>, Refused> {
+        match agent(name).as_deref() {
+            None => Ok(None),
+            Some("true" | "1" | "t" | "T" | "TRUE" | "True") => Ok(Some(true)),
+            Some("false" | "0" | "f" | "F" | "FALSE" | "False") => Ok(Some(false)),
+            Some(other) => Err(Refused(format!("{AGENT}{name}: {other:?} is not true or false"))),
+        }
+    };
+    let id = |name: &str| -> Result<Option<i64>, Refused> {
+        agent(name)
+            .map(|v| v.parse::<i64>().map_err(|_| Refused(format!("{AGENT}{name}: {v:?} is not a numeric id"))))
+            .transpose()
+    };
+    let mut shape = AgentShape::default();
+    for (resource, suffix) in [("cpu", "cpu"), ("memory", "mem"), ("ephemeral-storage", "ephemeral")] {
+        if let Some(quantity) = agent(&format!("agent-requests-{suffix}")).filter(|q| !q.is_empty()) {
+            shape.requests.insert(resource.to_owned(), quantity);
+        }
+        if let Some(quantity) = agent(&format!("agent-limits-{suffix}")).filter(|q| !q.is_empty()) {
+            shape.limits.insert(resource.to_owned(), quantity);
+        }
+    }
+    shape.run_as_user = id("agent-run-as-user")?;
+    shape.run_as_group = id("agent-run-as-group")?;
+    shape.no_security_context = flag("agent-set-security-context")? == Some(false);
+    shape.share_process_namespace = flag("agent-share-process-namespace")?;
+    shape.containers = agent("agent-inject-containers")
+        .filter(|list| !list.is_empty())
+        .map(|list| list.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect());
+    shape.log_level = agent("log-level").filter(|l| !l.is_empty());
+    if let Some(level) = &shape.log_level
+        && !matches!(level.as_str(), "trace" | "debug" | "info" | "warn" | "error")
+    {
+        return Err(Refused(format!("{AGENT}log-level: {level:?} is not one of trace, debug, info, warn, error")));
+    }
+    shape.log_json = agent("log-format").as_deref() == Some("json");
+    Ok(shape)
+}
+
+/// A file mode the injector's `agent-inject-perms-<name>` may set: octal,
+/// never writable by group or others.
+fn check_mode(annotation: &str, mode: &str) -> Result<String, Refused> {
+    let digits = mode.trim_start_matches('0');
+    let value = u32::from_str_radix(if digits.is_empty() { "0" } else { digits }, 8)
+        .ok()
+        .filter(|v| *v <= 0o777 && mode.chars().all(|c| c.is_ascii_digit()));
+    match value {
+        Some(v) if v & 0o022 == 0 => Ok(format!("{v:04o}")),
+        Some(_) => Err(Refused(format!(
+            "{annotation}: {mode:?} lets group or others write the file; vaultsync writes secrets read-only for them"
+        ))),
+        None => Err(Refused(format!("{annotation}: {mode:?} is not an octal file mode such as 0400"))),
+    }
 }
 
 fn check_name(name: &str) -> Result<(), Refused> {

@@ -7,6 +7,7 @@
 
 pub mod annotations;
 mod pod;
+pub mod vault_annotations;
 
 use std::collections::BTreeMap;
 
@@ -111,8 +112,10 @@ pub enum Decision {
     Untouched,
     /// It was mutated already (re-admission): nothing more.
     AlreadyInjected,
-    /// The patch to apply, and the mode it injects.
-    Patch(json_patch::Patch, Mode),
+    /// The patch to apply, the mode it injects, and warnings for the
+    /// person who wrote the Pod (annotations of the Vault agent injector
+    /// that are not applied).
+    Patch(json_patch::Patch, Mode, Vec<String>),
 }
 
 /// Decides on `pod` (a Pod as JSON, as admission sends it).
@@ -125,7 +128,8 @@ pub fn mutate(pod: &serde_json::Value, config: &InjectConfig) -> Result<Decision
     if annotations::done(&annotations) {
         return Ok(Decision::AlreadyInjected);
     }
+    let warnings = vault_annotations::review(&annotations)?;
     let request = annotations::read(&annotations, config)?;
     let mutated = mutate_pod(pod, &request, config)?;
-    Ok(Decision::Patch(json_patch::diff(pod, &mutated), request.mode))
+    Ok(Decision::Patch(json_patch::diff(pod, &mutated), request.mode, warnings))
 }

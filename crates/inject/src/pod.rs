@@ -39,7 +39,38 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
         notify_url: request.notify_url.clone(),
         state_dir: (request.mode == Mode::Sidecar).then(|| STATE_DIR.to_owned()),
     };
-    let agent_env = json!([{"name": AGENT_CONFIG_ENV, "value": serde_json::to_string(&agent).unwrap_or_default()}]);
+    let shape = &request.shape;
+    let mut agent_env = json!([{"name": AGENT_CONFIG_ENV, "value": serde_json::to_string(&agent).unwrap_or_default()}]);
+    if let Some(list) = agent_env.as_array_mut() {
+        if let Some(level) = &shape.log_level {
+            list.push(json!({"name": "VAULTSYNC_LOG_LEVEL", "value": level}));
+        }
+        if shape.log_json {
+            list.push(json!({"name": "VAULTSYNC_LOG_JSON", "value": "true"}));
+        }
+    }
+    let run_as_user = match (shape.run_as_user, run_as_same_user(&pod, request)?) {
+        (_, Some(same)) => Some(same),
+        (user, None) => user,
+    };
+    let mut resources = json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}});
+    for (kind, asked) in [("requests", &shape.requests), ("limits", &shape.limits)] {
+        for (resource, quantity) in asked {
+            resources[kind][resource] = json!(quantity);
+        }
+    }
+    let mut security_context = json!({
+        "runAsNonRoot": true,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    });
+    if let Some(user) = run_as_user {
+        security_context["runAsUser"] = json!(user);
+    }
+    if let Some(group) = shape.run_as_group {
+        security_context["runAsGroup"] = json!(group);
+    }
     let token_mount = json!({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true});
     let secrets_mount =
         |read_only: bool| json!({"name": SECRETS_VOLUME, "mountPath": request.secrets_dir, "readOnly": read_only});
@@ -50,14 +81,18 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
             "args": args,
             "env": agent_env,
             "volumeMounts": mounts,
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-            "securityContext": {
-                "runAsNonRoot": true,
-                "allowPrivilegeEscalation": false,
-                "readOnlyRootFilesystem": true,
-                "capabilities": {"drop": ["ALL"]},
-            },
+            "resources": resources,
+            "securityContext": security_context,
         })
+    };
+    let agent_container = |name: &str, args: Value, mounts: Value| {
+        let mut container = agent_container(name, args, mounts);
+        if shape.no_security_context
+            && let Some(object) = container.as_object_mut()
+        {
+            object.remove("securityContext");
+        }
+        container
     };
 
     let mut new_volumes = vec![json!({
@@ -85,7 +120,10 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
                 agents.push(sidecar);
             }
             for container in containers_mut(&mut pod) {
-                push(container, "volumeMounts", secrets_mount(true));
+                let name = container["name"].as_str().unwrap_or_default();
+                if shape.containers.as_ref().is_none_or(|only| only.iter().any(|c| c == name)) {
+                    push(container, "volumeMounts", secrets_mount(true));
+                }
             }
         }
         Mode::Exec => {
@@ -134,6 +172,9 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
     }
 
     let spec = pod["spec"].as_object_mut().ok_or_else(|| Refused("the Pod has no spec".into()))?;
+    if let Some(share) = shape.share_process_namespace {
+        spec.insert("shareProcessNamespace".into(), json!(share));
+    }
     let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
     if let Some(list) = volumes.as_array_mut() {
         list.extend(new_volumes);
@@ -152,6 +193,28 @@ pub fn mutate_pod(pod: &Value, request: &Request, config: &InjectConfig) -> Resu
         annotations[AGENT_INJECT_STATUS] = json!("injected");
     }
     Ok(pod)
+}
+
+/// `agent-run-as-same-user: true`: the first app container's user, as the
+/// injector takes it (never root).
+fn run_as_same_user(pod: &Value, request: &Request) -> Result<Option<i64>, Refused> {
+    let asked = pod
+        .pointer("/metadata/annotations/vault.hashicorp.com~1agent-run-as-same-user")
+        .and_then(Value::as_str)
+        .is_some_and(|v| matches!(v.trim(), "true" | "1" | "t" | "T" | "TRUE" | "True"));
+    if !asked || !request.agent_compatible {
+        return Ok(None);
+    }
+    let user = pod.pointer("/spec/containers/0/securityContext/runAsUser").and_then(Value::as_i64);
+    match user {
+        Some(0) => Err(Refused(
+            "vault.hashicorp.com/agent-run-as-same-user: the app's first container runs as root, and the agent never does".into(),
+        )),
+        Some(user) => Ok(Some(user)),
+        None => Err(Refused(
+            "vault.hashicorp.com/agent-run-as-same-user: the app's first container sets no securityContext.runAsUser to share".into(),
+        )),
+    }
 }
 
 fn containers_mut(pod: &mut Value) -> impl Iterator<Item = &mut Value> {
@@ -186,7 +249,7 @@ mod tests {
 
     fn mutated(pod: &Value) -> Value {
         match mutate(pod, &config()).expect("accepted") {
-            Decision::Patch(patch, _) => {
+            Decision::Patch(patch, _, _) => {
                 let mut out = pod.clone();
                 json_patch::patch(&mut out, &patch).expect("patch applies");
                 out

@@ -232,7 +232,7 @@ async fn respond(
             counters.already.inc();
             json!({"uid": uid, "allowed": true})
         }
-        Ok(Decision::Patch(patch, mode)) => {
+        Ok(Decision::Patch(patch, mode, warnings)) => {
             counters.mutated.inc();
             info!(mode = ?mode, namespace = %namespace, pod = %pod_name, "injected");
             // Each form of the patch is let go as soon as the next is made
@@ -240,7 +240,12 @@ async fn respond(
             let serialized = serde_json::to_vec(&patch).unwrap_or_default();
             drop(patch);
             let encoded = base64::engine::general_purpose::STANDARD.encode(serialized);
-            json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": encoded})
+            let mut response = json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": encoded});
+            if !warnings.is_empty() {
+                // Shown by kubectl and in the API server's answer.
+                response["warnings"] = json!(warnings);
+            }
+            response
         }
         Err(refused) => {
             counters.refused.inc();

@@ -356,7 +356,7 @@ mod tests {
             assert!(object.pointer("/metadata/managedFields").is_none() && object.get("status").is_none());
             let shaped = mutate(object, &config()).expect("accepted");
             match (whole, shaped) {
-                (Decision::Patch(whole, _), Decision::Patch(shaped, _)) => {
+                (Decision::Patch(whole, _, _), Decision::Patch(shaped, _, _)) => {
                     assert_eq!(serde_json::to_value(&whole).unwrap(), serde_json::to_value(&shaped).unwrap(), "{mode}");
                     // And it applies to the whole Pod as the API server holds it.
                     let mut patched = pod.clone();
