@@ -229,3 +229,54 @@ pub(super) async fn kv2_paths_read_as_the_vault_agent_reads_them(scene: &Scene) 
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The Vault agent injector's annotations that vaultsync does not apply
+/// reach the person who applies the Pod, through the real API server: a
+/// warning `kubectl` prints when the Pod runs without it, a refusal naming
+/// it when it would not.
+pub(super) async fn unapplied_injector_annotations_are_answered_by_name(scene: &Scene) -> anyhow::Result<()> {
+    let env = &scene.env;
+    let annotated = |name: &str, extra: (&str, &str)| {
+        let mut manifest = pod(
+            name,
+            json!({
+                "vault.hashicorp.com/agent-inject": "true",
+                "vault.hashicorp.com/role": env.prefix,
+                "vault.hashicorp.com/agent-inject-secret-web": format!("secret/{}/web", env.prefix),
+            }),
+            json!({"name": "web", "image": "registry.example.com/web:1"}),
+        );
+        manifest["metadata"]["namespace"] = json!(env.namespace);
+        manifest["metadata"]["annotations"][extra.0] = json!(extra.1);
+        manifest
+    };
+    let kubectl_apply = |manifest: Value| async move {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new("kubectl")
+            .args(["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut input = child.stdin.take().context("stdin")?;
+        input.write_all(manifest.to_string().as_bytes()).await?;
+        drop(input);
+        let output = child.wait_with_output().await?;
+        anyhow::Ok((output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned()))
+    };
+    let (applied, stderr) = kubectl_apply(annotated("tuned", ("vault.hashicorp.com/go-max-procs", "2"))).await?;
+    anyhow::ensure!(applied, "a tuning annotation refused the Pod: {stderr}");
+    anyhow::ensure!(
+        stderr.contains("Warning: vault.hashicorp.com/go-max-procs is not applied"),
+        "no warning naming the annotation: {stderr:?}"
+    );
+    let (applied, stderr) =
+        kubectl_apply(annotated("configured", ("vault.hashicorp.com/agent-configmap", "agent-config"))).await?;
+    anyhow::ensure!(!applied, "a Pod needing a whole agent configuration was admitted");
+    anyhow::ensure!(
+        stderr.contains("vault.hashicorp.com/agent-configmap:"),
+        "the refusal names no annotation: {stderr:?}"
+    );
+    report("inject: unapplied injector annotations answered through the API server (a warning, a refusal)");
+    Ok(())
+}
