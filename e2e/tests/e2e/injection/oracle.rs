@@ -24,6 +24,8 @@ pub(super) const VAULT_AGENT_FUNCS_TEMPLATE: &str = r#"{{ with secret "PATH" }}{
 {{ .Data.data | toJSONPretty }}
 {{ .Data.data.note | toUpper }} {{ .Data.data.note | base64Encode }} {{ .Data.data.note | sha256Hex }}
 {{ .Data.data.note | replaceAll "<" "[" }} {{ .Data.data | sprig_keys | sprig_sortAlpha | join "," }} {{ if .Data.data.note | contains "&" }}amp{{ end }} [{{ .Data.data.missing }}]
+{{ .Data.data.note | regexReplaceAll "([<>])" "($1)" }} {{ regexMatch "^a<" .Data.data.note }} {{ regexMatch "^z" .Data.data.note }}
+{{ 1 | add 2 }} {{ 10 | subtract 3 }} {{ 2 | multiply 3 }} {{ 7 | divide 2 }} {{ 7.0 | divide 2 }} {{ 10 | modulo 3 }} {{ 3 | minimum 5 }} {{ 2.5 | maximum 1 }} {{ .Data.data.note | base64URLEncode }}
 {{ end }}"#;
 
 /// The templates a Pod's Vault agent annotations ask for, file name to

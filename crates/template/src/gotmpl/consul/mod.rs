@@ -16,6 +16,7 @@
 
 mod collections;
 mod encoding;
+mod math;
 mod strings;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,8 @@ pub const NAMES: &[&str] = &[
     "parseFloat",
     "parseInt",
     "parseJSON",
+    "regexMatch",
+    "regexReplaceAll",
     "replaceAll",
     "sha256Hex",
     "split",
@@ -65,6 +68,15 @@ pub const NAMES: &[&str] = &[
     "trimSuffix",
 ];
 
+/// A template's regular expression (Go's RE2 syntax, which Rust's regex
+/// crate shares for what templates use), bounded in size.
+fn compile(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("error parsing regexp: {}", e.to_string().lines().last().unwrap_or_default()))
+}
+
 /// How consul-template names sprig's functions.
 const SPRIG_PREFIX: &str = "sprig_";
 
@@ -78,7 +90,7 @@ fn sprig_name(name: &str) -> Option<&str> {
 }
 
 pub fn exists(name: &str) -> bool {
-    NAMES.contains(&name) || sprig_name(name).is_some()
+    NAMES.contains(&name) || math::NAMES.contains(&name) || sprig_name(name).is_some()
 }
 
 /// consul-template functions this dialect will not run, and why.
@@ -213,6 +225,25 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             let value = json::decode(&s)?;
             nests(std::slice::from_ref(&value))?;
             Ok(value)
+        }
+        _ if math::NAMES.contains(&name) => {
+            two(&args)?;
+            math::call(name, &args[0], &args[1])
+        }
+        "regexReplaceAll" => {
+            arity(&args, 3)?;
+            let (pattern, replacement, subject) = (text(&args[0])?, text(&args[1])?, text(&args[2])?);
+            let re = compile(&pattern)?;
+            let replaced = re.replace_all(&subject, replacement.as_ref());
+            if replaced.len() > super::MAX_OUTPUT {
+                return Err("the replacement's result is too long".into());
+            }
+            Ok(Value::Str(replaced.into_owned()))
+        }
+        "regexMatch" => {
+            two(&args)?;
+            let (pattern, subject) = (text(&args[0])?, text(&args[1])?);
+            Ok(Value::Bool(compile(&pattern)?.is_match(&subject)))
         }
         "replaceAll" => {
             arity(&args, 3)?;
