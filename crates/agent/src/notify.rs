@@ -14,9 +14,9 @@ use tracing::{info, warn};
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `argv` (no shell), waits for it up to [`NOTIFY_TIMEOUT`], and logs
-/// how it ended.
-pub async fn run_command(argv: &[String]) {
-    let Some((program, args)) = argv.split_first() else { return };
+/// how it ended; whether it succeeded.
+pub async fn run_command(argv: &[String]) -> bool {
+    let Some((program, args)) = argv.split_first() else { return false };
     let child = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -27,18 +27,35 @@ pub async fn run_command(argv: &[String]) {
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            warn!(program = ?program, error = %e, "notify command did not start");
-            return;
+            warn!(program = ?program, error = %e, "command did not start");
+            return false;
         }
     };
     match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) if status.success() => info!(program = ?program, "ran notify command"),
-        Ok(Ok(status)) => warn!(program = ?program, %status, "notify command failed"),
-        Ok(Err(e)) => warn!(program = ?program, error = %e, "waiting for the notify command failed"),
+        Ok(Ok(status)) if status.success() => {
+            info!(program = ?program, "ran command");
+            true
+        }
+        Ok(Ok(status)) => {
+            warn!(program = ?program, %status, "command failed");
+            false
+        }
+        Ok(Err(e)) => {
+            warn!(program = ?program, error = %e, "waiting for the command failed");
+            false
+        }
         Err(_) => {
-            warn!(program = ?program, timeout = ?NOTIFY_TIMEOUT, "notify command still running at the timeout; killed")
+            warn!(program = ?program, timeout = ?NOTIFY_TIMEOUT, "command still running at the timeout; killed");
+            false
         }
     }
+}
+
+/// The Vault agent's command of a rendered file, as it runs one: a shell
+/// line, `/bin/sh -c <command>`.
+pub async fn run_file_command(file: &str, command: &str) -> bool {
+    info!(file, "running the file's command (agent-inject-command)");
+    run_command(&["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()]).await
 }
 
 /// POSTs an empty body to `url` and logs the answer's status.

@@ -28,6 +28,15 @@ pub async fn init() -> anyhow::Result<()> {
     for (name, content) in &files {
         write_atomically(Path::new(&config.secrets_dir), name, content, mode_of(&config, name))?;
     }
+    // As the Vault agent's pre-populate run does: a command that fails
+    // fails the init container, so the app does not start on it.
+    for name in files.keys() {
+        if let Some(command) = command_of(&config, name)
+            && !crate::notify::run_file_command(name, command).await
+        {
+            anyhow::bail!("the command of {name:?} (agent-inject-command) failed");
+        }
+    }
     info!("vaultsync agent: wrote {} file(s) to {} as role {:?}", files.len(), config.secrets_dir, config.role);
     Ok(())
 }
@@ -36,6 +45,11 @@ pub async fn init() -> anyhow::Result<()> {
 /// else the Pod's.
 fn mode_of<'a>(config: &'a AgentConfig, file: &str) -> &'a str {
     config.files.iter().find(|f| f.file == file).and_then(|f| f.mode.as_deref()).unwrap_or(&config.file_mode)
+}
+
+/// The command to run after rendered file `file` is written.
+fn command_of<'a>(config: &'a AgentConfig, file: &str) -> Option<&'a str> {
+    config.files.iter().find(|f| f.file == file).and_then(|f| f.command.as_deref())
 }
 
 /// Copies this binary to `path` (exec mode's init container), executable.
@@ -62,6 +76,15 @@ pub async fn sidecar(config: AgentConfig, poll: Duration) -> anyhow::Result<()> 
     let mut last = render_files(&config, &held.answers(&client, &config, &calls).await?)?;
     for (name, content) in &last {
         write_atomically(&dir, name, content, mode_of(&config, name))?;
+    }
+    // The init container ran each file's command on these same files (a
+    // sidecar started without one runs them now).
+    if config.state_dir.is_none() {
+        for name in last.keys() {
+            if let Some(command) = command_of(&config, name) {
+                crate::notify::run_file_command(name, command).await;
+            }
+        }
     }
     info!("vaultsync agent: keeping {} file(s) in {} current every {poll:?}", last.len(), dir.display());
     loop {
@@ -91,6 +114,9 @@ pub async fn sidecar(config: AgentConfig, poll: Duration) -> anyhow::Result<()> 
             if last.get(name) != Some(content) {
                 write_atomically(&dir, name, content, mode_of(&config, name))?;
                 changed += 1;
+                if let Some(command) = command_of(&config, name) {
+                    crate::notify::run_file_command(name, command).await;
+                }
             }
         }
         if changed > 0 {

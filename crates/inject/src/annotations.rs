@@ -65,6 +65,11 @@ pub struct SecretFile {
     /// Pod's file mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// Shell command run after this file is written
+    /// (`agent-inject-command-<name>`): `/bin/sh -c <command>`, as the
+    /// Vault agent runs it, so only with an agent image that has a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// What the Vault agent injector's annotations set on the agent containers
@@ -190,7 +195,13 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
             Some(mode) => Some(check_mode(&format!("{AGENT}agent-inject-perms-{raw}"), &mode)?),
             None => None,
         };
-        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode });
+        let command = agent(&format!("agent-inject-command-{raw}")).filter(|c| !c.is_empty());
+        if command.is_some() && get(AGENT_IMAGE, None).is_none_or(|image| image.is_empty()) {
+            return Err(Refused(format!(
+                "{AGENT}agent-inject-command-{raw}: the command runs with /bin/sh, and vaultsync's agent image has no shell: set {AGENT_IMAGE} to an image built on it with one (or notify the app with {NOTIFY_SIGNAL}, {NOTIFY_COMMAND} or {NOTIFY_URL})"
+            )));
+        }
+        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode, command });
     }
     if files.is_empty() && mode != Mode::Exec {
         return Err(Refused(format!(

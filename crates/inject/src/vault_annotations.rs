@@ -102,13 +102,7 @@ pub const ANNOTATIONS: &[Known] = &[
             ),
         ),
     ),
-    known(
-        "agent-inject-command",
-        true,
-        No(
-            "commands run after a render are not supported yet; use vaultsync.dev/notify-signal, notify-command (a JSON argv) or notify-url",
-        ),
-    ),
+    known("agent-inject-command", true, Applied),
     known(
         "agent-image",
         false,

@@ -163,6 +163,16 @@ fn applied_annotations_land_where_the_injector_puts_them() {
     .unwrap();
     assert_eq!((agent["files"][0]["file"].as_str(), agent["files"][0]["mode"].as_str()), (Some("DB"), Some("0400")));
 
+    let mut with_shell = pod(Some(("agent-inject-command-DB", "kill -HUP 1")));
+    with_shell["metadata"]["annotations"]["vaultsync.dev/agent-image"] = json!("registry.example.com/agent-sh:1");
+    let spec = mutated(&with_shell, &mutate(&with_shell, &config()).expect("injected"));
+    let env = spec["spec"]["initContainers"][0]["env"].as_array().cloned().unwrap_or_default();
+    let agent: Value = serde_json::from_str(
+        env.iter().find(|e| e["name"] == "VAULTSYNC_AGENT_CONFIG").unwrap()["value"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(agent["files"][0]["command"], "kill -HUP 1");
+
     let mut root = pod(Some(("agent-run-as-same-user", "true")));
     root["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(0);
     let refused = mutate(&root, &config()).unwrap_err().0;

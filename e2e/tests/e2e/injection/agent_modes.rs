@@ -280,3 +280,52 @@ pub(super) async fn unapplied_injector_annotations_are_answered_by_name(scene: &
     report("inject: unapplied injector annotations answered through the API server (a warning, a refusal)");
     Ok(())
 }
+
+/// `agent-inject-command-<name>`: run with /bin/sh after its file is
+/// written, as the Vault agent runs it (here the host's shell stands in for
+/// an agent image with one, which the annotation then requires); a failing
+/// command fails the init container.
+pub(super) async fn file_commands_run_after_their_file_is_written(scene: &Scene) -> anyhow::Result<()> {
+    let env = &scene.env;
+    let path = format!("secret/data/{}/web", env.prefix);
+    let with_command = |name: &str, command: &str| {
+        pod(
+            name,
+            json!({
+                "vault.hashicorp.com/agent-inject": "true",
+                "vault.hashicorp.com/agent-pre-populate-only": "true",
+                "vault.hashicorp.com/role": env.prefix,
+                "vaultsync.dev/agent-image": "registry.example.com/vaultsync-with-shell:1",
+                "vault.hashicorp.com/agent-inject-secret-app.conf": path,
+                "vault.hashicorp.com/agent-inject-template-app.conf":
+                    format!("{{{{ with secret \"{path}\" }}}}user={{{{ .Data.data.user }}}}{{{{ end }}}}"),
+                "vault.hashicorp.com/agent-inject-command-app.conf": command,
+            }),
+            json!({"name": "web", "image": "registry.example.com/web:1"}),
+        )
+    };
+    let run = |name: &'static str, command: &'static str| async move {
+        env.apply(with_command(name, command)).await?;
+        let stored = scene.pods.get(name).await?;
+        let dir = std::env::temp_dir().join(format!("inject-{name}-{}", env.prefix));
+        let secrets = dir.join("secrets");
+        std::fs::create_dir_all(&secrets)?;
+        let token = pod_token(env, &stored, &dir).await?;
+        let config = agent_config(&stored, "vaultsync-agent-init", &token, &secrets)?;
+        let output = run_agent(&config, &["init"], &dir).await?;
+        anyhow::Ok((dir, output))
+    };
+    // The command sees the file written (it runs in the agent's directory).
+    let (dir, output) = run("with-command", "cp secrets/app.conf copied.conf && echo ran >> ran.log").await?;
+    anyhow::ensure!(output.status.success(), "agent init: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join("copied.conf"))?, format!("user={}", scene.user));
+    assert_eq!(std::fs::read_to_string(dir.join("ran.log"))?, "ran\n", "run once");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (dir, output) = run("failing-command", "exit 3").await?;
+    anyhow::ensure!(!output.status.success(), "a failing command left the init container successful");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(stderr.contains("agent-inject-command"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    report("inject: agent-inject-command ran after its file was written; a failing one fails the init container");
+    Ok(())
+}

@@ -43,6 +43,7 @@ async fn annotated_pods_are_mutated_and_their_agent_renders_files() -> anyhow::R
     agent_modes::sidecar_notifications_come_from_annotations(&scene).await?;
     agent_modes::kv2_paths_read_as_the_vault_agent_reads_them(&scene).await?;
     agent_modes::unapplied_injector_annotations_are_answered_by_name(&scene).await?;
+    agent_modes::file_commands_run_after_their_file_is_written(&scene).await?;
 
     scene.webhook.stop().await;
     scene.env.cleanup().await;
