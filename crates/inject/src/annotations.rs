@@ -208,7 +208,11 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
             "no secret to render: add an annotation {SECRET_PREFIX}<name> (or {AGENT_SECRET_PREFIX}<name>) naming a Vault path"
         )));
     }
-    let file_mode = get(FILE_MODE, None).unwrap_or_else(|| "0440".into());
+    // The Vault agent writes a file 0644 unless told otherwise: a Pod
+    // written for its injector may read it as another user than the
+    // agent's. vaultsync's own annotations keep the tighter 0440.
+    let default_mode = if agent_compatible && !annotations.contains_key(INJECT) { "0644" } else { "0440" };
+    let file_mode = get(FILE_MODE, None).unwrap_or_else(|| default_mode.into());
     if !matches!(file_mode.as_str(), "0400" | "0440" | "0444" | "0600" | "0640" | "0644") {
         return Err(Refused(format!(
             "annotation {FILE_MODE}: {file_mode:?} is not one of 0400, 0440, 0444, 0600, 0640, 0644"

@@ -49,8 +49,11 @@ pub(super) async fn init_renders_as_bao_agent(scene: &Scene, stored: &Pod) -> an
     }
     assert_eq!(oracle.len(), 4, "config.txt, raw, meta and funcs.json compared");
     report(&format!("inject: {} templates rendered byte for byte as `bao agent` renders them", oracle.len()));
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(secrets.join("config.txt"))?.permissions().mode() & 0o777, 0o440);
+    // File modes too: the Vault agent writes 0644 unless told otherwise.
+    for file in oracle.keys() {
+        assert_eq!(mode(&secrets.join(file))?, mode(&dir.join("oracle").join(file))?, "{file}: mode");
+    }
+    assert_eq!(mode(&secrets.join("config.txt"))?, 0o644);
     Ok(Rendered { dir, secrets, config })
 }
 
@@ -224,8 +227,9 @@ pub(super) async fn kv2_paths_read_as_the_vault_agent_reads_them(scene: &Scene) 
     for (file, expected) in &oracle {
         let ours = std::fs::read_to_string(secrets.join(file))?;
         assert_eq!(&ours, expected, "{file}: vaultsync agent vs bao agent");
+        assert_eq!(mode(&secrets.join(file))?, mode(&dir.join("oracle").join(file))?, "{file}: mode");
     }
-    report("inject: KV v2 paths without data/ read as the Vault agent reads them (4 files, byte for byte)");
+    report("inject: KV v2 paths without data/ read as the Vault agent reads them (4 files, byte for byte, modes too)");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -328,4 +332,10 @@ pub(super) async fn file_commands_run_after_their_file_is_written(scene: &Scene)
     let _ = std::fs::remove_dir_all(&dir);
     report("inject: agent-inject-command ran after its file was written; a failing one fails the init container");
     Ok(())
+}
+
+/// A file's permission bits.
+fn mode(path: &std::path::Path) -> anyhow::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::metadata(path).with_context(|| path.display().to_string())?.permissions().mode() & 0o777)
 }
