@@ -9,6 +9,7 @@ mod agent;
 mod agent_modes;
 mod annotated_pod;
 mod certificates;
+mod corpus;
 mod dynamic_lease;
 mod notify;
 mod oracle;
