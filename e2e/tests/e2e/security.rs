@@ -322,15 +322,21 @@ async fn plain_http_is_flagged_and_long_warnings_still_arrive() -> anyhow::Resul
 
     // An error longer than an Event may be: the Event is cut to the API
     // server's limit, the status keeps every word.
-    let key = format!("{}/{}", env.prefix, "missing".repeat(70));
+    let key = format!("{}/long", env.prefix);
+    env.bao.kv2_put(&key, json!({"x": "not a secret"})).await?;
+    let property = "missing".repeat(200);
     env.apply(external_secret(
         "long",
         "plain",
-        json!({"data": [{"secretKey": "x", "remoteRef": {"key": key, "property": "x"}}]}),
+        json!({"data": [{"secretKey": "x", "remoteRef": {"key": key, "property": property}}]}),
     ))
     .await?;
     let (_, message) = env.wait_ready("long", "False").await?;
-    assert!(message.len() > 1024 && message.contains(&key), "status keeps the full message ({} bytes)", message.len());
+    assert!(
+        message.len() > 1024 && message.contains(&property),
+        "status keeps the full message ({} bytes)",
+        message.len()
+    );
     let notes = env.wait_warning("long").await?;
     let note = notes.lines().next().unwrap_or_default();
     assert!(note.len() <= 1024 && note.ends_with("(cut; the full text is in the status condition)"), "{note}");
