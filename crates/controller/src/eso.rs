@@ -28,7 +28,7 @@ use vaultsync_api::{
 };
 
 use crate::context::{Context, StoreRecheck};
-use crate::mapping::{generator_users, log_result, timed, users_of};
+use crate::mapping::{changed_generator_users, log_result, timed, users_of};
 use crate::reconcile::{cluster_external_secret, external_secret, store_health};
 use crate::served::{
     Group, read_as, unparsed_cluster_external_secret, unparsed_cluster_store, unparsed_external_secret,
@@ -167,13 +167,7 @@ pub(crate) async fn run(
         })
         .watches_stream(generators, {
             let (reader, ctx) = (reader.clone(), ctx.clone());
-            move |generator: VaultDynamicSecret| {
-                let users = generator_users(&reader, &generator.name_any(), generator.namespace());
-                for user in &users {
-                    ctx.mark_stale(user);
-                }
-                ctx.triggered(users)
-            }
+            move |generator: VaultDynamicSecret| ctx.triggered(changed_generator_users(&reader, &ctx, &generator))
         });
     let controller = match scope {
         Some(_) => controller,

@@ -65,6 +65,21 @@ pub(crate) fn generator_users(
         .collect()
 }
 
+/// The ExternalSecrets using `generator`, which changed: their memos go
+/// stale, so its new spec issues new credentials at once (the lease
+/// records the generation it was issued from).
+pub(crate) fn changed_generator_users(
+    reader: &Store<ExternalSecret>,
+    ctx: &crate::context::Context,
+    generator: &vaultsync_api::VaultDynamicSecret,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    let users = generator_users(reader, &generator.name_any(), generator.namespace());
+    for user in &users {
+        ctx.mark_stale(user);
+    }
+    users
+}
+
 pub(crate) fn users_of(
     reader: &Store<ExternalSecret>,
     kind: StoreKind,

@@ -21,7 +21,9 @@ use vaultsync_api::{
 };
 
 use crate::context::{Context, StoreRecheck};
-use crate::mapping::{generator_users, log_result, secret_to_external_secret, spec_or_force_sync, timed, users_of};
+use crate::mapping::{
+    changed_generator_users, log_result, secret_to_external_secret, spec_or_force_sync, timed, users_of,
+};
 use crate::reconcile::{cluster_external_secret, external_secret, store_health};
 use crate::served::Group;
 use crate::vault_clients::identity::StoreId;
@@ -177,13 +179,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         // lease records the generation it was issued from).
         .watches_stream(generators, {
             let (reader, ctx) = (reader.clone(), ctx.clone());
-            move |generator: VaultDynamicSecret| {
-                let users = generator_users(&reader, &generator.name_any(), generator.namespace());
-                for user in &users {
-                    ctx.mark_stale(user);
-                }
-                ctx.triggered(users)
-            }
+            move |generator: VaultDynamicSecret| ctx.triggered(changed_generator_users(&reader, &ctx, &generator))
         });
     // A namespace-scoped install serves no cluster-scoped kinds: its RBAC
     // cannot read them, and an ExternalSecret naming a ClusterSecretStore

@@ -15,12 +15,24 @@ use vaultsync_e2e::{TestEnv, vaultsync_binary};
 /// for ServiceAccount `app` of `namespace` (audience `vault`).
 pub(super) async fn vault_role(env: &TestEnv, role: &str, namespace: &str) -> anyhow::Result<()> {
     let policy = format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix);
-    env.bao.write(&format!("sys/policies/acl/{}", env.prefix), json!({"policy": policy})).await?;
+    vault_role_with_policy(env, role, namespace, &env.prefix, &policy).await
+}
+
+/// Policy `policy_name` holding `policy`, and a Kubernetes auth role
+/// `role` of ServiceAccount `app` of `namespace` (audience `vault`) with it.
+pub(super) async fn vault_role_with_policy(
+    env: &TestEnv,
+    role: &str,
+    namespace: &str,
+    policy_name: &str,
+    policy: &str,
+) -> anyhow::Result<()> {
+    env.bao.write(&format!("sys/policies/acl/{policy_name}"), json!({"policy": policy})).await?;
     env.bao
         .write(
             &format!("auth/kubernetes/role/{role}"),
             json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [namespace],
-                   "audience": "vault", "token_policies": [env.prefix], "token_ttl": "10m"}),
+                   "audience": "vault", "token_policies": [policy_name], "token_ttl": "10m"}),
         )
         .await?;
     Ok(())

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use vaultsync_e2e::{pod, report, vaultsync_binary};
 
-use super::agent::{agent_config, pod_token, run_agent, vault_role};
+use super::agent::{agent_config, pod_token, run_agent, vault_role, vault_role_with_policy};
 use super::annotated_pod::Scene;
 use super::oracle::{bao_agent_render, vault_agent_templates};
 
@@ -182,14 +182,7 @@ pub(super) async fn kv2_paths_read_as_the_vault_agent_reads_them(scene: &Scene) 
         "path \"secret/data/devops\" {{ capabilities = [\"read\"] }}\npath \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
         env.prefix
     );
-    env.bao.write(&format!("sys/policies/acl/{role}"), json!({"policy": policy})).await?;
-    env.bao
-        .write(
-            &format!("auth/kubernetes/role/{role}"),
-            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
-                   "audience": "vault", "token_policies": [role], "token_ttl": "10m"}),
-        )
-        .await?;
+    vault_role_with_policy(env, &role, &env.namespace, &role, &policy).await?;
     let web = format!("secret/{}/web", env.prefix);
     let guide = pod(
         "guide",

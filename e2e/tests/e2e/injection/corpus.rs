@@ -16,7 +16,7 @@ use kube::Api;
 use serde_json::json;
 use vaultsync_e2e::{TestEnv, Webhook, pod, report};
 
-use super::agent::{agent_config, pod_token, run_agent};
+use super::agent::{agent_config, pod_token, run_agent, vault_role_with_policy};
 use super::oracle::{bao_agent_render, vault_agent_templates};
 
 /// Templates over `DATA` (the secret's fields: `.Data.data` on KV v2,
@@ -62,14 +62,7 @@ async fn a_corpus_of_injector_pods_renders_as_bao_agent_renders_it() -> anyhow::
         "path \"secret/data/{p}/*\" {{ capabilities = [\"read\"] }}\npath \"kv1/{p}/*\" {{ capabilities = [\"read\"] }}",
         p = env.prefix
     );
-    env.bao.write(&format!("sys/policies/acl/{role}"), json!({"policy": policy})).await?;
-    env.bao
-        .write(
-            &format!("auth/kubernetes/role/{role}"),
-            json!({"bound_service_account_names": ["app"], "bound_service_account_namespaces": [env.namespace],
-                   "audience": "vault", "token_policies": [role], "token_ttl": "10m"}),
-        )
-        .await?;
+    vault_role_with_policy(&env, &role, &env.namespace, &role, &policy).await?;
     let webhook = Webhook::start(&env, "2160h", 1).await?;
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.namespace);
 
