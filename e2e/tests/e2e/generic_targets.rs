@@ -101,6 +101,33 @@ async fn config_maps_and_custom_resources_are_written_when_enabled() -> anyhow::
     assert_eq!(kept.get("k").map(String::as_str), Some("v"));
     assert!(!kept.contains_key("user"));
 
+    // deletionPolicy Delete: when every remote value is gone, the objects
+    // written go too (reason ResourceDeleted).
+    let gone_path = format!("{}/gone", env.prefix);
+    env.bao.kv2_put(&gone_path, json!({"v": "not a secret"})).await?;
+    for (name, api_version, kind) in [("gone-cm", "v1", "ConfigMap"), ("gone-app", "e2e.vaultsync.dev/v1", "AppConfig")]
+    {
+        let mut es = external_secret(
+            name,
+            "vault",
+            json!({"data": [{"secretKey": "v", "remoteRef": {"key": gone_path, "property": "v"}}]}),
+        );
+        es["spec"]["target"]["manifest"] = manifest(api_version, kind);
+        es["spec"]["target"]["deletionPolicy"] = json!("Delete");
+        env.apply(es).await?;
+        env.wait_ready(name, "True").await?;
+    }
+    assert!(config_maps.get_opt("gone-cm").await?.is_some() && app_configs(&env).get_opt("gone-app").await?.is_some());
+    env.bao.delete(&format!("secret/metadata/{gone_path}")).await?;
+    for name in ["gone-cm", "gone-app"] {
+        let force = json!({"metadata": {"annotations": {"vaultsync.dev/force-sync": "gone"}}});
+        env.external_secrets().patch(name, &PatchParams::default(), &Patch::Merge(&force)).await?;
+        let (reason, message) = env.wait_ready(name, "False").await?;
+        assert_eq!(reason, "ResourceDeleted", "{message}");
+    }
+    assert!(config_maps.get_opt("gone-cm").await?.is_none(), "the ConfigMap was deleted");
+    assert!(app_configs(&env).get_opt("gone-app").await?.is_none(), "the AppConfig was deleted");
+
     // ESO's group: the same, with ESO's reason.
     env.apply(json!({
         "apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "eso-vault"},
