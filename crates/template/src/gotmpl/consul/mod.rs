@@ -77,6 +77,35 @@ fn compile(pattern: &str) -> Result<regex::Regex, String> {
         .map_err(|e| format!("error parsing regexp: {}", e.to_string().lines().last().unwrap_or_default()))
 }
 
+/// `re` replaced by `replacement` (`$1`, `${name}` expanded) in `subject`,
+/// built match by match and stopped past the output budget: an expansion
+/// of a whole capture per `$` could otherwise grow without bound before
+/// anything looked at its size.
+fn replace_bounded(re: &regex::Regex, subject: &str, replacement: &str) -> Result<String, String> {
+    let too_long = || "the replacement's result is too long".to_string();
+    // What one expansion can be at most: every `$` a whole subject.
+    let one = replacement.len().saturating_add(replacement.matches('$').count().saturating_mul(subject.len()));
+    if one > super::MAX_OUTPUT {
+        return Err(too_long());
+    }
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in re.captures_iter(subject) {
+        let whole = captures.get(0).expect("a match has its whole text");
+        out.push_str(&subject[last..whole.start()]);
+        captures.expand(replacement, &mut out);
+        last = whole.end();
+        if out.len() > super::MAX_OUTPUT {
+            return Err(too_long());
+        }
+    }
+    out.push_str(&subject[last..]);
+    if out.len() > super::MAX_OUTPUT {
+        return Err(too_long());
+    }
+    Ok(out)
+}
+
 /// How consul-template names sprig's functions.
 const SPRIG_PREFIX: &str = "sprig_";
 
@@ -234,11 +263,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             arity(&args, 3)?;
             let (pattern, replacement, subject) = (text(&args[0])?, text(&args[1])?, text(&args[2])?);
             let re = compile(&pattern)?;
-            let replaced = re.replace_all(&subject, replacement.as_ref());
-            if replaced.len() > super::MAX_OUTPUT {
-                return Err("the replacement's result is too long".into());
-            }
-            Ok(Value::Str(replaced.into_owned()))
+            replace_bounded(&re, &subject, &replacement).map(Value::Str)
         }
         "regexMatch" => {
             two(&args)?;

@@ -301,3 +301,21 @@ fn eso_dialect_is_unchanged() {
     // toJson keeps Go's pre-1.22 escapes there, as before.
     assert_eq!(eso("{{ printf \"%c\" 8 | toJson }}").unwrap(), r#""\u0008""#);
 }
+
+#[test]
+fn regexes_replace_and_match_as_go_does_within_the_budget() {
+    let data = json!({"s": "a<b>c", "big": "ab".repeat(300_000)});
+    assert_eq!(vault("{{ .Data.data.s | regexReplaceAll \"([<>])\" \"($1)\" }}", data.clone()), "a(<)b(>)c");
+    assert_eq!(vault("{{ .Data.data.s | regexReplaceAll \"(?P<x>b)\" \"${x}${x}\" }}", data.clone()), "a<bb>c");
+    assert_eq!(
+        vault("{{ regexMatch \"^a<\" .Data.data.s }} {{ regexMatch \"^z\" .Data.data.s }}", data.clone()),
+        "true false"
+    );
+    // Each match growing the text, or one `$0` per match of the whole.
+    let e = vault_error("{{ .Data.data.big | regexReplaceAll \"a\" \"aaaa\" }}", data.clone()).to_string();
+    assert!(e.contains("too long"), "{e}");
+    let e = vault_error("{{ .Data.data.big | regexReplaceAll \"^\" \"$0$0$0$0$0\" }}", data.clone()).to_string();
+    assert!(e.contains("too long") || e.contains("larger than"), "{e}");
+    let e = vault_error("{{ .Data.data.s | regexReplaceAll \"(\" \"x\" }}", data).to_string();
+    assert!(e.contains("error parsing regexp"), "{e}");
+}
