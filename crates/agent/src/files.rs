@@ -22,12 +22,19 @@ fn template_of(file: &SecretFile) -> String {
     file.template.clone().unwrap_or_else(|| default_template(&file.path))
 }
 
+fn delims(file: &SecretFile) -> vaultsync_template::Delims<'_> {
+    match &file.delimiters {
+        Some((left, right)) => vaultsync_template::Delims { left, right },
+        None => vaultsync_template::Delims::default(),
+    }
+}
+
 /// The `secret` calls the files make (reads, and writes such as
 /// `pki/issue/...` with parameters), each once, in order of first use.
 pub fn calls_of(config: &AgentConfig) -> Result<Vec<VaultCall>, AgentError> {
     let mut calls = Vec::new();
     for file in &config.files {
-        let found = vaultsync_template::vault_template_calls(&file.name, &template_of(file))
+        let found = vaultsync_template::vault_template_calls_delimited(&file.name, &template_of(file), delims(file))
             .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
         for call in found {
             if !calls.contains(&call) {
@@ -46,8 +53,9 @@ pub fn render_files(
 ) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
     let mut rendered = BTreeMap::new();
     for file in &config.files {
-        let content = vaultsync_template::render_vault_template(&file.name, &template_of(file), secrets)
-            .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
+        let content =
+            vaultsync_template::render_vault_template_delimited(&file.name, &template_of(file), secrets, delims(file))
+                .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
         rendered.insert(file.file.clone(), content);
     }
     Ok(rendered)

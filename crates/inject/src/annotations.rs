@@ -70,6 +70,11 @@ pub struct SecretFile {
     /// Vault agent runs it, so only with an agent image that has a shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// The template's action delimiters, left and right, when the Pod
+    /// names others than `{{` and `}}` (`agent-template-left-delim-<name>`,
+    /// `agent-template-right-delim-<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiters: Option<(String, String)>,
 }
 
 /// What the Vault agent injector's annotations set on the agent containers
@@ -118,6 +123,13 @@ pub struct Request {
 
 const AGENT: &str = "vault.hashicorp.com/";
 
+/// The injector's `json` default template (`agent-inject-default-template:
+/// json`): the secret's `.Data` as JSON, and a newline.
+fn json_template(path: &str) -> String {
+    let quoted = serde_json::to_string(path).unwrap_or_default();
+    format!("{{{{ with secret {quoted} }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+}
+
 /// Whether the Pod asks for injection at all.
 pub fn asks(annotations: &BTreeMap<String, String>) -> bool {
     let yes = |key: &str| annotations.get(key).is_some_and(|v| matches!(v.as_str(), "true" | "yes" | "on" | "1"));
@@ -158,15 +170,37 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
     let auth_path = get(AUTH_PATH, Some(AGENT_AUTH_PATH)).unwrap_or_else(|| config.auth_path.clone());
     let auth_path = auth_path.trim_matches('/').trim_start_matches("auth/").to_owned();
     let agent = |name: &str| annotations.get(&format!("{AGENT}{name}")).map(|v| v.trim().to_owned());
+    // The injector's template for a secret without one: `map` (each key as
+    // Go prints it, rendered by the agent) or `json`.
+    let json_default = match agent("agent-inject-default-template").as_deref() {
+        None | Some("map") => false,
+        Some("json") => true,
+        Some(_) => {
+            return Err(Refused(format!("{AGENT}agent-inject-default-template must be \"map\" or \"json\"")));
+        }
+    };
     let mut files = Vec::new();
     for (key, path) in annotations {
-        let (raw, injector) = match (key.strip_prefix(SECRET_PREFIX), key.strip_prefix(AGENT_SECRET_PREFIX)) {
-            (Some(raw), _) => (raw, false),
-            (None, Some(raw)) => (raw, true),
-            (None, None) => continue,
+        let (raw, injector, path) = match (key.strip_prefix(SECRET_PREFIX), key.strip_prefix(AGENT_SECRET_PREFIX)) {
+            (Some(raw), _) => (raw, false, path.as_str()),
+            (None, Some(raw)) => (raw, true, path.as_str()),
+            // The injector also makes a secret of a template without an
+            // agent-inject-secret-<name>: its file, its own paths.
+            (None, None) => match key.strip_prefix(AGENT_TEMPLATE_PREFIX) {
+                Some(raw)
+                    if !raw.starts_with("file-")
+                        && !annotations.contains_key(&format!("{AGENT_SECRET_PREFIX}{raw}")) =>
+                {
+                    if path.trim().is_empty() {
+                        continue;
+                    }
+                    (raw, true, "")
+                }
+                _ => continue,
+            },
         };
         // The injector skips an annotation left empty.
-        if injector && path.trim().is_empty() {
+        if injector && key.starts_with(AGENT_SECRET_PREFIX) && path.trim().is_empty() {
             continue;
         }
         check_name(raw)?;
@@ -181,11 +215,19 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
         let template = annotations
             .get(&format!("{TEMPLATE_PREFIX}{raw}"))
             .or_else(|| annotations.get(&format!("{AGENT_TEMPLATE_PREFIX}{raw}")))
-            .cloned();
+            .cloned()
+            .or_else(|| (injector && json_default).then(|| json_template(path.trim())));
+        let delimiter = |side: &str| agent(&format!("agent-template-{side}-delim-{raw}")).filter(|d| !d.is_empty());
+        let delimiters = match (delimiter("left"), delimiter("right")) {
+            (None, None) => None,
+            (left, right) => Some((left.unwrap_or_else(|| "{{".into()), right.unwrap_or_else(|| "}}".into()))),
+        };
+        // The injector joins the file name to the secrets directory, so a
+        // leading `/` stays inside it.
         let file = annotations
             .get(&format!("{FILE_PREFIX}{raw}"))
             .or_else(|| annotations.get(&format!("{AGENT_FILE_PREFIX}{raw}")))
-            .cloned()
+            .map(|file| if injector { file.trim_start_matches('/').to_owned() } else { file.clone() })
             .unwrap_or_else(|| name.clone());
         check_file(&file)?;
         if files.iter().any(|f: &SecretFile| f.file == file) {
@@ -201,7 +243,7 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
                 "{AGENT}agent-inject-command-{raw}: the command runs with /bin/sh, and vaultsync's agent image has no shell: set {AGENT_IMAGE} to an image built on it with one (or notify the app with {NOTIFY_SIGNAL}, {NOTIFY_COMMAND} or {NOTIFY_URL})"
             )));
         }
-        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode, command });
+        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode, command, delimiters });
     }
     if files.is_empty() && mode != Mode::Exec {
         return Err(Refused(format!(

@@ -62,12 +62,7 @@ pub const ANNOTATIONS: &[Known] = &[
     known(
         "agent-inject-default-template",
         false,
-        AppliedWhen(
-            &["map"],
-            Otherwise::Refused(
-                "vaultsync's agent renders a secret without a template as the injector's `map` default does; write an agent-inject-template-<name> that prints JSON (`{{ .Data.data | toJSON }}`)",
-            ),
-        ),
+        AppliedWhen(&["map", "json"], Otherwise::Refused("the injector's default templates are `map` and `json`")),
     ),
     known(
         "agent-inject-template-file",
@@ -76,22 +71,8 @@ pub const ANNOTATIONS: &[Known] = &[
             "vaultsync's agent has no template files of its own image or volumes; put the template in agent-inject-template-<name>",
         ),
     ),
-    known(
-        "agent-template-left-delim",
-        true,
-        AppliedWhen(
-            &["{{"],
-            Otherwise::Refused("vaultsync's templates use the delimiters {{ and }}; write the template with them"),
-        ),
-    ),
-    known(
-        "agent-template-right-delim",
-        true,
-        AppliedWhen(
-            &["}}"],
-            Otherwise::Refused("vaultsync's templates use the delimiters {{ and }}; write the template with them"),
-        ),
-    ),
+    known("agent-template-left-delim", true, Applied),
+    known("agent-template-right-delim", true, Applied),
     known(
         "agent-inject-token",
         false,

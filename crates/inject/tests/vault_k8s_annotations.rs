@@ -173,6 +173,32 @@ fn applied_annotations_land_where_the_injector_puts_them() {
     .unwrap();
     assert_eq!(agent["files"][0]["command"], "kill -HUP 1");
 
+    // As vault-k8s' own config tests have them: a template without a
+    // secret annotation, a file name with a leading `/` (joined to the
+    // volume), other delimiters, the json default template.
+    let spec = with(&[
+        ("agent-inject-template-just-template", "{{ with secret \"kv/x\" }}{{ .Data.v }}{{ end }}"),
+        ("agent-inject-file-just-template", "/special/volume/foofile"),
+        ("agent-inject-perms-just-template", "0600"),
+        ("agent-template-left-delim-DB", "[["),
+        ("agent-template-right-delim-DB", "]]"),
+        ("agent-inject-default-template", "json"),
+    ]);
+    let env = spec["spec"]["initContainers"][0]["env"].as_array().cloned().unwrap_or_default();
+    let agent: Value = serde_json::from_str(
+        env.iter().find(|e| e["name"] == "VAULTSYNC_AGENT_CONFIG").unwrap()["value"].as_str().unwrap(),
+    )
+    .unwrap();
+    let files = agent["files"].as_array().unwrap();
+    let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name}: {files:?}"));
+    assert_eq!(file("db")["template"], "{{ with secret \"secret/data/app\" }}{{ .Data | toJSON }}\n{{ end }}");
+    assert_eq!(file("db")["delimiters"], json!(["[[", "]]"]));
+    let only = file("just-template");
+    assert_eq!((only["file"].as_str(), only["mode"].as_str()), (Some("special/volume/foofile"), Some("0600")));
+    assert_eq!(only["path"], "");
+    let odd = mutate(&pod(Some(("agent-inject-default-template", "yaml"))), &config()).unwrap_err().0;
+    assert!(odd.contains("agent-inject-default-template"), "{odd}");
+
     let mut root = pod(Some(("agent-run-as-same-user", "true")));
     root["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(0);
     let refused = mutate(&root, &config()).unwrap_err().0;

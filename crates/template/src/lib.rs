@@ -15,8 +15,9 @@ pub use decode::{Decoding, decode};
 #[doc(hidden)]
 pub use gotmpl::fuzzing;
 pub use gotmpl::{
-    Limits, TemplateError, VaultCall, render_template, render_template_with_budget, render_template_with_limits,
-    render_vault_template, vault_template_calls, vault_template_paths,
+    Delims, Limits, TemplateError, VaultCall, render_template, render_template_with_budget,
+    render_template_with_limits, render_vault_template, render_vault_template_delimited, vault_template_calls,
+    vault_template_calls_delimited, vault_template_paths,
 };
 pub use keys::{path_to_key, unescape_unicode};
 pub use property::{extract, select_property};

@@ -51,7 +51,7 @@ pub fn call(name: &str, args: Vec<Value>) -> CallResult {
             let n = match &args[0] {
                 Value::List(l) => l.len(),
                 Value::Map(m) => m.len(),
-                other => other.as_bytes().ok_or_else(|| format!("len of type {}", other.type_name()))?.len(),
+                other => other.string_kind_bytes().ok_or_else(|| format!("len of type {}", other.type_name()))?.len(),
             };
             Ok(Value::Int(n as i64))
         }
@@ -89,10 +89,10 @@ fn sprint(args: &[Value]) -> Result<String, String> {
     let mut out = String::new();
     let mut previous_string = true;
     for arg in args {
-        if !previous_string && !arg.is_stringish() {
+        if !previous_string && !arg.is_string_kind() {
             out.push(' ');
         }
-        previous_string = arg.is_stringish();
+        previous_string = arg.is_string_kind();
         push_bounded(&mut out, &arg.display()?)?;
     }
     Ok(out)
@@ -123,11 +123,13 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
         (List(_) | Map(_), _) | (_, List(_) | Map(_)) => Err("invalid type for comparison".into()),
         (Nil, Nil) => Ok(true),
-        (Nil, x) | (x, Nil) => Ok(x.as_bytes().is_some_and(<[u8]>::is_empty)),
+        (Nil, x) | (x, Nil) => Ok(x.string_kind_bytes().is_some_and(<[u8]>::is_empty)),
         (Bool(x), Bool(y)) => Ok(x == y),
         (Int(x), Int(y)) => Ok(x == y),
         (Int(_) | Float(_), Int(_) | Float(_)) => Ok(number(a) == number(b)),
-        (x, y) if x.is_stringish() && y.is_stringish() => Ok(x.as_bytes() == y.as_bytes()),
+        // Go compares string kinds by their text: a json.Number equals the
+        // string "5432", and is incompatible with the int 5432.
+        (x, y) if x.is_string_kind() && y.is_string_kind() => Ok(x.string_kind_bytes() == y.string_kind_bytes()),
         _ => Err("incompatible types for comparison".into()),
     }
 }
@@ -139,7 +141,9 @@ fn ordering(a: &Value, b: &Value) -> Result<Ordering, String> {
         (Int(_) | Float(_), Int(_) | Float(_)) => {
             number(a).partial_cmp(&number(b)).ok_or_else(|| "NaN is not ordered".to_string())
         }
-        (Str(_) | Bytes(_) | Nil, Str(_) | Bytes(_) | Nil) => Ok(a.as_bytes().cmp(&b.as_bytes())),
+        (Str(_) | Bytes(_) | Number(_) | Nil, Str(_) | Bytes(_) | Number(_) | Nil) => {
+            Ok(a.string_kind_bytes().cmp(&b.string_kind_bytes()))
+        }
         (List(_) | Map(_) | Bool(_), _) | (_, List(_) | Map(_) | Bool(_)) => Err("invalid type for comparison".into()),
         _ => Err("incompatible types for comparison".into()),
     }
@@ -162,8 +166,8 @@ pub fn index(item: Value, key: &Value) -> CallResult {
         (Value::Map(mut map), key) if key.is_stringish() => {
             Ok(map.remove(key.as_text().unwrap_or_default().as_ref()).unwrap_or(Value::Nil))
         }
-        (item @ (Value::Str(_) | Value::Bytes(_)), Value::Int(i)) => {
-            let bytes = item.as_bytes().unwrap_or_default();
+        (item @ (Value::Str(_) | Value::Bytes(_) | Value::Number(_)), Value::Int(i)) => {
+            let bytes = item.string_kind_bytes().unwrap_or_default();
             usize::try_from(*i)
                 .ok()
                 .and_then(|i| bytes.get(i))

@@ -41,6 +41,9 @@ fn write(value: &Value, style: &Style, depth: usize, out: &mut String) -> Result
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&float(*f)?),
+        // encoding/json writes a json.Number as it is, once it checks it
+        // is a number (it came from one here).
+        Value::Number(n) => out.push_str(n),
         Value::Str(_) | Value::Bytes(_) => string(&value.as_text().unwrap_or_default(), style, out)?,
         Value::List(items) if items.is_empty() => out.push_str("[]"),
         Value::List(items) => {
@@ -128,6 +131,19 @@ pub fn from_json(json: serde_json::Value) -> Value {
         serde_json::Value::Object(map) => {
             Value::Map(map.into_iter().map(|(k, v)| (k, from_json(v))).collect::<BTreeMap<_, _>>())
         }
+    }
+}
+
+/// As `from_json`, but numbers kept as their text ([`Value::Number`]), as
+/// consul-template sees the data of a Vault answer.
+pub fn from_json_numbers_as_text(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Number(n) => Value::Number(n.to_string()),
+        serde_json::Value::Array(items) => Value::List(items.into_iter().map(from_json_numbers_as_text).collect()),
+        serde_json::Value::Object(map) => {
+            Value::Map(map.into_iter().map(|(k, v)| (k, from_json_numbers_as_text(v))).collect::<BTreeMap<_, _>>())
+        }
+        other => from_json(other),
     }
 }
 

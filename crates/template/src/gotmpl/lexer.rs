@@ -35,8 +35,23 @@ pub struct Token {
     pub end: usize,
 }
 
-pub fn lex(src: &str) -> Result<Vec<Token>, Failure> {
-    let mut lexer = Lexer { src, pos: 0, out: Vec::new() };
+/// The action delimiters: Go's `{{` and `}}` unless a template asks for
+/// others (Go's `Template.Delims`, the injector's
+/// `agent-template-left-delim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delims<'a> {
+    pub left: &'a str,
+    pub right: &'a str,
+}
+
+impl Default for Delims<'_> {
+    fn default() -> Self {
+        Delims { left: "{{", right: "}}" }
+    }
+}
+
+pub fn lex(src: &str, delims: Delims<'_>) -> Result<Vec<Token>, Failure> {
+    let mut lexer = Lexer { src, pos: 0, out: Vec::new(), delims };
     lexer.run()?;
     Ok(lexer.out)
 }
@@ -45,6 +60,7 @@ struct Lexer<'a> {
     src: &'a str,
     pos: usize,
     out: Vec<Token>,
+    delims: Delims<'a>,
 }
 
 /// Go trims exactly these around `{{-` and `-}}`.
@@ -62,11 +78,13 @@ fn left_trim_at(rest: &str) -> bool {
     chars.next() == Some('-') && chars.next().is_some_and(is_space)
 }
 
-/// The length of ` -}}` at the start of `rest`, if it is there.
-fn right_trim_close(rest: &str) -> Option<usize> {
+/// The length of ` -}}` (with `right` for `}}`) at the start of `rest`,
+/// if it is there.
+fn right_trim_close(rest: &str, right: &str) -> Option<usize> {
     let mut chars = rest.chars();
     let space = chars.next().filter(|c| is_space(*c))?;
-    chars.as_str().starts_with("-}}").then(|| space.len_utf8() + 3)
+    let after = chars.as_str().strip_prefix('-')?;
+    after.starts_with(right).then(|| space.len_utf8() + 1 + right.len())
 }
 
 impl Lexer<'_> {
@@ -82,7 +100,8 @@ impl Lexer<'_> {
         let mut trim_next = false;
         loop {
             let text_start = self.pos;
-            let open = self.rest().find("{{").map(|i| self.pos + i);
+            let (left, right) = (self.delims.left, self.delims.right);
+            let open = self.rest().find(left).map(|i| self.pos + i);
             let text_end = open.unwrap_or(self.src.len());
             let mut text = &self.src[text_start..text_end];
             let mut offset = text_start;
@@ -91,7 +110,7 @@ impl Lexer<'_> {
                 offset += text.len() - trimmed.len();
                 text = trimmed;
             }
-            let trim_left = open.is_some_and(|o| left_trim_at(&self.src[o + 2..]));
+            let trim_left = open.is_some_and(|o| left_trim_at(&self.src[o + left.len()..]));
             if trim_left {
                 text = text.trim_end_matches(is_space);
             }
@@ -102,12 +121,13 @@ impl Lexer<'_> {
                 self.push(Tok::Eof, self.src.len(), self.src.len());
                 return Ok(());
             };
-            self.pos = open + 2;
+            self.pos = open + left.len();
             if trim_left {
                 self.pos += 1;
                 self.skip_spaces();
             }
-            trim_next = if self.rest().starts_with("/*") { self.comment(open)? } else { self.action(open)? };
+            trim_next =
+                if self.rest().starts_with("/*") { self.comment(open, right)? } else { self.action(open, right)? };
         }
     }
 
@@ -117,14 +137,14 @@ impl Lexer<'_> {
     }
 
     /// Consumes `/* ... */}}`; returns whether it ended with a trim marker.
-    fn comment(&mut self, open: usize) -> Result<bool, Failure> {
+    fn comment(&mut self, open: usize, right: &str) -> Result<bool, Failure> {
         let Some(end) = self.rest().find("*/") else { return Err(Failure::new(open, "unclosed comment")) };
         self.pos += end + 2;
-        if self.rest().starts_with("}}") {
-            self.pos += 2;
+        if self.rest().starts_with(right) {
+            self.pos += right.len();
             return Ok(false);
         }
-        match right_trim_close(self.rest()) {
+        match right_trim_close(self.rest(), right) {
             Some(n) => {
                 self.pos += n;
                 Ok(true)
@@ -134,19 +154,19 @@ impl Lexer<'_> {
     }
 
     /// Tokens up to and including `}}`; returns whether it was `-}}`.
-    fn action(&mut self, open: usize) -> Result<bool, Failure> {
-        self.push(Tok::Open, open, open + 2);
+    fn action(&mut self, open: usize, right: &str) -> Result<bool, Failure> {
+        self.push(Tok::Open, open, open + self.delims.left.len());
         loop {
             let start = self.pos;
             let rest = self.rest();
-            if let Some(n) = right_trim_close(rest) {
+            if let Some(n) = right_trim_close(rest, right) {
                 self.push(Tok::Close, start, start + n);
                 self.pos += n;
                 return Ok(true);
             }
-            if rest.starts_with("}}") {
-                self.push(Tok::Close, start, start + 2);
-                self.pos += 2;
+            if rest.starts_with(right) {
+                self.push(Tok::Close, start, start + right.len());
+                self.pos += right.len();
                 return Ok(false);
             }
             let Some(c) = rest.chars().next() else { return Err(Failure::new(open, "unclosed action")) };
@@ -360,8 +380,12 @@ impl Lexer<'_> {
 mod tests {
     use super::*;
 
+    fn lex_default(src: &str) -> Result<Vec<Token>, Failure> {
+        lex(src, Delims::default())
+    }
+
     fn toks(src: &str) -> Vec<Tok> {
-        lex(src).unwrap().into_iter().map(|t| t.tok).collect()
+        lex_default(src).unwrap().into_iter().map(|t| t.tok).collect()
     }
 
     #[test]
@@ -429,12 +453,12 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(lex("ab{{ .x").unwrap_err(), Failure::new(2, "unclosed action"));
-        assert_eq!(lex("{{ \"x }}").unwrap_err().reason, "unterminated quoted string");
-        assert_eq!(lex("{{ 12ab }}").unwrap_err().reason, "bad number syntax: \"12\"");
-        assert_eq!(lex("{{/* x */ }}").unwrap_err().reason, "comment ends before closing delimiter");
-        assert_eq!(lex("{{ # }}").unwrap_err().reason, "unexpected '#' in action");
-        assert_eq!(lex(r#"{{ "\x+1" }}"#).unwrap_err().reason, "invalid escape sequence in string");
-        assert_eq!(lex(r#"{{ "\u+0041" }}"#).unwrap_err().reason, "invalid escape sequence in string");
+        assert_eq!(lex_default("ab{{ .x").unwrap_err(), Failure::new(2, "unclosed action"));
+        assert_eq!(lex_default("{{ \"x }}").unwrap_err().reason, "unterminated quoted string");
+        assert_eq!(lex_default("{{ 12ab }}").unwrap_err().reason, "bad number syntax: \"12\"");
+        assert_eq!(lex_default("{{/* x */ }}").unwrap_err().reason, "comment ends before closing delimiter");
+        assert_eq!(lex_default("{{ # }}").unwrap_err().reason, "unexpected '#' in action");
+        assert_eq!(lex_default(r#"{{ "\x+1" }}"#).unwrap_err().reason, "invalid escape sequence in string");
+        assert_eq!(lex_default(r#"{{ "\u+0041" }}"#).unwrap_err().reason, "invalid escape sequence in string");
     }
 }

@@ -35,8 +35,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use funcs::Dialect;
+pub use lexer::Delims;
 use value::Value;
-pub use vault_agent::{VaultCall, render_vault_template, vault_template_calls, vault_template_paths};
+pub use vault_agent::{
+    VaultCall, render_vault_template, render_vault_template_delimited, vault_template_calls,
+    vault_template_calls_delimited, vault_template_paths,
+};
 
 /// A Secret holds at most 1 MiB, so anything bigger is a runaway template;
 /// stopping there keeps one bad template from starving the operator. Every
@@ -148,7 +152,16 @@ fn render(
 }
 
 fn parse(name: &str, template: &str, dialect: Dialect) -> Result<Vec<parser::Node>, TemplateError> {
-    parser::parse(template, dialect).map_err(|f| {
+    parse_delimited(name, template, dialect, Delims::default())
+}
+
+fn parse_delimited(
+    name: &str,
+    template: &str,
+    dialect: Dialect,
+    delims: Delims<'_>,
+) -> Result<Vec<parser::Node>, TemplateError> {
+    parser::parse(template, dialect, delims).map_err(|f| {
         let (line, column) = line_column(template, f.pos);
         TemplateError::Parse { name: name.to_string(), line, column, reason: f.reason }
     })

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::Failure;
 use super::funcs::{self, Dialect};
-use super::lexer::{Tok, Token, lex};
+use super::lexer::{Delims, Tok, Token, lex};
 use super::value::Value;
 
 #[derive(Debug)]
@@ -60,8 +60,9 @@ pub enum TermKind {
     Sub(Box<Pipeline>, Vec<String>),
 }
 
-pub fn parse(src: &str, dialect: Dialect) -> Result<Vec<Node>, Failure> {
-    let mut parser = Parser { toks: lex(src)?, next: 0, vars: Scope::default(), range_depth: 0, depth: 0, dialect };
+pub fn parse(src: &str, dialect: Dialect, delims: Delims<'_>) -> Result<Vec<Node>, Failure> {
+    let mut parser =
+        Parser { toks: lex(src, delims)?, next: 0, vars: Scope::default(), range_depth: 0, depth: 0, dialect };
     parser.vars.declare("$");
     let (nodes, stop, pos) = parser.list()?;
     match stop {

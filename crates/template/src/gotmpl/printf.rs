@@ -125,6 +125,8 @@ fn verb_body(verb: char, spec: &Spec, arg: &Value) -> Result<(String, bool), Str
             (format!("'{}'", inner.replace("\\\"", "\"").replace('\'', "\\'")), false)
         }
         ('q', v) if v.as_text().is_some() => (go_quote(&v.as_text().unwrap_or_default())?, false),
+        // A json.Number is a fmt.Stringer: %q quotes its text.
+        ('q', Value::Number(n)) => (go_quote(n)?, false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('f' | 'F', Value::Float(f)) => {
             (signed(fixed(*f, spec.precision.unwrap_or(6)), spec, f.is_sign_negative()), true)
@@ -144,8 +146,8 @@ fn verb_body(verb: char, spec: &Spec, arg: &Value) -> Result<(String, bool), Str
             };
             (signed(if *i < 0 { format!("-{digits}") } else { digits }, spec, *i < 0), true)
         }
-        ('x' | 'X', v) if v.is_stringish() => {
-            let bytes = v.as_bytes().unwrap_or_default();
+        ('x' | 'X', v) if v.is_string_kind() => {
+            let bytes = v.string_kind_bytes().unwrap_or_default();
             if bytes.len() > super::MAX_OUTPUT / 2 {
                 return Err(super::TOO_LARGE.into());
             }

@@ -15,6 +15,12 @@ pub enum Value {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
+    /// A number in a Vault answer, kept as its text: consul-template
+    /// decodes Vault's JSON with `UseNumber`, so a template sees Go's
+    /// `json.Number`, a string type. It prints as written (`5432`,
+    /// `1.0`), compares with strings, and is no number to `printf "%d"`
+    /// or the math functions, and no string to a function taking one.
+    Number(String),
     List(Vec<Value>),
     Map(BTreeMap<String, Value>),
 }
@@ -34,7 +40,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
-            Value::Str(s) => !s.is_empty(),
+            Value::Str(s) | Value::Number(s) => !s.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
@@ -65,13 +71,27 @@ impl Value {
         matches!(self, Value::Str(_) | Value::Bytes(_))
     }
 
+    /// Whether Go's reflection sees a string kind here: a string, or a
+    /// `json.Number`. What `eq`, `lt`, `len` and `fmt.Sprint` go by.
+    pub fn is_string_kind(&self) -> bool {
+        matches!(self, Value::Str(_) | Value::Bytes(_) | Value::Number(_))
+    }
+
+    /// The bytes of a string-kind value (`is_string_kind`), `Nil` as none.
+    pub fn string_kind_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Number(s) => Some(s.as_bytes()),
+            other => other.as_bytes(),
+        }
+    }
+
     /// About the bytes this value holds, with a fixed cost per node: what
     /// the memory budget counts. Linear in the value's size, like the
     /// clone or the function call that made it.
     pub fn weight(&self) -> usize {
         const NODE: usize = std::mem::size_of::<Value>();
         match self {
-            Value::Str(s) => NODE.saturating_add(s.len()),
+            Value::Str(s) | Value::Number(s) => NODE.saturating_add(s.len()),
             Value::Bytes(b) => NODE.saturating_add(b.len()),
             Value::List(items) => items.iter().fold(NODE, |sum, item| sum.saturating_add(item.weight())),
             Value::Map(map) => map
@@ -111,6 +131,7 @@ impl Value {
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::Bytes(_) => "[]uint8",
+            Value::Number(_) => "json.Number",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
         }
@@ -134,7 +155,7 @@ impl Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => f.write_str(&go_float(*x)),
-            Value::Str(s) => f.write_str(s),
+            Value::Str(s) | Value::Number(s) => f.write_str(s),
             Value::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
             Value::List(items) => {
                 f.write_str("[")?;

@@ -8,8 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
 use super::funcs::Dialect;
+use super::lexer::Delims;
 use super::value::Value;
-use super::{Limits, TemplateError, exec, json, line_column, parse};
+use super::{Limits, TemplateError, exec, json, line_column, parse_delimited};
 
 /// Where [`render_vault_template`] keeps the answers it was given.
 const SECRETS_ROOT: &str = "__vaultsync_secrets";
@@ -69,13 +70,24 @@ fn unquote(quoted: &str) -> String {
 /// must be literal `key=value` strings: anything else after the path
 /// (a variable, a field) is refused rather than ignored.
 pub fn vault_template_calls(name: &str, template: &str) -> Result<Vec<VaultCall>, TemplateError> {
+    vault_template_calls_delimited(name, template, Delims::default())
+}
+
+/// As [`vault_template_calls`], for a template written with other action
+/// delimiters (the injector's `agent-template-left-delim-<name>`).
+pub fn vault_template_calls_delimited(
+    name: &str,
+    template: &str,
+    delims: Delims<'_>,
+) -> Result<Vec<VaultCall>, TemplateError> {
     let refused = |reason: String| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason };
     let mut calls: Vec<VaultCall> = Vec::new();
     for captures in SECRET_CALL.captures_iter(template) {
         let whole = captures.get(0).expect("match");
         let path = unquote(&captures[1]);
         let rest = template[whole.end()..].trim_start();
-        if !["}}", "-}}", ")", "|"].iter().any(|end| rest.starts_with(end)) {
+        let trimmed_close = format!("-{}", delims.right);
+        if ![delims.right, trimmed_close.as_str(), ")", "|"].iter().any(|end| rest.starts_with(end)) {
             return Err(refused(format!(
                 "`secret {:?}` takes literal \"key=value\" strings as parameters, nothing else",
                 path
@@ -129,9 +141,20 @@ pub fn render_vault_template(
     template: &str,
     secrets: &BTreeMap<String, serde_json::Value>,
 ) -> Result<Vec<u8>, TemplateError> {
+    render_vault_template_delimited(name, template, secrets, Delims::default())
+}
+
+/// As [`render_vault_template`], for a template written with other action
+/// delimiters.
+pub fn render_vault_template_delimited(
+    name: &str,
+    template: &str,
+    secrets: &BTreeMap<String, serde_json::Value>,
+    delims: Delims<'_>,
+) -> Result<Vec<u8>, TemplateError> {
     let refused =
         |reason: &str| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason: reason.into() };
-    for call in vault_template_calls(name, template)? {
+    for call in vault_template_calls_delimited(name, template, delims)? {
         if !secrets.contains_key(&call.key()) {
             return Err(refused(&format!("no answer was read for `secret {:?}`", call.path)));
         }
@@ -154,8 +177,11 @@ pub fn render_vault_template(
         .iter()
         .map(|(key, response)| {
             let field = |name: &str| json::from_json(response.get(name).cloned().unwrap_or(serde_json::Value::Null));
+            // Data as consul-template decodes it (UseNumber); the lease
+            // fields are Go ints and bools in its Secret.
+            let data = json::from_json_numbers_as_text(response.get("data").cloned().unwrap_or_default());
             let secret = BTreeMap::from([
-                ("Data".to_string(), field("data")),
+                ("Data".to_string(), data),
                 ("LeaseID".to_string(), field("lease_id")),
                 ("LeaseDuration".to_string(), field("lease_duration")),
                 ("Renewable".to_string(), field("renewable")),
@@ -175,7 +201,7 @@ pub fn render_vault_template(
     let root = Value::Map(BTreeMap::from([(SECRETS_ROOT.to_string(), Value::Map(consul))]));
     catch_unwind(AssertUnwindSafe(|| {
         let budget = exec::Budget::new(Limits::default());
-        let tree = parse(name, &rewritten, Dialect::VaultAgent)?;
+        let tree = parse_delimited(name, &rewritten, Dialect::VaultAgent, delims)?;
         exec::render(&tree, root, budget, Dialect::VaultAgent).map_err(|f| {
             let (line, column) = line_column(&rewritten, f.pos);
             TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
@@ -202,6 +228,39 @@ mod tests {
         ]);
         assert_eq!(render_vault_template("t", template, &secrets).unwrap(), b"CERTV");
         assert_eq!(vault_template_paths(template), ["pki/issue/web", "secret/data/x"]);
+    }
+
+    #[test]
+    fn other_delimiters_are_the_templates_own() {
+        let delims = Delims { left: "[[", right: "]]" };
+        let template = "[[ with secret \"kv/x\" -]]\n{{ literal }} [[ .Data.v ]][[/* c */]][[- end ]]";
+        let calls = vault_template_calls_delimited("t", template, delims).unwrap();
+        assert_eq!(calls[0].path, "kv/x");
+        let secrets = BTreeMap::from([("kv/x".to_string(), serde_json::json!({"data": {"v": "V"}}))]);
+        let out = render_vault_template_delimited("t", template, &secrets, delims).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "{{ literal }} V");
+        assert!(render_vault_template("t", template, &secrets).is_err(), "{{ literal }} is an action with {{");
+    }
+
+    #[test]
+    fn numbers_in_vault_data_are_json_numbers() {
+        let template = r#"{{ with secret "kv/x" }}{{ .Data.port }} {{ .Data.whole }} {{ printf "%d|%v|%s|%q|%T" .Data.port .Data.port .Data.port .Data.port .Data.port }} {{ print .Data.port .Data.port }} {{ eq .Data.port "5432" }} {{ len .Data.port }} {{ .Data | toJSON }} {{ .LeaseDuration | add 1 }}{{ end }}"#;
+        let secrets = BTreeMap::from([(
+            "kv/x".to_string(),
+            serde_json::json!({"data": {"port": 5432, "whole": 2.0}, "lease_duration": 60}),
+        )]);
+        assert_eq!(
+            String::from_utf8(render_vault_template("t", template, &secrets).unwrap()).unwrap(),
+            r#"5432 2.0 %!d(json.Number=5432)|5432|5432|"5432"|json.Number 54325432 true 4 {"port":5432,"whole":2.0} 61"#
+        );
+        for (template, says) in [
+            (r#"{{ with secret "kv/x" }}{{ .Data.port | add 1 }}{{ end }}"#, "unknown type for json.Number"),
+            (r#"{{ with secret "kv/x" }}{{ eq .Data.port 5432 }}{{ end }}"#, "incompatible types"),
+            (r#"{{ with secret "kv/x" }}{{ .Data.port | toUpper }}{{ end }}"#, "json.Number"),
+        ] {
+            let error = render_vault_template("t", template, &secrets).unwrap_err().to_string();
+            assert!(error.contains(says), "{template}: {error}");
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ fn to_json(value: &Value) -> Result<serde_json::Value, String> {
         Value::Float(f) => serde_json::Number::from_f64(*f)
             .map(serde_json::Value::Number)
             .ok_or("NaN and infinities have no YAML form here")?,
+        Value::Number(n) => n
+            .parse::<serde_json::Number>()
+            .map_or_else(|_| serde_json::Value::String(n.clone()), serde_json::Value::Number),
         Value::Str(_) | Value::Bytes(_) => serde_json::Value::String(value.as_text().unwrap_or_default().into_owned()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Value::Map(map) => serde_json::Value::Object(

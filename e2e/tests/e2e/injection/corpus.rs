@@ -1,12 +1,12 @@
 //! The differential test of Vault agent templates: a corpus of Pods
 //! written for the Vault agent injector (templates as its documentation and
 //! common guides write them: fields, ranges, JSON, conditionals, string and
-//! encoding functions, the default template), each on a KV v2 mount named
-//! without `data/`, with it, and on a KV v1 mount. Each Pod goes through the
-//! webhook (the real API server), its injected agent renders the files, and
-//! OpenBao's own agent, configured as the injector would configure it (same
-//! token, role and templates), renders them too: the bytes and the file
-//! modes must be the same.
+//! encoding functions, numbers as Vault stores them, the default template),
+//! each on a KV v2 mount named without `data/`, with it, and on a KV v1
+//! mount. Each Pod goes through the webhook (the real API server), its
+//! injected agent renders the files, and OpenBao's own agent, configured as
+//! the injector would configure it (same token, role and templates),
+//! renders them too: the bytes and the file modes must be the same.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +42,14 @@ const TEMPLATES: &[Option<&str>] = &[
     Some(r#"{{ with secret "PATH" }}{{ DATA.user | sha256Hex }}{{ end }}"#),
     Some(r#"{{ with secret "PATH" }}{{ DATA.note | replaceAll " " "_" | trimSpace }}{{ end }}"#),
     Some(r#"{{ with secret "PATH" }}{{ DATA.user | regexReplaceAll "^(.{3}).*$" "${1}***" }}{{ end }}"#),
+    // Numbers in Vault's data: json.Number to consul-template, printed as
+    // written, a string kind to eq, lt, len and print.
+    Some(
+        r#"{{ with secret "PATH" }}{{ DATA.port }} {{ DATA.ratio }} {{ DATA.whole }} {{ printf "%d|%v|%s|%q|%T|%6s" DATA.port DATA.port DATA.port DATA.port DATA.port DATA.port }} {{ print DATA.port DATA.whole }}{{ end }}"#,
+    ),
+    Some(
+        r#"{{ with secret "PATH" }}{{ if eq DATA.port "5432" }}string{{ end }} {{ len DATA.ratio }} {{ if lt DATA.port "6" }}lt{{ end }} {{ DATA.port | sprig_toString }} {{ (DATA.json | parseJSON).a | add 1 }}{{ end }}"#,
+    ),
     None,
 ];
 
@@ -52,7 +60,7 @@ async fn a_corpus_of_injector_pods_renders_as_bao_agent_renders_it() -> anyhow::
     let (user, password) = (env.secret_value("corpus-user"), env.secret_value("corpus-password"));
     let fields = json!({
         "user": user, "password": password, "note": " Hello World ", "json": "{\"a\": 1}",
-        "multi": "one\ntwo", "list": "a,b,c", "num": "41",
+        "multi": "one\ntwo", "list": "a,b,c", "num": "41", "port": 5432, "ratio": 1.5, "whole": 2.0,
     });
     let path = format!("{}/corpus", env.prefix);
     env.bao.kv2_put(&path, fields.clone()).await?;

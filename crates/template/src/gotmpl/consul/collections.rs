@@ -14,9 +14,12 @@ pub(super) fn holds(haystack: &Value, needle: &Value) -> bool {
         Value::List(items) => items.iter().any(|item| match (item, needle) {
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
+            // Go's `in` wants the same type: a json.Number is not the string.
+            (Value::Number(a), Value::Number(b)) => a == b,
             (a, b) if a.is_stringish() && b.is_stringish() => a.as_bytes() == b.as_bytes(),
             _ => false,
         }),
+        Value::Number(h) => matches!(needle, Value::Number(n) if h.contains(n.as_str())),
         h if h.is_stringish() && needle.is_stringish() => {
             let (h, n) = (h.as_text().unwrap_or_default(), needle.as_text().unwrap_or_default());
             h.contains(n.as_ref())

@@ -251,7 +251,10 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             if s.is_empty() {
                 return Ok(Value::Map(BTreeMap::new()));
             }
-            let value = json::decode(&s)?;
+            // json.Unmarshal into interface{}: every number a float64.
+            let parsed: serde_json::Value =
+                serde_json::from_str(&s).map_err(|_| "input is not valid JSON".to_string())?;
+            let value = json::from_json_as_float(&parsed);
             nests(std::slice::from_ref(&value))?;
             Ok(value)
         }

@@ -113,7 +113,7 @@ fn join_takes_a_list_of_strings() {
     assert_eq!(vault("{{ .Data.data.l | join \", \" }}", data.clone()), "x, y");
     assert_eq!(vault("[{{ .Data.data.missing | join \",\" }}]", data.clone()), "[]");
     let e = vault_error("{{ .Data.data.n | join \",\" }}", data.clone()).to_string();
-    assert!(e.contains("expected list of strings, got an element of type int"), "{e}");
+    assert!(e.contains("expected list of strings, got an element of type json.Number"), "{e}");
     let e = vault_error("{{ .Data.data.s | join \",\" }}", data).to_string();
     assert!(e.contains("expected list, got string") && !e.contains(SECRET), "{e}");
 }
@@ -124,11 +124,15 @@ fn contains_searches_lists_and_strings() {
     assert_eq!(vault("{{ .Data.data.roles | contains \"admin\" }}", data.clone()), "true");
     assert_eq!(vault("{{ .Data.data.roles | contains \"adm\" }}", data.clone()), "false");
     assert_eq!(vault("{{ .Data.data.s | contains \"ell\" }}", data.clone()), "true");
+    // Numbers in Vault's data are json.Numbers, of neither kind.
     assert_eq!(
         vault("{{ contains 2 .Data.data.nums }} {{ contains \"2\" .Data.data.nums }}", data.clone()),
-        "true false"
+        "false false"
     );
-    assert_eq!(vault("{{ contains 1.5 .Data.data.fl }} {{ contains 1 .Data.data.fl }}", data.clone()), "true false");
+    assert_eq!(vault("{{ contains 1.5 .Data.data.fl }} {{ contains 1 .Data.data.fl }}", data.clone()), "false false");
+    // Numbers a template makes itself are ints and floats.
+    assert_eq!(vault("{{ contains 2 (\"[1,2]\" | parseJSON) }}", data.clone()), "false");
+    assert_eq!(vault("{{ contains 2.0 (\"[1,2]\" | parseJSON) }}", data.clone()), "true");
     assert_eq!(vault("{{ contains \"x\" .Data.data.missing }}", data.clone()), "false");
     assert_eq!(vault("{{ in .Data.data.roles \"dev\" }}", data), "true");
 }
