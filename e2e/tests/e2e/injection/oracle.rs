@@ -28,21 +28,69 @@ pub(super) const VAULT_AGENT_FUNCS_TEMPLATE: &str = r#"{{ with secret "PATH" }}{
 {{ 1 | add 2 }} {{ 10 | subtract 3 }} {{ 2 | multiply 3 }} {{ 7 | divide 2 }} {{ 7.0 | divide 2 }} {{ 10 | modulo 3 }} {{ 3 | minimum 5 }} {{ 2.5 | maximum 1 }} {{ .Data.data.note | base64URLEncode }}
 {{ end }}"#;
 
-/// The templates a Pod's Vault agent annotations ask for, file name to
-/// template: `agent-inject-template-<name>`, or the injector's default
-/// template (each key of `.Data`, as Go prints it) for a bare
-/// `agent-inject-secret-<name>`.
-pub(super) fn vault_agent_templates(annotations: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let secret = "vault.hashicorp.com/agent-inject-secret-";
-    let template = "vault.hashicorp.com/agent-inject-template-";
-    annotations
-        .iter()
-        .filter_map(|(key, path)| {
-            let name = key.strip_prefix(secret)?;
-            let contents = annotations.get(&format!("{template}{name}")).cloned().unwrap_or_else(|| {
-                format!("{{{{ with secret \"{path}\" }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}")
+/// One template stanza of the Vault agent's config, as the injector writes
+/// it for a secret (vault-k8s `newTemplateConfigs`).
+#[derive(Debug, Clone)]
+pub(super) struct OracleTemplate {
+    /// Where it is written, relative to the secrets volume.
+    pub file: String,
+    pub contents: String,
+    pub left_delimiter: String,
+    pub right_delimiter: String,
+    /// `agent-inject-perms-<name>`; none: the agent's 0644.
+    pub perms: Option<String>,
+}
+
+/// The templates a Pod's Vault agent annotations ask for, as the injector
+/// reads them: a secret for each `agent-inject-secret-<name>` or
+/// `agent-inject-template-<name>`; its name lowercased unless
+/// `preserve-secret-case`; its template, or the default one
+/// (`agent-inject-default-template`: `map`, each key of `.Data` as Go
+/// prints it, or `json`); its file (`agent-inject-file-<name>`, joined to
+/// the volume), delimiters and perms.
+pub(super) fn vault_agent_templates(annotations: &BTreeMap<String, String>) -> Vec<OracleTemplate> {
+    const AGENT: &str = "vault.hashicorp.com/";
+    let get = |key: String| annotations.get(&format!("{AGENT}{key}")).cloned();
+    let json_default = get("agent-inject-default-template".into()).as_deref() == Some("json");
+    let mut raw_names: Vec<&str> = Vec::new();
+    for (key, value) in annotations {
+        let raw = key
+            .strip_prefix(&format!("{AGENT}agent-inject-secret-"))
+            .or_else(|| key.strip_prefix(&format!("{AGENT}agent-inject-template-")));
+        if let Some(raw) = raw
+            && !value.trim().is_empty()
+            && !raw_names.contains(&raw)
+        {
+            raw_names.push(raw);
+        }
+    }
+    raw_names
+        .into_iter()
+        .map(|raw| {
+            let preserve = get(format!("preserve-secret-case-{raw}"))
+                .or_else(|| get("preserve-secret-case".into()))
+                .is_some_and(|v| v == "true");
+            let name = if preserve { raw.to_owned() } else { raw.to_lowercase() };
+            let path = get(format!("agent-inject-secret-{raw}")).unwrap_or_default();
+            let contents = get(format!("agent-inject-template-{raw}")).unwrap_or_else(|| {
+                if json_default {
+                    format!("{{{{ with secret \"{path}\" }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+                } else {
+                    format!("{{{{ with secret \"{path}\" }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}")
+                }
             });
-            Some((name.to_owned(), contents))
+            let delimiter = |side: &str, default: &str| {
+                get(format!("agent-template-{side}-delim-{raw}")).filter(|d| !d.is_empty()).unwrap_or(default.into())
+            };
+            OracleTemplate {
+                file: get(format!("agent-inject-file-{raw}"))
+                    .map(|f| f.trim_start_matches('/').to_owned())
+                    .unwrap_or(name),
+                contents,
+                left_delimiter: delimiter("left", "{{"),
+                right_delimiter: delimiter("right", "}}"),
+                perms: get(format!("agent-inject-perms-{raw}")),
+            }
         })
         .collect()
 }
@@ -55,7 +103,7 @@ pub(super) async fn bao_agent_render(
     role: &str,
     token: &Path,
     dir: &Path,
-    templates: &[(String, String)],
+    templates: &[OracleTemplate],
 ) -> anyhow::Result<BTreeMap<String, String>> {
     std::fs::create_dir_all(dir)?;
     let config = json!({
@@ -67,8 +115,16 @@ pub(super) async fn bao_agent_render(
             "sink": [{"type": "file", "config": {"path": dir.join("token")}}],
         },
         "template_config": {"exit_on_retry_failure": true},
-        "template": templates.iter().map(|(name, contents)| json!({"destination": dir.join(name), "contents": contents}))
-            .collect::<Vec<_>>(),
+        "template": templates.iter().map(|t| {
+            let mut stanza = json!({
+                "destination": dir.join(&t.file), "contents": t.contents,
+                "left_delimiter": t.left_delimiter, "right_delimiter": t.right_delimiter,
+            });
+            if let Some(perms) = &t.perms {
+                stanza["perms"] = json!(perms);
+            }
+            stanza
+        }).collect::<Vec<_>>(),
     });
     let file = dir.join("agent.json");
     std::fs::write(&file, config.to_string())?;
@@ -80,10 +136,10 @@ pub(super) async fn bao_agent_render(
     .context("bao agent did not finish")??;
     anyhow::ensure!(output.status.success(), "bao agent: {}", String::from_utf8_lossy(&output.stdout));
     let mut rendered = BTreeMap::new();
-    for (name, _) in templates {
+    for OracleTemplate { file, .. } in templates {
         rendered.insert(
-            name.clone(),
-            std::fs::read_to_string(dir.join(name)).with_context(|| format!("bao agent's {name}"))?,
+            file.clone(),
+            std::fs::read_to_string(dir.join(file)).with_context(|| format!("bao agent's {file}"))?,
         );
     }
     Ok(rendered)
