@@ -50,6 +50,13 @@ const TEMPLATES: &[Option<&str>] = &[
     Some(
         r#"{{ with secret "PATH" }}{{ if eq DATA.port "5432" }}string{{ end }} {{ len DATA.ratio }} {{ if lt DATA.port "6" }}lt{{ end }} {{ DATA.port | sprig_toString }} {{ (DATA.json | parseJSON).a | add 1 }}{{ end }}"#,
     ),
+    // The rest of consul-template's helpers.
+    Some(
+        r#"{{ with secret "PATH" }}{{ range loop 1 4 }}{{ . }},{{ end }} {{ range loop "2" }}{{ . }}{{ end }} {{ DATA.user | md5sum }} {{ parseUint "42" }} {{ (parseYAML "a: 1\nb: [x, y]\nc: {d: e}").b }} {{ parseJSON "{\"a/b\": 1, \"a/c\": \"x\", \"d\": true}" | explodeMap | toJSON }}{{ end }}"#,
+    ),
+    Some(
+        r#"{{ with secret "PATH" }}{{ DATA | mergeMap (parseJSON "{\"user\": \"\", \"extra\": \"x\", \"n\": {\"a\": 1}}") | toJSON }} {{ DATA | mergeMapWithOverride (parseJSON "{\"user\": \"other\", \"extra\": [1]}") | toJSON }}{{ end }}"#,
+    ),
     None,
 ];
 

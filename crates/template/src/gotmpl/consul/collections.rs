@@ -28,6 +28,33 @@ pub(super) fn holds(haystack: &Value, needle: &Value) -> bool {
     }
 }
 
+/// Iterations one `loop` may make: its list is built whole here.
+const MAX_LOOP: i64 = 100_000;
+
+/// consul-template's `loop`: `loop 3` is 0, 1, 2; `loop 2 5` is 2, 3, 4.
+/// Bounds are ints, or strings of one (a number in Vault's data too).
+pub(super) fn counted(args: &[Value]) -> Result<Value, String> {
+    let bound = |value: &Value| match value {
+        Value::Int(i) => Ok(*i),
+        Value::Str(_) | Value::Bytes(_) | Value::Number(_) => {
+            match super::strings::parse_int(&String::from_utf8_lossy(value.string_kind_bytes().unwrap_or_default())) {
+                Ok(Value::Int(i)) => Ok(i),
+                _ => Err("loop: an argument is not an integer".to_string()),
+            }
+        }
+        other => Err(format!("loop: bad argument type: {}", other.type_name())),
+    };
+    let (start, stop) = match args {
+        [stop] => (0, bound(stop)?),
+        [start, stop] => (bound(start)?, bound(stop)?),
+        _ => return Err(format!("loop: wrong number of arguments, expected 1 or 2, but got {}", args.len())),
+    };
+    if stop.saturating_sub(start) > MAX_LOOP {
+        return Err(format!("loop: more than {MAX_LOOP} iterations"));
+    }
+    Ok(Value::List((start..stop).map(Value::Int).collect()))
+}
+
 /// A `[]interface{}` parameter: a list, or nothing for a missing key.
 pub(super) fn list(value: &Value) -> Result<&[Value], String> {
     match value {

@@ -72,3 +72,9 @@ pub(super) fn sha256(message: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(message).into()
 }
+
+/// MD5, for consul-template's `md5sum` (a checksum, not a protection).
+pub(super) fn md5(message: &[u8]) -> [u8; 16] {
+    use md5::Digest as _;
+    md5::Md5::digest(message).into()
+}

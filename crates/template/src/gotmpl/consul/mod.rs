@@ -16,6 +16,7 @@
 
 mod collections;
 mod encoding;
+mod maps;
 mod math;
 mod strings;
 #[cfg(test)]
@@ -28,9 +29,9 @@ use super::funcs::{CallResult, arity, text};
 use super::json;
 use super::sprig::{self, nests, string};
 use super::value::Value;
-use collections::{MAX_SEARCH, holds, list};
-use encoding::{STD, URL, bytes, decode64, encode64, hex, hmac_sha256, sha256, to_json};
-use strings::{case, indent, parse_bool, parse_float, parse_int, split};
+use collections::{MAX_SEARCH, counted, holds, list};
+use encoding::{STD, URL, bytes, decode64, encode64, hex, hmac_sha256, md5, sha256, to_json};
+use strings::{case, indent, parse_bool, parse_float, parse_int, parse_uint, split};
 
 pub const NAMES: &[&str] = &[
     "base64Decode",
@@ -42,14 +43,21 @@ pub const NAMES: &[&str] = &[
     "containsAny",
     "containsNone",
     "containsNotAll",
+    "explodeMap",
     "hmacSHA256Hex",
     "in",
     "indent",
     "join",
+    "loop",
+    "md5sum",
+    "mergeMap",
+    "mergeMapWithOverride",
     "parseBool",
     "parseFloat",
     "parseInt",
     "parseJSON",
+    "parseUint",
+    "parseYAML",
     "regexMatch",
     "regexReplaceAll",
     "replaceAll",
@@ -140,6 +148,9 @@ pub fn refused(name: &str) -> Option<&'static str> {
             "use secret \"pki/issue/<role>\" \"common_name=...\" instead: the sidecar issues it anew at 2/3 of its life"
         }
         "scratch" => "scratch storage is not supported",
+        "spew_dump" | "spew_sdump" | "spew_printf" | "spew_sprintf" => {
+            "go-spew's dumps of Go values are not reproduced; print with printf \"%v\" or toJSON"
+        }
         "toTitle" => "Go's Unicode title casing is not reproduced",
         "key" | "keyExists" | "keyOrDefault" | "ls" | "safeLs" | "tree" | "safeTree" | "service" | "services"
         | "connect" | "node" | "nodes" | "datacenters" | "partitions" | "peerings" | "exportedServices"
@@ -244,6 +255,37 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "parseFloat" => {
             one(&args)?;
             parse_float(&text(&args[0])?)
+        }
+        "parseUint" => {
+            one(&args)?;
+            parse_uint(&text(&args[0])?)
+        }
+        "parseYAML" => {
+            one(&args)?;
+            let s = text(&args[0])?;
+            if s.is_empty() {
+                return Ok(Value::Map(BTreeMap::new()));
+            }
+            let value = super::yaml::decode(&s)?;
+            nests(std::slice::from_ref(&value))?;
+            Ok(value)
+        }
+        "md5sum" => {
+            one(&args)?;
+            string(hex(&md5(text(&args[0])?.as_bytes())))
+        }
+        "loop" => counted(&args),
+        "mergeMap" | "mergeMapWithOverride" => {
+            two(&args)?;
+            let merged = maps::merge(name, &args[0], &args[1], name == "mergeMapWithOverride")?;
+            nests(std::slice::from_ref(&merged))?;
+            Ok(merged)
+        }
+        "explodeMap" => {
+            one(&args)?;
+            let exploded = maps::explode(&args[0])?;
+            nests(std::slice::from_ref(&exploded))?;
+            Ok(exploded)
         }
         "parseJSON" => {
             one(&args)?;

@@ -86,6 +86,18 @@ pub(super) fn parse_int(s: &str) -> CallResult {
     s.parse::<i64>().map(Value::Int).map_err(|_| "value out of range".into())
 }
 
+/// Go's `strconv.ParseUint(s, 10, 64)`, with "" as 0. Above the largest
+/// int64 it is out of range here (values are int64).
+pub(super) fn parse_uint(s: &str) -> CallResult {
+    if s.is_empty() {
+        return Ok(Value::Int(0));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("invalid syntax".into());
+    }
+    s.parse::<i64>().map(Value::Int).map_err(|_| "value out of range".into())
+}
+
 /// Go's `strconv.ParseFloat(s, 64)` in decimal, with "" as 0. Go's hex
 /// floats and digit separators are not read.
 pub(super) fn parse_float(s: &str) -> CallResult {
