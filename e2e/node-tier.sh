@@ -24,6 +24,10 @@
 #   60-injection  the injector: an annotated Pod's init container renders,
 #                 the app reads it, the native sidecar keeps it current and
 #                 signals the app; an unannotated Pod is untouched;
+#   65-inject-command  agent-inject-command-<name> with an agent image that
+#                 has a shell (built here from the archive + busybox-static):
+#                 run once by the init container, again by the sidecar
+#                 after a change; refused without vaultsync.dev/agent-image;
 #   70-rollout    a rolloutRestartTargets Deployment's Pods are replaced
 #                 after a Vault change and become Ready.
 # VAULTSYNC_NODE_TIER_ONLY="10 20 30" runs only those (for debugging).
