@@ -53,9 +53,12 @@ pub fn render_files(
 ) -> Result<BTreeMap<String, Vec<u8>>, AgentError> {
     let mut rendered = BTreeMap::new();
     for file in &config.files {
-        let content =
-            vaultsync_template::render_vault_template_delimited(&file.name, &template_of(file), secrets, delims(file))
-                .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
+        let options = vaultsync_template::AgentTemplateOptions {
+            delims: delims(file),
+            error_on_missing_key: file.error_on_missing_key,
+        };
+        let content = vaultsync_template::render_vault_template_with(&file.name, &template_of(file), secrets, options)
+            .map_err(|e| AgentError::Render { file: file.file.clone(), reason: e.to_string() })?;
         rendered.insert(file.file.clone(), content);
     }
     Ok(rendered)

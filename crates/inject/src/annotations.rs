@@ -75,6 +75,10 @@ pub struct SecretFile {
     /// `agent-template-right-delim-<name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delimiters: Option<(String, String)>,
+    /// `error-on-missing-key-<name>`: a missing key fails the render (Go's
+    /// `missingkey=error`) rather than printing `<no value>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_on_missing_key: bool,
 }
 
 /// What the Vault agent injector's annotations set on the agent containers
@@ -128,6 +132,15 @@ const AGENT: &str = "vault.hashicorp.com/";
 fn json_template(path: &str) -> String {
     let quoted = serde_json::to_string(path).unwrap_or_default();
     format!("{{{{ with secret {quoted} }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+}
+
+/// Go's `strconv.ParseBool`, as the injector reads its yes/no annotations.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// Whether the Pod asks for injection at all.
@@ -243,7 +256,22 @@ pub fn read(annotations: &BTreeMap<String, String>, config: &InjectConfig) -> Re
                 "{AGENT}agent-inject-command-{raw}: the command runs with /bin/sh, and vaultsync's agent image has no shell: set {AGENT_IMAGE} to an image built on it with one (or notify the app with {NOTIFY_SIGNAL}, {NOTIFY_COMMAND} or {NOTIFY_URL})"
             )));
         }
-        files.push(SecretFile { name, path: path.trim().to_owned(), template, file, mode, command, delimiters });
+        let error_on_missing_key = match agent(&format!("error-on-missing-key-{raw}")).as_deref() {
+            None | Some("") => false,
+            Some(value) => parse_bool(value).ok_or_else(|| {
+                Refused(format!("{AGENT}error-on-missing-key-{raw} must be true or false, not {value:?}"))
+            })?,
+        };
+        files.push(SecretFile {
+            name,
+            path: path.trim().to_owned(),
+            template,
+            file,
+            mode,
+            command,
+            delimiters,
+            error_on_missing_key,
+        });
     }
     if files.is_empty() && mode != Mode::Exec {
         return Err(Refused(format!(

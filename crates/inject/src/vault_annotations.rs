@@ -255,13 +255,7 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     known("agent-auto-auth-exit-on-err", false, Warned(TUNING)),
     known("agent-telemetry", true, Warned("vaultsync's agent has no telemetry stanza; it logs each render")),
-    known(
-        "error-on-missing-key",
-        true,
-        Warned(
-            "a template's missing key renders as the Vault agent renders it by default (`<no value>`), not as an error",
-        ),
-    ),
+    known("error-on-missing-key", true, Applied),
 ];
 
 /// The table entry of annotation `key` (a `vault.hashicorp.com/` one).

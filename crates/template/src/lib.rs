@@ -15,8 +15,8 @@ pub use decode::{Decoding, decode};
 #[doc(hidden)]
 pub use gotmpl::fuzzing;
 pub use gotmpl::{
-    Delims, Limits, TemplateError, VaultCall, render_template, render_template_with_budget,
-    render_template_with_limits, render_vault_template, render_vault_template_delimited, vault_template_calls,
+    AgentTemplateOptions, Delims, Limits, TemplateError, VaultCall, render_template, render_template_with_budget,
+    render_template_with_limits, render_vault_template, render_vault_template_with, vault_template_calls,
     vault_template_calls_delimited, vault_template_paths,
 };
 pub use keys::{path_to_key, unescape_unicode};

@@ -9,7 +9,20 @@ use super::value::Value;
 use super::{Failure, Limits};
 
 pub fn render(nodes: &[Node], root: Value, budget: Budget, dialect: Dialect) -> Result<Vec<u8>, Failure> {
-    let mut exec = Exec { vars: vec![("$".to_string(), root.clone())], out: Vec::new(), steps: 0, budget, dialect };
+    render_checked(nodes, root, budget, dialect, false)
+}
+
+/// As `render`; `missing_key_error` is Go's `missingkey=error` option: a
+/// field of a map that has no such key is an error rather than nothing.
+pub fn render_checked(
+    nodes: &[Node],
+    root: Value,
+    budget: Budget,
+    dialect: Dialect,
+    missing_key_error: bool,
+) -> Result<Vec<u8>, Failure> {
+    let vars = vec![("$".to_string(), root.clone())];
+    let mut exec = Exec { vars, out: Vec::new(), steps: 0, budget, dialect, missing_key_error };
     exec.walk(nodes, &root)?;
     Ok(exec.out)
 }
@@ -69,6 +82,8 @@ struct Exec {
     budget: Budget,
     /// Which functions calls go to.
     dialect: Dialect,
+    /// Go's `missingkey=error`.
+    missing_key_error: bool,
 }
 
 const MAX_STEPS: usize = 10_000_000;
@@ -86,7 +101,12 @@ impl Exec {
                     // `{{ .key }}`, the most common action, prints the data
                     // where it is rather than a copy.
                     if let Some(term) = lone_place(pipe) {
-                        write(&mut self.out, place(&self.vars, term, dot, self.dialect)?, term.pos, self.dialect)?;
+                        write(
+                            &mut self.out,
+                            place(&self.vars, term, dot, self.dialect, self.missing_key_error)?,
+                            term.pos,
+                            self.dialect,
+                        )?;
                     } else {
                         let value = self.pipeline(pipe, dot)?;
                         if pipe.decl.is_empty() {
@@ -128,7 +148,7 @@ impl Exec {
         // `{{ if .key }}` tests the data where it is rather than a copy.
         let lone = lone_place(&branch.pipe).filter(|_| !with);
         let value = match lone {
-            Some(term) => Value::Bool(place(&self.vars, term, dot, self.dialect)?.truthy()),
+            Some(term) => Value::Bool(place(&self.vars, term, dot, self.dialect, self.missing_key_error)?.truthy()),
             None => self.pipeline(&branch.pipe, dot)?,
         };
         let flow = if value.truthy() {
@@ -268,7 +288,7 @@ impl Exec {
         dot: &Value,
     ) -> Result<Value, Failure> {
         // The container's own error comes first, as in argument order.
-        place(&self.vars, container, dot, self.dialect)?;
+        place(&self.vars, container, dot, self.dialect, self.missing_key_error)?;
         let mut keys = Vec::with_capacity(key_terms.len() + 1);
         for term in key_terms {
             keys.push(self.term(term, dot)?);
@@ -276,7 +296,7 @@ impl Exec {
         keys.extend(piped);
         self.budget.check_time(pos)?;
         const NIL: &Value = &Value::Nil;
-        let mut current = place(&self.vars, container, dot, self.dialect)?;
+        let mut current = place(&self.vars, container, dot, self.dialect, self.missing_key_error)?;
         let mut keys = keys.into_iter();
         let mut owned = None;
         for key in keys.by_ref() {
@@ -350,10 +370,12 @@ impl Exec {
                 self.budget.check_time(term.pos)?;
                 funcs::call(self.dialect, name, Vec::new(), false).map_err(|r| at(format!("{name}: {r}")))
             }
-            TermKind::Field(_) | TermKind::Var(..) => place(&self.vars, term, dot, self.dialect).cloned(),
+            TermKind::Field(_) | TermKind::Var(..) => {
+                place(&self.vars, term, dot, self.dialect, self.missing_key_error).cloned()
+            }
             TermKind::Sub(pipe, path) => {
                 let value = self.pipeline(pipe, dot)?;
-                fields(&value, path, self.dialect).map_err(at)
+                fields(&value, path, self.dialect, self.missing_key_error).map_err(at)
             }
         }
     }
@@ -389,15 +411,21 @@ fn write(out: &mut Vec<u8>, value: &Value, pos: usize, dialect: Dialect) -> Resu
 }
 
 /// The value `term` names where it lives: `.`, `.a.b` or `$x.a`.
-fn place<'a>(vars: &'a [(String, Value)], term: &Term, dot: &'a Value, dialect: Dialect) -> Result<&'a Value, Failure> {
+fn place<'a>(
+    vars: &'a [(String, Value)],
+    term: &Term,
+    dot: &'a Value,
+    dialect: Dialect,
+    strict: bool,
+) -> Result<&'a Value, Failure> {
     let at = |reason| Failure::new(term.pos, reason);
     match &term.kind {
         TermKind::Dot => Ok(dot),
-        TermKind::Field(path) => fields_ref(dot, path, dialect).map_err(at),
+        TermKind::Field(path) => fields_ref(dot, path, dialect, strict).map_err(at),
         TermKind::Var(name, path) => {
             let value = vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
             let value = value.ok_or_else(|| at(format!("undefined variable {name:?}")))?;
-            fields_ref(value, path, dialect).map_err(at)
+            fields_ref(value, path, dialect, strict).map_err(at)
         }
         _ => Err(at("not a field or variable".into())),
     }
@@ -412,15 +440,20 @@ fn pipe_pos(pipe: &Pipeline) -> usize {
 /// key is `Nil` too, rendering as "": its users expect that rather than
 /// Go's nil-pointer error. Vault agent templates get Go's error, as
 /// consul-template gives it, so a template fails here where it fails there.
-fn fields(value: &Value, path: &[String], dialect: Dialect) -> Result<Value, String> {
-    fields_ref(value, path, dialect).cloned()
+fn fields(value: &Value, path: &[String], dialect: Dialect, strict: bool) -> Result<Value, String> {
+    fields_ref(value, path, dialect, strict).cloned()
 }
 
-fn fields_ref<'a>(mut value: &'a Value, path: &[String], dialect: Dialect) -> Result<&'a Value, String> {
+/// `strict`: Go's `missingkey=error`.
+fn fields_ref<'a>(mut value: &'a Value, path: &[String], dialect: Dialect, strict: bool) -> Result<&'a Value, String> {
     const MISSING: &Value = &Value::Nil;
     for key in path {
         value = match value {
-            Value::Map(map) => map.get(key).unwrap_or(MISSING),
+            Value::Map(map) => match map.get(key) {
+                Some(found) => found,
+                None if strict => return Err(format!("map has no entry for key {key:?}")),
+                None => MISSING,
+            },
             Value::Nil if dialect == Dialect::VaultAgent => {
                 return Err(format!("nil pointer evaluating interface {{}}.{key}"));
             }

@@ -38,7 +38,7 @@ use funcs::Dialect;
 pub use lexer::Delims;
 use value::Value;
 pub use vault_agent::{
-    VaultCall, render_vault_template, render_vault_template_delimited, vault_template_calls,
+    AgentTemplateOptions, VaultCall, render_vault_template, render_vault_template_with, vault_template_calls,
     vault_template_calls_delimited, vault_template_paths,
 };
 

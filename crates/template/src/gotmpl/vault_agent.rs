@@ -3,12 +3,12 @@
 //! itself never does I/O: each `secret "<path>" ["k=v" ...]` is rewritten
 //! into a lookup of that call's answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
 use super::funcs::Dialect;
-use super::lexer::Delims;
+use super::lexer::{self, Delims};
 use super::value::Value;
 use super::{Limits, TemplateError, exec, json, line_column, parse_delimited};
 
@@ -66,6 +66,21 @@ fn unquote(quoted: &str) -> String {
     serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
 }
 
+/// Where `template` calls `secret`: the offsets of that identifier in its
+/// actions. The same words in its text, a comment or a string are not a
+/// call, and are left as they are.
+fn secret_calls_at(name: &str, template: &str, delims: Delims<'_>) -> Result<BTreeSet<usize>, TemplateError> {
+    let tokens = lexer::lex(template, delims).map_err(|f| {
+        let (line, column) = line_column(template, f.pos);
+        TemplateError::Parse { name: name.to_string(), line, column, reason: f.reason }
+    })?;
+    Ok(tokens
+        .into_iter()
+        .filter(|token| matches!(&token.tok, lexer::Tok::Ident(word) if word == "secret"))
+        .map(|token| token.start)
+        .collect())
+}
+
 /// Each `secret` call of `template`, in order of first use. Parameters
 /// must be literal `key=value` strings: anything else after the path
 /// (a variable, a field) is refused rather than ignored.
@@ -81,9 +96,13 @@ pub fn vault_template_calls_delimited(
     delims: Delims<'_>,
 ) -> Result<Vec<VaultCall>, TemplateError> {
     let refused = |reason: String| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason };
+    let starts = secret_calls_at(name, template, delims)?;
     let mut calls: Vec<VaultCall> = Vec::new();
     for captures in SECRET_CALL.captures_iter(template) {
         let whole = captures.get(0).expect("match");
+        if !starts.contains(&whole.start()) {
+            continue;
+        }
         let path = unquote(&captures[1]);
         let rest = template[whole.end()..].trim_start();
         let trimmed_close = format!("-{}", delims.right);
@@ -141,17 +160,28 @@ pub fn render_vault_template(
     template: &str,
     secrets: &BTreeMap<String, serde_json::Value>,
 ) -> Result<Vec<u8>, TemplateError> {
-    render_vault_template_delimited(name, template, secrets, Delims::default())
+    render_vault_template_with(name, template, secrets, AgentTemplateOptions::default())
 }
 
-/// As [`render_vault_template`], for a template written with other action
-/// delimiters.
-pub fn render_vault_template_delimited(
+/// What the Vault agent's template stanza sets beyond the text: the
+/// injector's `agent-template-left-delim-<name>` (and right) and
+/// `error-on-missing-key-<name>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentTemplateOptions<'a> {
+    pub delims: Delims<'a>,
+    /// Go's `missingkey=error`: a missing map key fails the render rather
+    /// than printing `<no value>`.
+    pub error_on_missing_key: bool,
+}
+
+/// As [`render_vault_template`], with the template stanza's options.
+pub fn render_vault_template_with(
     name: &str,
     template: &str,
     secrets: &BTreeMap<String, serde_json::Value>,
-    delims: Delims<'_>,
+    options: AgentTemplateOptions<'_>,
 ) -> Result<Vec<u8>, TemplateError> {
+    let delims = options.delims;
     let refused =
         |reason: &str| TemplateError::Parse { name: name.to_string(), line: 0, column: 0, reason: reason.into() };
     for call in vault_template_calls_delimited(name, template, delims)? {
@@ -159,8 +189,13 @@ pub fn render_vault_template_delimited(
             return Err(refused(&format!("no answer was read for `secret {:?}`", call.path)));
         }
     }
+    let starts = secret_calls_at(name, template, delims)?;
     let rewritten = SECRET_CALL
         .replace_all(template, |captures: &regex::Captures| {
+            let whole = captures.get(0).expect("match");
+            if !starts.contains(&whole.start()) {
+                return whole.as_str().to_owned();
+            }
             let path = unquote(&captures[1]);
             let params = PARAMETER
                 .find_iter(&captures[2])
@@ -202,7 +237,7 @@ pub fn render_vault_template_delimited(
     catch_unwind(AssertUnwindSafe(|| {
         let budget = exec::Budget::new(Limits::default());
         let tree = parse_delimited(name, &rewritten, Dialect::VaultAgent, delims)?;
-        exec::render(&tree, root, budget, Dialect::VaultAgent).map_err(|f| {
+        exec::render_checked(&tree, root, budget, Dialect::VaultAgent, options.error_on_missing_key).map_err(|f| {
             let (line, column) = line_column(&rewritten, f.pos);
             TemplateError::Exec { name: name.to_string(), line, column, reason: f.reason }
         })
@@ -231,13 +266,37 @@ mod tests {
     }
 
     #[test]
+    fn error_on_missing_key_fails_where_go_fails() {
+        let template = r#"{{ with secret "kv/x" }}{{ .Data.v }}{{ .Data.nope }}{{ index .Data "nope" }}{{ end }}"#;
+        let secrets = BTreeMap::from([("kv/x".to_string(), serde_json::json!({"data": {"v": "V"}}))]);
+        let out = render_vault_template("t", template, &secrets).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "V<no value><no value>");
+        let strict = AgentTemplateOptions { error_on_missing_key: true, ..Default::default() };
+        let error = render_vault_template_with("t", template, &secrets, strict).unwrap_err().to_string();
+        assert!(error.contains("map has no entry for key \"nope\""), "{error}");
+        let indexed = r#"{{ with secret "kv/x" }}{{ index .Data "nope" }}{{ end }}"#;
+        assert!(render_vault_template_with("t", indexed, &secrets, strict).is_ok(), "index is not a field");
+    }
+
+    #[test]
+    fn secret_in_text_comments_and_strings_is_no_call() {
+        let template = "the secret \"db\" below {{/* secret \"c\" */}}{{ with secret \"kv/x\" }}{{ .Data.v }} {{ print \"secret \\\"s\\\"\" }}{{ end }}";
+        let calls = vault_template_calls("t", template).unwrap();
+        assert_eq!(calls.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["kv/x"]);
+        let secrets = BTreeMap::from([("kv/x".to_string(), serde_json::json!({"data": {"v": "V"}}))]);
+        let out = String::from_utf8(render_vault_template("t", template, &secrets).unwrap()).unwrap();
+        assert_eq!(out, "the secret \"db\" below V secret \"s\"");
+    }
+
+    #[test]
     fn other_delimiters_are_the_templates_own() {
         let delims = Delims { left: "[[", right: "]]" };
         let template = "[[ with secret \"kv/x\" -]]\n{{ literal }} [[ .Data.v ]][[/* c */]][[- end ]]";
         let calls = vault_template_calls_delimited("t", template, delims).unwrap();
         assert_eq!(calls[0].path, "kv/x");
         let secrets = BTreeMap::from([("kv/x".to_string(), serde_json::json!({"data": {"v": "V"}}))]);
-        let out = render_vault_template_delimited("t", template, &secrets, delims).unwrap();
+        let options = AgentTemplateOptions { delims, error_on_missing_key: false };
+        let out = render_vault_template_with("t", template, &secrets, options).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "{{ literal }} V");
         assert!(render_vault_template("t", template, &secrets).is_err(), "{{ literal }} is an action with {{");
     }

@@ -50,6 +50,10 @@ const TEMPLATES: &[Option<&str>] = &[
     Some(
         r#"{{ with secret "PATH" }}{{ if eq DATA.port "5432" }}string{{ end }} {{ len DATA.ratio }} {{ if lt DATA.port "6" }}lt{{ end }} {{ DATA.port | sprig_toString }} {{ (DATA.json | parseJSON).a | add 1 }}{{ end }}"#,
     ),
+    // The word `secret` in text, a comment and a string is no call.
+    Some(
+        "# the secret \"db\" is below {{/* secret \"c\" */}}\n{{ with secret \"PATH\" }}{{ print \"secret \\\"s\\\" \" DATA.user }}{{ end }}",
+    ),
     // The rest of consul-template's helpers.
     Some(
         r#"{{ with secret "PATH" }}{{ range loop 1 4 }}{{ . }},{{ end }} {{ range loop "2" }}{{ . }}{{ end }} {{ DATA.user | md5sum }} {{ parseUint "42" }} {{ (parseYAML "a: 1\nb: [x, y]\nc: {d: e}").b }} {{ parseJSON "{\"a/b\": 1, \"a/c\": \"x\", \"d\": true}" | explodeMap | toJSON }}{{ end }}"#,
@@ -204,7 +208,7 @@ async fn a_corpus_of_injector_pods_renders_as_bao_agent_renders_it() -> anyhow::
 /// agent-inject/agent/config_test.go and annotations_test.go: several
 /// secrets, a default template, other delimiters, a template without a
 /// secret annotation, file names nested or with a leading `/`, perms,
-/// preserved case, the `json` default template) and of its documentation's
+/// preserved case, the `json` default template, error-on-missing-key) and of its documentation's
 /// examples (a connection string, environment exports, a JSON file),
 /// pointed at the seeded secret. Each Pod's files, rendered by vaultsync's
 /// agent, are the bytes and modes bao agent writes for the same stanzas.
@@ -259,6 +263,16 @@ async fn the_injectors_own_annotation_sets_render_as_bao_agent_renders_them() ->
             }),
         ),
         ("map-default", json!({"agent-inject-default-template": "map", "agent-inject-secret-kv1": kv1})),
+        // A template that only reads keys that exist, under
+        // error-on-missing-key (whose failure the unit tests show).
+        (
+            "missing-key",
+            json!({
+                "agent-inject-secret-strict": kv2,
+                "agent-inject-template-strict": format!("{{{{ with secret \"{kv2}\" }}}}{{{{ .Data.data.user }}}} {{{{ index .Data.data \"absent\" }}}}{{{{ end }}}}"),
+                "error-on-missing-key-strict": "true",
+            }),
+        ),
         // Secret names: lowercased, unless preserved (for all, or one).
         (
             "case",

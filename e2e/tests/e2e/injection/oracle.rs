@@ -39,6 +39,8 @@ pub(super) struct OracleTemplate {
     pub right_delimiter: String,
     /// `agent-inject-perms-<name>`; none: the agent's 0644.
     pub perms: Option<String>,
+    /// `error-on-missing-key-<name>`.
+    pub error_on_missing_key: bool,
 }
 
 /// The templates a Pod's Vault agent annotations ask for, as the injector
@@ -90,6 +92,7 @@ pub(super) fn vault_agent_templates(annotations: &BTreeMap<String, String>) -> V
                 left_delimiter: delimiter("left", "{{"),
                 right_delimiter: delimiter("right", "}}"),
                 perms: get(format!("agent-inject-perms-{raw}")),
+                error_on_missing_key: get(format!("error-on-missing-key-{raw}")).is_some_and(|v| v == "true"),
             }
         })
         .collect()
@@ -119,6 +122,7 @@ pub(super) async fn bao_agent_render(
             let mut stanza = json!({
                 "destination": dir.join(&t.file), "contents": t.contents,
                 "left_delimiter": t.left_delimiter, "right_delimiter": t.right_delimiter,
+                "error_on_missing_key": t.error_on_missing_key,
             });
             if let Some(perms) = &t.perms {
                 stanza["perms"] = json!(perms);

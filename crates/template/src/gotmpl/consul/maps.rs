@@ -132,11 +132,7 @@ mod tests {
     #[test]
     fn explode_nests_keys_with_slashes() {
         let flat = m(&[("a/b", s("1")), ("a/c/d", s("2")), ("e", s("3")), ("f/", s("4"))]);
-        let nested = m(&[
-            ("a", m(&[("b", s("1")), ("c", m(&[("d", s("2"))]))])),
-            ("e", s("3")),
-            ("f", m(&[])),
-        ]);
+        let nested = m(&[("a", m(&[("b", s("1")), ("c", m(&[("d", s("2"))]))])), ("e", s("3")), ("f", m(&[]))]);
         assert_eq!(explode(&flat), Ok(nested));
         assert!(explode(&m(&[("a", s("1")), ("a/b", s("2"))])).unwrap_err().contains("not a map"));
     }
