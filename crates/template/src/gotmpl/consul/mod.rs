@@ -21,6 +21,8 @@ mod math;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod toml;
+mod yaml_v2;
 
 use std::collections::BTreeMap;
 
@@ -67,9 +69,11 @@ pub const NAMES: &[&str] = &[
     "toJSON",
     "toJSONPretty",
     "toLower",
+    "toTOML",
     "toUnescapedJSON",
     "toUnescapedJSONPretty",
     "toUpper",
+    "toYAML",
     "trim",
     "trimPrefix",
     "trimSpace",
@@ -350,6 +354,17 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "toUpper" => {
             one(&args)?;
             case(&text(&args[0])?, true)
+        }
+        // yaml.v2's and BurntSushi/toml's encoders, byte for byte.
+        "toYAML" => {
+            one(&args)?;
+            nests(&args)?;
+            string(yaml_v2::to_yaml(&args[0])?)
+        }
+        "toTOML" => {
+            one(&args)?;
+            nests(&args)?;
+            toml::to_toml(&args[0])
         }
         "toLower" => {
             one(&args)?;

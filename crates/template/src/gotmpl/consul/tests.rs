@@ -323,3 +323,79 @@ fn regexes_replace_and_match_as_go_does_within_the_budget() {
     let e = vault_error("{{ .Data.data.s | regexReplaceAll \"(\" \"x\" }}", data).to_string();
     assert!(e.contains("error parsing regexp"), "{e}");
 }
+
+/// Data as a Vault KV answer holds it: strings that YAML would read as
+/// something else, a PEM, numbers (json.Numbers), JSON in a string.
+fn encoder_data() -> serde_json::Value {
+    json!({
+        "user": "app user", "dsn": "host: db:5432", "quote": "it's \"quoted\"",
+        "pem": "-----BEGIN X-----\nAAAA\n-----END X-----\n", "port": 5432, "ratio": 1.5, "on": "yes",
+        "empty": "", "nested": "{\"b\": [1, 2.5, \"x y\"], \"a\": {\"k\": null}}", "list": ["a", 1, true, null],
+    })
+}
+
+// The expected outputs of the two tests below were produced by
+// openbao-template v1.0.1's toYAML / toTOML (yaml.v2 v2.4.0 / BurntSushi
+// toml v1.5.0) over the same data decoded with UseNumber.
+
+#[test]
+fn to_yaml_is_yaml_v2() {
+    let data = encoder_data();
+    assert_eq!(
+        vault("{{ .Data.data | toYAML }}", data.clone()),
+        "dsn: 'host: db:5432'\nempty: \"\"\nlist:\n- a\n- 1\n- true\n- null\n\
+         nested: '{\"b\": [1, 2.5, \"x y\"], \"a\": {\"k\": null}}'\n\"on\": \"yes\"\n\
+         pem: |\n  -----BEGIN X-----\n  AAAA\n  -----END X-----\nport: 5432\nquote: it's \"quoted\"\nratio: 1.5\n\
+         user: app user"
+    );
+    assert_eq!(
+        vault("{{ .Data.data.nested | parseJSON | toYAML }}", data.clone()),
+        "a:\n  k: null\nb:\n- 1\n- 2.5\n- x y"
+    );
+    assert_eq!(
+        vault("{{ .Data.data.port | toYAML }}|{{ .Data.data.pem | toYAML }}", data),
+        "5432||\n  -----BEGIN X-----\n  AAAA\n  -----END X-----"
+    );
+}
+
+#[test]
+fn to_toml_is_burntsushi_toml() {
+    let mut data = encoder_data();
+    let list = data.as_object_mut().and_then(|m| m.remove("list"));
+    assert_eq!(
+        vault("{{ .Data.data | toTOML }}", data.clone()),
+        "dsn = \"host: db:5432\"\nempty = \"\"\nnested = \"{\\\"b\\\": [1, 2.5, \\\"x y\\\"], \\\"a\\\": {\\\"k\\\": null}}\"\n\
+         on = \"yes\"\npem = \"-----BEGIN X-----\\nAAAA\\n-----END X-----\\n\"\nport = 5432\n\
+         quote = \"it's \\\"quoted\\\"\"\nratio = 1.5\nuser = \"app user\""
+    );
+    // parseJSON's numbers are float64s: `1.0`.
+    assert_eq!(vault("{{ .Data.data.nested | parseJSON | toTOML }}", data.clone()), "b = [1.0, 2.5, \"x y\"]\n\n[a]");
+    assert_eq!(
+        vault("{{ .Data.data.port | toTOML }}|{{ .Data.data.user | toTOML }}", data.clone()),
+        "5432|\"app user\""
+    );
+    // Go's encoder refuses a nil in a list, nil itself, and a list of
+    // maps at the top; the reasons name no value.
+    data["list"] = list.expect("list");
+    for (body, reason) in [
+        ("{{ .Data.data | toTOML }}", "nil element"),
+        ("{{ .Data.data.missing | toTOML }}", "nil value"),
+        ("{{ sprig_list (sprig_dict \"a\" .Data.data.user) | toTOML }}", "top-level values must be"),
+    ] {
+        let e = vault_error(body, data.clone()).to_string();
+        assert!(e.contains(reason) && !e.contains("app user"), "{body}: {e}");
+    }
+}
+
+#[test]
+fn yaml_and_toml_stay_within_the_output_budget() {
+    let data = json!({"big": "x".repeat(600_000), "n": 1});
+    for f in ["toYAML", "toTOML"] {
+        let body = format!("{{{{ sprig_list .Data.data.big .Data.data.big | {f} }}}}");
+        let e = vault_error(&body, data.clone()).to_string();
+        assert!(e.contains("larger than 1 MiB"), "{f}: {e}");
+    }
+    // toYAML is not the ESO dialect's helm-style toYaml, nor there.
+    let e = eso("{{ toYAML .s }}").unwrap_err();
+    assert!(matches!(&e, TemplateError::Parse { reason, .. } if reason.contains("not defined")), "{e}");
+}
