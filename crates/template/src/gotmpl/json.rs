@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::value::{Value, decimal_exponent, go_exponent};
+use super::value::{Value, digits_exponent, digits_fixed, shortest_digits};
 
 pub struct Style {
     /// `toPrettyJson` indents by two spaces.
@@ -78,16 +78,24 @@ fn write(value: &Value, style: &Style, depth: usize, out: &mut String) -> Result
 }
 
 /// Go writes floats without exponent in [1e-6, 1e21), else as `1e-07`
-/// trimmed to `1e-7`.
+/// trimmed to `1e-7`; shortest digits, Go's ties included.
 fn float(f: f64) -> Result<String, String> {
     if !f.is_finite() {
         return Err("unsupported float value".into());
     }
-    let exp = decimal_exponent(f);
-    if f == 0.0 || (-6..21).contains(&exp) {
-        return Ok(format!("{f}"));
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    let (digits, point) = shortest_digits(f);
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return Ok(format!("{sign}{}", digits_fixed(&digits, point)));
     }
-    Ok(go_exponent(&format!("{f:e}"), 1))
+    let exponent = digits_exponent(&digits, point, 2);
+    // encoding/json's clean-up: e-07 is written e-7.
+    let exponent = match exponent.split_once("e-0") {
+        Some((mantissa, exp)) if exp.len() == 1 => format!("{mantissa}e-{exp}"),
+        _ => exponent,
+    };
+    Ok(format!("{sign}{exponent}"))
 }
 
 fn string(s: &str, style: &Style, out: &mut String) -> Result<(), String> {

@@ -216,13 +216,62 @@ pub fn go_float(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    let exp = decimal_exponent(x);
-    if x != 0.0 && !(-4..21).contains(&exp) { go_exponent(&format!("{x:e}"), 2) } else { format!("{x}") }
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let (digits, point) = shortest_digits(x);
+    if digits.is_empty() || (-4..21).contains(&(point - 1)) {
+        format!("{sign}{}", digits_fixed(&digits, point))
+    } else {
+        format!("{sign}{}", digits_exponent(&digits, point, 2))
+    }
 }
 
-pub fn decimal_exponent(x: f64) -> i32 {
-    let s = format!("{x:e}");
-    s.rsplit('e').next().and_then(|e| e.parse().ok()).unwrap_or(0)
+/// The shortest decimal digits that read back as `f` (finite), without
+/// leading or trailing zeros ("" for zero), and where the point goes: `f`
+/// is ±0.DIGITS × 10^point. Go's `FormatFloat(f, _, -1, 64)` uses Ryū,
+/// which picks the even digit when two are as close (1064329076044834.2);
+/// Rust's own `{}` may pick the other (…834.3), so the digits come from
+/// serde_json, which writes floats with Ryū too.
+pub fn shortest_digits(f: f64) -> (String, i32) {
+    let text = serde_json::to_string(&f.abs()).unwrap_or_default();
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text.as_str(), 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let digits = all.trim_start_matches('0');
+    let leading = (all.len() - digits.len()) as i32;
+    let digits = digits.trim_end_matches('0').to_string();
+    let point = if digits.is_empty() { 0 } else { int.len() as i32 + exp - leading };
+    (digits, point)
+}
+
+/// `digits` (of [`shortest_digits`]) with the point at `point`, as `FormatFloat(_, 'f', -1, _)`
+/// writes them: `0` for no digits, no exponent.
+pub fn digits_fixed(digits: &str, point: i32) -> String {
+    if digits.is_empty() {
+        return "0".into();
+    }
+    let len = digits.len() as i32;
+    if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point >= len {
+        format!("{digits}{}", "0".repeat((point - len) as usize))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    }
+}
+
+/// `digits` (of [`shortest_digits`]) in Go's exponent form, `d.ddde+XX`,
+/// with at least `exp_digits` exponent digits.
+pub fn digits_exponent(digits: &str, point: i32, exp_digits: usize) -> String {
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let (first, rest) = digits.split_at(1);
+    let dot = if rest.is_empty() { "" } else { "." };
+    let exp = if digits == "0" { 0 } else { point - 1 };
+    let exp_sign = if exp < 0 { '-' } else { '+' };
+    format!("{first}{dot}{rest}e{exp_sign}{:0>exp_digits$}", exp.unsigned_abs())
 }
 
 /// Rewrites Rust's `1.5e-7` into Go's `1.5e-07`: a sign always, and at
@@ -279,6 +328,11 @@ mod tests {
         assert_eq!(go_float(1e21), "1e+21");
         assert_eq!(go_float(0.00001), "1e-05");
         assert_eq!(go_float(0.0001), "0.0001");
+        assert_eq!(go_float(-0.0), "-0");
+        // Ryū's tie to the even digit, as Go's strconv; Rust's own `{}`
+        // writes ...834.3 here.
+        assert_eq!(go_float(1064329076044834.2), "1064329076044834.2");
+        assert_eq!(go_float(1.5e-7), "1.5e-07");
     }
 
     #[test]

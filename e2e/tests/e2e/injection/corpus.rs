@@ -54,6 +54,15 @@ const TEMPLATES: &[Option<&str>] = &[
     Some(
         "# the secret \"db\" is below {{/* secret \"c\" */}}\n{{ with secret \"PATH\" }}{{ print \"secret \\\"s\\\" \" DATA.user }}{{ end }}",
     ),
+    // YAML and TOML as yaml.v2 and BurntSushi/toml write them: quoting,
+    // blocks, Vault's numbers, parseJSON's floats, lists of tables.
+    Some(r#"{{ with secret "PATH" }}{{ DATA | toYAML }}{{ end }}"#),
+    Some(r#"{{ with secret "PATH" }}{{ DATA | toTOML }}{{ end }}"#),
+    Some(
+        r#"{{ with secret "PATH" }}{{ sprig_dict "dsn" "host: db:5432 # main" "quote" "it's \"q\"" "user" DATA.user "multi" DATA.multi "port" DATA.port "whole" DATA.whole | toYAML }}
+{{ parseJSON "{\"db\": {\"hosts\": [\"a b\", \"yes\", \"12:30\"], \"port\": 5432, \"ratio\": 0.5, \"big\": 1e21}, \"tables\": [{\"k\": \"v\"}, {\"k\": null}]}" | toTOML }}
+{{ DATA.json | parseJSON | toYAML }}{{ end }}"#,
+    ),
     // The rest of consul-template's helpers.
     Some(
         r#"{{ with secret "PATH" }}{{ range loop 1 4 }}{{ . }},{{ end }} {{ range loop "2" }}{{ . }}{{ end }} {{ DATA.user | md5sum }} {{ parseUint "42" }} {{ (parseYAML "a: 1\nb: [x, y]\nc: {d: e}").b }} {{ parseJSON "{\"a/b\": 1, \"a/c\": \"x\", \"d\": true}" | explodeMap | toJSON }}{{ end }}"#,

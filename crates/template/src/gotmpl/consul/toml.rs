@@ -23,9 +23,9 @@
 
 use std::collections::BTreeMap;
 
-use super::super::value::Value;
+use super::super::value::{Value, digits_fixed, shortest_digits};
 use super::super::{MAX_OUTPUT, TOO_LARGE};
-use super::yaml_v2::{fixed, go_parse_float, shortest_digits};
+use super::yaml_v2::go_parse_float;
 
 const NIL_ELEMENT: &str = "toml: cannot encode array with nil element";
 const NO_KEY: &str = "toml: top-level values must be Go maps or structs";
@@ -285,7 +285,7 @@ fn float(f: f64) -> String {
         return format!("{sign}inf");
     }
     let (digits, point) = shortest_digits(f);
-    let text = fixed(&digits, point);
+    let text = digits_fixed(&digits, point);
     if text.contains('.') { format!("{sign}{text}") } else { format!("{sign}{text}.0") }
 }
 

@@ -27,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
-use super::super::value::Value;
+use super::super::value::{Value, digits_exponent, digits_fixed, shortest_digits};
 use super::super::{MAX_OUTPUT, TOO_LARGE};
 
 /// yaml.v2's line width (`best_width`) and indentation (`best_indent`).
@@ -127,50 +127,9 @@ fn format_g(f: f64) -> String {
     let (digits, point) = shortest_digits(f);
     let exp = point - 1;
     if digits.is_empty() || (-4..6).contains(&exp) {
-        return format!("{sign}{}", fixed(&digits, point));
+        return format!("{sign}{}", digits_fixed(&digits, point));
     }
-    let (first, rest) = digits.split_at(1);
-    let dot = if rest.is_empty() { "" } else { "." };
-    let exp_sign = if exp < 0 { '-' } else { '+' };
-    format!("{sign}{first}{dot}{rest}e{exp_sign}{:02}", exp.unsigned_abs())
-}
-
-/// The shortest decimal digits that read back as `f` (finite), without
-/// leading or trailing zeros ("" for zero), and where the point goes: `f`
-/// is ±0.DIGITS × 10^point. Go's `FormatFloat(f, _, -1, 64)` uses Ryū,
-/// which picks the even digit when two are as close (1064329076044834.2);
-/// Rust's own `{}` may pick the other (…834.3), so the digits come from
-/// serde_json, which writes floats with Ryū too.
-pub(super) fn shortest_digits(f: f64) -> (String, i32) {
-    let text = serde_json::to_string(&f.abs()).unwrap_or_default();
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text.as_str(), 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all = format!("{int}{frac}");
-    let digits = all.trim_start_matches('0');
-    let leading = (all.len() - digits.len()) as i32;
-    let digits = digits.trim_end_matches('0').to_string();
-    let point = if digits.is_empty() { 0 } else { int.len() as i32 + exp - leading };
-    (digits, point)
-}
-
-/// `digits` with the point at `point`, as `FormatFloat(_, 'f', -1, _)`
-/// writes them: `0` for no digits, no exponent.
-pub(super) fn fixed(digits: &str, point: i32) -> String {
-    if digits.is_empty() {
-        return "0".into();
-    }
-    let len = digits.len() as i32;
-    if point <= 0 {
-        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-    } else if point >= len {
-        format!("{digits}{}", "0".repeat((point - len) as usize))
-    } else {
-        let (int, frac) = digits.split_at(point as usize);
-        format!("{int}.{frac}")
-    }
+    format!("{sign}{}", digits_exponent(&digits, point, 2))
 }
 
 /// `strconv.ParseFloat(s, 64)` for the texts a `json.Number` holds: an
