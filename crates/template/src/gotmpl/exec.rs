@@ -272,7 +272,31 @@ impl Exec {
         let value = funcs::call(self.dialect, name, args, literal_message)
             .map_err(|reason| Failure::new(first.pos, format!("{name}: {reason}")))?;
         self.budget.charge(first.pos, &value)?;
+        if let (Some(Term { kind: TermKind::Var(var, path), .. }), Value::Map(_)) = (rest.first(), &value)
+            && funcs::mutates(self.dialect, name)
+        {
+            self.budget.charge(first.pos, &value)?;
+            self.write_back(var, path, value.clone());
+        }
         Ok(value)
+    }
+
+    /// Go's maps are references: `set $d "k" "v"` changes `$d` itself.
+    /// Values here are copies, so the changed map goes back where the
+    /// argument came from (a variable, or a map inside one).
+    fn write_back(&mut self, var: &str, path: &[String], value: Value) {
+        let Some((_, slot)) = self.vars.iter_mut().rev().find(|(n, _)| n == var) else { return };
+        let mut slot: &mut Value = slot;
+        for key in path {
+            slot = match slot {
+                Value::Map(map) => match map.get_mut(key) {
+                    Some(next) => next,
+                    None => return,
+                },
+                _ => return,
+            };
+        }
+        *slot = value;
     }
 
     /// `index` on data where it is: `index . "tls.crt"` copies the one

@@ -36,8 +36,32 @@ pub fn exists(dialect: Dialect, name: &str) -> bool {
 /// parse time so such a template fails before it renders anything.
 pub fn refused(dialect: Dialect, name: &str) -> Option<&'static str> {
     match dialect {
-        Dialect::Eso => None,
-        Dialect::VaultAgent => consul::refused(name),
+        Dialect::Eso => sprig::refused(name),
+        Dialect::VaultAgent => consul::refused(name).or_else(|| name.strip_prefix("sprig_").and_then(sprig_v3_2)),
+    }
+}
+
+/// Why a `sprig_<name>` is refused in Vault agent templates: what ESO's
+/// sprig refuses, and what the sprig v3.2 that consul-template registers
+/// lacks or computes differently from ESO's.
+fn sprig_v3_2(name: &str) -> Option<&'static str> {
+    match name {
+        "sha512sum" => Some("sprig v3.2, which the Vault agent uses, has no sha512sum"),
+        "hexdec" => Some("hexdec is ESO's own function, not sprig's"),
+        "camelcase" => {
+            Some("sprig v3.2's camelcase depends on the xstrings version built into the agent; it is not reproduced")
+        }
+        _ => sprig::refused(name),
+    }
+}
+
+/// Whether `name` changes the map given as its first argument in Go
+/// (sprig's `set`, `unset`, `merge`...): `exec` writes its result back into
+/// the variable that map came from.
+pub fn mutates(dialect: Dialect, name: &str) -> bool {
+    match dialect {
+        Dialect::Eso => sprig::mutates(name),
+        Dialect::VaultAgent => name.strip_prefix("sprig_").is_some_and(sprig::mutates),
     }
 }
 
@@ -50,6 +74,9 @@ pub fn call(dialect: Dialect, name: &str, args: Vec<Value>, literal_message: boo
     match dialect {
         Dialect::Eso if pki::NAMES.contains(&name) => pki::call(name, args),
         Dialect::Eso => sprig::call(name, args, literal_message),
+        Dialect::VaultAgent if matches!(name, "sprig_mergeOverwrite" | "sprig_mustMergeOverwrite") => {
+            sprig::merge_overwrite_v3_2(args)
+        }
         Dialect::VaultAgent => consul::call(name, args, literal_message),
     }
 }

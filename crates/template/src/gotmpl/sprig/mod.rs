@@ -1,5 +1,13 @@
 //! The sprig functions ESO templates use, with sprig's argument order (the
 //! subject last) so that `{{ .s | trimPrefix "x" }}` reads naturally.
+//!
+//! ESO v2 vendors sprig (v3.3.1-0.20241028115027-8cb06fe3c8b0, without
+//! `env`, `expandenv`, `getHostByName`, plus its own `hexdec`); every
+//! deterministic function of it is here, byte for byte as Go renders it.
+//! The helpers live by family: [`strings`], [`numeric`], [`lists`],
+//! [`dicts`], [`reflection`], [`regex`], [`hashes`] (and encodings),
+//! [`paths`]. Functions whose result changes on every render (the clock,
+//! randomness, fresh keys) are refused at parse time: see [`refused`].
 
 use std::collections::BTreeMap;
 
@@ -12,6 +20,17 @@ use super::json::{self, Style};
 use super::value::{Value, go_quote};
 use super::yaml;
 use super::{MAX_OUTPUT, MAX_VALUE_DEPTH, MAX_VALUE_WEIGHT, TOO_LARGE};
+
+mod dicts;
+mod hashes;
+mod lists;
+mod numeric;
+mod paths;
+mod reflection;
+mod regex;
+mod strings;
+#[cfg(test)]
+mod tests;
 
 pub const NAMES: &[&str] = &[
     "b64enc",
@@ -54,7 +73,202 @@ pub const NAMES: &[&str] = &[
     "toString",
     "repeat",
     "nospace",
+    // strings
+    "abbrev",
+    "abbrevboth",
+    "trunc",
+    "title",
+    "untitle",
+    "substr",
+    "trimall",
+    "initials",
+    "swapcase",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
+    "wrap",
+    "wrapWith",
+    "cat",
+    "plural",
+    "splitn",
+    "toStrings",
+    // conversions and numbers
+    "atoi",
+    "int",
+    "int64",
+    "float64",
+    "toDecimal",
+    "seq",
+    "until",
+    "untilStep",
+    "add1",
+    "add",
+    "sub",
+    "div",
+    "mod",
+    "mul",
+    "max",
+    "min",
+    "biggest",
+    "maxf",
+    "minf",
+    "ceil",
+    "floor",
+    "round",
+    // defaults and JSON
+    "all",
+    "any",
+    "compact",
+    "mustCompact",
+    "mustFromJson",
+    "mustToJson",
+    "mustToPrettyJson",
+    "mustToRawJson",
+    "deepCopy",
+    "mustDeepCopy",
+    // reflection
+    "typeOf",
+    "typeIs",
+    "typeIsLike",
+    "kindOf",
+    "kindIs",
+    "deepEqual",
+    // paths
+    "base",
+    "dir",
+    "clean",
+    "ext",
+    "isAbs",
+    "osBase",
+    "osClean",
+    "osDir",
+    "osExt",
+    "osIsAbs",
+    // encodings and hashes
+    "b32enc",
+    "b32dec",
+    "hexdec",
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "adler32sum",
+    // lists
+    "tuple",
+    "append",
+    "push",
+    "mustAppend",
+    "mustPush",
+    "prepend",
+    "mustPrepend",
+    "first",
+    "mustFirst",
+    "rest",
+    "mustRest",
+    "last",
+    "mustLast",
+    "initial",
+    "mustInitial",
+    "reverse",
+    "mustReverse",
+    "uniq",
+    "mustUniq",
+    "without",
+    "mustWithout",
+    "has",
+    "mustHas",
+    "slice",
+    "mustSlice",
+    "concat",
+    "chunk",
+    "mustChunk",
+    // dicts
+    "set",
+    "unset",
+    "pluck",
+    "pick",
+    "omit",
+    "merge",
+    "mergeOverwrite",
+    "mustMerge",
+    "mustMergeOverwrite",
+    "values",
+    "dig",
+    // regular expressions
+    "regexMatch",
+    "mustRegexMatch",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexFind",
+    "mustRegexFind",
+    "regexReplaceAll",
+    "mustRegexReplaceAll",
+    "regexReplaceAllLiteral",
+    "mustRegexReplaceAllLiteral",
+    "regexSplit",
+    "mustRegexSplit",
+    "regexQuoteMeta",
 ];
+
+/// `sprig_mergeOverwrite` of the Vault agent (sprig v3.2, mergo v0.3).
+pub fn merge_overwrite_v3_2(args: Vec<Value>) -> CallResult {
+    dicts::merge_overwrite_v3_2(args)
+}
+
+/// Whether Go's version changes the map it is given: see `dicts`.
+pub fn mutates(name: &str) -> bool {
+    dicts::MUTATING.contains(&name)
+}
+
+/// Why a sprig function ESO knows is not run here; checked at parse time.
+pub fn refused(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "now"
+        | "date"
+        | "date_in_zone"
+        | "dateInZone"
+        | "date_modify"
+        | "dateModify"
+        | "must_date_modify"
+        | "mustDateModify"
+        | "ago"
+        | "duration"
+        | "durationRound"
+        | "htmlDate"
+        | "htmlDateInZone"
+        | "toDate"
+        | "mustToDate"
+        | "unixEpoch"
+        | "randAlphaNum"
+        | "randAlpha"
+        | "randAscii"
+        | "randNumeric"
+        | "randInt"
+        | "randBytes"
+        | "shuffle"
+        | "uuidv4"
+        | "bcrypt"
+        | "htpasswd"
+        | "genPrivateKey"
+        | "genCA"
+        | "genCAWithKey"
+        | "genSelfSignedCert"
+        | "genSelfSignedCertWithKey"
+        | "genSignedCert"
+        | "genSignedCertWithKey"
+        | "buildCustomCert"
+        | "encryptAES" => {
+            "its result changes on every render (the clock, randomness or a fresh key), so the Secret would be \
+             rewritten at every sync"
+        }
+        "decryptAES" | "derivePassword" => "this sprig function is not reproduced here",
+        "addf" | "add1f" | "subf" | "mulf" | "divf" => {
+            "sprig's decimal arithmetic is not reproduced exactly; use add, sub, mul, div on integers"
+        }
+        "semver" | "semverCompare" => "Masterminds/semver's parsing and constraints are not reproduced exactly",
+        "urlParse" | "urlJoin" => "Go's net/url parsing is not reproduced exactly",
+        _ => return None,
+    })
+}
 
 pub(super) fn string(s: impl Into<String>) -> CallResult {
     let s = s.into();
@@ -113,14 +327,21 @@ fn map_arg(value: &Value) -> Result<&BTreeMap<String, Value>, String> {
     }
 }
 
+/// Fails when `parts` values holding `bytes` bytes in all would outgrow
+/// what one function may build: checked before building them.
+pub(super) fn split_count_fits(parts: usize, bytes: usize) -> Result<(), String> {
+    let node = std::mem::size_of::<Value>() + std::mem::size_of::<(String, Value)>();
+    if parts.saturating_mul(node).saturating_add(bytes) > MAX_VALUE_WEIGHT {
+        return Err(format!("result would have more than {} parts", MAX_VALUE_WEIGHT / node));
+    }
+    Ok(())
+}
+
 pub(super) fn split(sep: &str, s: &str) -> Result<Vec<Value>, String> {
     // Counted first: splitting 1 MiB into characters would build a
     // million values.
     let parts = if sep.is_empty() { s.chars().count() } else { s.matches(sep).count() + 1 };
-    let node = std::mem::size_of::<Value>() + std::mem::size_of::<(String, Value)>();
-    if parts.saturating_mul(node).saturating_add(s.len()) > MAX_VALUE_WEIGHT {
-        return Err(format!("result would have more than {} parts", MAX_VALUE_WEIGHT / node));
-    }
+    split_count_fits(parts, s.len())?;
     // Go splits "" into UTF-8 characters; Rust would add empty ends.
     if sep.is_empty() {
         return Ok(s.chars().map(|c| Value::Str(c.to_string())).collect());
@@ -193,10 +414,6 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         "trim" => {
             one(&args)?;
             string(text(&args[0])?.trim())
-        }
-        "nospace" => {
-            one(&args)?;
-            string(text(&args[0])?.chars().filter(|c| !c.is_whitespace()).collect::<String>())
         }
         "trimAll" => {
             two(&args)?;
@@ -313,8 +530,9 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
         }
         "sortAlpha" => {
             one(&args)?;
+            // Sprig's strslice: nils in a list are skipped.
             let mut items: Vec<String> = match &args[0] {
-                Value::List(items) => items.iter().map(to_string).collect::<Result<_, _>>()?,
+                Value::List(_) => strings::to_strings(&args[0])?,
                 other => vec![to_string(other)?],
             };
             items.sort();
@@ -358,6 +576,31 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             }
             string(s.repeat(count))
         }
-        _ => Err("not defined".into()),
+        _ => {
+            let mut args = args;
+            strings::call(name, &mut args)
+                .or_else(|| numeric::call(name, &mut args))
+                .or_else(|| lists::call(name, &mut args))
+                .or_else(|| dicts::call(name, &mut args))
+                .or_else(|| reflection::call(name, &mut args))
+                .or_else(|| regex::call(name, &mut args))
+                .or_else(|| hashes::call(name, &mut args))
+                .or_else(|| paths::call(name, &mut args))
+                .or_else(|| json_must(name, &mut args, literal_message))
+                .unwrap_or_else(|| Err("not defined".into()))
+        }
     }
+}
+
+/// The `must*` JSON functions: sprig's versions that report errors, which
+/// ours always do.
+fn json_must(name: &str, args: &mut Vec<Value>, literal_message: bool) -> Option<CallResult> {
+    let plain = match name {
+        "mustFromJson" => "fromJson",
+        "mustToJson" => "toJson",
+        "mustToPrettyJson" => "toPrettyJson",
+        "mustToRawJson" => "toRawJson",
+        _ => return None,
+    };
+    Some(call(plain, std::mem::take(args), literal_message))
 }
