@@ -19,7 +19,8 @@ pub(super) fn call(name: &str, args: &mut Vec<Value>) -> Option<CallResult> {
         }
         "append" | "push" | "prepend" => (|| {
             arity(args, 2)?;
-            super::nests(args)?;
+            // The list holds its items already; the new one must fit.
+            super::nests(&args[1..])?;
             let item = args.pop().unwrap_or(Value::Nil);
             let what = if name == "prepend" { "prepend on" } else { "push on" };
             let mut list = take_list(args.pop().unwrap_or(Value::Nil), what)?;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::render_template;
+use super::super::{TemplateError, render_template};
 
 fn data() -> BTreeMap<String, Vec<u8>> {
     [
@@ -331,4 +331,193 @@ const GO: &[(&str, Option<&str>)] = &[
 #[test]
 fn every_function_renders_as_go_does() {
     check(GO);
+}
+
+fn render(template: &str) -> Result<String, TemplateError> {
+    render_template("t", template, &data()).map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+fn parse_reason(template: &str) -> String {
+    match render(template) {
+        Err(TemplateError::Parse { reason, .. }) => reason,
+        other => panic!("{template:?}: expected a parse error, got {other:?}"),
+    }
+}
+
+fn exec_reason(template: &str) -> String {
+    match render(template) {
+        Err(TemplateError::Exec { reason, .. }) => reason,
+        Ok(out) => panic!("{template:?}: expected an execution error, rendered {} bytes", out.len()),
+        Err(other) => panic!("{template:?}: expected an execution error, got {other:?}"),
+    }
+}
+
+#[test]
+fn what_changes_on_every_render_is_refused_at_parse_time() {
+    for name in [
+        "now",
+        "date",
+        "dateInZone",
+        "date_modify",
+        "ago",
+        "duration",
+        "durationRound",
+        "htmlDate",
+        "toDate",
+        "mustToDate",
+        "unixEpoch",
+        "randAlphaNum",
+        "randAlpha",
+        "randAscii",
+        "randNumeric",
+        "randInt",
+        "randBytes",
+        "shuffle",
+        "uuidv4",
+        "bcrypt",
+        "htpasswd",
+        "genPrivateKey",
+        "genCA",
+        "genSelfSignedCert",
+        "genSignedCert",
+        "buildCustomCert",
+        "encryptAES",
+    ] {
+        // Refused even where it would never run.
+        let reason = parse_reason(&format!("{{{{ if false }}}}{{{{ {name} }}}}{{{{ end }}}}"));
+        assert!(reason.contains("changes on every render"), "{name}: {reason}");
+    }
+    for (name, why) in [
+        ("addf", "decimal"),
+        ("divf", "decimal"),
+        ("semverCompare", "semver"),
+        ("urlParse", "net/url"),
+        ("derivePassword", "not reproduced"),
+        ("decryptAES", "not reproduced"),
+    ] {
+        let reason = parse_reason(&format!("{{{{ {name} }}}}"));
+        assert!(reason.contains(why), "{name}: {reason}");
+    }
+    // ESO leaves these out of its sprig: unknown, as there.
+    for name in ["env", "expandenv", "getHostByName", "hello"] {
+        assert!(parse_reason(&format!("{{{{ {name} }}}}")).contains("not defined"), "{name}");
+    }
+}
+
+#[test]
+fn every_name_is_implemented() {
+    for name in super::NAMES {
+        if let Err(TemplateError::Exec { reason, .. }) = render(&format!("{{{{ {name} }}}}")) {
+            assert!(!reason.contains("not defined"), "{name}: {reason}");
+        }
+    }
+}
+
+#[test]
+fn set_unset_and_merge_change_the_variable_as_go_maps_do() {
+    // Expected values from Go (maps are references there).
+    let t = r#"{{ $d := dict "a" 1 }}{{ $_ := set $d "b" 2 }}{{ $_ := unset $d "a" }}{{ $d }}"#;
+    assert_eq!(render(t).unwrap(), "map[b:2]");
+    let t = r#"{{ $d := dict }}{{ range $i, $v := list "x" "y" }}{{ $_ := set $d $v $i }}{{ end }}{{ toJson $d }}"#;
+    assert_eq!(render(t).unwrap(), r#"{"x":0,"y":1}"#);
+    let t = r#"{{ $o := dict "in" (dict) }}{{ $_ := mergeOverwrite $o.in (dict "k" "v") }}{{ $o }}"#;
+    assert_eq!(render(t).unwrap(), "map[in:map[k:v]]");
+    // A map that is no variable's is changed and returned, nothing else.
+    assert_eq!(render(r#"{{ set (dict "a" 1) "a" 2 }}"#).unwrap(), "map[a:2]");
+}
+
+#[test]
+fn sizes_are_checked_before_building() {
+    for template in [
+        "{{ until 100000000 }}",
+        "{{ untilStep 0 9223372036854775807 1 }}",
+        "{{ untilStep 0 -9223372036854775808 -1 }}",
+        "{{ seq 100000000 }}",
+        "{{ seq 1 -9223372036854775807 }}",
+        r#"{{ wrapWith 1 (repeat 100000 "x") (repeat 1000 "a ") }}"#,
+        r#"{{ regexReplaceAll "a" (repeat 100000 "a") (repeat 20 "$0") }}"#,
+        r#"{{ regexReplaceAllLiteral "a" (repeat 1000000 "a") "bb" }}"#,
+        r#"{{ splitn "" 9223372036854775807 (repeat 1000000 "a") }}"#,
+        r#"{{ regexSplit "" (repeat 1000000 "a") -1 }}"#,
+        r#"{{ regexFindAll "" (repeat 1000000 "a") -1 }}"#,
+        r#"{{ b32enc (repeat 700000 "a") }}"#,
+        r#"{{ snakecase (repeat 400000 "aB") }}"#,
+    ] {
+        let reason = exec_reason(template);
+        assert!(reason.contains("larger than 1 MiB") || reason.contains("more than"), "{template}: {reason}");
+    }
+    // Just under the limits is fine.
+    assert_eq!(render("{{ until 100000 | len }}").unwrap(), "100000");
+    assert_eq!(render(r#"{{ regexReplaceAll "a" (repeat 1000 "a") "$0$0" | len }}"#).unwrap(), "2000");
+}
+
+#[test]
+fn deep_values_stay_within_the_nesting_limit() {
+    // $l nests 128 levels deep, the most a value may.
+    let deep = "{{ $l := list }}{{ range until 127 }}{{ $l = list $l }}{{ end }}";
+    assert_eq!(render(&format!("{deep}{{{{ append $l 1 | len }}}}")).unwrap(), "2");
+    for call in ["append (list) $l", "prepend (list) $l", "chunk 1 $l", "set (dict) \"k\" $l", "tuple $l"] {
+        let reason = exec_reason(&format!("{deep}{{{{ {call} }}}}"));
+        assert!(reason.contains("nest more than 128"), "{call}: {reason}");
+    }
+    // dig and deepEqual walk without recursion.
+    let nested = format!("{}{}", "(dict \"k\" ".repeat(90), "\"v\"".to_string() + &")".repeat(90));
+    let keys = "\"k\" ".repeat(90);
+    assert_eq!(render(&format!("{{{{ dig {keys}\"none\" {nested} }}}}")).unwrap(), "v");
+    assert_eq!(render(&format!("{{{{ deepEqual {nested} {nested} }}}}")).unwrap(), "true");
+}
+
+#[test]
+fn errors_name_types_and_counts_never_values() {
+    for template in [
+        r#"{{ first .password }}"#,
+        r#"{{ dig "a" "b" "d" (dict "a" .password) }}"#,
+        r#"{{ regexFind (print "(" .password) "x" }}"#,
+        r#"{{ mustRegexMatch "(" .password }}"#,
+        r#"{{ substr 5 2 .password }}"#,
+        r#"{{ concat (list) .password }}"#,
+        r#"{{ div .password 0 }}"#,
+        r#"{{ trunc .password "x" }}"#,
+    ] {
+        let reason = exec_reason(template);
+        assert!(!reason.contains("s3cr3t"), "{template}: {reason}");
+    }
+}
+
+#[test]
+fn hashes_and_encodings_read_bytes() {
+    // The bytes 0xff 0xfe (not UTF-8) as Go hashes and encodes them (Go's
+    // crypto/sha256, encoding/base32 and hash/adler32 printed these).
+    let data = BTreeMap::from([("bin".to_string(), vec![0xff, 0xfe])]);
+    let out = render_template("t", "{{ sha256sum .bin }}|{{ b32enc .bin }}|{{ adler32sum .bin }}", &data).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "b3d510ef04275ca8e698e5b3cbb0ece3949ef9252f0cdc839e9ee347409a2209|777A====|50201086"
+    );
+}
+
+/// Vault agent templates see sprig v3.2 as `sprig_<name>`: the same
+/// functions, less what v3.2 lacks, and its older mergo. Expected values
+/// from Go with sprig v3.2.3 (same throwaway program).
+#[test]
+fn vault_agent_templates_get_sprig_v3_2() {
+    let vault = |template: &str| {
+        super::super::render_vault_template("t", template, &BTreeMap::new())
+            .map(|out| String::from_utf8_lossy(&out).into_owned())
+    };
+    let t = r#"{{ sprig_snakecase "FirstName" }}|{{ sprig_mergeOverwrite (sprig_dict "a" "x") (sprig_dict "a" (sprig_dict "b" 1)) }}|{{ sprig_regexReplaceAll "a(x*)b" "-axxb-" "${1}W" }}|{{ sprig_trunc 3 "hello" }}|{{ sprig_sha1sum "hello" }}"#;
+    assert_eq!(vault(t).unwrap(), "first_name|map[a:x]|-xxW-|hel|aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+    for (name, why) in [
+        ("sprig_sha512sum", "no sha512sum"),
+        ("sprig_hexdec", "ESO's own"),
+        ("sprig_camelcase", "xstrings"),
+        ("sprig_now", "every render"),
+        ("sprig_uuidv4", "every render"),
+        ("sprig_semverCompare", "semver"),
+    ] {
+        match vault(&format!("{{{{ {name} }}}}")) {
+            Err(TemplateError::Parse { reason, .. }) => assert!(reason.contains(why), "{name}: {reason}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
 }
