@@ -207,8 +207,10 @@ impl fmt::Write for Bounded {
     }
 }
 
-/// Go's `%v` for a float64: shortest digits, exponent form outside
-/// [1e-4, 1e21).
+/// Go's `%v` (and `%g`) for a float64: shortest digits, exponent form
+/// when the decimal exponent is below -4 or 6 and above, as strconv's
+/// shortest `'g'` (Go prints `1234567.0` as `1.234567e+06`, `999999.0` as
+/// `999999`; JSON's own rule, exponent form from 1e21, is `json.rs`'s).
 pub fn go_float(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
@@ -218,7 +220,7 @@ pub fn go_float(x: f64) -> String {
     }
     let sign = if x.is_sign_negative() { "-" } else { "" };
     let (digits, point) = shortest_digits(x);
-    if digits.is_empty() || (-4..21).contains(&(point - 1)) {
+    if digits.is_empty() || (-4..6).contains(&(point - 1)) {
         format!("{sign}{}", digits_fixed(&digits, point))
     } else {
         format!("{sign}{}", digits_exponent(&digits, point, 2))
@@ -330,8 +332,12 @@ mod tests {
         assert_eq!(go_float(0.0001), "0.0001");
         assert_eq!(go_float(-0.0), "-0");
         // Ryū's tie to the even digit, as Go's strconv; Rust's own `{}`
-        // writes ...834.3 here.
-        assert_eq!(go_float(1064329076044834.2), "1064329076044834.2");
+        // writes ...834.3 here. Exponent form from 1e6, as Go's
+        // text/template and fmt.Println print them.
+        assert_eq!(go_float(1064329076044834.2), "1.0643290760448342e+15");
+        assert_eq!(go_float(999999.0), "999999");
+        assert_eq!(go_float(1234567.0), "1.234567e+06");
+        assert_eq!(go_float(1e20), "1e+20");
         assert_eq!(go_float(1.5e-7), "1.5e-07");
     }
 

@@ -21,6 +21,7 @@ use super::value::{Value, go_quote};
 use super::yaml;
 use super::{MAX_OUTPUT, MAX_VALUE_DEPTH, MAX_VALUE_WEIGHT, TOO_LARGE};
 
+mod decimal;
 mod dicts;
 mod hashes;
 mod lists;
@@ -112,6 +113,11 @@ pub const NAMES: &[&str] = &[
     "biggest",
     "maxf",
     "minf",
+    "addf",
+    "add1f",
+    "subf",
+    "mulf",
+    "divf",
     "ceil",
     "floor",
     "round",
@@ -261,9 +267,6 @@ pub fn refused(name: &str) -> Option<&'static str> {
              rewritten at every sync"
         }
         "decryptAES" | "derivePassword" => "this sprig function is not reproduced here",
-        "addf" | "add1f" | "subf" | "mulf" | "divf" => {
-            "sprig's decimal arithmetic is not reproduced exactly; use add, sub, mul, div on integers"
-        }
         "semver" | "semverCompare" => "Masterminds/semver's parsing and constraints are not reproduced exactly",
         "urlParse" | "urlJoin" => "Go's net/url parsing is not reproduced exactly",
         _ => return None,
@@ -580,6 +583,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
             let mut args = args;
             strings::call(name, &mut args)
                 .or_else(|| numeric::call(name, &mut args))
+                .or_else(|| decimal::call(name, &mut args))
                 .or_else(|| lists::call(name, &mut args))
                 .or_else(|| dicts::call(name, &mut args))
                 .or_else(|| reflection::call(name, &mut args))
