@@ -32,6 +32,7 @@ mod regex;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod urls;
 
 pub const NAMES: &[&str] = &[
     "b64enc",
@@ -150,6 +151,9 @@ pub const NAMES: &[&str] = &[
     "osDir",
     "osExt",
     "osIsAbs",
+    // URLs
+    "urlParse",
+    "urlJoin",
     // encodings and hashes
     "b32enc",
     "b32dec",
@@ -268,7 +272,6 @@ pub fn refused(name: &str) -> Option<&'static str> {
         }
         "decryptAES" | "derivePassword" => "this sprig function is not reproduced here",
         "semver" | "semverCompare" => "Masterminds/semver's parsing and constraints are not reproduced exactly",
-        "urlParse" | "urlJoin" => "Go's net/url parsing is not reproduced exactly",
         _ => return None,
     })
 }
@@ -590,6 +593,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
                 .or_else(|| regex::call(name, &mut args))
                 .or_else(|| hashes::call(name, &mut args))
                 .or_else(|| paths::call(name, &mut args))
+                .or_else(|| urls::call(name, &mut args))
                 .or_else(|| json_must(name, &mut args, literal_message))
                 .unwrap_or_else(|| Err("not defined".into()))
         }
