@@ -33,6 +33,14 @@
 # PostgreSQL 15 (Debian's package, installed when missing) on 127.0.0.1:$PGPORT,
 #   admin $VAULTSYNC_PG_ADMIN_USER / $VAULTSYNC_PG_ADMIN_PASSWORD, database
 #   app; psql is on the env file's PATH.
+# OpenLDAP slapd (Debian's package, installed when missing; e2e/lib/ldap.sh)
+#   on $VAULTSYNC_LDAP_URL, suffix dc=vaultsync,dc=test with ou=people and
+#   ou=groups, admin $VAULTSYNC_LDAP_ADMIN_DN (password in the file
+#   $VAULTSYNC_LDAP_ADMIN_PASSWORD_FILE). OpenBao 2.7 has no LDAP auth
+#   method built in, so auth/ldap is on a dev server of its own,
+#   $VAULTSYNC_LDAP_BAO_ADDR (OpenBao 2.6.2, token root); it searches the
+#   directory as that admin (userattr uid, groupattr cn), proven by a login
+#   of user env-check through group env-check.
 #   - auth/kubernetes checks every login JWT with a real TokenReview against
 #     this API server, as ServiceAccount kube-system/openbao-token-reviewer
 #     (bound to system:auth-delegator; its token is valid 24h).
@@ -65,6 +73,8 @@ source "$here/lib/common.sh"
 source "$here/lib/pki.sh"
 # shellcheck source=SCRIPTDIR/lib/postgres.sh
 source "$here/lib/postgres.sh"
+# shellcheck source=SCRIPTDIR/lib/ldap.sh
+source "$here/lib/ldap.sh"
 
 timeout=${VAULTSYNC_ENV_TIMEOUT:-120}
 service_cidr=10.0.0.0/24
@@ -150,17 +160,18 @@ cmd_up() {
   done
   export PATH="$bin:$PATH"
   ensure_postgres
+  ensure_ldap
 
   # 2. Ports.
-  local ports etcd_port etcd_peer_port api_port kcm_port bao_tls_port bao_port
+  local ports etcd_port etcd_peer_port api_port kcm_port bao_tls_port bao_port ldap_port
   pg_port=
-  ports=$(free_ports 7)
+  ports=$(free_ports 8)
   # Test hook: the first attempt's etcd port, e.g. one held by another
   # process, to prove the retry below (scripts/e2e.sh uses it).
   if [ -n "${VAULTSYNC_ENV_FIRST_ETCD_PORT:-}" ] && [ "${envsh_attempt:-1}" -eq 1 ]; then
     ports="$VAULTSYNC_ENV_FIRST_ETCD_PORT"$'\n'"${ports#*$'\n'}"
   fi
-  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r bao_tls_port; read -r bao_port; read -r pg_port; } <<<"$ports"
+  { read -r etcd_port; read -r etcd_peer_port; read -r api_port; read -r kcm_port; read -r ldap_port; read -r bao_tls_port; read -r bao_port; read -r pg_port; } <<<"$ports"
   if [ -n "${BAO_PORT:-}" ]; then
     # The dev server also listens on BAO_PORT+1 (cluster address).
     if ! port_is_free "$BAO_PORT" || ! port_is_free "$((BAO_PORT + 1))"; then
@@ -168,7 +179,7 @@ cmd_up() {
     fi
     bao_port=$BAO_PORT
   fi
-  log "ports: etcd $etcd_port/$etcd_peer_port, kube-apiserver $api_port, kube-controller-manager $kcm_port, openbao $bao_port, postgres $pg_port"
+  log "ports: etcd $etcd_port/$etcd_peer_port, kube-apiserver $api_port, kube-controller-manager $kcm_port, openbao $bao_port, postgres $pg_port, ldap $ldap_port"
 
   # 3. PKI.
   log "generating the PKI in $state/pki"
@@ -285,6 +296,8 @@ POLICY
     -dev-tls -dev-tls-cert-dir="$state/openbao-tls"
   # PostgreSQL, for OpenBao's database engine.
   start_postgres "$pg_port"
+  # OpenLDAP, for OpenBao's LDAP auth method.
+  start_ldap "$ldap_port" "$(ldap_bao_port "$ports" "${BAO_PORT:-}" "$((${BAO_PORT:-0} + 1))")"
 
   wait_for kube-controller-manager "$timeout" "kube-controller-manager /healthz" \
     curl -fsSk --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
@@ -367,6 +380,7 @@ EOF
   check_login env-check-vault "$(kubectl create token env-check --namespace default --duration=10m --audience=vault)"
 
   configure_postgres
+  configure_ldap
   configure_pki
 
   wait_for kube-controller-manager 60 "the garbage collector to delete ConfigMap default/env-check-orphan (owner deleted)" \
@@ -387,6 +401,11 @@ EOF
     printf 'export VAULTSYNC_PG_ADMIN_USER=%q VAULTSYNC_PG_ADMIN_PASSWORD=%q VAULTSYNC_PG_DATABASE=%q\n' \
       "$PG_ADMIN_USER" "$pg_password" "$PG_DATABASE"
     printf 'export VAULTSYNC_PKI_CA=%q\n' "$state/pki-ca.pem"
+    printf 'export VAULTSYNC_LDAP_URL=%q VAULTSYNC_LDAP_ADMIN_DN=%q VAULTSYNC_LDAP_ADMIN_PASSWORD_FILE=%q\n' \
+      "${ldap_url%/}" "$LDAP_ADMIN_DN" "$state/ldap-admin-password"
+    printf 'export VAULTSYNC_LDAP_SUFFIX=%q VAULTSYNC_LDAP_PEOPLE_DN=%q VAULTSYNC_LDAP_GROUPS_DN=%q\n' \
+      "$LDAP_SUFFIX" "$LDAP_PEOPLE_DN" "$LDAP_GROUPS_DN"
+    printf 'export VAULTSYNC_LDAP_BAO_ADDR=%q\n' "$ldap_bao_addr"
     # shellcheck disable=SC2016
     printf 'export PATH=%q:%q:"$PATH"\n' "$bin" "$pg_bin"
   } >"$state/env"
@@ -404,6 +423,8 @@ env.sh: environment up in $((SECONDS - envsh_t0))s
   OpenBao (TLS)   https://127.0.0.1:$bao_tls_port  (token root; CA $state/openbao-tls/vault-ca.pem)
                   database/ (connection postgres, roles app, static-app), pki/ (role example-dot-com)
   PostgreSQL $PG_MAJOR   127.0.0.1:$pg_port  (user $PG_ADMIN_USER, database $PG_DATABASE; password in the env file)
+  OpenLDAP        ${ldap_url%/}  ($LDAP_SUFFIX, admin $LDAP_ADMIN_DN; password in $state/ldap-admin-password)
+  OpenBao (LDAP)  $ldap_bao_addr  (OpenBao $LDAP_BAO_VERSION, token root; secret/ kv2, auth ldap/)
   logs            $state/logs/   pids: $state/pids/
   use it:         source $q_state/env
   stop it:        bash $q_self down $q_state
@@ -454,6 +475,7 @@ cmd_down() {
   fi
   stop_all
   remove_postgres_dir
+  remove_ldap_dir
   log "stopped the environment in $state (logs kept in $state/logs)"
 }
 

@@ -21,6 +21,7 @@ mod handover;
 mod health;
 mod injection;
 mod kubernetes_auth;
+mod ldap_env;
 mod leader;
 mod leaks;
 mod lifecycle;
