@@ -3,6 +3,8 @@
 //! the `must*` versions, returns an error). Every result is built from
 //! values the render already holds, so it is no larger than its arguments.
 
+use std::collections::HashSet;
+
 use super::super::funcs::{CallResult, arity, at_least, int};
 use super::super::value::Value;
 use super::numeric::to_int64;
@@ -63,19 +65,13 @@ pub(super) fn call(name: &str, args: &mut Vec<Value>) -> Option<CallResult> {
         "uniq" => (|| {
             arity(args, 1)?;
             let list = take_list(args.pop().unwrap_or(Value::Nil), "find uniq on")?;
-            let mut kept: Vec<Value> = Vec::new();
-            for item in list {
-                // Quadratic, as sprig is; bounded by the clock between calls.
-                if !kept.iter().any(|k| deep_equal(k, &item)) {
-                    kept.push(item);
-                }
-            }
-            Ok(Value::List(kept))
+            Ok(Value::List(uniq(list)?))
         })(),
         "without" => (|| {
             at_least(args, 1)?;
             let omit = args.split_off(1);
             let list = take_list(args.pop().unwrap_or(Value::Nil), "find without on")?;
+            searching(list.len(), omit.len())?;
             Ok(Value::List(list.into_iter().filter(|item| !omit.iter().any(|o| deep_equal(o, item))).collect()))
         })(),
         "has" => (|| {
@@ -135,6 +131,49 @@ pub(super) fn call(name: &str, args: &mut Vec<Value>) -> Option<CallResult> {
         "any" => Ok(Value::Bool(args.iter().any(Value::truthy))),
         _ => return None,
     })
+}
+
+/// What one call may compare, item against item: a call runs without
+/// looking at the clock.
+const MAX_SEARCH: usize = 100_000_000;
+
+fn searching(items: usize, against: usize) -> Result<(), String> {
+    if items.saturating_mul(against) > MAX_SEARCH {
+        return Err(format!("comparing {items} items with {against} is too much searching"));
+    }
+    Ok(())
+}
+
+/// Sprig's `uniq` (the first of each, by `reflect.DeepEqual`, in order):
+/// strings and integers are looked up in sets, other values compared one
+/// by one, within `MAX_SEARCH`.
+fn uniq(list: Vec<Value>) -> Result<Vec<Value>, String> {
+    let mut strings: HashSet<Vec<u8>> = HashSet::new();
+    let mut ints: HashSet<i64> = HashSet::new();
+    let mut others: Vec<Value> = Vec::new();
+    let mut compared = 0usize;
+    let mut kept = Vec::new();
+    for item in list {
+        let new = match &item {
+            Value::Str(_) | Value::Bytes(_) => strings.insert(item.as_bytes().unwrap_or_default().to_vec()),
+            Value::Int(i) => ints.insert(*i),
+            other => {
+                compared = compared.saturating_add(others.len());
+                if compared > MAX_SEARCH {
+                    return Err("uniq: too much searching".into());
+                }
+                let new = !others.iter().any(|k| deep_equal(k, other));
+                if new {
+                    others.push(other.clone());
+                }
+                new
+            }
+        };
+        if new {
+            kept.push(item);
+        }
+    }
+    Ok(kept)
 }
 
 fn lower_first(rest: &str) -> String {

@@ -441,6 +441,11 @@ fn sizes_are_checked_before_building() {
         let reason = exec_reason(template);
         assert!(reason.contains("larger than 1 MiB") || reason.contains("more than"), "{template}: {reason}");
     }
+    // Quadratic searches are bounded too; uniq of strings is not quadratic.
+    let reason = exec_reason(&format!("{{{{ without (until 180000) {}}}}}", "1 ".repeat(600)));
+    assert!(reason.contains("too much searching"), "{reason}");
+    assert_eq!(render("{{ until 150000 | toStrings | uniq | len }}").unwrap(), "150000");
+    assert_eq!(render("{{ concat (until 100000) (until 100000) | uniq | len }}").unwrap(), "100000");
     // Just under the limits is fine.
     assert_eq!(render("{{ until 100000 | len }}").unwrap(), "100000");
     assert_eq!(render(r#"{{ regexReplaceAll "a" (repeat 1000 "a") "$0$0" | len }}"#).unwrap(), "2000");
