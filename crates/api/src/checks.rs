@@ -78,7 +78,8 @@ const NAMESPACES_MESSAGE: &str =
 const CONDITIONS_MESSAGE: &str = "spec.conditions is only allowed on a ClusterSecretStore";
 const ONE_PROVIDER_MESSAGE: &str = "set exactly one of provider.vault or provider.openBao";
 const ONE_CA_MESSAGE: &str = "set at most one of caBundle or caProvider";
-const ONE_AUTH_MESSAGE: &str = "set exactly one auth method: tokenSecretRef, kubernetes, appRole or jwt";
+const ONE_AUTH_MESSAGE: &str =
+    "set exactly one auth method: tokenSecretRef, kubernetes, appRole, jwt, userPass, ldap or cert";
 const KUBERNETES_TOKEN_MESSAGE: &str = "set exactly one of serviceAccountRef or secretRef";
 const APPROLE_ROLE_MESSAGE: &str = "set exactly one of roleId or roleRef";
 const JWT_TOKEN_MESSAGE: &str = "set exactly one of kubernetesServiceAccountToken or secretRef";
@@ -309,9 +310,33 @@ fn vault_provider(at: &str, vault: &VaultProvider) -> Checked {
 }
 
 fn vault_auth(at: &str, auth: &VaultAuth) -> Checked {
-    let methods =
-        [auth.token_secret_ref.is_some(), auth.kubernetes.is_some(), auth.app_role.is_some(), auth.jwt.is_some()];
+    let methods = [
+        auth.token_secret_ref.is_some(),
+        auth.kubernetes.is_some(),
+        auth.app_role.is_some(),
+        auth.jwt.is_some(),
+        auth.user_pass.is_some(),
+        auth.ldap.is_some(),
+        auth.cert.is_some(),
+    ];
     require(exactly_one(&methods), at, ONE_AUTH_MESSAGE)?;
+    if let Some(namespace) = &auth.namespace {
+        max_length(&format!("{at}.namespace"), namespace, MAX_PATH)?;
+    }
+    if let Some(user_pass) = &auth.user_pass {
+        password_auth(&format!("{at}.userPass"), &user_pass.path, &user_pass.username, &user_pass.secret_ref)?;
+    }
+    if let Some(ldap) = &auth.ldap {
+        password_auth(&format!("{at}.ldap"), &ldap.path, &ldap.username, &ldap.secret_ref)?;
+    }
+    if let Some(cert) = &auth.cert {
+        auth_mount(&format!("{at}.cert.path"), &cert.path)?;
+        if let Some(role) = &cert.vault_role {
+            max_length(&format!("{at}.cert.vaultRole"), role, 256)?;
+        }
+        secret_key_selector(&format!("{at}.cert.clientCert"), &cert.client_cert)?;
+        secret_key_selector(&format!("{at}.cert.secretRef"), &cert.secret_ref)?;
+    }
     if let Some(token) = &auth.token_secret_ref {
         secret_key_selector(&format!("{at}.tokenSecretRef"), token)?;
     }
@@ -330,6 +355,14 @@ fn vault_auth(at: &str, auth: &VaultAuth) -> Checked {
 fn auth_mount(path: &str, mount: &str) -> Checked {
     max_length(path, mount, MAX_PATH)?;
     FOLDER.check(path, mount)
+}
+
+/// userPass and ldap: a mount, a user's name, the Secret of the password.
+fn password_auth(at: &str, mount: &str, username: &str, password: &SecretKeySelector) -> Checked {
+    auth_mount(&format!("{at}.path"), mount)?;
+    min_length(&format!("{at}.username"), username, 1)?;
+    max_length(&format!("{at}.username"), username, 256)?;
+    secret_key_selector(&format!("{at}.secretRef"), password)
 }
 
 fn kubernetes_auth(at: &str, kubernetes: &KubernetesAuth) -> Checked {

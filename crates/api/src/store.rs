@@ -232,8 +232,14 @@ pub struct CaProvider {
 /// Authentication methods. Exactly one must be set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.tokenSecretRef), has(self.kubernetes), has(self.appRole), has(self.jwt)].filter(x, x).size() == 1").message("set exactly one auth method: tokenSecretRef, kubernetes, appRole or jwt"))]
+#[x_kube(validation = Rule::new("[has(self.tokenSecretRef), has(self.kubernetes), has(self.appRole), has(self.jwt), has(self.userPass), has(self.ldap), has(self.cert)].filter(x, x).size() == 1").message("set exactly one auth method: tokenSecretRef, kubernetes, appRole, jwt, userPass, ldap or cert"))]
 pub struct VaultAuth {
+    /// The Vault namespace to log in to, when it is not the one secrets
+    /// are read from (`provider.vault.namespace`), e.g. a parent namespace
+    /// whose auth method serves its children. Default: the provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_PATH))]
+    pub namespace: Option<String>,
     /// A Vault token kept in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret_ref: Option<SecretKeySelector>,
@@ -246,6 +252,16 @@ pub struct VaultAuth {
     /// Vault's JWT/OIDC auth method, with a ServiceAccount token as the JWT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtAuth>,
+    /// Vault's userpass auth method: a user's name and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pass: Option<UserPassAuth>,
+    /// Vault's LDAP auth method: an LDAP user's name and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapAuth>,
+    /// Vault's TLS certificate auth method: a client certificate and its
+    /// key, presented to Vault's TLS listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<CertAuth>,
 }
 
 /// Login with a Kubernetes ServiceAccount token.
@@ -341,6 +357,76 @@ pub struct JwtAuth {
 
 fn default_jwt_mount() -> String {
     "jwt".into()
+}
+
+/// Login with a user's name and the password kept in a Secret, on Vault's
+/// userpass auth method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPassAuth {
+    /// Mount path of the userpass auth method (default `userpass`).
+    #[serde(default = "default_userpass_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    pub path: String,
+    /// The user's name.
+    #[schemars(length(min = 1, max = 256))]
+    pub username: String,
+    /// The key of a Secret holding the user's password.
+    pub secret_ref: SecretKeySelector,
+}
+
+fn default_userpass_mount() -> String {
+    "userpass".into()
+}
+
+/// Login with an LDAP user's name and the password kept in a Secret, on
+/// Vault's LDAP auth method (which binds to the directory as that user).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapAuth {
+    /// Mount path of the LDAP auth method (default `ldap`).
+    #[serde(default = "default_ldap_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    pub path: String,
+    /// The LDAP user's name.
+    #[schemars(length(min = 1, max = 256))]
+    pub username: String,
+    /// The key of a Secret holding the user's password.
+    pub secret_ref: SecretKeySelector,
+}
+
+fn default_ldap_mount() -> String {
+    "ldap".into()
+}
+
+/// Login with a TLS client certificate, on Vault's cert auth method: the
+/// certificate and its key (PEM, from Secrets) are presented when the
+/// connection to Vault is made, so Vault's listener must ask for client
+/// certificates (it does unless `tls_disable_client_certs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertAuth {
+    /// Mount path of the cert auth method (default `cert`).
+    #[serde(default = "default_cert_mount")]
+    #[schemars(length(max = MAX_PATH))]
+    #[x_kube(validation = Rule::new(FOLDER_RULE).message(FOLDER_MESSAGE))]
+    pub path: String,
+    /// The cert auth role (`auth/cert/certs/<name>`) to log in as; Vault
+    /// picks the one the certificate matches when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub vault_role: Option<String>,
+    /// The key of a Secret holding the client certificate (PEM; the chain
+    /// may follow it).
+    pub client_cert: SecretKeySelector,
+    /// The key of a Secret holding the certificate's private key (PEM).
+    pub secret_ref: SecretKeySelector,
+}
+
+fn default_cert_mount() -> String {
+    "cert".into()
 }
 
 /// ServiceAccount token used as a JWT.

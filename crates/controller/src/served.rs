@@ -383,13 +383,13 @@ mod tests {
             raw(json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
                 "metadata": {"name": "v", "namespace": "a"},
                 "spec": {"controller": "vaultsync", "provider": {"vault": {"server": "https://v:8200",
-                    "auth": {"userPass": {"path": "userpass", "username": "u"}}}}}})),
+                    "auth": {"iam": {"path": "aws", "region": "eu-west-1"}}}}}})),
             unparsed_secret_store,
         );
         assert_eq!(
             problem(&store).map(String::as_str),
             Some(
-                "spec.provider.vault.auth.userPass not supported by vaultsync (yet); remove it or leave this object to ESO"
+                "spec.provider.vault.auth.iam not supported by vaultsync (yet); remove it or leave this object to ESO"
             )
         );
     }

@@ -29,6 +29,28 @@ pub enum Auth {
         role: String,
         jwt: JwtSource,
     },
+    /// userpass or LDAP: a user's name and password, posted to
+    /// `auth/<mount>/login/<username>`.
+    Password {
+        method: PasswordMethod,
+        mount_path: String,
+        username: String,
+        password: Sensitive,
+    },
+    /// TLS certificate auth: the client certificate (and its key, PEM) is
+    /// presented on the connection; `role` names the cert role to match.
+    Cert {
+        mount_path: String,
+        role: Option<String>,
+        identity_pem: Sensitive,
+    },
+}
+
+/// The auth methods that log in with a user's name and password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordMethod {
+    UserPass,
+    Ldap,
 }
 
 impl Auth {
@@ -39,15 +61,20 @@ impl Auth {
             Auth::Kubernetes { .. } => "kubernetes",
             Auth::AppRole { .. } => "appRole",
             Auth::Jwt { .. } => "jwt",
+            Auth::Password { method: PasswordMethod::UserPass, .. } => "userPass",
+            Auth::Password { method: PasswordMethod::Ldap, .. } => "ldap",
+            Auth::Cert { .. } => "cert",
         }
     }
 
     pub(crate) fn mount(&self) -> &str {
         match self {
             Auth::Token(_) => "token",
-            Auth::Kubernetes { mount_path, .. } | Auth::AppRole { mount_path, .. } | Auth::Jwt { mount_path, .. } => {
-                mount_path.trim_matches('/')
-            }
+            Auth::Kubernetes { mount_path, .. }
+            | Auth::AppRole { mount_path, .. }
+            | Auth::Jwt { mount_path, .. }
+            | Auth::Password { mount_path, .. }
+            | Auth::Cert { mount_path, .. } => mount_path.trim_matches('/'),
         }
     }
 }

@@ -18,7 +18,7 @@ mod path;
 mod sensitive;
 mod telemetry;
 
-pub use auth::{Auth, JwtSource};
+pub use auth::{Auth, JwtSource, PasswordMethod};
 pub use client::{Client, Freshness, Retry, ServerConfig};
 pub use dynamic::{IssueMethod, Issued, Lease};
 pub use error::{Error, Result};

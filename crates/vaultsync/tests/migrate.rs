@@ -75,7 +75,9 @@ fn check_names_each_reason_on_its_object() {
     };
     has("SecretStore team-a/aws", "would fail: provider aws is not supported");
     has("ExternalSecret team-a/on-aws", "whose provider aws vaultsync does not support");
-    has("ClusterSecretStore vault-userpass", "would fail: spec.provider.vault.auth.userPass is not supported yet");
+    // userPass, ldap, cert and auth.namespace are served now.
+    has("ClusterSecretStore vault-userpass", "ok");
+    assert!(!stdout.contains("auth.cert is not supported") && !stdout.contains("auth.namespace is not supported"));
     has("ClusterSecretStore vault-mtls", "would fail: spec.provider.vault.tls is not supported yet");
     has(
         "SecretStore team-a/vault-no-audience",
@@ -105,7 +107,7 @@ fn check_names_each_reason_on_its_object() {
     has("ExternalSecret team-a/db", "ok");
     assert!(!stdout.contains("Secret team-a/vault-token"), "a Secret was checked:\n{stdout}");
     assert!(!stdout.contains("never-printed"), "a Secret's value was printed");
-    assert!(stdout.ends_with("\n24 objects: 7 ok, 3 with warnings, 14 would fail\n"), "{stdout}");
+    assert!(stdout.ends_with("\n24 objects: 8 ok, 3 with warnings, 13 would fail\n"), "{stdout}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod leader;
 mod leaks;
 mod lifecycle;
 mod listeners;
+mod login_methods;
 mod policies;
 mod readme;
 mod remote_ref;

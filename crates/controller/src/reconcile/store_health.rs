@@ -115,6 +115,12 @@ fn auth_method(provider: &VaultProvider) -> &'static str {
         "kubernetes"
     } else if auth.app_role.is_some() {
         "appRole"
+    } else if auth.user_pass.is_some() {
+        "userPass"
+    } else if auth.ldap.is_some() {
+        "ldap"
+    } else if auth.cert.is_some() {
+        "cert"
     } else {
         "jwt"
     }

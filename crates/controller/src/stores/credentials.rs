@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use sha2::{Digest, Sha256};
-use vaultsync_api::{CaProviderType, SecretKeySelector, ServiceAccountSelector, VaultProvider};
-use vaultsync_vault::{Auth, JwtSource, Sensitive, ServerConfig};
+use vaultsync_api::{CaProviderType, SecretKeySelector, ServiceAccountSelector, VaultAuth, VaultProvider};
+use vaultsync_vault::{Auth, JwtSource, PasswordMethod, Sensitive, ServerConfig};
 
 use super::resolve::{ResolvedStore, selector_matches};
 use crate::context::Context;
@@ -38,6 +38,9 @@ pub(crate) fn refs_need_namespace(provider: &VaultProvider) -> bool {
             j.kubernetes_service_account_token.as_ref().is_some_and(|t| missing(&t.service_account_ref.namespace))
                 || j.secret_ref.as_ref().is_some_and(|s| missing(&s.namespace))
         })
+        || auth.user_pass.as_ref().is_some_and(|u| missing(&u.secret_ref.namespace))
+        || auth.ldap.as_ref().is_some_and(|l| missing(&l.secret_ref.namespace))
+        || auth.cert.as_ref().is_some_and(|c| missing(&c.client_cert.namespace) || missing(&c.secret_ref.namespace))
 }
 
 /// Builds credentials for `store` on behalf of an object in
@@ -126,6 +129,30 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         fingerprint.update(identity.as_bytes());
         let role = jwt_auth.role.clone().unwrap_or_default();
         (Auth::Jwt { mount_path: jwt_auth.path.clone(), role, jwt }, format!("jwt:{identity}"))
+    } else if let Some((method, path, username, sel)) = password_auth(auth_spec) {
+        let ns = ref_namespace(sel.namespace.as_ref());
+        let password = read_selector(ctx, store, &ns, sel, "password").await?;
+        fingerprint.update(username.as_bytes());
+        fingerprint.update(password.as_bytes());
+        let identity = format!("{}:{username}:{ns}/{}", auth_name(method), sel.name);
+        let auth = Auth::Password {
+            method,
+            mount_path: path.to_owned(),
+            username: username.to_owned(),
+            password: Sensitive::new(password),
+        };
+        (auth, identity)
+    } else if let Some(cert) = &auth_spec.cert {
+        let cert_ns = ref_namespace(cert.client_cert.namespace.as_ref());
+        let certificate = read_selector(ctx, store, &cert_ns, &cert.client_cert, "tls.crt").await?;
+        let key_ns = ref_namespace(cert.secret_ref.namespace.as_ref());
+        let key = read_selector(ctx, store, &key_ns, &cert.secret_ref, "tls.key").await?;
+        fingerprint.update(certificate.as_bytes());
+        fingerprint.update(key.as_bytes());
+        // The certificate first, then its key: what a TLS identity reads.
+        let identity_pem = Sensitive::new(format!("{}\n{}\n", certificate.trim_end(), key.trim_end()));
+        let auth = Auth::Cert { mount_path: cert.path.clone(), role: cert.vault_role.clone(), identity_pem };
+        (auth, format!("cert:{cert_ns}/{}", cert.client_cert.name))
     } else {
         return Err(store.config_error("spec.provider.vault.auth sets no method"));
     };
@@ -133,6 +160,7 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
     let server = ServerConfig {
         address: provider.server.clone(),
         namespace: provider.namespace.clone(),
+        login_namespace: auth_spec.namespace.clone(),
         ca_bundle_pem,
         read_window: ctx.config.read_window,
         retry: store.retry,
@@ -144,6 +172,22 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
     let per_namespace = store.namespace.is_none() && refs_need_namespace(provider);
     let owner = ClientOwner { store: store.id(), namespace: per_namespace.then(|| using_namespace.to_owned()) };
     Ok(Credentials { server, auth, fingerprint, owner })
+}
+
+/// userPass or ldap: the method, its mount, the user's name and the
+/// Secret of the password.
+fn password_auth(auth: &VaultAuth) -> Option<(PasswordMethod, &str, &str, &SecretKeySelector)> {
+    if let Some(u) = &auth.user_pass {
+        return Some((PasswordMethod::UserPass, &u.path, &u.username, &u.secret_ref));
+    }
+    auth.ldap.as_ref().map(|l| (PasswordMethod::Ldap, l.path.as_str(), l.username.as_str(), &l.secret_ref))
+}
+
+fn auth_name(method: PasswordMethod) -> &'static str {
+    match method {
+        PasswordMethod::UserPass => "userpass",
+        PasswordMethod::Ldap => "ldap",
+    }
 }
 
 /// A JWT for Kubernetes or JWT auth: a fresh short-lived, audience-bound

@@ -104,6 +104,15 @@ impl Client {
             Auth::AppRole { role_id, secret_id, .. } => {
                 (format!("auth/{}/login", encode(&mount)), json!({"role_id": role_id, "secret_id": secret_id.expose()}))
             }
+            Auth::Password { username, password, .. } => {
+                (format!("auth/{}/login/{}", encode(&mount), encode(username)), json!({"password": password.expose()}))
+            }
+            // The certificate is the credential, presented on the
+            // connection (see `transport::http_client`).
+            Auth::Cert { role, .. } => {
+                let body = role.as_ref().map_or_else(|| json!({}), |name| json!({"name": name}));
+                (format!("auth/{}/login", encode(&mount)), body)
+            }
         };
         let (status, response) = self.send(Operation::Login, Method::POST, &path, None, Some(body)).await?;
         if status != StatusCode::OK {

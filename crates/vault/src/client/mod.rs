@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub address: String,
     /// Sent as `X-Vault-Namespace` on every request when set.
     pub namespace: Option<String>,
+    /// The namespace to log in to (and keep the token in: its lookup,
+    /// renewal and revocation), when not `namespace` (ESO's
+    /// `auth.namespace`).
+    pub login_namespace: Option<String>,
     /// PEM CA certificates; when set, only these roots are trusted.
     pub ca_bundle_pem: Option<Vec<u8>>,
     /// Per-request timeout.
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
         Self {
             address: String::new(),
             namespace: None,
+            login_namespace: None,
             ca_bundle_pem: None,
             timeout: Duration::from_secs(10),
             read_window: Duration::from_secs(1),
@@ -92,6 +97,7 @@ pub(crate) struct Inner {
     http: reqwest::Client,
     address: String,
     namespace: Option<String>,
+    login_namespace: Option<String>,
     auth: Auth,
     // Held across a login, a renewal and a token check, so concurrent
     // callers share each one (single flight).
@@ -129,13 +135,19 @@ impl Client {
     }
 
     fn build(server: ServerConfig, auth: Auth, observer: Option<Arc<dyn Observer>>) -> Result<Client> {
-        let http = transport::http_client(&server)?;
+        let identity = match &auth {
+            Auth::Cert { identity_pem, .. } => Some(identity_pem),
+            _ => None,
+        };
+        let http = transport::http_client(&server, identity)?;
         let address = crate::origin::check_server(&server.address)?;
+        let namespace = server.namespace.filter(|n| !n.is_empty());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 address,
-                namespace: server.namespace.filter(|n| !n.is_empty()),
+                login_namespace: server.login_namespace.filter(|n| !n.is_empty()).or_else(|| namespace.clone()),
+                namespace,
                 auth,
                 token: Mutex::default(),
                 logins: AtomicU64::new(0),

@@ -16,7 +16,7 @@ use crate::{Error, Result, Sensitive};
 
 /// The HTTP client for `server`: its timeouts, and only its CA bundle's
 /// roots when it names one.
-pub(super) fn http_client(server: &ServerConfig) -> Result<reqwest::Client> {
+pub(super) fn http_client(server: &ServerConfig, identity: Option<&Sensitive>) -> Result<reqwest::Client> {
     // reqwest is built without a default crypto provider; ring is the
     // one kube uses too.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -31,6 +31,13 @@ pub(super) fn http_client(server: &ServerConfig) -> Result<reqwest::Client> {
         builder = builder.tls_certs_only(certs);
     } else if !system_has_roots() {
         builder = builder.tls_certs_only(compiled_in_roots()?);
+    }
+    if let Some(pem) = identity {
+        // Never the PEM's text in the error: it holds the private key.
+        let identity = reqwest::Identity::from_pem(pem.expose().as_bytes()).map_err(|_| {
+            Error::Tls("the client certificate and key are not a PEM certificate followed by its private key".into())
+        })?;
+        builder = builder.identity(identity);
     }
     builder.build().map_err(|e| Error::Tls(format!("cannot build HTTP client: {}", with_causes(&e))))
 }
@@ -105,7 +112,14 @@ impl Client {
         if let Some(token) = token {
             request = request.header("X-Vault-Token", token.expose());
         }
-        if let Some(namespace) = &self.inner.namespace {
+        // The token lives in the namespace it logged in to.
+        let namespace = match operation {
+            Operation::Login | Operation::LookupSelf | Operation::RenewSelf | Operation::RevokeSelf => {
+                &self.inner.login_namespace
+            }
+            _ => &self.inner.namespace,
+        };
+        if let Some(namespace) = namespace {
             request = request.header("X-Vault-Namespace", namespace);
         }
         if let Some(body) = body {

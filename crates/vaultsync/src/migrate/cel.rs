@@ -180,7 +180,8 @@ mod tests {
         let auth = crd_rule("SecretStore", "set exactly one auth method");
         assert_eq!(auth.holds(&json!({"kubernetes": {}})), Some(true));
         assert_eq!(auth.holds(&json!({"kubernetes": {}, "jwt": {}})), Some(false));
-        assert_eq!(auth.holds(&json!({"userPass": {}})), Some(false));
+        assert_eq!(auth.holds(&json!({"userPass": {}})), Some(true));
+        assert_eq!(auth.holds(&json!({"iam": {}})), Some(false));
         let ca = crd_rule("SecretStore", "set at most one of caBundle");
         assert_eq!(ca.holds(&json!({})), Some(true));
         assert_eq!(ca.holds(&json!({"caBundle": "x", "caProvider": {}})), Some(false));

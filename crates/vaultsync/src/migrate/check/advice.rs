@@ -21,7 +21,7 @@ struct Missing {
 }
 
 const REMOVE: &str = "remove it";
-const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, jwt or tokenSecretRef, or keep this store and its ExternalSecrets with ESO";
+const OTHER_AUTH: &str = "log in with kubernetes (serviceAccountRef), appRole, jwt, userPass, ldap, cert or tokenSecretRef, or keep this store and its ExternalSecrets with ESO";
 
 fn table() -> Vec<Missing> {
     let m = |pattern, default: Option<Value>, fails, why, fix| Missing { pattern, default, fails, why, fix };
@@ -33,18 +33,8 @@ fn table() -> Vec<Missing> {
             "ESO's schema marks it deprecated and ESO does not implement it either",
             "issue generated values through dataFrom[].sourceRef.generatorRef",
         ),
-        m("spec.provider.vault.auth.userPass", None, true, "vaultsync has no userPass login", OTHER_AUTH),
-        m("spec.provider.vault.auth.cert", None, true, "vaultsync has no cert login", OTHER_AUTH),
-        m("spec.provider.vault.auth.ldap", None, true, "vaultsync has no ldap login", OTHER_AUTH),
         m("spec.provider.vault.auth.iam", None, true, "vaultsync has no iam login", OTHER_AUTH),
         m("spec.provider.vault.auth.gcp", None, true, "vaultsync has no gcp login", OTHER_AUTH),
-        m(
-            "spec.provider.vault.auth.namespace",
-            None,
-            true,
-            "vaultsync logs in inside provider.vault.namespace",
-            "set up the auth method in the namespace of provider.vault.namespace",
-        ),
         m(
             "spec.provider.vault.auth.jwt.kubernetesServiceAccountToken.expirationSeconds",
             None,
@@ -272,9 +262,9 @@ mod tests {
     #[test]
     fn a_rule_broken_by_an_unsupported_field_is_said_once() {
         let store = json!({"spec": {"provider": {"vault": {"server": "https://v:8200",
-            "auth": {"ldap": {"path": "ldap", "username": "u"}}}}}});
+            "auth": {"iam": {"path": "aws", "region": "eu-west-1"}}}}}});
         let found = severities(Kind::SecretStore, store);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].1.starts_with("spec.provider.vault.auth.ldap is not supported yet"));
+        assert!(found[0].1.starts_with("spec.provider.vault.auth.iam is not supported yet"));
     }
 }
