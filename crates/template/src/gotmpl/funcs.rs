@@ -48,6 +48,10 @@ fn sprig_v3_2(name: &str) -> Option<&'static str> {
     match name {
         "sha512sum" => Some("sprig v3.2, which the Vault agent uses, has no sha512sum"),
         "hexdec" => Some("hexdec is ESO's own function, not sprig's"),
+        "semverCompare" => Some(
+            "sprig v3.2's Masterminds/semver (v3.2) matches prereleases differently from ESO's v3.4, which is the one \
+             reproduced here",
+        ),
         "camelcase" => {
             Some("sprig v3.2's camelcase depends on the xstrings version built into the agent; it is not reproduced")
         }

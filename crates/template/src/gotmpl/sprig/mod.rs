@@ -29,6 +29,7 @@ mod numeric;
 mod paths;
 mod reflection;
 mod regex;
+mod semver;
 mod strings;
 #[cfg(test)]
 mod tests;
@@ -151,9 +152,10 @@ pub const NAMES: &[&str] = &[
     "osDir",
     "osExt",
     "osIsAbs",
-    // URLs
+    // URLs and versions
     "urlParse",
     "urlJoin",
+    "semverCompare",
     // encodings and hashes
     "b32enc",
     "b32dec",
@@ -271,7 +273,10 @@ pub fn refused(name: &str) -> Option<&'static str> {
              rewritten at every sync"
         }
         "decryptAES" | "derivePassword" => "this sprig function is not reproduced here",
-        "semver" | "semverCompare" => "Masterminds/semver's parsing and constraints are not reproduced exactly",
+        "semver" => {
+            "semver returns a Go object whose methods templates call, which this engine does not have; \
+             compare versions with semverCompare"
+        }
         _ => return None,
     })
 }
@@ -594,6 +599,7 @@ pub fn call(name: &str, args: Vec<Value>, literal_message: bool) -> CallResult {
                 .or_else(|| hashes::call(name, &mut args))
                 .or_else(|| paths::call(name, &mut args))
                 .or_else(|| urls::call(name, &mut args))
+                .or_else(|| semver::call(name, &mut args))
                 .or_else(|| json_must(name, &mut args, literal_message))
                 .unwrap_or_else(|| Err("not defined".into()))
         }

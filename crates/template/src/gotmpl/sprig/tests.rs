@@ -388,7 +388,7 @@ fn what_changes_on_every_render_is_refused_at_parse_time() {
         assert!(reason.contains("changes on every render"), "{name}: {reason}");
     }
     for (name, why) in
-        [("semverCompare", "semver"), ("derivePassword", "not reproduced"), ("decryptAES", "not reproduced")]
+        [("semver", "semverCompare"), ("derivePassword", "not reproduced"), ("decryptAES", "not reproduced")]
     {
         let reason = parse_reason(&format!("{{{{ {name} }}}}"));
         assert!(reason.contains(why), "{name}: {reason}");
@@ -513,7 +513,8 @@ fn vault_agent_templates_get_sprig_v3_2() {
         ("sprig_camelcase", "xstrings"),
         ("sprig_now", "every render"),
         ("sprig_uuidv4", "every render"),
-        ("sprig_semverCompare", "semver"),
+        ("sprig_semver", "semverCompare"),
+        ("sprig_semverCompare", "prereleases"),
     ] {
         match vault(&format!("{{{{ {name} }}}}")) {
             Err(TemplateError::Parse { reason, .. }) => assert!(reason.contains(why), "{name}: {reason}"),
@@ -626,4 +627,43 @@ fn urls_parse_and_join_as_go_does() {
     // Go's message quotes the URL; ours does not (it may hold a password).
     let reason = exec_reason(r#"{{ urlParse "http://user:s3cr3t@h:port/" }}"#);
     assert!(reason.contains("invalid port") && !reason.contains("s3cr3t"), "{reason}");
+}
+
+/// Go's outputs for `semverCompare` (same program as `GO`).
+const GO_SEMVER: &[(&str, Option<&str>)] = &[
+    (
+        "{{ semverCompare \">=1.2.0\" \"1.3.0\" }}|{{ semverCompare \">=1.2.0\" \"1.1.9\" }}|{{ semverCompare \"^1.2\" \"1.9.0\" }}|{{ semverCompare \"^1.2\" \"2.0.0\" }}|{{ semverCompare \"~1.2.3\" \"1.2.9\" }}|{{ semverCompare \"~1.2.3\" \"1.3.0\" }}|{{ semverCompare \"1.2.x\" \"1.2.7\" }}|{{ semverCompare \"*\" \"0.0.1\" }}",
+        Some("true|false|true|false|true|false|true|true"),
+    ),
+    (
+        "{{ semverCompare \">1.0 <2.0\" \"1.5.0\" }}|{{ semverCompare \">1.0, <2.0\" \"2.0.0\" }}|{{ semverCompare \"<1.0 || >=3\" \"3.1.0\" }}|{{ semverCompare \"1.2 - 1.4.5\" \"1.4.5\" }}|{{ semverCompare \"1.2 - 1.4.5\" \"1.4.6\" }}|{{ semverCompare \"!=1.2.3\" \"1.2.3\" }}|{{ semverCompare \"!=1.2\" \"1.2.5\" }}|{{ semverCompare \"!=1.x\" \"2.0.0\" }}",
+        Some("true|false|true|true|false|false|false|true"),
+    ),
+    (
+        "{{ semverCompare \">=1.2.0\" \"1.3.0-beta.1\" }}|{{ semverCompare \">=1.2.0-0\" \"1.3.0-beta.1\" }}|{{ semverCompare \"~1.2.3-beta.2\" \"1.2.3-beta.10\" }}|{{ semverCompare \"^0.2.3\" \"0.2.9\" }}|{{ semverCompare \"^0.2.3\" \"0.3.0\" }}|{{ semverCompare \"^0.0.3\" \"0.0.4\" }}|{{ semverCompare \"^0.0\" \"0.0.9\" }}|{{ semverCompare \"^0\" \"0.9.0\" }}",
+        Some("false|true|true|true|false|false|true|true"),
+    ),
+    (
+        "{{ semverCompare \"v1.2.3\" \"1.2.3\" }}|{{ semverCompare \"=1.2.3\" \"v1.2.3+build.5\" }}|{{ semverCompare \"1.2\" \"1.2.0\" }}|{{ semverCompare \"1.2\" \"1.2.5\" }}|{{ semverCompare \">1.2\" \"1.2.5\" }}|{{ semverCompare \">1.2\" \"1.3.0\" }}|{{ semverCompare \">1.x\" \"2.0.0\" }}|{{ semverCompare \"<=1.2\" \"1.2.9\" }}|{{ semverCompare \"<=1.2\" \"1.3.0\" }}|{{ semverCompare \"<=1.x\" \"1.9.0\" }}",
+        Some("true|true|true|true|false|true|true|true|false|true"),
+    ),
+    (
+        "{{ semverCompare \"~1\" \"1.9.9\" }}|{{ semverCompare \"~1\" \"2.0.0\" }}|{{ semverCompare \"~0.0.0\" \"5.0.0\" }}|{{ semverCompare \"=>1.0\" \"1.0.0\" }}|{{ semverCompare \"=<1.0.0\" \"1.0.0\" }}|{{ semverCompare \"~>1.2\" \"1.2.9\" }}|{{ semverCompare \">= 1.2.0\" \"01.02.03\" }}|{{ semverCompare \"1.2.3-alpha < 1.2.3\" \"1.2.3-beta\" }}|{{ semverCompare \"1.0.0 - 2.0.0 || 3.x\" \"3.5.1\" }}",
+        Some("true|false|true|true|true|true|true|false|true"),
+    ),
+    (
+        "{{ semverCompare \"1.2.3-alpha.1\" \"1.2.3-alpha.1\" }}|{{ semverCompare \">1.2.3-alpha.1\" \"1.2.3-alpha.beta\" }}|{{ semverCompare \">1.2.3-alpha.beta\" \"1.2.3-alpha.1\" }}|{{ semverCompare \">1.2.3-a\" \"1.2.3-a.b\" }}|{{ semverCompare \"<1.2.3-rc.1\" \"1.2.3\" }}",
+        Some("true|true|false|true|false"),
+    ),
+    ("{{ semverCompare \">=1.2\" \"not-a-version\" }}", None),
+    ("{{ semverCompare \"bogus\" \"1.2.3\" }}", None),
+    ("{{ semverCompare \">=1.2.0\" \"1.2.3-01\" }}", None),
+    ("{{ semverCompare \"\" \"1.2.3\" }}", None),
+    ("{{ semverCompare \">=1.2.0\" \"\" }}", None),
+    ("{{ semverCompare \">=1.2.0\" \"99999999999999999999.0.0\" }}", None),
+];
+
+#[test]
+fn semver_compare_as_go_does() {
+    check(GO_SEMVER);
 }
