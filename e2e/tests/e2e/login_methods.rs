@@ -1,6 +1,7 @@
 //! ESO's other Vault login methods against real OpenBao: userPass with a
 //! password from a Secret, cert with a client certificate presented to the
-//! TLS server, and `auth.namespace` (a login in a parent namespace whose
+//! TLS server, ldap as a user of a real directory (slapd), and
+//! `auth.namespace` (a login in a parent namespace whose
 //! token reads in a child). Each store syncs a value, and one with a wrong
 //! credential is `Ready=False` with OpenBao's answer, its value nowhere in
 //! the status.
@@ -8,7 +9,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use vaultsync_e2e::{Bao, TestEnv, external_secret, report};
+use vaultsync_e2e::{Bao, Ldap, TestEnv, external_secret, report};
 
 /// A store of the test's namespace named `name` for `vault`'s spec.
 fn store(name: &str, vault: Value) -> Value {
@@ -167,6 +168,47 @@ async fn auth_namespace_logs_in_where_the_method_is_and_reads_in_the_provider_na
     let (reason, message) = env.wait_store_ready("child-login", "False").await?;
     assert!(message.contains("userPass"), "{reason}: {message}");
     report("login: auth.namespace logged in in the parent namespace and read in the child; without it the login fails");
+    env.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ldap_store_logs_in_as_a_directory_user() -> anyhow::Result<()> {
+    let env = TestEnv::new("ldap-auth").await?;
+    // OpenBao 2.7 has no built-in LDAP method: the directory's OpenBao is
+    // the environment's LDAP one (see e2e/lib/ldap.sh).
+    let ldap = Ldap::from_env()?;
+    let (user, password) = env.ldap_user("app")?;
+    let group = env.ldap_group_with_member("readers", &user)?;
+    ldap.bao
+        .write(
+            &format!("sys/policies/acl/{}", env.prefix),
+            json!({"policy": format!("path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}", env.prefix)}),
+        )
+        .await?;
+    env.ldap_group_policies(&group, &[&env.prefix]).await?;
+    let value = env.secret_value("ldap");
+    let path = format!("{}/app", env.prefix);
+    ldap.bao.kv2_put(&path, json!({"v": value})).await?;
+    env.create_secret("directory-password", &[("password", &password)]).await?;
+    env.create_secret("wrong-password", &[("password", "not-the-password")]).await?;
+    let vault = |secret: &str| {
+        json!({"server": ldap.bao.addr, "path": "secret", "allowInsecureHttp": true,
+            "auth": {"ldap": {"username": user, "secretRef": {"name": secret}}}})
+    };
+    env.apply(store("ldap", vault("directory-password"))).await?;
+    env.apply(store("wrong", vault("wrong-password"))).await?;
+    env.apply(reading("app", "ldap", &path)).await?;
+    assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
+    env.wait_store_ready("ldap", "True").await?;
+    let (reason, message) = env.wait_store_ready("wrong", "False").await?;
+    assert!(message.contains("ldap login at auth/ldap"), "{reason}: {message}");
+    assert!(!message.contains("not-the-password"), "the password is not in the status: {message}");
+    ldap.delete(&ldap.group_dn(&group))?;
+    ldap.delete(&ldap.user_dn(&user))?;
+    report(
+        "login: ldap store logged in as a directory user (through its group's policy) and synced; a wrong password is refused",
+    );
     env.cleanup().await;
     Ok(())
 }
