@@ -28,12 +28,52 @@ pub(super) fn call(name: &str, args: &mut [Value]) -> Option<CallResult> {
             Ok(decoded) => Value::from_bytes(&decoded),
             Err(offset) => Value::Str(format!("illegal base32 data at input byte {offset}")),
         }),
+        "decryptAES" => (|| {
+            arity(args, 2)?;
+            decrypt_aes(bytes(&args[0])?, bytes(&args[1])?).map(|plain| Value::from_bytes(&plain))
+        })(),
         "hexdec" => one(args).map(|b| match hex_decode(&b) {
             Ok(decoded) => Value::from_bytes(&decoded),
             Err(message) => Value::Str(message),
         }),
         _ => return None,
     })
+}
+
+/// Sprig's `decryptAES`: the password's first 32 bytes (zero-padded) as an
+/// AES-256 key, the base64 input as IV then CBC blocks, and as many bytes
+/// dropped from the end as the last byte says (no other padding check, as
+/// sprig). What Go would panic on (short or ragged input, a pad longer
+/// than the text) is an error.
+fn decrypt_aes(password: &[u8], crypt64: &[u8]) -> Result<Vec<u8>, String> {
+    use aes::cipher::{Array, BlockCipherDecrypt, KeyInit};
+    use base64::Engine;
+    if crypt64.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut key = [0u8; 32];
+    let n = password.len().min(32);
+    key[..n].copy_from_slice(&password[..n]);
+    let crypt = base64::engine::general_purpose::STANDARD.decode(crypt64).map_err(|_| "input is not valid base64")?;
+    if crypt.len() < 16 || crypt.len() % 16 != 0 {
+        return Err("input is not whole AES blocks".into());
+    }
+    let cipher = aes::Aes256::new(&Array::from(key));
+    let mut previous = [0u8; 16];
+    previous.copy_from_slice(&crypt[..16]);
+    let mut plain = Vec::with_capacity(crypt.len() - 16);
+    for chunk in crypt[16..].chunks_exact(16) {
+        let mut block = [0u8; 16];
+        block.copy_from_slice(chunk);
+        let mut array = Array::from(block);
+        cipher.decrypt_block(&mut array);
+        plain.extend(array.iter().zip(previous).map(|(p, c)| p ^ c));
+        previous = block;
+    }
+    let pad = usize::from(*plain.last().ok_or("nothing to decrypt")?);
+    let keep = plain.len().checked_sub(pad).ok_or("the padding is longer than the text")?;
+    plain.truncate(keep);
+    Ok(plain)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -164,6 +164,7 @@ pub const NAMES: &[&str] = &[
     "sha256sum",
     "sha512sum",
     "adler32sum",
+    "decryptAES",
     // lists
     "tuple",
     "append",
@@ -272,7 +273,7 @@ pub fn refused(name: &str) -> Option<&'static str> {
             "its result changes on every render (the clock, randomness or a fresh key), so the Secret would be \
              rewritten at every sync"
         }
-        "decryptAES" | "derivePassword" => "this sprig function is not reproduced here",
+        "derivePassword" => "this sprig function (an scrypt of 32 MiB per call) is not reproduced here",
         "semver" => {
             "semver returns a Go object whose methods templates call, which this engine does not have; \
              compare versions with semverCompare"
