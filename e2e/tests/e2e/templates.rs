@@ -204,7 +204,9 @@ async fn sprig_functions_render_as_eso_does() -> anyhow::Result<()> {
         .kv2_put(
             &path,
             json!({"user": "app-user", "password": password, "host": "db.internal.example",
-                   "config": r#"{"replicas":"3","tier":"gold"}"#}),
+                   "config": r#"{"replicas":"3","tier":"gold"}"#,
+                   "dsn": format!("postgres://app-user:{password}@db.internal.example:5432/app?sslmode=require"),
+                   "version": "1.4.2"}),
         )
         .await?;
     let templates = json!({
@@ -215,6 +217,7 @@ async fn sprig_functions_render_as_eso_does() -> anyhow::Result<()> {
         "base32": r#"{{ .password | b32enc }}|{{ .password | b32enc | b32dec }}"#,
         "dicts": r#"{{ $d := fromJson .config }}{{ $_ := set $d "user" .user }}{{ dig "tier" "none" $d }}|{{ $d | toJson }}|{{ add1 (int $d.replicas) }}"#,
         "lists": r#"{{ list "b" "a" "c" "a" | uniq | sortAlpha | join "," }}|{{ until 3 | toJson }}|{{ ext "file.tar.gz" }}|{{ seq 3 }}"#,
+        "urls": r#"{{ $u := urlParse .dsn }}{{ $u.hostname }}|{{ $u.userinfo }}|{{ urlJoin (set $u "userinfo" "") }}|{{ semverCompare "^1.2" .version }}|{{ semverCompare "~1.1" .version }}|{{ divf 10 4 }}|{{ mulf 1.1 3 }}"#,
     });
     env.apply(external_secret(
         "sprig",
@@ -235,6 +238,11 @@ async fn sprig_functions_render_as_eso_does() -> anyhow::Result<()> {
         ("lists", "a,b,c|[0,1,2]|.gz|1 2 3"),
         ("regex", "app_user|55,0,42|example"),
         ("strings", "Pa55-w|app|internal.example|ap..."),
+        (
+            "urls",
+            "db.internal.example|app-user:Pa55-w0rd_42|postgres://db.internal.example:5432/app?sslmode=require|\
+             true|false|2.5|3.3",
+        ),
     ];
     let got: Vec<(&str, &str)> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(got, expected);

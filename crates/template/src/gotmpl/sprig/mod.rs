@@ -4,10 +4,12 @@
 //! ESO v2 vendors sprig (v3.3.1-0.20241028115027-8cb06fe3c8b0, without
 //! `env`, `expandenv`, `getHostByName`, plus its own `hexdec`); every
 //! deterministic function of it is here, byte for byte as Go renders it.
-//! The helpers live by family: [`strings`], [`numeric`], [`lists`],
-//! [`dicts`], [`reflection`], [`regex`], [`hashes`] (and encodings),
-//! [`paths`]. Functions whose result changes on every render (the clock,
+//! The helpers live by family: [`strings`], [`numeric`] (and [`decimal`]
+//! for the float math), [`lists`], [`dicts`], [`reflection`], [`regex`],
+//! [`hashes`] (and encodings, `decryptAES`), [`paths`], [`urls`],
+//! [`semver`]. Functions whose result changes on every render (the clock,
 //! randomness, fresh keys) are refused at parse time: see [`refused`].
+//! The expected values of the tests are Go's own output (see `tests`).
 
 use std::collections::BTreeMap;
 
@@ -235,31 +237,17 @@ pub fn mutates(name: &str) -> bool {
 /// Why a sprig function ESO knows is not run here; checked at parse time.
 pub fn refused(name: &str) -> Option<&'static str> {
     Some(match name {
-        "now"
-        | "date"
-        | "date_in_zone"
-        | "dateInZone"
-        | "date_modify"
-        | "dateModify"
-        | "must_date_modify"
-        | "mustDateModify"
-        | "ago"
-        | "duration"
-        | "durationRound"
-        | "htmlDate"
-        | "htmlDateInZone"
-        | "toDate"
-        | "mustToDate"
-        | "unixEpoch"
-        | "randAlphaNum"
-        | "randAlpha"
-        | "randAscii"
-        | "randNumeric"
-        | "randInt"
-        | "randBytes"
-        | "shuffle"
-        | "uuidv4"
-        | "bcrypt"
+        "now" | "date" | "date_in_zone" | "dateInZone" | "date_modify" | "dateModify" | "must_date_modify"
+        | "mustDateModify" | "ago" | "duration" | "durationRound" | "htmlDate" | "htmlDateInZone" | "toDate"
+        | "mustToDate" | "unixEpoch" => {
+            "dates and times are not supported: with now their result changes on every render, so the Secret \
+             would be rewritten at every sync, and Go's time values have no counterpart here"
+        }
+        "randAlphaNum" | "randAlpha" | "randAscii" | "randNumeric" | "randInt" | "randBytes" | "shuffle" | "uuidv4" => {
+            "its result is random: it changes on every render, so the Secret would be rewritten at every sync; \
+             generate the value once and store it in Vault"
+        }
+        "bcrypt"
         | "htpasswd"
         | "genPrivateKey"
         | "genCA"
@@ -270,8 +258,8 @@ pub fn refused(name: &str) -> Option<&'static str> {
         | "genSignedCertWithKey"
         | "buildCustomCert"
         | "encryptAES" => {
-            "its result changes on every render (the clock, randomness or a fresh key), so the Secret would be \
-             rewritten at every sync"
+            "its result is salted or freshly generated: it changes on every render, so the Secret would be \
+             rewritten at every sync; generate the value once and store it in Vault"
         }
         "derivePassword" => "this sprig function (an scrypt of 32 MiB per call) is not reproduced here",
         "semver" => {
