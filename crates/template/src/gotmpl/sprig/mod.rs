@@ -295,21 +295,16 @@ pub(super) fn nests(args: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-/// The case mapping of `s`, checked first when it could outgrow 1 MiB
-/// (one character can map to three).
-fn case(s: &str, upper: bool) -> CallResult {
-    if s.len() > MAX_OUTPUT / 3 {
-        let len = s.chars().try_fold(0usize, |sum, c| {
-            let mapped: usize = if upper {
-                c.to_uppercase().map(char::len_utf8).sum()
-            } else {
-                c.to_lowercase().map(char::len_utf8).sum()
-            };
-            sum.checked_add(mapped)
-        });
+/// Go's `strings.ToUpper`/`ToLower` of `s`: each character by Go's simple
+/// mapping (`ß` and `ﬁ` stay, `İ` lowers to `i`), checked first when it
+/// could outgrow 1 MiB (a character of two bytes can map to three).
+fn case(s: &str, to_upper: bool) -> CallResult {
+    let map = |c: char| if to_upper { strings::upper(c) } else { strings::lower(c) };
+    if s.len() > MAX_OUTPUT / 2 {
+        let len = s.chars().try_fold(0usize, |sum, c| sum.checked_add(map(c).len_utf8()));
         fits(len)?;
     }
-    string(if upper { s.to_uppercase() } else { s.to_lowercase() })
+    string(s.chars().map(map).collect::<String>())
 }
 
 /// Author-written messages are shown; computed ones might hold a secret.

@@ -4,8 +4,9 @@
 //! and `initials` read a byte at a time (a non-ASCII byte is written back
 //! as the Latin-1 character of that number, which is what goutils does).
 //!
-//! Case mappings use Go's simple (one character to one character)
-//! mapping: a character whose full mapping is longer stays as it is.
+//! Case mappings and character classes follow Go's `unicode` package: the
+//! simple (one character to one character) mappings, and the general
+//! categories (Lu, Ll, Lt, L) rather than Unicode's wider properties.
 
 use super::super::builtins::push_bounded;
 use super::super::funcs::{CallResult, arity, int, text, to_string};
@@ -96,7 +97,7 @@ pub(super) fn call(name: &str, args: &mut Vec<Value>) -> Option<CallResult> {
             Ok(Value::Str(
                 s.chars()
                     .map(|c| {
-                        let mapped = if title_separator(prev) { upper(c) } else { c };
+                        let mapped = if title_separator(prev) { title(c) } else { c };
                         prev = c;
                         mapped
                     })
@@ -129,17 +130,18 @@ pub(super) fn call(name: &str, args: &mut Vec<Value>) -> Option<CallResult> {
             let s = text(&args[0])?;
             fits(s.len().checked_mul(2))?;
             let mut out = String::with_capacity(s.len());
+            let mut space = true;
             for c in s.chars() {
-                // goutils maps a lower-case letter to title case after a
-                // space and to upper case elsewhere: the same character
-                // for all but a few digraphs, which upper-case here.
-                out.push(if is_upper(c) {
-                    lower(c)
-                } else if c.is_lowercase() {
-                    upper(c)
+                if is_upper(c) || is_title(c) {
+                    out.push(lower(c));
+                    space = false;
+                } else if is_lower(c) {
+                    out.push(if space { title(c) } else { upper(c) });
+                    space = false;
                 } else {
-                    c
-                });
+                    out.push(c);
+                    space = c.is_whitespace();
+                }
             }
             Ok(Value::Str(out))
         })(),
@@ -328,14 +330,44 @@ fn splitn(sep: &str, n: i64, s: &str) -> Result<Vec<String>, String> {
     Ok(s.splitn(limit, sep).map(str::to_string).collect())
 }
 
-/// Go's `unicode.ToUpper`/`ToTitle`: one character for one.
+/// Go's `unicode.ToUpper`: the simple (one character) mapping.
 pub(super) fn upper(c: char) -> char {
-    single(c.to_uppercase()).unwrap_or(c)
+    greek_iota(c).or_else(|| single(c.to_uppercase())).unwrap_or(c)
 }
 
-/// Go's `unicode.ToLower`: one character for one.
+/// Go's `unicode.ToLower`: the simple mapping (`İ` is `i`).
 pub(super) fn lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
     single(c.to_lowercase()).unwrap_or(c)
+}
+
+/// Go's `unicode.ToTitle`: the digraphs' title forms (`ǆ` is `ǅ`),
+/// Georgian letters as they are, otherwise the upper case.
+fn title(c: char) -> char {
+    match c {
+        '\u{1C4}'..='\u{1C6}' => '\u{1C5}',
+        '\u{1C7}'..='\u{1C9}' => '\u{1C8}',
+        '\u{1CA}'..='\u{1CC}' => '\u{1CB}',
+        '\u{1F1}'..='\u{1F3}' => '\u{1F2}',
+        '\u{10D0}'..='\u{10FA}' | '\u{10FD}'..='\u{10FF}' => c,
+        _ => upper(c),
+    }
+}
+
+/// Greek small letters with ypogegrammeni, whose full upper case is two
+/// characters but whose simple one (Go's) is the letter with
+/// prosgegrammeni.
+fn greek_iota(c: char) -> Option<char> {
+    let shifted = |c: char| char::from_u32(c as u32 + 8);
+    match c {
+        '\u{1F80}'..='\u{1F87}' | '\u{1F90}'..='\u{1F97}' | '\u{1FA0}'..='\u{1FA7}' => shifted(c),
+        '\u{1FB3}' => Some('\u{1FBC}'),
+        '\u{1FC3}' => Some('\u{1FCC}'),
+        '\u{1FF3}' => Some('\u{1FFC}'),
+        _ => None,
+    }
 }
 
 fn single(mut mapped: impl Iterator<Item = char>) -> Option<char> {
@@ -343,9 +375,67 @@ fn single(mut mapped: impl Iterator<Item = char>) -> Option<char> {
     mapped.next().is_none().then_some(first)
 }
 
-/// Go's `unicode.IsUpper` (an upper-case letter).
+/// Go's `unicode.IsUpper` (category Lu): Unicode's Uppercase property
+/// less Other_Uppercase (Roman numerals, circled and squared letters).
 fn is_upper(c: char) -> bool {
-    c.is_uppercase() && c.is_alphabetic() && lower(c) != c
+    c.is_uppercase() && !matches!(c, '\u{2160}'..='\u{216F}' | '\u{24B6}'..='\u{24CF}' | '\u{1F130}'..='\u{1F189}')
+}
+
+/// Go's `unicode.IsLower` (category Ll): Unicode's Lowercase property
+/// less Other_Lowercase (modifier letters, Roman numerals, circled
+/// letters...).
+fn is_lower(c: char) -> bool {
+    c.is_lowercase()
+        && !matches!(
+            c,
+            '\u{AA}'
+                | '\u{BA}'
+                | '\u{2B0}'..='\u{2B8}'
+                | '\u{2C0}'..='\u{2C1}'
+                | '\u{2E0}'..='\u{2E4}'
+                | '\u{345}'
+                | '\u{37A}'
+                | '\u{10FC}'
+                | '\u{1D2C}'..='\u{1D6A}'
+                | '\u{1D78}'
+                | '\u{1D9B}'..='\u{1DBF}'
+                | '\u{2071}'
+                | '\u{207F}'
+                | '\u{2090}'..='\u{209C}'
+                | '\u{2170}'..='\u{217F}'
+                | '\u{24D0}'..='\u{24E9}'
+                | '\u{2C7C}'..='\u{2C7D}'
+                | '\u{A69C}'..='\u{A69D}'
+                | '\u{A770}'
+                | '\u{A7F2}'..='\u{A7F4}'
+                | '\u{A7F8}'..='\u{A7F9}'
+                | '\u{AB5C}'..='\u{AB5F}'
+                | '\u{AB69}'
+        )
+}
+
+/// Go's `unicode.IsTitle` (category Lt).
+fn is_title(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1C5}'
+            | '\u{1C8}'
+            | '\u{1CB}'
+            | '\u{1F2}'
+            | '\u{1F88}'..='\u{1F8F}'
+            | '\u{1F98}'..='\u{1F9F}'
+            | '\u{1FA8}'..='\u{1FAF}'
+            | '\u{1FBC}'
+            | '\u{1FCC}'
+            | '\u{1FFC}'
+    )
+}
+
+/// Go's `unicode.IsLetter` (categories L): Unicode's Alphabetic property
+/// less letter numbers and the circled and squared letters (combining
+/// marks that are Alphabetic are not told apart).
+fn is_letter(c: char) -> bool {
+    c.is_alphabetic() && !c.is_numeric() && !matches!(c, '\u{24B6}'..='\u{24E9}' | '\u{1F130}'..='\u{1F189}')
 }
 
 /// `strings.Title`'s word boundaries.
@@ -353,7 +443,7 @@ fn title_separator(c: char) -> bool {
     if c.is_ascii() {
         return !(c.is_ascii_alphanumeric() || c == '_');
     }
-    if c.is_alphabetic() || c.is_numeric() {
+    if is_letter(c) || c.is_numeric() {
         return false;
     }
     c.is_whitespace()
@@ -365,7 +455,7 @@ fn is_connector(c: char) -> bool {
 
 /// xstrings' `isAlphabet`: a letter, not a CJK ideograph.
 fn is_alphabet(c: char) -> bool {
-    c.is_alphabetic() && !matches!(c, '\u{4E00}'..='\u{9FCC}' | '\u{3400}'..='\u{4D85}' | '\u{20000}'..='\u{2B81D}')
+    is_letter(c) && !matches!(c, '\u{4E00}'..='\u{9FCC}' | '\u{3400}'..='\u{4D85}' | '\u{20000}'..='\u{2B81D}')
 }
 
 /// Go's `unicode.IsPunct` for ASCII (symbols such as `$` and `+` are not
