@@ -734,3 +734,146 @@ const GO_UNICODE: &[(&str, Option<&str>)] = &[
 fn case_functions_follow_go_outside_ascii() {
     check(GO_UNICODE);
 }
+
+/// Go's outputs for conversions and sequences on a sample of odd inputs
+/// (same program as `GO`; of 1,800 random templates over conversions,
+/// sequences, lists and dicts, all agreed but for a nil printing as
+/// `<no value>`, see docs/templates.md).
+const GO_CONVERSIONS: &[(&str, Option<&str>)] = &[
+    ("{{ round \"0o17\" 2 }}", Some("0")),
+    ("{{ ceil \"_1\" }}", Some("0")),
+    ("{{ addf 1 \"-2.9\" }}", Some("-1.9")),
+    ("{{ max 3 \"9223372036854775807\" }}", Some("9223372036854775807")),
+    ("{{ toDecimal \"0x_1\" }}", Some("0")),
+    ("{{ max 3 \"abc\" }}", Some("3")),
+    ("{{ int \".\" }}", Some("0")),
+    ("{{ int64 \"1.5\" }}", Some("1")),
+    ("{{ addf 1 \"\" }}", Some("1")),
+    ("{{ toDecimal \"+7\" }}", Some("7")),
+    ("{{ div 100 \"_1\" }}", None),
+    ("{{ add1 \"-.\" }}", Some("1")),
+    ("{{ toDecimal \"-1\" }}", Some("-1")),
+    ("{{ atoi \"1 \" }}", Some("0")),
+    ("{{ max 3 \".\" }}", Some("3")),
+    ("{{ int64 \".5\" }}", Some("0")),
+    ("{{ ceil \"1.10\" }}", Some("2")),
+    ("{{ atoi \".5\" }}", Some("0")),
+    ("{{ int \"1__0\" }}", Some("0")),
+    ("{{ mod 7 \"0_7\" }}", Some("0")),
+    ("{{ ceil \"+7\" }}", Some("7")),
+    ("{{ maxf 0.5 \"08\" }}", Some("8")),
+    ("{{ sub 10 \"+.5\" }}", Some("10")),
+    ("{{ atoi \"+7\" }}", Some("7")),
+    ("{{ maxf 0.5 \"abc\" }}", Some("0.5")),
+    ("{{ add1 \"00\" }}", Some("1")),
+    ("{{ maxf 0.5 \"010\" }}", Some("10")),
+    ("{{ maxf 0.5 \"1.10\" }}", Some("1.1")),
+    ("{{ int64 \"0o17\" }}", Some("15")),
+    ("{{ float64 \"0X1f\" }}", Some("0")),
+    ("{{ ceil \"-1\" }}", Some("-1")),
+    ("{{ mod 7 \"_1\" }}", None),
+    ("{{ sub 10 \" 1\" }}", Some("10")),
+    ("{{ maxf 0.5 \"9223372036854775807\" }}", Some("9.223372036854776e+18")),
+    ("{{ round \"-0\" 3 }}", Some("-0")),
+    ("{{ atoi \"1\" }}", Some("1")),
+    ("{{ minf 0.5 \"0x\" }}", Some("0")),
+    ("{{ mul 2 \"-0\" }}", Some("0")),
+    ("{{ max 3 \"-Inf\" }}", Some("3")),
+    ("{{ toDecimal \"0b\" }}", Some("0")),
+    ("{{ sub 10 \".\" }}", Some("10")),
+    ("{{ mod 7 \"+.5\" }}", None),
+    ("{{ minf 0.5 \"1 \" }}", Some("0")),
+    ("{{ toDecimal \"0_7\" }}", Some("0")),
+    ("{{ div 100 \"_1\" }}", None),
+    ("{{ mod 7 \"07_7\" }}", Some("7")),
+    ("{{ round \"inf\" 2 }}", Some("+Inf")),
+    ("{{ max 3 \"+-1\" }}", Some("3")),
+    ("{{ min 3 \"nan\" }}", Some("0")),
+    ("{{ min 3 \"1 \" }}", Some("0")),
+    ("{{ float64 \"0x1F\" }}", Some("0")),
+    ("{{ div 100 \"1\" }}", Some("100")),
+    ("{{ floor \"010\" }}", Some("10")),
+    ("{{ maxf 0.5 \"-0\" }}", Some("0.5")),
+    ("{{ addf 1 \"1.10\" }}", Some("2.1")),
+    ("{{ div 100 \"0x\" }}", None),
+    ("{{ round \".\" 1 }}", Some("0")),
+    ("{{ float64 \"1_000\" }}", Some("1000")),
+    ("{{ floor \"0X1f\" }}", Some("0")),
+    ("{{ toDecimal \"1_000\" }}", Some("0")),
+    (
+        "{{ seq 3 }}|{{ seq 3 -4 }}|{{ seq 3 -4 0 }}|{{ until 3 }}|{{ untilStep 3 -4 0 }}",
+        Some("1 2 3|3 2 1 0 -1 -2 -3 -4|3|[0 1 2]|[]"),
+    ),
+    (
+        "{{ seq 5 }}|{{ seq 5 1 }}|{{ seq 5 1 -1 }}|{{ until 5 }}|{{ untilStep 5 1 -1 }}",
+        Some("1 2 3 4 5|5 4 3 2 1||[0 1 2 3 4]|[5 4 3 2]"),
+    ),
+    ("{{ seq 1 }}|{{ seq 1 3 }}|{{ seq 1 3 0 }}|{{ until 1 }}|{{ untilStep 1 3 0 }}", Some("1|1 2 3||[0]|[]")),
+    ("{{ seq 2 }}|{{ seq 2 0 }}|{{ seq 2 0 2 }}|{{ until 2 }}|{{ untilStep 2 0 2 }}", Some("1 2|2 1 0||[0 1]|[]")),
+    (
+        "{{ seq -5 }}|{{ seq -5 -5 }}|{{ seq -5 -5 -1 }}|{{ until -5 }}|{{ untilStep -5 -5 -1 }}",
+        Some("1 0 -1 -2 -3 -4 -5|-5||[0 -1 -2 -3 -4]|[]"),
+    ),
+    (
+        "{{ seq 6 }}|{{ seq 6 1 }}|{{ seq 6 1 -5 }}|{{ until 6 }}|{{ untilStep 6 1 -5 }}",
+        Some("1 2 3 4 5 6|6 5 4 3 2 1||[0 1 2 3 4 5]|[6]"),
+    ),
+    ("{{ seq 1 }}|{{ seq 1 2 }}|{{ seq 1 2 -5 }}|{{ until 1 }}|{{ untilStep 1 2 -5 }}", Some("1|1 2||[0]|[]")),
+    (
+        "{{ seq -5 }}|{{ seq -5 -3 }}|{{ seq -5 -3 -1 }}|{{ until -5 }}|{{ untilStep -5 -3 -1 }}",
+        Some("1 0 -1 -2 -3 -4 -5|-5 -4 -3||[0 -1 -2 -3 -4]|[]"),
+    ),
+    (
+        "{{ seq 5 }}|{{ seq 5 3 }}|{{ seq 5 3 6 }}|{{ until 5 }}|{{ untilStep 5 3 6 }}",
+        Some("1 2 3 4 5|5 4 3|5|[0 1 2 3 4]|[]"),
+    ),
+    (
+        "{{ seq 6 }}|{{ seq 6 4 }}|{{ seq 6 4 -4 }}|{{ until 6 }}|{{ untilStep 6 4 -4 }}",
+        Some("1 2 3 4 5 6|6 5 4||[0 1 2 3 4 5]|[6]"),
+    ),
+    (
+        "{{ seq -2 }}|{{ seq -2 -3 }}|{{ seq -2 -3 6 }}|{{ until -2 }}|{{ untilStep -2 -3 6 }}",
+        Some("1 0 -1 -2|-2 -3||[0 -1]|[]"),
+    ),
+    (
+        "{{ seq 6 }}|{{ seq 6 3 }}|{{ seq 6 3 5 }}|{{ until 6 }}|{{ untilStep 6 3 5 }}",
+        Some("1 2 3 4 5 6|6 5 4 3||[0 1 2 3 4 5]|[]"),
+    ),
+    (
+        "{{ seq 0 }}|{{ seq 0 6 }}|{{ seq 0 6 0 }}|{{ until 0 }}|{{ untilStep 0 6 0 }}",
+        Some("1 0|0 1 2 3 4 5 6|0|[]|[]"),
+    ),
+    (
+        "{{ seq 3 }}|{{ seq 3 -6 }}|{{ seq 3 -6 -5 }}|{{ until 3 }}|{{ untilStep 3 -6 -5 }}",
+        Some("1 2 3|3 2 1 0 -1 -2 -3 -4 -5 -6|3 -3|[0 1 2]|[3 -2]"),
+    ),
+    (
+        "{{ seq 1 }}|{{ seq 1 -6 }}|{{ seq 1 -6 1 }}|{{ until 1 }}|{{ untilStep 1 -6 1 }}",
+        Some("1|1 0 -1 -2 -3 -4 -5 -6||[0]|[]"),
+    ),
+    (
+        "{{ seq -6 }}|{{ seq -6 4 }}|{{ seq -6 4 4 }}|{{ until -6 }}|{{ untilStep -6 4 4 }}",
+        Some("1 0 -1 -2 -3 -4 -5 -6|-6 -5 -4 -3 -2 -1 0 1 2 3 4|-6 -2 2|[0 -1 -2 -3 -4 -5]|[-6 -2 2]"),
+    ),
+    (
+        "{{ seq -3 }}|{{ seq -3 -3 }}|{{ seq -3 -3 6 }}|{{ until -3 }}|{{ untilStep -3 -3 6 }}",
+        Some("1 0 -1 -2 -3|-3||[0 -1 -2]|[]"),
+    ),
+    (
+        "{{ seq 0 }}|{{ seq 0 6 }}|{{ seq 0 6 5 }}|{{ until 0 }}|{{ untilStep 0 6 5 }}",
+        Some("1 0|0 1 2 3 4 5 6|0|[]|[0 5]"),
+    ),
+    (
+        "{{ seq -1 }}|{{ seq -1 6 }}|{{ seq -1 6 5 }}|{{ until -1 }}|{{ untilStep -1 6 5 }}",
+        Some("1 0 -1|-1 0 1 2 3 4 5 6|-1 5|[0]|[-1 4]"),
+    ),
+    (
+        "{{ seq -4 }}|{{ seq -4 -4 }}|{{ seq -4 -4 -3 }}|{{ until -4 }}|{{ untilStep -4 -4 -3 }}",
+        Some("1 0 -1 -2 -3 -4|-4||[0 -1 -2 -3]|[]"),
+    ),
+];
+
+#[test]
+fn conversions_and_sequences_as_go_does() {
+    check(GO_CONVERSIONS);
+}
