@@ -18,11 +18,22 @@ pub struct PrivateBao {
 
 impl PrivateBao {
     pub async fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with_config(name, None).await
+    }
+
+    /// As `start`, with a configuration file of more stanzas (another
+    /// listener, say) beside the dev server's own.
+    pub async fn start_with_config(name: &str, config: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let state = PathBuf::from(std::env::var("VAULTSYNC_STATE").context("VAULTSYNC_STATE")?);
         let log = state.join(format!("logs/openbao-{name}.log"));
-        let process = tokio::process::Command::new("bao")
-            .args(["server", "-dev", "-dev-root-token-id=root", "-dev-no-store-token"])
+        let mut command = tokio::process::Command::new("bao");
+        command.arg("server");
+        if let Some(config) = config {
+            command.arg(format!("-config={}", config.display()));
+        }
+        let process = command
+            .args(["-dev", "-dev-root-token-id=root", "-dev-no-store-token"])
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::from(std::fs::File::create(&log)?))
             .stderr(Stdio::null())

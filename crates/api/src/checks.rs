@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::external_secret::{OBJECT_NAME_MESSAGE, OBJECT_NAME_RULE};
-use crate::store::{SERVER_DOT_RULE, SERVER_MESSAGE, SERVER_RULE};
+use crate::store::{HEADERS_MESSAGE, SERVER_DOT_RULE, SERVER_MESSAGE, SERVER_RULE};
 use crate::vault_path::{
     FOLDER_MESSAGE, FOLDER_RULE, GENERATOR_PATH_MESSAGE, GENERATOR_PATH_RULE, GENERATOR_SYSTEM_MOUNT_MESSAGE,
     GENERATOR_SYSTEM_MOUNT_RULE, KEY_MESSAGE, KEY_RULE, MAX_PATH, MOUNT_MESSAGE, MOUNT_RULE, RESERVED_SEGMENT_MESSAGE,
@@ -83,6 +83,7 @@ const ONE_AUTH_MESSAGE: &str =
 const KUBERNETES_TOKEN_MESSAGE: &str = "set exactly one of serviceAccountRef or secretRef";
 const APPROLE_ROLE_MESSAGE: &str = "set exactly one of roleId or roleRef";
 const JWT_TOKEN_MESSAGE: &str = "set exactly one of kubernetesServiceAccountToken or secretRef";
+const CLIENT_TLS_MESSAGE: &str = "tls: set both certSecretRef and keySecretRef";
 const CERTIFICATE_METHOD_MESSAGE: &str =
     "resultType Certificate needs method POST or PUT (pki/issue/<role> is a write)";
 
@@ -108,6 +109,8 @@ pub const MESSAGES: &[&str] = &[
     APPROLE_ROLE_MESSAGE,
     JWT_TOKEN_MESSAGE,
     CERTIFICATE_METHOD_MESSAGE,
+    CLIENT_TLS_MESSAGE,
+    HEADERS_MESSAGE,
     KEY_MESSAGE,
     FOLDER_MESSAGE,
     RESERVED_SEGMENT_MESSAGE,
@@ -294,8 +297,33 @@ fn provider(at: &str, provider: &Provider) -> Checked {
     Ok(())
 }
 
+/// The two patterns of `HEADERS_RULE`: a name's form, and the names a store
+/// may not set (a test keeps them equal to the rule's).
+const HEADER_NAME_PATTERN: &str = "^[A-Za-z0-9-]{1,64}$";
+const HEADER_RESERVED_PATTERN: &str = "^(?i)(x-vault-.*|authorization|proxy-authorization|cookie|host|content-length|content-type|content-encoding|connection|keep-alive|transfer-encoding|te|trailer|upgrade|expect)$";
+static HEADER_NAME: LazyLock<regex::Regex> = LazyLock::new(|| compile(HEADER_NAME_PATTERN));
+static HEADER_RESERVED: LazyLock<regex::Regex> = LazyLock::new(|| compile(HEADER_RESERVED_PATTERN));
+
+fn headers(at: &str, headers: &std::collections::BTreeMap<String, String>) -> Checked {
+    let allowed = |name: &String| HEADER_NAME.is_match(name) && !HEADER_RESERVED.is_match(name);
+    require(headers.len() <= 32, at, "must have at most 32 items")?;
+    require(headers.keys().all(allowed), at, HEADERS_MESSAGE)
+}
+
 fn vault_provider(at: &str, vault: &VaultProvider) -> Checked {
     require(!(vault.ca_bundle.is_some() && vault.ca_provider.is_some()), at, ONE_CA_MESSAGE)?;
+    if let Some(tls) = &vault.tls {
+        let tls_at = format!("{at}.tls");
+        require(tls.cert_secret_ref.is_some() == tls.key_secret_ref.is_some(), &tls_at, CLIENT_TLS_MESSAGE)?;
+        for (field, selector) in [("certSecretRef", &tls.cert_secret_ref), ("keySecretRef", &tls.key_secret_ref)] {
+            if let Some(selector) = selector {
+                secret_key_selector(&format!("{tls_at}.{field}"), selector)?;
+            }
+        }
+    }
+    if let Some(map) = &vault.headers {
+        headers(&format!("{at}.headers"), map)?;
+    }
     let server_path = format!("{at}.server");
     max_length(&server_path, &vault.server, 512)?;
     SERVER.check(&server_path, &vault.server)?;
@@ -450,6 +478,16 @@ mod tests {
         assert_eq!(unescape_cel(r"a\\.b\\\\c\'"), r"a\.b\\c'");
         assert_eq!(go_to_rust_regex(r"[^a\\\s]\s"), r"[^a\\[\t\n\f\r ]][\t\n\f\r ]");
         // Go's \s leaves out the vertical tab; Rust's would take it.
+        assert!(
+            crate::store::HEADERS_RULE.contains(&format!("k.matches('{HEADER_NAME_PATTERN}')"))
+                && crate::store::HEADERS_RULE.contains(&format!("!k.matches('{HEADER_RESERVED_PATTERN}')")),
+            "the code's header patterns are the CRD rule's"
+        );
+        let map = |names: &[&str]| names.iter().map(|n| (n.to_string(), "v".to_string())).collect();
+        assert!(headers("h", &map(&["X-Team", "x-request-id"])).is_ok());
+        for bad in ["X-Vault-Token", "x-vault-namespace", "Authorization", "HOST", "bad name", "Content-Length"] {
+            assert!(headers("h", &map(&[bad])).is_err(), "{bad}");
+        }
         let server = CelMatch::new(SERVER_RULE, SERVER_MESSAGE);
         assert!(server.check("s", "https://a\u{b}b").is_ok());
         assert!(server.check("s", "https://a b").is_err());

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -202,8 +204,52 @@ pub struct VaultProvider {
     /// Read the CA bundle from a Secret or ConfigMap instead of `caBundle`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_provider: Option<CaProvider>,
+    /// A client certificate and its key, presented to the server on every
+    /// connection: for a Vault whose listener requires mutual TLS. This is
+    /// not a login (that is `auth.cert`). Ignored for plain `http://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTls>,
+    /// Headers added to every request to the server, e.g. for a proxy or
+    /// gateway in front of Vault. Never Vault's own (`X-Vault-*`: the
+    /// token and namespace are vaultsync's to send) nor those HTTP sets
+    /// itself (`Host`, `Content-Length`, ...) or that carry credentials of
+    /// their own (`Authorization`, `Cookie`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "headers_schema")]
+    pub headers: Option<BTreeMap<String, String>>,
     /// How vaultsync logs in. Exactly one method must be set.
     pub auth: VaultAuth,
+}
+
+/// Header names a store may set: a token, a name HTTP owns, or one that
+/// carries credentials of its own is refused.
+pub(crate) const HEADERS_RULE: &str = "self.all(k, k.matches('^[A-Za-z0-9-]{1,64}$') && !k.matches('^(?i)(x-vault-.*|authorization|proxy-authorization|cookie|host|content-length|content-type|content-encoding|connection|keep-alive|transfer-encoding|te|trailer|upgrade|expect)$'))";
+pub(crate) const HEADERS_MESSAGE: &str = "headers: names of letters, digits and '-' (at most 64), never X-Vault-*, Authorization, Proxy-Authorization, Cookie, or a header HTTP sets itself (Host, Content-*, Connection, Transfer-Encoding, ...)";
+
+/// At most 32 headers of at most 1 KiB each: bounds that also keep the
+/// rule's cost within what the API server accepts.
+fn headers_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 32,
+        "additionalProperties": {"type": "string", "maxLength": 1024},
+        "x-kubernetes-validations": [{"rule": HEADERS_RULE, "message": HEADERS_MESSAGE}],
+    })
+}
+
+/// A client certificate for mutual TLS with the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.certSecretRef) == has(self.keySecretRef)").message("tls: set both certSecretRef and keySecretRef"))]
+pub struct ClientTls {
+    /// The key of a Secret holding the client certificate (PEM; key
+    /// default `tls.crt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<SecretKeySelector>,
+    /// The key of a Secret holding its private key (PEM; key default
+    /// `tls.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret_ref: Option<SecretKeySelector>,
 }
 
 /// Kind of object that holds a CA bundle.

@@ -687,6 +687,56 @@ fn store_cases() -> Vec<Case> {
             "spec.provider.vault.auth.appRole.secretRef.name",
             "must not be empty",
         ),
+        // userPass, ldap, cert and auth.namespace
+        passes(SS, without_kubernetes(json!({"userPass": {"username": "app", "secretRef": {"name": "pw"}}}))),
+        passes(
+            CSS,
+            without_kubernetes(
+                json!({"namespace": "team-a", "ldap": {"path": "ldap", "username": "app", "secretRef": {"name": "pw"}}}),
+            ),
+        ),
+        passes(
+            SS,
+            without_kubernetes(
+                json!({"cert": {"vaultRole": "app", "clientCert": {"name": "tls"}, "secretRef": {"name": "tls"}}}),
+            ),
+        ),
+        refused(
+            SS,
+            json!({"provider": {"vault": {"auth": {"userPass": {"username": "app", "secretRef": {"name": "pw"}}}}}}),
+            "spec.provider.vault.auth",
+            cel("set exactly one auth method"),
+        ),
+        refused(
+            SS,
+            without_kubernetes(json!({"ldap": {"username": "", "secretRef": {"name": "pw"}}})),
+            "spec.provider.vault.auth.ldap.username",
+            "must not be empty",
+        ),
+        // tls and headers
+        passes(
+            SS,
+            json!({"provider": {"vault": {"tls": {"certSecretRef": {"name": "c"}, "keySecretRef": {"name": "c"}},
+                "headers": {"X-Team": "a", "x-request-source": "vaultsync"}}}}),
+        ),
+        refused(
+            SS,
+            json!({"provider": {"vault": {"tls": {"certSecretRef": {"name": "c"}}}}}),
+            "spec.provider.vault.tls",
+            cel("tls: set both certSecretRef and keySecretRef"),
+        ),
+        refused(
+            CSS,
+            json!({"provider": {"vault": {"headers": {"X-Vault-Token": "t"}}}}),
+            "spec.provider.vault.headers",
+            cel("headers: names of"),
+        ),
+        refused(
+            SS,
+            json!({"provider": {"vault": {"headers": {"Authorization": "Bearer x"}}}}),
+            "spec.provider.vault.headers",
+            cel("headers: names of"),
+        ),
         // jwt
         passes(
             SS,

@@ -5,6 +5,7 @@ mod argocd;
 mod auth_lifecycle;
 mod chart;
 mod cluster_external_secret;
+mod connection_options;
 mod database_env;
 mod eso_api;
 mod eso_claim;

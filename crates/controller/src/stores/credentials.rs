@@ -86,6 +86,21 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         fingerprint.update(pem);
     }
 
+    // Mutual TLS: a client certificate the server's listener asks for.
+    let client_identity_pem =
+        match provider.tls.as_ref().and_then(|t| t.cert_secret_ref.as_ref().zip(t.key_secret_ref.as_ref())) {
+            Some((cert_ref, key_ref)) => {
+                let cert_ns = ref_namespace(cert_ref.namespace.as_ref());
+                let certificate = read_selector(ctx, store, &cert_ns, cert_ref, "tls.crt").await?;
+                let key_ns = ref_namespace(key_ref.namespace.as_ref());
+                let key = read_selector(ctx, store, &key_ns, key_ref, "tls.key").await?;
+                fingerprint.update(certificate.as_bytes());
+                fingerprint.update(key.as_bytes());
+                Some(identity_pem(&certificate, &key))
+            }
+            None => None,
+        };
+
     let auth_spec = &provider.auth;
     let (auth, identity) = if let Some(sel) = &auth_spec.token_secret_ref {
         let ns = ref_namespace(sel.namespace.as_ref());
@@ -149,8 +164,7 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         let key = read_selector(ctx, store, &key_ns, &cert.secret_ref, "tls.key").await?;
         fingerprint.update(certificate.as_bytes());
         fingerprint.update(key.as_bytes());
-        // The certificate first, then its key: what a TLS identity reads.
-        let identity_pem = Sensitive::new(format!("{}\n{}\n", certificate.trim_end(), key.trim_end()));
+        let identity_pem = identity_pem(&certificate, &key);
         let auth = Auth::Cert { mount_path: cert.path.clone(), role: cert.vault_role.clone(), identity_pem };
         (auth, format!("cert:{cert_ns}/{}", cert.client_cert.name))
     } else {
@@ -161,6 +175,8 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
         address: provider.server.clone(),
         namespace: provider.namespace.clone(),
         login_namespace: auth_spec.namespace.clone(),
+        client_identity_pem,
+        headers: provider.headers.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
         ca_bundle_pem,
         read_window: ctx.config.read_window,
         retry: store.retry,
@@ -172,6 +188,11 @@ pub(crate) async fn credentials(ctx: &Context, store: &ResolvedStore, using_name
     let per_namespace = store.namespace.is_none() && refs_need_namespace(provider);
     let owner = ClientOwner { store: store.id(), namespace: per_namespace.then(|| using_namespace.to_owned()) };
     Ok(Credentials { server, auth, fingerprint, owner })
+}
+
+/// A TLS identity: the certificate (its chain may follow), then its key.
+fn identity_pem(certificate: &str, key: &str) -> Sensitive {
+    Sensitive::new(format!("{}\n{}\n", certificate.trim_end(), key.trim_end()))
 }
 
 /// userPass or ldap: the method, its mount, the user's name and the

@@ -45,6 +45,13 @@ pub struct ServerConfig {
     pub login_namespace: Option<String>,
     /// PEM CA certificates; when set, only these roots are trusted.
     pub ca_bundle_pem: Option<Vec<u8>>,
+    /// A client certificate followed by its private key (PEM), presented
+    /// on every connection: for a server that requires mutual TLS (ESO's
+    /// `tls`). Cert auth brings its own (see [`Auth::Cert`]).
+    pub client_identity_pem: Option<crate::Sensitive>,
+    /// Headers added to every request (ESO's `headers`); never Vault's own,
+    /// which the store's checks refuse.
+    pub headers: Vec<(String, String)>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// How long one read's answer serves other readers of the same secret.
@@ -79,6 +86,8 @@ impl Default for ServerConfig {
             namespace: None,
             login_namespace: None,
             ca_bundle_pem: None,
+            client_identity_pem: None,
+            headers: Vec::new(),
             timeout: Duration::from_secs(10),
             read_window: Duration::from_secs(1),
             retry: Retry::default(),
@@ -135,9 +144,11 @@ impl Client {
     }
 
     fn build(server: ServerConfig, auth: Auth, observer: Option<Arc<dyn Observer>>) -> Result<Client> {
+        // Cert auth's certificate is its login; otherwise the store's mTLS
+        // one, if any.
         let identity = match &auth {
             Auth::Cert { identity_pem, .. } => Some(identity_pem),
-            _ => None,
+            _ => server.client_identity_pem.as_ref(),
         };
         let http = transport::http_client(&server, identity)?;
         let address = crate::origin::check_server(&server.address)?;

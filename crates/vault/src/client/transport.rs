@@ -32,6 +32,18 @@ pub(super) fn http_client(server: &ServerConfig, identity: Option<&Sensitive>) -
     } else if !system_has_roots() {
         builder = builder.tls_certs_only(compiled_in_roots()?);
     }
+    if !server.headers.is_empty() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &server.headers {
+            // Neither the value nor why it is refused: it may be a credential.
+            let bad = || Error::InvalidRequest(format!("header {name:?}: not a valid HTTP header name and value"));
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        builder = builder.default_headers(headers);
+    }
     if let Some(pem) = identity {
         // Never the PEM's text in the error: it holds the private key.
         let identity = reqwest::Identity::from_pem(pem.expose().as_bytes()).map_err(|_| {

@@ -43,20 +43,6 @@ fn table() -> Vec<Missing> {
             REMOVE,
         ),
         m(
-            "spec.provider.vault.tls",
-            None,
-            true,
-            "no client certificate (mTLS) is sent to Vault",
-            "keep this store and its ExternalSecrets with ESO, or let Vault accept them without a client certificate",
-        ),
-        m(
-            "spec.provider.vault.headers",
-            None,
-            true,
-            "no extra request headers are sent",
-            "keep this store and its ExternalSecrets with ESO",
-        ),
-        m(
             "spec.provider.vault.checkAndSet",
             None,
             false,
