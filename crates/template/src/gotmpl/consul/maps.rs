@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::super::funcs::CallResult;
+use super::super::sprig::merge_into;
 use super::super::value::Value;
 
 /// A `map[string]interface{}` parameter.
@@ -15,48 +16,14 @@ fn map<'a>(name: &str, value: &'a Value) -> Result<&'a BTreeMap<String, Value>, 
 }
 
 /// `mergeMap dst src` (`src | mergeMap dst`): `dst` with what `src` adds,
-/// as mergo merges them: a key `dst` lacks, or holds empty (`""`, 0,
-/// false, nil, an empty list or map), takes `src`'s value; maps under the
-/// same key merge key by key; with `overwrite`, `src`'s value wins, except
-/// that a map never replaces a value that is not one, and a nil replaces
-/// anything.
+/// as the Vault agent's mergo (before v1) merges them: a key `dst` lacks,
+/// or holds empty, takes `src`'s value; maps under the same key merge key
+/// by key; with `overwrite`, `src`'s value wins, except that a map never
+/// replaces a value that is not one. The rules are sprig's `merge` ones.
 pub(super) fn merge(name: &str, dst: &Value, src: &Value, overwrite: bool) -> CallResult {
     let mut out = map(name, dst)?.clone();
-    merge_into(&mut out, map(name, src)?, overwrite);
+    merge_into(&mut out, map(name, src)?, overwrite, true);
     Ok(Value::Map(out))
-}
-
-fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, overwrite: bool) {
-    for (key, value) in src {
-        let current = dst.get_mut(key);
-        match (value, current) {
-            (Value::Nil, _) => {
-                if overwrite {
-                    dst.insert(key.clone(), Value::Nil);
-                }
-            }
-            (Value::Map(from), Some(Value::Map(into))) => merge_into(into, from, overwrite),
-            (Value::Map(_), Some(current)) if !is_empty(current) => {}
-            (_, Some(current)) if !overwrite && !is_empty(current) => {}
-            _ => {
-                dst.insert(key.clone(), value.clone());
-            }
-        }
-    }
-}
-
-/// mergo's `isEmptyValue` for what an interface{} holds.
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Nil => true,
-        Value::Bool(b) => !b,
-        Value::Int(i) => *i == 0,
-        Value::Float(f) => *f == 0.0,
-        Value::Str(s) | Value::Number(s) => s.is_empty(),
-        Value::Bytes(b) => b.is_empty(),
-        Value::List(l) => l.is_empty(),
-        Value::Map(m) => m.is_empty(),
-    }
 }
 
 /// `explodeMap`: keys with `/` become nested maps, `{"a/b": 1}` is

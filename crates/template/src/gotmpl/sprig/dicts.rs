@@ -119,7 +119,7 @@ fn take_map(value: Value) -> Result<BTreeMap<String, Value>, String> {
 /// agent's sprig v3.2 builds with) never lets a map replace a non-empty
 /// value that is not one; v1.0.2 (ESO's) does when overwriting. Recurses
 /// once per level of nesting, which `nests` keeps to 128.
-pub(super) fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, overwrite: bool, old: bool) {
+pub(crate) fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, overwrite: bool, old: bool) {
     for (key, value) in src {
         let current = dst.get_mut(key);
         match (value, current) {

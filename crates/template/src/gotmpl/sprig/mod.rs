@@ -25,6 +25,7 @@ use super::{MAX_OUTPUT, MAX_VALUE_DEPTH, MAX_VALUE_WEIGHT, TOO_LARGE};
 
 mod decimal;
 mod dicts;
+pub(crate) use dicts::merge_into;
 mod hashes;
 mod lists;
 mod numeric;
