@@ -138,18 +138,18 @@ async fn eso_group_stores_of_our_class_are_served_and_others_left_to_eso() -> an
     let (reason, message) = wait_eso_store_ready(&env, "ours", "True").await?;
     assert_eq!(reason, "Valid");
     assert!(message.starts_with("store validated"), "{message}");
-    let mut userpass = eso_store(&env, "userpass", Some(CLASS));
-    userpass["spec"]["provider"]["vault"]["auth"] = json!({"userPass": {"path": "userpass", "username": "app", "secretRef": {"name": "eso-token", "key": "token"}}});
-    env.apply(userpass).await?;
-    env.apply(eso_external_secret("on-userpass", "userpass", &path)).await?;
-    let (reason, message) = wait_eso_store_ready(&env, "userpass", "False").await?;
+    let mut iam = eso_store(&env, "iam", Some(CLASS));
+    iam["spec"]["provider"]["vault"]["auth"] = json!({"iam": {"vaultRole": "app", "region": "eu-west-1"}});
+    env.apply(iam).await?;
+    env.apply(eso_external_secret("on-iam", "iam", &path)).await?;
+    let (reason, message) = wait_eso_store_ready(&env, "iam", "False").await?;
     assert_eq!(reason, "InvalidProviderConfig");
     assert!(
-        message.starts_with("unable to validate store") && message.contains("spec.provider.vault.auth.userPass"),
+        message.starts_with("unable to validate store") && message.contains("spec.provider.vault.auth.iam"),
         "{message}"
     );
-    let (_, message) = wait_eso_ready(&env, "on-userpass", "False").await?;
-    assert!(message.contains("spec.provider.vault.auth.userPass"), "{message}");
+    let (_, message) = wait_eso_ready(&env, "on-iam", "False").await?;
+    assert!(message.contains("spec.provider.vault.auth.iam"), "{message}");
 
     // A ClusterSecretStore of ours gets its status too.
     let cluster_name = format!("{}-eso", env.namespace);

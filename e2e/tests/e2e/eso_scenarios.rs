@@ -24,8 +24,9 @@
 //! `SecretSyncedError`) and no Secret, in
 //! `unsupported_eso_fields_are_reported_by_name` (each reason in
 //! `crates/api/tests/eso_gaps.txt`):
-//! - cert auth (`useCertAuth`), and `userPass`, `ldap`, `iam`, `gcp`: auth
-//!   methods beyond token, AppRole, Kubernetes and JWT.
+//! - `iam` and `gcp` auth (no AWS or GCP to prove them against). Cert
+//!   auth (`useCertAuth`), `userPass` and `ldap` are served now: proven
+//!   against OpenBao and slapd in `login_methods::`.
 //! - `data[].sourceRef.generatorRef` (deprecated in ESO's schema and not
 //!   implemented by ESO either: reported at its path). (`syncWindows`,
 //!   per-entry `sourceRef.storeRef` and `target.manifest` are served now:
@@ -34,10 +35,12 @@
 //! `FindByTag` and `FindByTagWithPath` (`find.tags`, KV v2
 //! custom_metadata) sync: `find_by_tag_as_in_eso`.
 //!
-//! `eso_fields_vaultsync_lacks_are_never_ignored`: mTLS (`useMTLSAndTokenAuth`, `useMTLSAndReferentAuth`: the store's
-//! `tls` client certificate) give `Ready=False` naming the field. (This
-//! test found them synced without the field, `Ready=True`, when an unknown
-//! field under an optional one went unnoticed; fixed.)
+//! `eso_fields_vaultsync_lacks_are_never_ignored`: a field vaultsync lacks
+//! under optional ones (`auth.jwt.kubernetesServiceAccountToken.expirationSeconds`)
+//! gives `Ready=False` naming the field. (This test found mTLS synced
+//! without its `tls`, `Ready=True`, when an unknown field under an
+//! optional one went unnoticed; fixed, and `tls` is served now:
+//! `connection_options::`.)
 //!
 //! Not run here, with the reason:
 //! - `SimpleDataSync`, `SyncWithoutTargetName`, `SSHKeySync`: ESO marks them
@@ -865,7 +868,6 @@ async fn check_unsupported(env: &TestEnv, cases: &[Unsupported]) -> anyhow::Resu
 async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
     let env = TestEnv::new("eso-scn-unsupported").await?;
     let (key, data) = unsupported_setup(&env).await?;
-    let creds = |name: &str| json!({"name": name, "key": "k"});
     let auth = |method: Value| Some(json!({"auth": method}));
     let cases = vec![
         Unsupported {
@@ -876,29 +878,6 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
                 "sourceRef": {"generatorRef": {"kind": "VaultDynamicSecret", "name": "db"}}}]}),
             store: None,
             names: "spec.data[0].sourceRef cannot be read by vaultsync",
-        },
-        Unsupported {
-            scenario: "useCertAuth",
-            es: "cert-auth",
-            spec: json!({"data": data}),
-            store: auth(
-                json!({"cert": {"clientCert": creds("cert-auth-provider"), "secretRef": creds("cert-auth-provider")}}),
-            ),
-            names: "spec.provider.vault.auth.cert not supported by vaultsync",
-        },
-        Unsupported {
-            scenario: "userPass auth",
-            es: "userpass-auth",
-            spec: json!({"data": data}),
-            store: auth(json!({"userPass": {"path": "userpass", "username": "eso", "secretRef": creds("userpass")}})),
-            names: "spec.provider.vault.auth.userPass not supported by vaultsync",
-        },
-        Unsupported {
-            scenario: "ldap auth",
-            es: "ldap-auth",
-            spec: json!({"data": data}),
-            store: auth(json!({"ldap": {"path": "ldap", "username": "eso", "secretRef": creds("ldap")}})),
-            names: "spec.provider.vault.auth.ldap not supported by vaultsync",
         },
         Unsupported {
             scenario: "iam auth",
@@ -922,21 +901,19 @@ async fn unsupported_eso_fields_are_reported_by_name() -> anyhow::Result<()> {
 
 /// ESO fields vaultsync lacks that sit under optional ones give
 /// `Ready=False` naming the field, never a sync without them
-/// (docs/migration.md: "reported, never ignored").
-/// - mTLS (`useMTLSAndTokenAuth`): the store's `tls` client certificate is
-///   dropped (the Secret it names does not even exist) and the store logs
-///   in without it.
+/// (docs/migration.md: "reported, never ignored"): the JWT login's
+/// `expirationSeconds` (vaultsync requests its own short-lived tokens).
 #[tokio::test]
 async fn eso_fields_vaultsync_lacks_are_never_ignored() -> anyhow::Result<()> {
     let env = TestEnv::new("eso-scn-ignored").await?;
     let (_, data) = unsupported_setup(&env).await?;
     let cases = vec![Unsupported {
-        scenario: "useMTLSAndTokenAuth",
-        es: "mtls",
+        scenario: "jwt expirationSeconds",
+        es: "jwt-expiration",
         spec: json!({"data": data}),
-        store: Some(json!({"tls": {"certSecretRef": {"name": "vault-client-tls"},
-                                       "keySecretRef": {"name": "vault-client-tls"}}})),
-        names: "spec.provider.vault.tls",
+        store: Some(json!({"auth": {"jwt": {"path": "jwt", "role": "eso",
+            "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "default"}, "expirationSeconds": 3600}}}})),
+        names: "spec.provider.vault.auth.jwt.kubernetesServiceAccountToken.expirationSeconds",
     }];
     check_unsupported(&env, &cases).await?;
     env.cleanup().await;
