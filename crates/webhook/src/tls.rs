@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use base64::Engine;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -236,30 +235,95 @@ impl SharedCert {
     }
 }
 
-/// The first PEM block of `bundle`.
-fn first_pem(bundle: &str) -> Option<String> {
+/// The PEM certificate blocks of `bundle`, each ending in a newline.
+fn pem_blocks(bundle: &str) -> Vec<String> {
     let end = "-----END CERTIFICATE-----";
-    bundle.find(end).map(|at| format!("{}\n", &bundle[..at + end.len()]))
+    let mut blocks = Vec::new();
+    let mut rest = bundle;
+    while let Some(at) = rest.find(end) {
+        let block = rest[..at + end.len()].trim_start();
+        blocks.push(format!("{block}\n"));
+        rest = &rest[at + end.len()..];
+    }
+    blocks
 }
 
-/// Writes `ca_pem` into every webhook of MutatingWebhookConfiguration `name`.
+/// The first PEM block of `bundle`.
+fn first_pem(bundle: &str) -> Option<String> {
+    pem_blocks(bundle).into_iter().next()
+}
+
+/// CAs a webhook's caBundle keeps: the newest, the one before (a
+/// certificate of which may still be served), and one more for a replica
+/// that has not reloaded yet.
+const TRUSTED_CAS: usize = 3;
+
+/// `ca_pem`'s CAs first, then those the webhook already trusts, at most
+/// `TRUSTED_CAS`: a replica publishing a bundle it read before another
+/// replica rotated never takes the newer CA away.
+fn merged_bundle(ca_pem: &str, current: &str) -> String {
+    let mut blocks = pem_blocks(ca_pem);
+    for block in pem_blocks(current) {
+        if !blocks.contains(&block) {
+            blocks.push(block);
+        }
+    }
+    blocks.truncate(TRUSTED_CAS);
+    blocks.concat()
+}
+
+/// Adds `ca_pem` to the caBundle of every webhook of
+/// MutatingWebhookConfiguration `name` (see `merged_bundle`). The patch
+/// carries the resourceVersion read, so a concurrent change (another
+/// replica publishing) fails it with a conflict, and it is read again:
+/// both land.
 async fn publish_ca(name: &str, ca_pem: &str) -> anyhow::Result<()> {
+    use base64::Engine;
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
     use kube::api::{Api, Patch, PatchParams};
     let client = kube::Client::try_default().await.context("Kubernetes client")?;
     let api = Api::<MutatingWebhookConfiguration>::all(client);
-    let current = api.get(name).await.with_context(|| format!("MutatingWebhookConfiguration {name}"))?;
-    let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
-    let webhooks: Vec<Value> = current
-        .webhooks
-        .unwrap_or_default()
-        .iter()
-        .map(|w| json!({"name": w.name, "clientConfig": {"caBundle": bundle}}))
-        .collect();
-    // A strategic merge: webhooks merge by name, so only caBundle changes.
-    let patch = json!({"webhooks": webhooks});
-    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
-        .await
-        .with_context(|| format!("patching {name}"))?;
-    Ok(())
+    let mut attempt = 0;
+    loop {
+        let current = api.get(name).await.with_context(|| format!("MutatingWebhookConfiguration {name}"))?;
+        let webhooks: Vec<serde_json::Value> = current
+            .webhooks
+            .unwrap_or_default()
+            .iter()
+            .map(|w| {
+                let trusted = w.client_config.ca_bundle.as_ref().map(|b| String::from_utf8_lossy(&b.0).into_owned());
+                let bundle = merged_bundle(ca_pem, trusted.as_deref().unwrap_or_default());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(bundle);
+                json!({"name": w.name, "clientConfig": {"caBundle": encoded}})
+            })
+            .collect();
+        // A strategic merge: webhooks merge by name, so only caBundle changes.
+        let patch = json!({"metadata": {"resourceVersion": current.metadata.resource_version}, "webhooks": webhooks});
+        match api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < 5 => attempt += 1,
+            Err(e) => return Err(e).with_context(|| format!("patching {name}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem(n: u8) -> String {
+        format!("-----BEGIN CERTIFICATE-----\nCA{n}\n-----END CERTIFICATE-----\n")
+    }
+
+    #[test]
+    fn a_stale_bundle_never_takes_the_newer_ca_away() {
+        let published = [pem(2), pem(1)].concat();
+        let stale = [pem(1), pem(0)].concat();
+        let merged = merged_bundle(&stale, &published);
+        assert!(merged.contains("CA2") && merged.contains("CA1"), "{merged}");
+        assert_eq!(pem_blocks(&merged).len(), 3);
+        let next = merged_bundle(&[pem(3), pem(2)].concat(), &merged);
+        assert_eq!(pem_blocks(&next), [pem(3), pem(2), pem(1)], "newest first, at most three");
+        assert_eq!(first_pem(&next), Some(pem(3)));
+    }
 }
