@@ -43,8 +43,12 @@ fn open(window: &SyncWindow, at: DateTime<Utc>) -> bool {
             .is_some_and(|every| every <= duration + chrono::Duration::seconds(1));
     }
     let Some(cron) = parse(schedule) else { return false };
-    let since = at - duration - chrono::Duration::seconds(1);
-    cron.find_next_occurrence(&since, false).is_ok_and(|fired| fired <= at && at <= fired + duration)
+    // Open when the schedule fired within the last `duration`. ESO looks
+    // only at the first firing after `at - duration - 1s`, which misses a
+    // later window that overlaps it (a firing every minute for an hour is
+    // closed for a moment at each minute there); every window counts here.
+    let since = at - duration;
+    cron.find_next_occurrence(&since, true).is_ok_and(|fired| fired <= at)
 }
 
 /// A 5-field cron expression or a named one (`@midnight` is `@daily`).
@@ -72,6 +76,18 @@ mod tests {
     fn at(hour: u32, minute: u32) -> DateTime<Utc> {
         // A Wednesday.
         Utc.with_ymd_and_hms(2026, 12, 2, hour, minute, 0).single().expect("a time")
+    }
+
+    #[test]
+    fn overlapping_windows_stay_open_across_their_firings() {
+        let every_minute = windows(SyncWindowKind::Deny, &[("* * * * *", "1h")]);
+        for second in [0, 1] {
+            for millis in [0, 323, 999] {
+                let at =
+                    Utc.with_ymd_and_hms(2026, 12, 3, 11, 14, second).unwrap() + chrono::Duration::milliseconds(millis);
+                assert!(!refresh_allowed(Some(&every_minute), at), "held at {at}");
+            }
+        }
     }
 
     #[test]
