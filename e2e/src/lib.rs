@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use vaultsync_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 
 mod bao;
+pub mod certs;
 mod events;
 mod force_sync;
 mod ldap;
@@ -255,12 +256,7 @@ impl TestEnv {
             "auth": {"tokenSecretRef": {"name": format!("{name}-token"), "key": "token"}},
         });
         merge(&mut vault, extra);
-        self.apply(json!({
-            "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
-            "metadata": {"name": name},
-            "spec": {"provider": {"vault": vault}},
-        }))
-        .await?;
+        self.apply(vault_store(name, vault)).await?;
         Ok(())
     }
 
@@ -494,6 +490,16 @@ pub fn owners<K: Resource>(obj: &K) -> Vec<(String, String)> {
 }
 
 /// The ExternalSecret manifest most tests start from.
+/// A vaultsync.dev SecretStore `name` of the test's namespace, its
+/// `provider.vault` being `vault`.
+pub fn vault_store(name: &str, vault: Value) -> Value {
+    json!({
+        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
+        "metadata": {"name": name},
+        "spec": {"provider": {"vault": vault}},
+    })
+}
+
 pub fn external_secret(name: &str, store: &str, spec: Value) -> Value {
     let mut manifest = json!({
         "apiVersion": "vaultsync.dev/v1alpha1", "kind": "ExternalSecret",

@@ -2,82 +2,16 @@
 //! (a client certificate for a listener that requires mutual TLS) and
 //! `headers` (added to every request, seen in OpenBao's audit log).
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-use vaultsync_e2e::{Bao, PrivateBao, TestEnv, external_secret, report};
-
-/// Runs openssl with `args`.
-fn openssl(args: &[&str]) -> anyhow::Result<()> {
-    let status = std::process::Command::new("openssl").args(args).stderr(std::process::Stdio::null()).status()?;
-    anyhow::ensure!(status.success(), "openssl {} failed", args.first().unwrap_or(&""));
-    Ok(())
-}
-
-const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-
-/// A CA and a server certificate it signs for 127.0.0.1 (rustls refuses a
-/// CA certificate as a server's): the CA's PEM. Files in `dir`.
-fn server_certificate(dir: &Path) -> anyhow::Result<String> {
-    let path = |name: &str| dir.join(name).display().to_string();
-    let (ca, ca_key, csr, cert, key, ext) =
-        (path("ca.crt"), path("ca.key"), path("server.csr"), path("server.crt"), path("server.key"), path("ext.cnf"));
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")?;
-    openssl(
-        &[
-            &["req", "-x509"],
-            &EC[..],
-            &["-nodes", "-days", "1", "-subj", "/CN=mtls-ca", "-keyout", &ca_key, "-out", &ca],
-        ]
-        .concat(),
-    )?;
-    openssl(&[&["req"], &EC[..], &["-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr]].concat())?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &ext,
-        "-out",
-        &cert,
-    ])?;
-    Ok(std::fs::read_to_string(ca)?)
-}
-
-/// A self-signed client certificate and its key (PEM; files in `dir`),
-/// which the server's listener takes as its client CA.
-fn client_certificate(dir: &Path) -> anyhow::Result<(String, String)> {
-    let (cert, key) = (dir.join("client.crt").display().to_string(), dir.join("client.key").display().to_string());
-    openssl(
-        &[&["req", "-x509"], &EC[..], &["-nodes", "-days", "1", "-subj", "/CN=client", "-keyout", &key, "-out", &cert]]
-            .concat(),
-    )?;
-    Ok((std::fs::read_to_string(cert)?, std::fs::read_to_string(key)?))
-}
-
-fn store(name: &str, vault: Value) -> Value {
-    json!({
-        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
-        "metadata": {"name": name},
-        "spec": {"provider": {"vault": vault}},
-    })
-}
+use vaultsync_e2e::{Bao, PrivateBao, TestEnv, certs, external_secret, report, vault_store};
 
 #[tokio::test]
 async fn a_store_presents_its_client_certificate_to_a_listener_that_requires_one() -> anyhow::Result<()> {
     let env = TestEnv::new("mtls").await?;
     let dir = std::env::temp_dir().join(format!("mtls-{}", env.prefix));
     std::fs::create_dir_all(&dir)?;
-    let server_ca = server_certificate(&dir)?;
-    let (client_cert, client_key) = client_certificate(&dir)?;
+    let server_ca = certs::server_certificate(&dir)?;
+    let (client_cert, client_key) = certs::self_signed(&dir, "client")?;
     env.record_secret(&client_key);
     // The dev server's own listener is plain http (for seeding); a second
     // one serves TLS and refuses a connection without a client certificate
@@ -108,13 +42,13 @@ async fn a_store_presents_its_client_certificate_to_a_listener_that_requires_one
         }
         vault
     };
-    env.apply(store(
+    env.apply(vault_store(
         "mtls",
         vault(Some(json!({"certSecretRef": {"name": "client-tls"},
         "keySecretRef": {"name": "client-tls"}}))),
     ))
     .await?;
-    env.apply(store("no-client-cert", vault(None))).await?;
+    env.apply(vault_store("no-client-cert", vault(None))).await?;
     env.apply(external_secret(
         "app",
         "mtls",
@@ -144,7 +78,7 @@ async fn store_headers_reach_vault_on_every_request() -> anyhow::Result<()> {
     let value = env.secret_value("headers");
     env.bao.kv2_put(&path, json!({"v": value})).await?;
     env.create_secret("vault-token", &[("token", "root")]).await?;
-    env.apply(store(
+    env.apply(vault_store(
         "with-headers",
         json!({"server": env.bao.addr, "path": "secret", "allowInsecureHttp": true,
             "headers": {header.clone(): "team-a"},
@@ -174,7 +108,7 @@ async fn store_headers_reach_vault_on_every_request() -> anyhow::Result<()> {
     anyhow::ensure!(carried.iter().all(|c| *c), "a read without the store's header: {carried:?}");
     // A header of Vault's own is refused by the API server.
     let refused = env
-        .apply(store(
+        .apply(vault_store(
             "vault-header",
             json!({"server": env.bao.addr, "headers": {"X-Vault-Namespace": "elsewhere"},
                 "auth": {"tokenSecretRef": {"name": "vault-token"}}}),

@@ -6,19 +6,8 @@
 //! credential is `Ready=False` with OpenBao's answer, its value nowhere in
 //! the status.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-use vaultsync_e2e::{Bao, Ldap, TestEnv, external_secret, report};
-
-/// A store of the test's namespace named `name` for `vault`'s spec.
-fn store(name: &str, vault: Value) -> Value {
-    json!({
-        "apiVersion": "vaultsync.dev/v1alpha1", "kind": "SecretStore",
-        "metadata": {"name": name},
-        "spec": {"provider": {"vault": vault}},
-    })
-}
+use vaultsync_e2e::{Bao, Ldap, TestEnv, certs, external_secret, report, vault_store};
 
 /// An ExternalSecret `name` of store `store`, reading `key`'s `v`.
 fn reading(name: &str, store: &str, key: &str) -> Value {
@@ -44,8 +33,8 @@ async fn a_userpass_store_logs_in_with_the_password_of_its_secret() -> anyhow::R
         json!({"server": env.bao.addr, "path": "secret", "allowInsecureHttp": true,
             "auth": {"userPass": {"path": mount, "username": "app", "secretRef": {"name": secret}}}})
     };
-    env.apply(store("userpass", vault("app-password"))).await?;
-    env.apply(store("wrong", vault("wrong-password"))).await?;
+    env.apply(vault_store("userpass", vault("app-password"))).await?;
+    env.apply(vault_store("wrong", vault("wrong-password"))).await?;
     env.apply(reading("app", "userpass", &path)).await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
     env.wait_store_ready("userpass", "True").await?;
@@ -55,24 +44,6 @@ async fn a_userpass_store_logs_in_with_the_password_of_its_secret() -> anyhow::R
     report("login: userPass store synced; a wrong password is Ready=False with OpenBao's answer");
     env.cleanup().await;
     Ok(())
-}
-
-/// A self-signed client certificate and its key (PEM), made by openssl.
-fn client_certificate(dir: &Path, name: &str) -> anyhow::Result<(String, String)> {
-    std::fs::create_dir_all(dir)?;
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .arg("-subj")
-        .arg(format!("/CN={name}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "openssl req failed");
-    Ok((std::fs::read_to_string(cert)?, std::fs::read_to_string(key)?))
 }
 
 #[tokio::test]
@@ -87,8 +58,8 @@ async fn a_cert_store_presents_its_client_certificate() -> anyhow::Result<()> {
     )
     .await?;
     let dir = std::env::temp_dir().join(format!("cert-auth-{}", env.prefix));
-    let (cert, key) = client_certificate(&dir, &format!("{}-app", env.prefix))?;
-    let (other_cert, other_key) = client_certificate(&dir, &format!("{}-stranger", env.prefix))?;
+    let (cert, key) = certs::self_signed(&dir, &format!("{}-app", env.prefix))?;
+    let (other_cert, other_key) = certs::self_signed(&dir, &format!("{}-stranger", env.prefix))?;
     let _ = std::fs::remove_dir_all(&dir);
     env.record_secret(&key);
     env.record_secret(&other_key);
@@ -108,8 +79,8 @@ async fn a_cert_store_presents_its_client_certificate() -> anyhow::Result<()> {
             "auth": {"cert": {"path": mount, "vaultRole": "app",
                 "clientCert": {"name": secret}, "secretRef": {"name": secret}}}})
     };
-    env.apply(store("cert", vault("client-tls"))).await?;
-    env.apply(store("stranger", vault("stranger-tls"))).await?;
+    env.apply(vault_store("cert", vault("client-tls"))).await?;
+    env.apply(vault_store("stranger", vault("stranger-tls"))).await?;
     env.apply(reading("app", "cert", &path)).await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
     env.wait_store_ready("cert", "True").await?;
@@ -159,10 +130,10 @@ async fn auth_namespace_logs_in_where_the_method_is_and_reads_in_the_provider_na
         }
         json!({"server": env.bao.addr, "path": "kv", "namespace": child, "allowInsecureHttp": true, "auth": auth})
     };
-    env.apply(store("parent-login", vault(Some(&parent)))).await?;
+    env.apply(vault_store("parent-login", vault(Some(&parent)))).await?;
     // Without auth.namespace the login goes to the child, which has no
     // userpass method.
-    env.apply(store("child-login", vault(None))).await?;
+    env.apply(vault_store("child-login", vault(None))).await?;
     env.apply(reading("app", "parent-login", "config")).await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
     let (reason, message) = env.wait_store_ready("child-login", "False").await?;
@@ -196,8 +167,8 @@ async fn an_ldap_store_logs_in_as_a_directory_user() -> anyhow::Result<()> {
         json!({"server": ldap.bao.addr, "path": "secret", "allowInsecureHttp": true,
             "auth": {"ldap": {"username": user, "secretRef": {"name": secret}}}})
     };
-    env.apply(store("ldap", vault("directory-password"))).await?;
-    env.apply(store("wrong", vault("wrong-password"))).await?;
+    env.apply(vault_store("ldap", vault("directory-password"))).await?;
+    env.apply(vault_store("wrong", vault("wrong-password"))).await?;
     env.apply(reading("app", "ldap", &path)).await?;
     assert_eq!(env.wait_secret("app").await?.get("v"), Some(&value));
     env.wait_store_ready("ldap", "True").await?;
